@@ -1,0 +1,102 @@
+# sisfeed -- build, check, bench, demo, install.
+# Every library is found with pkg-config.
+
+CC	?= cc
+PREFIX	?= /usr/local
+DESTDIR	?=
+BINDIR	 = $(PREFIX)/bin
+MANDIR	 = $(PREFIX)/share/man
+ETCDIR	?= /etc/sisfeed
+
+PKGS	 = libxml-2.0 zlib yaml-0.1 libssh2 libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+STD	 = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+OPT	?= -O2 -g
+CFLAGS	?=
+SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_CFLAGS = $(STD) $(WARN) $(OPT) -I. $(PKG_CFLAGS) $(CFLAGS)
+
+LIB_SRC	 = $(sort $(filter-out agent/main.c, $(wildcard formats/*.c filters/*.c agent/*.c)))
+TEST_SRC = $(sort $(wildcard tests/check_*.c))
+HDR	 = sisfeed.h $(wildcard tests/*.h)
+
+# Release build in $(B)/, test build (sanitizers) in $(B)/test/.
+B	?= build
+LIB_OBJ	 = $(LIB_SRC:%.c=$(B)/%.o)
+TLIB_OBJ = $(LIB_SRC:%.c=$(B)/test/%.o)
+TESTS	 = $(TEST_SRC:tests/%.c=$(B)/test/%)
+
+all: sisfeed
+
+sisfeed: $(B)/agent/main.o $(B)/libsisfeed.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(B)/agent/main.o $(B)/libsisfeed.a $(PKG_LIBS) $(LDFLAGS)
+
+$(B)/libsisfeed.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+$(B)/%.o: %.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# --- tests -----------------------------------------------------------------
+$(B)/test/%.o: %.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) $(CHECK_CFLAGS) -O1 -c -o $@ $<
+
+$(B)/test/libsisfeed.a: $(TLIB_OBJ)
+	rm -f $@
+	ar rcs $@ $(TLIB_OBJ)
+
+$(B)/test/sisfeed: $(B)/test/agent/main.o $(B)/test/libsisfeed.a
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(PKG_LIBS)
+
+$(B)/test/check_%: $(B)/test/tests/check_%.o $(B)/test/tests/testutil.o $(B)/test/libsisfeed.a
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS)
+
+$(B)/test/tests/testutil.o: tests/testutil.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) $(CHECK_CFLAGS) -O1 -c -o $@ $<
+
+# `make check` builds everything under the sanitizers and runs every
+# Check suite; tests/run-tests prints the closing "N passed, N failed".
+check: $(B)/test/sisfeed $(TESTS)
+	SISFEED_BIN=$(CURDIR)/$(B)/test/sisfeed SISFEED_TOP=$(CURDIR) \
+	    ./tests/run-tests $(TESTS)
+
+# man pages must be clean under mandoc -Tlint.
+lint-man:
+	mandoc -Tlint -W warning man/sisfeed.8 man/sisfeed.yaml.5
+
+valgrind: sisfeed
+	./tests/valgrind-demo
+
+# --- benchmarks (not part of check) ----------------------------------------
+bench: sisfeed
+	./bench/run-bench
+
+bench-sftp: sisfeed
+	./bench/run-bench-sftp
+
+demo: sisfeed
+	./etc/demo
+
+install: sisfeed
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 0755 sisfeed $(DESTDIR)$(BINDIR)/sisfeed
+	install -m 0644 man/sisfeed.8 $(DESTDIR)$(MANDIR)/man8/sisfeed.8
+	install -m 0644 man/sisfeed.yaml.5 $(DESTDIR)$(MANDIR)/man5/sisfeed.yaml.5
+	install -d $(DESTDIR)$(PREFIX)/share/sisfeed
+	install -m 0644 etc/sisfeed.yaml.example etc/sisfeed.service etc/sisfeed.timer \
+	    etc/sisfeed.cron $(DESTDIR)$(PREFIX)/share/sisfeed/
+
+clean:
+	rm -rf build sisfeed
+
+.PHONY: all check lint-man valgrind bench bench-sftp demo install clean
+.SECONDARY:

@@ -1,0 +1,562 @@
+/*
+ * roster.c -- the model: persons, groups and memberships sorted by key,
+ * strings in one arena, and the small parsers every reader shares.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sisfeed.h"
+
+#define ARENA_BLOCK	(1024 * 1024)
+
+struct arena_block {
+	struct arena_block	*next;
+	size_t			 used, cap;
+	char			 data[];
+};
+
+/*
+ * Reserve len bytes, 8-aligned, in the arena.  Returns the space or
+ * NULL (error set) when memory runs out.
+ */
+void *
+arena_alloc(struct arena *a, size_t len)
+{
+	struct arena_block *b = a->head;
+	size_t need = (len + 7) & ~(size_t)7;
+	void *p;
+
+	if (b == NULL || b->cap - b->used < need) {
+		size_t cap = need > ARENA_BLOCK ? need : ARENA_BLOCK;
+
+		if ((b = malloc(sizeof(*b) + cap)) == NULL) {
+			error_sys("arena");
+			return NULL;
+		}
+		b->used = 0;
+		b->cap = cap;
+		b->next = a->head;
+		a->head = b;
+	}
+	p = b->data + b->used;
+	b->used += need;
+	a->bytes += need;
+	return p;
+}
+
+/*
+ * Copy len bytes of s plus a NUL into the arena.  Returns the copy or
+ * NULL (error set).  The empty string costs nothing.
+ */
+char *
+arena_strndup(struct arena *a, const char *s, size_t len)
+{
+	char *p;
+
+	if (len == 0)
+		return (char *)"";
+	if ((p = arena_alloc(a, len + 1)) == NULL)
+		return NULL;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+/*
+ * Free every block of the arena.
+ */
+void
+arena_free(struct arena *a)
+{
+	struct arena_block *b, *next;
+
+	for (b = a->head; b != NULL; b = next) {
+		next = b->next;
+		free(b);
+	}
+	a->head = NULL;
+	a->bytes = 0;
+}
+
+/*
+ * Append one "file:line: field: reason" line to the rejects file and
+ * count it.  Returns 0, or -1 (error set) when the write fails.
+ */
+int
+rejects_add(struct rejects *rj, const char *file, unsigned long line,
+    const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	rj->count++;
+	if (rj->fp == NULL)
+		return 0;
+	if (fprintf(rj->fp, "%s:%lu: %s: ", file, line, field) < 0)
+		return error_sys("rejects");
+	va_start(ap, fmt);
+	if (vfprintf(rj->fp, fmt, ap) < 0) {
+		va_end(ap);
+		return error_sys("rejects");
+	}
+	va_end(ap);
+	if (fputc('\n', rj->fp) == EOF)
+		return error_sys("rejects");
+	return 0;
+}
+
+/*
+ * An empty roster.
+ */
+void
+roster_init(struct roster *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Free all a roster holds.
+ */
+void
+roster_free(struct roster *r)
+{
+	arena_free(&r->strings);
+	free(r->persons);
+	free(r->groups);
+	free(r->members);
+	roster_init(r);
+}
+
+/* Grow an array to hold one more element of size sz. */
+static int
+grow(void **v, size_t *cap, size_t n, size_t sz)
+{
+	size_t ncap;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 1024;
+	if ((nv = realloc(*v, ncap * sz)) == NULL)
+		return error_sys("roster");
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
+static const char *
+dupstr(struct roster *r, const char *s)
+{
+	if (s == NULL)
+		return "";
+	return arena_strndup(&r->strings, s, strlen(s));
+}
+
+/*
+ * Copy *p into the roster: its strings into the arena.  Returns 0 or
+ * -1 (error set) when memory runs out.
+ */
+int
+roster_add_person(struct roster *r, const struct person *p)
+{
+	struct person *d;
+
+	if (grow((void **)&r->persons, &r->cappersons, r->npersons,
+	    sizeof(*d)) == -1)
+		return -1;
+	d = &r->persons[r->npersons];
+	*d = *p;
+	if ((d->id = dupstr(r, p->id)) == NULL ||
+	    (d->userid = dupstr(r, p->userid)) == NULL ||
+	    (d->given = dupstr(r, p->given)) == NULL ||
+	    (d->family = dupstr(r, p->family)) == NULL ||
+	    (d->email = dupstr(r, p->email)) == NULL ||
+	    (d->role = dupstr(r, p->role)) == NULL)
+		return -1;
+	r->npersons++;
+	return 0;
+}
+
+/*
+ * Copy *g into the roster.  Returns 0 or -1 (error set).
+ */
+int
+roster_add_group(struct roster *r, const struct group *g)
+{
+	struct group *d;
+
+	if (grow((void **)&r->groups, &r->capgroups, r->ngroups,
+	    sizeof(*d)) == -1)
+		return -1;
+	d = &r->groups[r->ngroups];
+	*d = *g;
+	if ((d->id = dupstr(r, g->id)) == NULL ||
+	    (d->type = dupstr(r, g->type)) == NULL ||
+	    (d->shortname = dupstr(r, g->shortname)) == NULL ||
+	    (d->longname = dupstr(r, g->longname)) == NULL ||
+	    (d->parent = dupstr(r, g->parent)) == NULL ||
+	    (d->term = dupstr(r, g->term)) == NULL)
+		return -1;
+	r->ngroups++;
+	return 0;
+}
+
+/*
+ * Append a membership whose indexes are already resolved.  Returns 0
+ * or -1 (error set).
+ */
+int
+roster_add_member(struct roster *r, const struct membership *m)
+{
+	if (grow((void **)&r->members, &r->capmembers, r->nmembers,
+	    sizeof(*m)) == -1)
+		return -1;
+	r->members[r->nmembers++] = *m;
+	return 0;
+}
+
+static int
+person_cmp(const void *a, const void *b)
+{
+	const struct person *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	if (c != 0)
+		return c;
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+static int
+group_cmp(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	if (c != 0)
+		return c;
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+/*
+ * Drop every run of equal keys from a sorted array of n elements of
+ * size sz whose key (const char *) is at offset koff and line at loff;
+ * each dropped copy is rejected.  Returns the new count or -1.
+ */
+static long
+drop_duplicates(void *base, size_t n, size_t sz, size_t koff, size_t loff,
+    struct rejects *rj, const char *file, const char *what)
+{
+	char *v = base;
+	size_t i = 0, out = 0, j, k;
+
+	while (i < n) {
+		const char *key = *(const char **)(v + i * sz + koff);
+
+		for (j = i + 1; j < n; j++)
+			if (strcmp(key,
+			    *(const char **)(v + j * sz + koff)) != 0)
+				break;
+		if (j - i == 1) {
+			if (out != i)
+				memcpy(v + out * sz, v + i * sz, sz);
+			out++;
+		} else {
+			uint32_t first = *(uint32_t *)(v + i * sz + loff);
+
+			for (k = i; k < j; k++) {
+				uint32_t line = *(uint32_t *)(v + k * sz + loff);
+				uint32_t other = k == i ?
+				    *(uint32_t *)(v + (i + 1) * sz + loff) :
+				    first;
+
+				if (rejects_add(rj, file, line, "id",
+				    "duplicate %s key '%s' (also on line %u)",
+				    what, key, other) == -1)
+					return -1;
+			}
+		}
+		i = j;
+	}
+	return (long)out;
+}
+
+/*
+ * Sort persons and groups by key; reject every copy of a duplicated
+ * key, then groups whose parent is unknown (repeated until stable,
+ * since dropping a parent orphans its children).  Returns 0 or -1.
+ */
+int
+roster_seal_entities(struct roster *r, struct rejects *rj,
+    const char *personfile, const char *groupfile)
+{
+	long n;
+	size_t i, out;
+	int changed;
+
+	if (r->npersons > 0)
+		qsort(r->persons, r->npersons, sizeof(*r->persons), person_cmp);
+	if (r->ngroups > 0)
+		qsort(r->groups, r->ngroups, sizeof(*r->groups), group_cmp);
+	n = drop_duplicates(r->persons, r->npersons, sizeof(struct person),
+	    offsetof(struct person, id), offsetof(struct person, line),
+	    rj, personfile, "person");
+	if (n < 0)
+		return -1;
+	r->npersons = (size_t)n;
+	n = drop_duplicates(r->groups, r->ngroups, sizeof(struct group),
+	    offsetof(struct group, id), offsetof(struct group, line),
+	    rj, groupfile, "group");
+	if (n < 0)
+		return -1;
+	r->ngroups = (size_t)n;
+
+	do {
+		changed = 0;
+		for (i = out = 0; i < r->ngroups; i++) {
+			struct group *g = &r->groups[i];
+
+			if (g->parent[0] != '\0' &&
+			    strcmp(g->parent, g->id) != 0 &&
+			    roster_find_group(r, g->parent) < 0) {
+				if (rejects_add(rj, groupfile, g->line,
+				    "parent", "unknown group '%s'",
+				    g->parent) == -1)
+					return -1;
+				changed = 1;
+				continue;
+			}
+			r->groups[out++] = *g;
+		}
+		r->ngroups = out;
+	} while (changed);
+	return 0;
+}
+
+static long
+find(const void *base, size_t n, size_t sz, const char *key)
+{
+	const char *v = base;
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(key, *(const char *const *)(v + mid * sz));
+
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+/*
+ * Index of the person with this key in a sealed roster, or -1.
+ */
+long
+roster_find_person(const struct roster *r, const char *key)
+{
+	return find(r->persons, r->npersons, sizeof(struct person), key);
+}
+
+/*
+ * Index of the group with this key in a sealed roster, or -1.
+ */
+long
+roster_find_group(const struct roster *r, const char *key)
+{
+	return find(r->groups, r->ngroups, sizeof(struct group), key);
+}
+
+static int
+member_cmp(const struct membership *x, const struct membership *y)
+{
+	if (x->group != y->group)
+		return x->group < y->group ? -1 : 1;
+	if (x->person != y->person)
+		return x->person < y->person ? -1 : 1;
+	if (x->role != y->role)
+		return x->role < y->role ? -1 : 1;
+	return 0;
+}
+
+/* Memberships sorted with their original positions, for stability. */
+struct mpos {
+	struct membership	m;
+	uint32_t		pos;
+};
+
+static int
+mpos_cmp(const void *a, const void *b)
+{
+	const struct mpos *x = a, *y = b;
+	int c = member_cmp(&x->m, &y->m);
+
+	if (c != 0)
+		return c;
+	return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/*
+ * Sort memberships by (group, person, role) and keep one of each;
+ * extra copies are rejected when lines are known.  Returns 0 or -1.
+ */
+int
+roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
+    const uint32_t *lines)
+{
+	struct mpos *v;
+	size_t i, out;
+
+	if (r->nmembers == 0)
+		return 0;
+	if ((v = malloc(r->nmembers * sizeof(*v))) == NULL)
+		return error_sys("roster");
+	for (i = 0; i < r->nmembers; i++) {
+		v[i].m = r->members[i];
+		v[i].pos = (uint32_t)i;
+	}
+	qsort(v, r->nmembers, sizeof(*v), mpos_cmp);
+	for (i = out = 0; i < r->nmembers; i++) {
+		if (out > 0 && member_cmp(&v[i].m, &r->members[out - 1]) == 0) {
+			if (rejects_add(rj, file,
+			    lines != NULL ? lines[v[i].pos] : 0, "person",
+			    "duplicate membership of '%s' in '%s'",
+			    r->persons[v[i].m.person].id,
+			    r->groups[v[i].m.group].id) == -1) {
+				free(v);
+				return -1;
+			}
+			continue;
+		}
+		r->members[out++] = v[i].m;
+	}
+	r->nmembers = out;
+	free(v);
+	return 0;
+}
+
+static const struct {
+	const char	*name;
+	int		 role;
+} role_names[] = {
+	{ "learner", 1 }, { "student", 1 },
+	{ "instructor", 2 }, { "teacher", 2 },
+	{ "contentdeveloper", 3 }, { "content developer", 3 },
+	{ "member", 4 },
+	{ "manager", 5 },
+	{ "mentor", 6 },
+	{ "administrator", 7 },
+	{ "teachingassistant", 8 }, { "teaching assistant", 8 },
+	{ "ta", 8 },
+};
+
+static const char *const role_display[] = {
+	"", "Learner", "Instructor", "ContentDeveloper", "Member",
+	"Manager", "Mentor", "Administrator", "TeachingAssistant",
+};
+
+/*
+ * An IMS roletype from a code ("01".."08", "1".."8") or a name (any
+ * case).  Returns 1..8, or 0 if it is neither.
+ */
+int
+role_parse(const char *s)
+{
+	size_t i;
+
+	if (s[0] >= '0' && s[0] <= '9') {
+		if (s[0] == '0' && s[1] >= '1' && s[1] <= '8' && s[2] == '\0')
+			return s[1] - '0';
+		if (s[0] >= '1' && s[0] <= '8' && s[1] == '\0')
+			return s[0] - '0';
+		return 0;
+	}
+	for (i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++)
+		if (strcasecmp(s, role_names[i].name) == 0)
+			return role_names[i].role;
+	return 0;
+}
+
+/*
+ * The IMS name of roletype 1..8, or "" for anything else.
+ */
+const char *
+role_name(int role)
+{
+	if (role < 1 || role > 8)
+		return "";
+	return role_display[role];
+}
+
+/*
+ * A status column's value: 1/0, true/false, yes/no, y/n, t/f,
+ * active/inactive, any case.  Returns 1, 0, or -1 if not a status.
+ */
+int
+status_parse(const char *s)
+{
+	static const char *const on[] = { "1", "true", "yes", "y", "t",
+	    "active" };
+	static const char *const off[] = { "0", "false", "no", "n", "f",
+	    "inactive" };
+	size_t i;
+
+	for (i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+		if (strcasecmp(s, on[i]) == 0)
+			return 1;
+		if (strcasecmp(s, off[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * 1 if s[0..len) is well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF), else 0.
+ */
+int
+utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	const unsigned char *end = s + len;
+
+	while (s < end) {
+		unsigned c = *s;
+
+		if (c < 0x80) {
+			s++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			if (end - s < 2 || (s[1] & 0xc0) != 0x80)
+				return 0;
+			s += 2;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			if (end - s < 3 || (s[1] & 0xc0) != 0x80 ||
+			    (s[2] & 0xc0) != 0x80)
+				return 0;
+			if (c == 0xe0 && s[1] < 0xa0)
+				return 0;	/* overlong */
+			if (c == 0xed && s[1] >= 0xa0)
+				return 0;	/* surrogate */
+			s += 3;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			if (end - s < 4 || (s[1] & 0xc0) != 0x80 ||
+			    (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+				return 0;
+			if (c == 0xf0 && s[1] < 0x90)
+				return 0;	/* overlong */
+			if (c == 0xf4 && s[1] >= 0x90)
+				return 0;	/* > U+10FFFF */
+			s += 4;
+		} else
+			return 0;
+	}
+	return 1;
+}

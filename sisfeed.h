@@ -1,0 +1,565 @@
+/*
+ * sisfeed.h -- the one header: the model and the contract of every module.
+ *
+ * The nightly run is a straight line (agent/run.c):
+ *   formats (read) -> roster -> filters/diff -> formats/ims_write ->
+ *   filters/safety -> agent/deliver (dir or sftp) -> agent/snapshot ->
+ *   agent/mail.
+ * No stage calls back up.  Every function that can fail returns -1 (or
+ * NULL) and leaves a message for error_last(); callers return early.
+ */
+#ifndef SISFEED_H
+#define SISFEED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define SISFEED_VERSION "0.1.0"
+
+/* Exit codes (sisfeed.8). */
+#define EXIT_OK		0	/* delivered, or nothing to do */
+#define EXIT_FAILED	1	/* the run failed */
+#define EXIT_USAGE	2	/* usage or config error */
+#define EXIT_BLOCKED	3	/* blocked by the safety filter */
+#define EXIT_LOCKED	4	/* another run holds the lock */
+
+#if defined(__GNUC__)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PRINTF_LIKE(f, a)
+#endif
+
+/* ------------------------------------------------------------------ */
+/* agent/log.c: the last error message (one per thread), and logging. */
+
+/* Record a formatted error message; returns -1 so callers can write
+ * "return error_set(...)". */
+int	 error_set(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* Like error_set, then appends ": strerror(errno)". Returns -1. */
+int	 error_sys(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* The last message recorded in this thread, or "" if none. */
+const char *error_last(void);
+/* Forget the last message. */
+void	 error_clear(void);
+
+/* ------------------------------------------------------------------ */
+/* agent/log.c: messages to stderr (no colour, cron-friendly).         */
+
+extern int log_verbosity;	/* 0 quiet, 1 normal, 2 verbose */
+void	 log_info(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void	 log_debug(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void	 log_warn(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void	 log_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* ------------------------------------------------------------------ */
+/* formats/roster.c: strings that live as long as their roster.        */
+
+struct arena_block;
+struct arena {
+	struct arena_block	*head;
+	size_t			 bytes;	/* total payload, for stats */
+};
+
+/* Copy len bytes of s plus a NUL into the arena.  Returns the copy, or
+ * NULL (error set) when memory runs out. */
+char	*arena_strndup(struct arena *, const char *s, size_t len);
+/* Reserve len bytes (aligned to 8).  NULL on out of memory. */
+void	*arena_alloc(struct arena *, size_t len);
+/* Free every block; the arena is empty and reusable afterwards. */
+void	 arena_free(struct arena *);
+
+/* ------------------------------------------------------------------ */
+/* filters/sha256.c: SHA-256 (approval ids, snapshot identity).        */
+
+struct sha256 {
+	uint32_t	state[8];
+	uint64_t	count;
+	unsigned char	buf[64];
+};
+void	 sha256_init(struct sha256 *);
+void	 sha256_update(struct sha256 *, const void *, size_t);
+void	 sha256_final(struct sha256 *, unsigned char out[32]);
+/* Lower-case hex of the first n bytes of digest into out (2n+1). */
+void	 sha256_hex(const unsigned char *digest, size_t n, char *out);
+
+/* ------------------------------------------------------------------ */
+/* formats/roster.c: the model.                                        */
+
+enum sf_type { TYPE_PERSON, TYPE_GROUP, TYPE_MEMBER, NTYPES };
+enum sf_op { OP_INSERT, OP_UPDATE, OP_DELETE, NOPS };
+
+/*
+ * A person.  Every string is non-NULL ("" when absent) and lives in the
+ * roster's arena.  id is the sync key: case-sensitive, never empty.
+ */
+struct person {
+	const char	*id;
+	const char	*userid;
+	const char	*given;
+	const char	*family;
+	const char	*email;
+	const char	*role;		/* IMS institutionroletype or "" */
+	uint32_t	 line;		/* source line, for messages */
+	uint8_t		 active;	/* 1 active, 0 inactive */
+};
+
+/* A group: school, course, class, ... */
+struct group {
+	const char	*id;
+	const char	*type;		/* grouptype typevalue, "" if none */
+	const char	*shortname;	/* description/short, never "" */
+	const char	*longname;	/* description/long or "" */
+	const char	*parent;	/* parent group's key or "" */
+	const char	*term;		/* timeframe/adminperiod or "" */
+	uint32_t	 line;
+};
+
+/*
+ * A membership of one person in one group with one role.  group and
+ * person are indexes into the roster's sorted arrays, so sorting by
+ * (group, person, role) is sorting by key.
+ */
+struct membership {
+	uint32_t	 group;
+	uint32_t	 person;
+	uint8_t		 role;		/* IMS roletype 1..8 */
+	uint8_t		 active;
+};
+
+struct roster {
+	struct arena		 strings;
+	struct person		*persons;
+	size_t			 npersons, cappersons;
+	struct group		*groups;
+	size_t			 ngroups, capgroups;
+	struct membership	*members;
+	size_t			 nmembers, capmembers;
+	time_t			 datetime;	/* <properties><datetime> */
+};
+
+/* Where rejected records go: "file:line: field: reason", one a line. */
+struct rejects {
+	FILE		*fp;		/* NULL: count only */
+	size_t		 count;
+	size_t		 records;	/* records read, for the ratio */
+};
+
+/* Append one reject line and count it.  Returns 0, or -1 on I/O error. */
+int	 rejects_add(struct rejects *, const char *file, unsigned long line,
+	    const char *field, const char *fmt, ...) PRINTF_LIKE(5, 6);
+
+/* An empty roster. */
+void	 roster_init(struct roster *);
+/* Free everything a roster holds; it is empty afterwards. */
+void	 roster_free(struct roster *);
+/* Copy *p (strings into the arena) and append it.  -1 on no memory. */
+int	 roster_add_person(struct roster *, const struct person *);
+/* Copy *g and append it.  -1 on no memory. */
+int	 roster_add_group(struct roster *, const struct group *);
+/*
+ * Sort persons and groups by key.  Every record whose key occurs more
+ * than once is rejected (all copies: never guessed), naming file and
+ * both lines.  Then groups whose parent is not a known group are
+ * rejected (field "parent").  Returns 0, or -1 on I/O error.
+ */
+int	 roster_seal_entities(struct roster *, struct rejects *,
+	    const char *personfile, const char *groupfile);
+/* Index of the person/group with this key, or -1.  Needs sealed arrays. */
+long	 roster_find_person(const struct roster *, const char *key);
+long	 roster_find_group(const struct roster *, const char *key);
+/* Append a membership (indexes already resolved).  -1 on no memory. */
+int	 roster_add_member(struct roster *, const struct membership *);
+/*
+ * Sort memberships by (group, person, role).  A duplicate is kept once
+ * and each extra copy is rejected when lines are known (lines may be
+ * NULL: the IMS reader).  Returns 0 or -1.
+ */
+int	 roster_seal_members(struct roster *, struct rejects *,
+	    const char *file, const uint32_t *lines);
+
+/* IMS roletype: name or code ("01", "1", "learner", "teacher", ...) to
+ * 1..8, or 0 if unknown. */
+int	 role_parse(const char *);
+/* "Learner", "Instructor", ... for 1..8. */
+const char *role_name(int);
+/* Parse a status value: 1/0, true/false, yes/no, y/n, active/inactive
+ * (any case).  Returns 1, 0, or -1 if not a status. */
+int	 status_parse(const char *);
+/* 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
+int	 utf8_valid(const char *s, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* agent/config.c: the YAML config.                                    */
+
+enum source_format { SOURCE_CSV, SOURCE_ONEROSTER, SOURCE_IMS };
+enum output_mode { MODE_FULL, MODE_DELTA };
+enum compress { COMPRESS_NONE, COMPRESS_GZIP };
+enum first_run { FIRST_RUN_BLOCK, FIRST_RUN_ALLOW };
+enum starttls { STARTTLS_REQUIRED, STARTTLS_TRY, STARTTLS_OFF };
+
+/* Model fields a CSV column can map to. */
+enum person_field { PF_ID, PF_USERID, PF_GIVEN, PF_FAMILY, PF_EMAIL,
+	PF_STATUS, PF_ROLE, NPF };
+enum group_field { GF_ID, GF_TYPE, GF_SHORT, GF_LONG, GF_PARENT, GF_TERM,
+	NGF };
+enum member_field { MF_GROUP, MF_PERSON, MF_ROLE, MF_STATUS, NMF };
+
+/* Run statuses, also the mail's "on:" bits (1 << status). */
+enum run_status { RUN_COMPLETED, RUN_BLOCKED, RUN_FAILED, NSTATUS };
+
+struct threshold {
+	double		 percent;	/* < 0: none */
+	long		 cap;		/* < 0: none */
+};
+
+struct rolemap {
+	char		*name;		/* as in the export, compared caseless */
+	int		 role;		/* 1..8 */
+};
+
+struct strlist {
+	char		**v;
+	size_t		  n;
+};
+
+struct config {
+	char		*path;		/* the file read */
+	char		*site;
+	char		*state_dir;
+	int		 history;	/* earlier snapshots kept */
+
+	struct {
+		enum source_format format;
+		char	*persons, *groups, *memberships;  /* csv files */
+		char	*dir;		/* oneroster: directory */
+		char	*file;		/* ims: one file */
+		char	*pcol[NPF];	/* csv header per field, NULL unmapped */
+		char	*gcol[NGF];
+		char	*mcol[NMF];
+		struct rolemap *roles;	/* extra role names */
+		size_t	 nroles;
+		char	 delimiter;	/* default ',' */
+	} source;
+
+	struct {
+		char	*source;	/* <sourcedid><source> */
+		char	*datasource;	/* <properties><datasource>; default site */
+		char	*target;	/* optional <target> */
+		enum output_mode mode;
+		enum compress compress;
+		char	*name;		/* strftime pattern */
+	} output;
+
+	struct {
+		struct threshold t[NTYPES][NOPS];
+		long	 min_base;
+		enum first_run first_run;
+		double	 max_rejects;	/* percent */
+	} safety;
+
+	struct {
+		char	*dir;		/* delivery.dir, or NULL */
+		int	 sftp;		/* 1 if delivery.sftp is set */
+		struct {
+			char	*host;
+			int	 port;
+			char	*user;
+			char	*identity;
+			char	*passphrase_file;
+			char	*password_file;
+			char	*known_hosts;
+			char	*remote_dir;
+			int	 retries;
+			int	 timeout;	/* seconds */
+		} s;
+	} delivery;
+
+	struct {
+		int	 enabled;	/* a mail: section exists */
+		char	*smtp;		/* smtp://host:port or smtps:// */
+		char	*sendmail;	/* program path, instead of smtp */
+		enum starttls starttls;
+		char	*user;
+		char	*password_file;	/* or SISFEED_SMTP_PASSWORD */
+		char	*cafile;
+		char	*from;
+		struct strlist to;	/* every run */
+		struct strlist to_status[NSTATUS];  /* extra, per status */
+		unsigned on;		/* bit (1 << run_status) */
+		int	 samples;	/* person samples in mail; 0 none */
+		int	 timeout;
+	} mail;
+};
+
+/*
+ * Read and check the config file.  Unknown keys, wrong types and bad
+ * values are errors naming "file:line: ...".  Returns a config to free
+ * with config_free, or NULL with the error set.
+ */
+struct config *config_load(const char *path);
+/* Free a config (NULL is fine). */
+void	 config_free(struct config *);
+/* Parse "2%", "500" into a threshold half; used by config and tests.
+ * Returns 0 or -1. */
+int	 threshold_parse(const char *, struct threshold *);
+
+/* ------------------------------------------------------------------ */
+/* formats/csv.c: generic CSV with a column mapping.                   */
+
+/*
+ * A streaming RFC 4180 reader: quoted fields, "" escapes, embedded
+ * commas and newlines, CRLF or LF, a UTF-8 BOM skipped.
+ */
+struct csv_reader;
+/* Open path for reading.  NULL with the error set. */
+struct csv_reader *csv_open(const char *path, char delimiter);
+/*
+ * Read the next record.  Returns the number of fields (>= 1), 0 at end
+ * of file, or -1 on a malformed record or I/O error (error names
+ * file:line).  Fields stay valid until the next call.
+ */
+int	 csv_next(struct csv_reader *, char ***fields, size_t **lens);
+/* The line where the last record returned started. */
+unsigned long csv_line(const struct csv_reader *);
+void	 csv_close(struct csv_reader *);
+
+/*
+ * Read the three CSV files of cfg->source into r, rejecting bad records
+ * into rj.  Fails (-1) on a missing, empty or header-only file or a
+ * mapped column missing from a header.  Leaves r sealed.
+ */
+int	 csv_read_roster(const struct config *, struct roster *r,
+	    struct rejects *rj);
+
+/* formats/oneroster.c: OneRoster 1.1 CSV (users, orgs, classes,
+ * enrollments) from cfg->source.dir.  Same contract as csv_read_roster. */
+int	 oneroster_read_roster(const struct config *, struct roster *,
+	    struct rejects *);
+
+/* ------------------------------------------------------------------ */
+/* formats/ims_read.c, formats/ims_write.c: IMS Enterprise 1.1 XML.    */
+
+/*
+ * Read an IMS Enterprise file (plain or gzip) into r, streaming.  Bad
+ * records are rejected into rj (may be NULL: then they are errors).
+ * Returns 0, or -1 when the file is not well-formed or unreadable.
+ */
+int	 ims_read(const char *path, struct roster *r, struct rejects *rj);
+
+/* What one written record is in delta mode. */
+enum recstatus { REC_NONE = 0, REC_ADD = 1, REC_UPDATE = 2,
+	REC_DELETE = 3 };
+
+struct ims_options {
+	const char	*source;	/* <sourcedid><source> */
+	const char	*datasource;
+	const char	*target;	/* NULL: no <target> */
+	int		 gzip;
+	int		 delta;		/* writes <type>delta</type> */
+};
+
+struct changeset;
+
+/*
+ * Write r in full (every record, no recstatus) to path, which is
+ * created 0600 and fsync'd.  Deterministic.  Returns 0 or -1.
+ */
+int	 ims_write_full(const char *path, const struct roster *r,
+	    const struct ims_options *);
+/*
+ * Write only the changes of cs (new roster nr, old roster or) with
+ * recstatus 1/2/3 on person, group and role.  A person delete carries
+ * the old <userid>.  Returns 0 or -1.
+ */
+int	 ims_write_delta(const char *path, const struct roster *nr,
+	    const struct roster *or, const struct changeset *cs,
+	    const struct ims_options *);
+
+/* ------------------------------------------------------------------ */
+/* filters/diff.c: the change set by sync key.                         */
+
+struct change {
+	uint32_t	 old;		/* index in the old roster */
+	uint32_t	 new;		/* index in the new roster */
+	uint8_t		 op;		/* enum sf_op */
+};
+
+struct changeset {
+	struct change	*c[NTYPES];
+	size_t		 n[NTYPES];
+	size_t		 count[NTYPES][NOPS];
+	size_t		 deactivated;	/* persons active -> inactive */
+	size_t		 reactivated;	/* persons inactive -> active */
+	size_t		 base[NTYPES];	/* old roster's counts */
+	unsigned char	 digest[32];	/* of every change, in order */
+};
+
+/*
+ * Compare new roster nr with old roster or (both sealed) by key.
+ * Returns 0 and fills cs, or -1 on no memory.
+ */
+int	 diff_compute(const struct roster *or, const struct roster *nr,
+	    struct changeset *cs);
+void	 changeset_free(struct changeset *);
+/* 1 if two records of a type differ in any field. */
+int	 person_differs(const struct person *, const struct person *);
+int	 group_differs(const struct group *, const struct group *);
+
+/* ------------------------------------------------------------------ */
+/* filters/safety.c: thresholds and the verdict.                       */
+
+struct verdict {
+	int		 blocked;
+	int		 first_run;		/* no snapshot: initial load */
+	int		 tripped[NTYPES][NOPS];
+	double		 percent[NTYPES][NOPS];	/* of the base; -1 if none */
+	char		 approval_id[17];	/* 16 hex */
+	char		 reason[512];
+};
+
+/*
+ * Judge cs against cfg->safety.  snapshot_digest identifies the old
+ * snapshot (zeros when there is none).  Fills v; never fails.
+ */
+void	 safety_evaluate(const struct config *, const struct changeset *,
+	    int first_run, const unsigned char snapshot_digest[32],
+	    struct verdict *v);
+/* "persons", "groups", "memberships"; "inserts", "updates", "deletes" */
+const char *type_name(int);
+const char *op_name(int);
+
+/* ------------------------------------------------------------------ */
+/* agent/snapshot.c: the state directory.                              */
+
+/*
+ * Create the state directory (0700) and its subdirectories if needed,
+ * and take the run lock.  Returns an open lock fd, -1 on error, or -2
+ * when another run holds it (error names the holder's pid).
+ */
+int	 snapshot_lock(const char *state_dir);
+void	 snapshot_unlock(int fd);
+/* Path of the current snapshot in state_dir into buf; 1 if it exists,
+ * 0 if not (first run). */
+int	 snapshot_path(const char *state_dir, char *buf, size_t len);
+/* The digest that identifies the snapshot (of its bytes), or zeros if
+ * there is none.  Returns 0 or -1. */
+int	 snapshot_digest(const char *state_dir, unsigned char out[32]);
+/*
+ * Make tmp (a complete, fsync'd file in state_dir) the new snapshot:
+ * the old one moves to history (keeping `keep`), rename, fsync of the
+ * directory.  Returns 0 or -1.
+ */
+int	 snapshot_commit(const char *state_dir, const char *tmp, int keep);
+/* fsync a file by path and its directory.  0 or -1. */
+int	 fsync_path(const char *path);
+/* Write len bytes to path atomically (temp, fsync, rename), mode 0600. */
+int	 file_write_atomic(const char *path, const void *, size_t len);
+/* Copy src to dst atomically (temp in dst's directory, rename). */
+int	 file_copy_atomic(const char *src, const char *dst, off_t *size);
+
+/* ------------------------------------------------------------------ */
+/* agent/report.c: the run's summary (mail text, JSON, status).        */
+
+#define REPORT_SAMPLES 20
+
+struct run_report {
+	const struct config *cfg;
+	enum run_status	 status;
+	int		 nothing_to_do;	/* completed, no change */
+	char		 run_id[32];	/* YYYYmmddTHHMMSSZ */
+	time_t		 started, finished;
+	char		 stage[32];	/* failed: the stage */
+	char		 error[1024];	/* failed: the error */
+	char		 reason[512];	/* blocked: why */
+	char		 approval_id[17];
+	char		 approved_by[128];	/* override/approve: who */
+	struct changeset *cs;		/* may be NULL (failed early) */
+	struct verdict	*v;		/* may be NULL */
+	size_t		 count[NTYPES];	/* records in the new roster */
+	size_t		 rejects;
+	char		 rejects_path[512];
+	char		 file_name[256];	/* delivered name */
+	char		 remote_path[512];
+	off_t		 file_size;
+	double		 seconds[8];	/* per stage, see stage_name */
+	/* samples of records each tripped threshold would touch */
+	char		*samples[NTYPES][NOPS][REPORT_SAMPLES];
+	size_t		 nsamples[NTYPES][NOPS];
+};
+
+/* Stage indexes for run_report.seconds. */
+enum stage { ST_READ, ST_DIFF, ST_WRITE, ST_SAFETY, ST_DELIVER,
+	ST_COMMIT, ST_MAIL, NSTAGES };
+const char *stage_name(int);
+
+/* The text summary (plain), as printed by plan and mailed.  Returns a
+ * malloc'd string or NULL. */
+char	*report_text(const struct run_report *);
+/* The same as an HTML fragment.  malloc'd or NULL. */
+char	*report_html(const struct run_report *);
+/* The same as JSON.  malloc'd or NULL. */
+char	*report_json(const struct run_report *);
+/* The mail subject line.  malloc'd or NULL. */
+char	*report_subject(const struct run_report *);
+/* Free the samples. */
+void	 report_free(struct run_report *);
+
+/* ------------------------------------------------------------------ */
+/* agent/deliver.c, agent/sftp.c                                       */
+
+/*
+ * Deliver the file at local path under the name `name` by the
+ * configured method (a directory or SFTP).  Fills remote (the path on
+ * the receiving side).  Returns 0 only when the receiver confirmed the
+ * whole file under its final name.
+ */
+int	 deliver_file(const struct config *, const char *path,
+	    const char *name, char *remote, size_t remotelen);
+
+/* Upload path to cfg->delivery.s.remote_dir/name over SFTP: NAME.part,
+ * size check, rename.  Retries with backoff.  0 or -1. */
+int	 sftp_upload(const struct config *, const char *path,
+	    const char *name);
+/* Log in, check the host key and that remote_dir is writable; print a
+ * line per check to fp.  0 if every check passed. */
+int	 sftp_check(const struct config *, FILE *fp);
+
+/* ------------------------------------------------------------------ */
+/* agent/mail.c                                                        */
+
+/*
+ * Mail the report to its subscribers.  A mail that cannot be sent goes
+ * to the spool in state_dir and a warning is logged; the run's outcome
+ * never changes.  Returns 0 if sent or spooled, -1 if neither.
+ */
+int	 mail_report(const struct config *, const struct run_report *);
+/* Send what the spool holds; sent messages leave it.  0 or -1. */
+int	 mail_flush_spool(const struct config *);
+/* Send a test message.  0 or -1. */
+int	 mail_test(const struct config *);
+
+/* ------------------------------------------------------------------ */
+/* agent/run.c: the commands.                                          */
+
+struct run_options {
+	int		 override;
+	const char	*approve;	/* approval id or NULL */
+	int		 plan;		/* compute and report, no delivery */
+	const char	*export_path;	/* export: write the file here */
+};
+
+/* The nightly run (and plan, export).  Returns an exit code. */
+int	 run_main(const struct config *, const struct run_options *);
+/* The status command.  Returns an exit code. */
+int	 run_status(const struct config *);
+/* The check command.  Returns an exit code. */
+int	 run_check(const struct config *, int mail);
+/* validate FILE.  Returns an exit code. */
+int	 run_validate(const char *path);
+/* diff OLD NEW.  Returns an exit code. */
+int	 run_diff(const char *oldpath, const char *newpath);
+
+#endif /* SISFEED_H */

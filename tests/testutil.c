@@ -1,0 +1,249 @@
+/*
+ * testutil.c -- helpers shared by the Check suites.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/testutil.h"
+
+void
+tu_mkdtemp(char *buf, size_t len)
+{
+	const char *t = getenv("TMPDIR");
+
+	if (t == NULL || *t == '\0')
+		t = "/tmp";
+	ck_assert_int_lt(snprintf(buf, len, "%s/sisfeed-test.XXXXXX", t),
+	    (int)len);
+	ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+void
+tu_rmtree(const char *path)
+{
+	DIR *d;
+	struct dirent *e;
+	char sub[4096];
+	struct stat st;
+
+	if (lstat(path, &st) == -1)
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		unlink(path);
+		return;
+	}
+	if ((d = opendir(path)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 ||
+			    strcmp(e->d_name, "..") == 0)
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+			tu_rmtree(sub);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+const char *
+tu_write(const char *dir, const char *name, const char *s)
+{
+	static char bufs[8][4096];
+	static int next;
+	char *p = bufs[next++ % 8];
+	FILE *fp;
+
+	snprintf(p, 4096, "%s/%s", dir, name);
+	fp = fopen(p, "w");
+	ck_assert_msg(fp != NULL, "cannot write %s", p);
+	ck_assert_int_eq(fputs(s, fp) >= 0, 1);
+	ck_assert_int_eq(fclose(fp), 0);
+	return p;
+}
+
+char *
+tu_read(const char *path, size_t *lenp)
+{
+	FILE *fp;
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if ((fp = fopen(path, "rb")) == NULL)
+		return NULL;
+	for (;;) {
+		if (cap - len < 65536) {
+			char *nb = realloc(buf, cap + 65536 + 1);
+			if (nb == NULL) {
+				free(buf);
+				fclose(fp);
+				return NULL;
+			}
+			buf = nb;
+			cap += 65536;
+		}
+		n = fread(buf + len, 1, cap - len, fp);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	fclose(fp);
+	buf[len] = '\0';
+	if (lenp != NULL)
+		*lenp = len;
+	return buf;
+}
+
+int
+tu_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+int
+tu_run(char *const argv[], char **out, int timeout_s)
+{
+	int fd[2], status = 0;
+	pid_t pid;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	time_t deadline = time(NULL) + timeout_s;
+
+	ck_assert_int_eq(pipe(fd), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		if (null != -1)
+			dup2(null, 0);
+		dup2(fd[1], 1);
+		dup2(fd[1], 2);
+		close(fd[0]);
+		close(fd[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(fd[1]);
+	for (;;) {
+		struct pollfd pfd = { .fd = fd[0], .events = POLLIN };
+		int left = (int)(deadline - time(NULL));
+		ssize_t n;
+
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(&pfd, 1, left * 1000) <= 0)
+			continue;
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap + 65536 + 1);
+			ck_assert_ptr_nonnull(nb);
+			buf = nb;
+			cap += 65536;
+		}
+		n = read(fd[0], buf + len, cap - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	if (buf == NULL)
+		buf = calloc(1, 1);
+	else
+		buf[len] = '\0';
+	if (out != NULL)
+		*out = buf;
+	else
+		free(buf);
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+const char *
+tu_sisfeed(void)
+{
+	const char *p = getenv("SISFEED_BIN");
+
+	return p != NULL ? p : "./build/test/sisfeed";
+}
+
+const char *
+tu_top(void)
+{
+	const char *p = getenv("SISFEED_TOP");
+
+	return p != NULL ? p : ".";
+}
+
+int
+tu_free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int s, port;
+
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	close(s);
+	return port;
+}
+
+int
+tu_wait_port(int port, int timeout_ms)
+{
+	int i, tries = timeout_ms / 20;
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	for (i = 0; i < tries; i++) {
+		struct sockaddr_in sin;
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (s == -1)
+			return -1;
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((unsigned short)port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (connect(s, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+			close(s);
+			return 0;
+		}
+		close(s);
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+int
+tu_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed;
+}

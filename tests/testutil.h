@@ -1,0 +1,40 @@
+/*
+ * testutil.h -- helpers shared by the Check suites.
+ */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* A fresh private directory under $TMPDIR (or /tmp); path in buf.
+ * Aborts the test on failure. */
+void	 tu_mkdtemp(char *buf, size_t len);
+/* Remove a directory tree (best effort, no shell). */
+void	 tu_rmtree(const char *path);
+/* Write s to dir/name (creating it), mode 0644; returns the path in a
+ * static rotating buffer. */
+const char *tu_write(const char *dir, const char *name, const char *s);
+/* Read a whole file; malloc'd, NUL-terminated, *len set if non-NULL.
+ * NULL if it cannot be read. */
+char	*tu_read(const char *path, size_t *len);
+/* 1 if path exists. */
+int	 tu_exists(const char *path);
+/* Run argv (argv[0] a path, no shell) with stdout+stderr captured into
+ * *out (malloc'd); returns the exit status, or 128+signal.  Killed
+ * after timeout_s seconds. */
+int	 tu_run(char *const argv[], char **out, int timeout_s);
+/* Path of the sisfeed binary under test ($SISFEED_BIN). */
+const char *tu_sisfeed(void);
+/* Top of the source tree ($SISFEED_TOP, default "."). */
+const char *tu_top(void);
+/* A free TCP port on 127.0.0.1. */
+int	 tu_free_port(void);
+/* Wait until something accepts on 127.0.0.1:port; 0 if it did within
+ * timeout_ms (polls at most timeout_ms/20 times), -1 if not. */
+int	 tu_wait_port(int port, int timeout_ms);
+/* Run a Check suite; returns the number failed. */
+int	 tu_run_suite(Suite *);
+
+#endif
