@@ -10,7 +10,7 @@ ETCDIR	?= /etc/sisfeed
 
 PKGS	 = libxml-2.0 zlib yaml-0.1 libssh2 libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 

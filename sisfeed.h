@@ -320,10 +320,17 @@ struct csv_reader *csv_open(const char *path, char delimiter);
  * Read the next record.  Returns the number of fields (>= 1), 0 at end
  * of file, or -1 on a malformed record or I/O error (error names
  * file:line).  Fields stay valid until the next call.
+ * Blank lines are skipped.  After a malformed record (a quote inside an
+ * unquoted field, text after a closing quote, a quote still open at end
+ * of file) the reader has skipped to the end of the line where the
+ * fault was found and the next call goes on; after an I/O error or out
+ * of memory csv_fatal() is 1 and every later call fails.
  */
 int	 csv_next(struct csv_reader *, char ***fields, size_t **lens);
 /* The line where the last record returned started. */
 unsigned long csv_line(const struct csv_reader *);
+/* 1 if the reader failed for good, 0 if a -1 was a malformed record. */
+int	 csv_fatal(const struct csv_reader *);
 void	 csv_close(struct csv_reader *);
 
 /*
@@ -444,8 +451,8 @@ void	 snapshot_unlock(int fd);
 /* Path of the current snapshot in state_dir into buf; 1 if it exists,
  * 0 if not (first run). */
 int	 snapshot_path(const char *state_dir, char *buf, size_t len);
-/* The digest that identifies the snapshot (of its bytes), or zeros if
- * there is none.  Returns 0 or -1. */
+/* The digest that identifies the snapshot (of its inode, size and
+ * mtime: new with every commit), or zeros if there is none.  0 or -1. */
 int	 snapshot_digest(const char *state_dir, unsigned char out[32]);
 /*
  * Make tmp (a complete, fsync'd file in state_dir) the new snapshot:
@@ -453,6 +460,12 @@ int	 snapshot_digest(const char *state_dir, unsigned char out[32]);
  * directory.  Returns 0 or -1.
  */
 int	 snapshot_commit(const char *state_dir, const char *tmp, int keep);
+/* Keep the newest `keep` files of state_dir/sub (names sort by time);
+ * remove the rest.  0 or -1. */
+int	 snapshot_prune(const char *state_dir, const char *sub, int keep);
+/* snprintf into a path buffer; -1 (error set) if it does not fit. */
+int	 path_fmt(char *buf, size_t len, const char *fmt, ...)
+	    PRINTF_LIKE(3, 4);
 /* fsync a file by path and its directory.  0 or -1. */
 int	 fsync_path(const char *path);
 /* Write len bytes to path atomically (temp, fsync, rename), mode 0600. */
@@ -488,6 +501,9 @@ struct run_report {
 	/* samples of records each tripped threshold would touch */
 	char		*samples[NTYPES][NOPS][REPORT_SAMPLES];
 	size_t		 nsamples[NTYPES][NOPS];
+	/* samples shown per row: 0 (the default) at most cfg->mail.samples
+	 * (mail, JSON); < 0 every sample held (plan) */
+	int		 max_samples;
 };
 
 /* Stage indexes for run_report.seconds. */
@@ -506,6 +522,9 @@ char	*report_json(const struct run_report *);
 char	*report_subject(const struct run_report *);
 /* Free the samples. */
 void	 report_free(struct run_report *);
+/* Write report_json to state_dir/runs/RUN_ID.json atomically, mode
+ * 0600 (runs/ created 0700 if needed).  0 or -1. */
+int	 report_write_json(const struct run_report *);
 
 /* ------------------------------------------------------------------ */
 /* agent/deliver.c, agent/sftp.c                                       */
@@ -548,11 +567,13 @@ struct run_options {
 	int		 override;
 	const char	*approve;	/* approval id or NULL */
 	int		 plan;		/* compute and report, no delivery */
-	const char	*export_path;	/* export: write the file here */
 };
 
 /* The nightly run (and plan, export).  Returns an exit code. */
 int	 run_main(const struct config *, const struct run_options *);
+/* The export command: a full IMS file at path ("-" or NULL: stdout).
+ * Returns an exit code. */
+int	 run_export(const struct config *, const char *path);
 /* The status command.  Returns an exit code. */
 int	 run_status(const struct config *);
 /* The check command.  Returns an exit code. */

@@ -1,0 +1,1549 @@
+/*
+ * config.c -- the YAML config: read it, check it against the schema.
+ *
+ * libyaml's events become a small tree of nodes that remember their
+ * line; a hand-written walker then checks that tree key by key, so
+ * every complaint reads "FILE:LINE: key 'a.b.c': reason".  Unknown
+ * keys, duplicate keys, wrong types and bad values are all errors;
+ * nothing is guessed.  Aliases are refused and nesting is bounded, so
+ * a hostile file cannot blow up memory or the stack.
+ *
+ * Every path in the file is made absolute against the directory of
+ * the config file.  No secret is ever read from the file itself: keys
+ * that look like one are refused with a hint to the *_file key.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <yaml.h>
+
+#include "sisfeed.h"
+
+#define MAXDEPTH	32
+#define MAXKEY		256
+
+enum nkind { N_SCALAR, N_MAP, N_SEQ };
+
+/* One YAML node.  A map holds key, value, key, value, ... in v. */
+struct node {
+	enum nkind	  kind;
+	unsigned long	  line;
+	char		 *s;		/* scalar text, NUL-terminated */
+	size_t		  len;		/* scalar length (may hold a NUL) */
+	int		  null;		/* plain "", "~" or "null" */
+	struct node	**v;
+	size_t		  n, cap;
+};
+
+/* A key of a schema map as found: key node and value node. */
+struct ent {
+	const struct node *k, *v;
+};
+
+struct ctx {
+	const char	*file;		/* as given, for messages */
+	char		*dir;		/* absolute directory of file */
+	struct config	*c;
+};
+
+static const char *const status_names[] = { "completed", "blocked",
+	"failed", NULL };
+
+/* ------------------------------------------------------------------ */
+/* Messages.                                                           */
+
+/* "FILE:LINE: key 'KEY': reason" (no key part when key is NULL). */
+static int PRINTF_LIKE(4, 5)
+cerr(const struct ctx *x, unsigned long line, const char *key,
+    const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (key == NULL || *key == '\0')
+		return error_set("%s:%lu: %s", x->file, line, msg);
+	return error_set("%s:%lu: key '%s': %s", x->file, line, key, msg);
+}
+
+static const char *
+kind_name(const struct node *n)
+{
+	switch (n->kind) {
+	case N_MAP:
+		return "a mapping";
+	case N_SEQ:
+		return "a list";
+	default:
+		return n->null ? "nothing" : "a string";
+	}
+}
+
+/* prefix.name into buf (just name at the top). */
+static const char *
+kjoin(char *buf, size_t len, const char *prefix, const char *name)
+{
+	int r;
+
+	if (prefix == NULL || *prefix == '\0')
+		r = snprintf(buf, len, "%s", name);
+	else
+		r = snprintf(buf, len, "%s.%s", prefix, name);
+	if (r < 0 || (size_t)r >= len)
+		buf[len - 1] = '\0';	/* truncated: still a string */
+	return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* The node tree.                                                      */
+
+static void
+node_free(struct node *n)
+{
+	size_t i;
+
+	if (n == NULL)
+		return;
+	for (i = 0; i < n->n; i++)
+		node_free(n->v[i]);
+	free(n->v);
+	free(n->s);
+	free(n);
+}
+
+static int
+node_push(struct node *n, struct node *kid)
+{
+	struct node **v;
+	size_t cap;
+
+	if (n->n == n->cap) {
+		cap = n->cap ? n->cap * 2 : 8;
+		if ((v = reallocarray(n->v, cap, sizeof(*v))) == NULL)
+			return error_sys("config");
+		n->v = v;
+		n->cap = cap;
+	}
+	n->v[n->n++] = kid;
+	return 0;
+}
+
+/* The parser's complaint as "FILE:LINE: ...". */
+static int
+yaml_fail(const struct ctx *x, const yaml_parser_t *p)
+{
+	const char *problem = p->problem ? p->problem : "cannot parse";
+
+	switch (p->error) {
+	case YAML_MEMORY_ERROR:
+		return error_set("%s: out of memory", x->file);
+	case YAML_READER_ERROR:
+		return error_set("%s: %s (at byte %zu)", x->file, problem,
+		    p->problem_offset);
+	default:
+		break;
+	}
+	if (p->context != NULL)
+		return cerr(x, p->problem_mark.line + 1, NULL,
+		    "YAML syntax error: %s (%s at line %lu)", problem,
+		    p->context, (unsigned long)p->context_mark.line + 1);
+	return cerr(x, p->problem_mark.line + 1, NULL,
+	    "YAML syntax error: %s", problem);
+}
+
+static int
+next_event(const struct ctx *x, yaml_parser_t *p, yaml_event_t *ev)
+{
+	if (yaml_parser_parse(p, ev))
+		return 0;
+	return yaml_fail(x, p);
+}
+
+static int
+is_null_word(const char *s)
+{
+	return *s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+/*
+ * Build the node that starts with event ev (scalar, mapping or
+ * sequence start), reading events up to its end.  0 or -1.
+ */
+static int
+build(const struct ctx *x, yaml_parser_t *p, const yaml_event_t *ev,
+    int depth, struct node **out)
+{
+	struct node *n, *kid;
+	yaml_event_t sub;
+	yaml_event_type_t end;
+	unsigned long line = ev->start_mark.line + 1;
+	int rc;
+
+	*out = NULL;
+	if (ev->type == YAML_ALIAS_EVENT)
+		return cerr(x, line, NULL, "YAML aliases are not supported");
+	if (depth > MAXDEPTH)
+		return cerr(x, line, NULL, "nested too deeply");
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return error_sys("config");
+	n->line = line;
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		n->kind = N_SCALAR;
+		n->len = ev->data.scalar.length;
+		if ((n->s = malloc(n->len + 1)) == NULL) {
+			free(n);
+			return error_sys("config");
+		}
+		memcpy(n->s, ev->data.scalar.value, n->len);
+		n->s[n->len] = '\0';
+		n->null = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+		    is_null_word(n->s);
+		*out = n;
+		return 0;
+	case YAML_MAPPING_START_EVENT:
+		n->kind = N_MAP;
+		end = YAML_MAPPING_END_EVENT;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		n->kind = N_SEQ;
+		end = YAML_SEQUENCE_END_EVENT;
+		break;
+	default:
+		free(n);
+		return cerr(x, line, NULL, "unexpected YAML event");
+	}
+	for (;;) {
+		if (next_event(x, p, &sub) == -1)
+			goto fail;
+		if (sub.type == end) {
+			yaml_event_delete(&sub);
+			break;
+		}
+		rc = build(x, p, &sub, depth + 1, &kid);
+		yaml_event_delete(&sub);
+		if (rc == -1)
+			goto fail;
+		if (node_push(n, kid) == -1) {
+			node_free(kid);
+			goto fail;
+		}
+	}
+	*out = n;
+	return 0;
+fail:
+	node_free(n);
+	return -1;
+}
+
+/*
+ * Parse the whole stream from fp into *root (NULL for an empty file).
+ * Exactly one document is allowed.  0 or -1.
+ */
+static int
+load_tree(const struct ctx *x, FILE *fp, struct node **root)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int docs = 0, rc = -1, done = 0;
+
+	*root = NULL;
+	if (!yaml_parser_initialize(&p))
+		return error_set("%s: out of memory", x->file);
+	yaml_parser_set_input_file(&p, fp);
+	while (!done) {
+		if (next_event(x, &p, &ev) == -1)
+			goto out;
+		switch (ev.type) {
+		case YAML_STREAM_START_EVENT:
+		case YAML_DOCUMENT_END_EVENT:
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (docs++ > 0) {
+				cerr(x, ev.start_mark.line + 1, NULL,
+				    "only one YAML document is allowed");
+				yaml_event_delete(&ev);
+				goto out;
+			}
+			break;
+		default:
+			if (build(x, &p, &ev, 0, root) == -1) {
+				yaml_event_delete(&ev);
+				goto out;
+			}
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	rc = 0;
+out:
+	if (rc == -1) {
+		node_free(*root);
+		*root = NULL;
+	}
+	yaml_parser_delete(&p);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Maps against a list of known keys.                                  */
+
+static int
+contains_caseless(const char *s, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (; *s != '\0'; s++)
+		if (strncasecmp(s, w, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 if a key name looks like it would hold a secret. */
+static int
+secret_name(const char *k)
+{
+	static const char *const words[] = { "password", "passwd",
+	    "passphrase", "secret", "token" };
+	size_t i, len = strlen(k);
+
+	if (len >= 5 && strcasecmp(k + len - 5, "_file") == 0)
+		return 0;
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (contains_caseless(k, words[i]))
+			return 1;
+	return 0;
+}
+
+static int
+known(const char *const *names, const char *k)
+{
+	size_t i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(names[i], k) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Refuse a secret-looking key with a hint where the secret goes. */
+static int
+secret_fail(const struct ctx *x, const struct node *k, const char *key,
+    const char *prefix, const char *const *names)
+{
+	char alt[MAXKEY];
+
+	if (strcmp(prefix, "mail") == 0 && strcasecmp(k->s, "password") == 0)
+		return cerr(x, k->line, key, "a password does not belong in "
+		    "the config: use password_file, or set "
+		    "SISFEED_SMTP_PASSWORD in the environment");
+	snprintf(alt, sizeof(alt), "%s_file", k->s);
+	if (known(names, alt) >= 0)
+		return cerr(x, k->line, key, "a secret does not belong in "
+		    "the config: put it in a file and name it with %s", alt);
+	return cerr(x, k->line, key, "a secret does not belong in the "
+	    "config: secrets come only from files (the *_file keys) or "
+	    "the environment");
+}
+
+static int
+unknown_fail(const struct ctx *x, const struct node *k, const char *key,
+    const char *const *names)
+{
+	char list[512];
+	size_t i, off = 0;
+	int r;
+
+	list[0] = '\0';
+	for (i = 0; names[i] != NULL; i++) {
+		r = snprintf(list + off, sizeof(list) - off, "%s%s",
+		    i ? ", " : "", names[i]);
+		if (r < 0 || (size_t)r >= sizeof(list) - off)
+			break;
+		off += (size_t)r;
+	}
+	return cerr(x, k->line, key, "unknown key (known here: %s)", list);
+}
+
+/*
+ * Check that m is a mapping whose keys are all in names (NULL
+ * terminated), each at most once; e[i] gets key i's nodes (zero when
+ * absent).  prefix names m itself ("" at the top).  0 or -1.
+ */
+static int
+map_get(const struct ctx *x, const struct node *m, const char *prefix,
+    const char *const *names, struct ent *e)
+{
+	char key[MAXKEY];
+	const struct node *k;
+	size_t i, nn;
+	int idx;
+
+	for (nn = 0; names[nn] != NULL; nn++)
+		e[nn].k = e[nn].v = NULL;
+	if (m->kind != N_MAP) {
+		if (*prefix == '\0')
+			return cerr(x, m->line, NULL,
+			    "the top level must be a mapping of keys");
+		return cerr(x, m->line, prefix, "expected a mapping, not %s",
+		    kind_name(m));
+	}
+	for (i = 0; i + 1 < m->n; i += 2) {
+		k = m->v[i];
+		if (k->kind != N_SCALAR || k->null || strlen(k->s) != k->len)
+			return cerr(x, k->line, *prefix ? prefix : NULL,
+			    "a key must be a plain name, not %s",
+			    kind_name(k));
+		kjoin(key, sizeof(key), prefix, k->s);
+		if ((idx = known(names, k->s)) < 0) {
+			if (secret_name(k->s))
+				return secret_fail(x, k, key, prefix, names);
+			return unknown_fail(x, k, key, names);
+		}
+		if (e[idx].k != NULL)
+			return cerr(x, k->line, key, "duplicate key (first "
+			    "at line %lu)", e[idx].k->line);
+		e[idx].k = k;
+		e[idx].v = m->v[i + 1];
+	}
+	return 0;
+}
+
+static int
+missing(const struct ctx *x, unsigned long line, const char *prefix,
+    const char *name)
+{
+	char key[MAXKEY];
+
+	return cerr(x, line, kjoin(key, sizeof(key), prefix, name),
+	    "missing (required)");
+}
+
+/* ------------------------------------------------------------------ */
+/* Scalars.                                                            */
+
+/* The text of a scalar, checked; NULL (error set) if n is not one. */
+static const char *
+scalar(const struct ctx *x, const struct node *n, const char *key,
+    const char *what)
+{
+	size_t i;
+	unsigned char ch;
+
+	if (n->kind != N_SCALAR) {
+		cerr(x, n->line, key, "expected %s, not %s", what,
+		    kind_name(n));
+		return NULL;
+	}
+	if (n->null || n->len == 0) {
+		cerr(x, n->line, key, "has no value (expected %s)", what);
+		return NULL;
+	}
+	for (i = 0; i < n->len; i++) {
+		ch = (unsigned char)n->s[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			cerr(x, n->line, key, "contains a control character");
+			return NULL;
+		}
+	}
+	return n->s;
+}
+
+static int
+get_str(const struct ctx *x, const struct node *n, const char *key,
+    char **out)
+{
+	const char *s;
+
+	if ((s = scalar(x, n, key, "a string")) == NULL)
+		return -1;
+	if ((*out = strdup(s)) == NULL)
+		return error_sys("config");
+	return 0;
+}
+
+/* A path, made absolute against the config file's directory. */
+static int
+get_path(const struct ctx *x, const struct node *n, const char *key,
+    char **out)
+{
+	const char *s;
+	size_t len;
+
+	if ((s = scalar(x, n, key, "a path")) == NULL)
+		return -1;
+	if (s[0] == '/') {
+		if ((*out = strdup(s)) == NULL)
+			return error_sys("config");
+		return 0;
+	}
+	len = strlen(x->dir) + 1 + strlen(s) + 1;
+	if ((*out = malloc(len)) == NULL)
+		return error_sys("config");
+	snprintf(*out, len, "%s%s%s", x->dir,
+	    strcmp(x->dir, "/") == 0 ? "" : "/", s);
+	return 0;
+}
+
+static int
+get_long(const struct ctx *x, const struct node *n, const char *key,
+    long lo, long hi, long *out)
+{
+	const char *s, *p;
+	long v;
+
+	if ((s = scalar(x, n, key, "a number")) == NULL)
+		return -1;
+	for (p = s; *p != '\0'; p++)
+		if (*p < '0' || *p > '9')
+			return cerr(x, n->line, key, "'%.64s' is not a whole "
+			    "number", s);
+	errno = 0;
+	v = strtol(s, NULL, 10);
+	if (errno == ERANGE || v < lo || v > hi)
+		return cerr(x, n->line, key, "%.64s is out of range "
+		    "(%ld..%ld)", s, lo, hi);
+	*out = v;
+	return 0;
+}
+
+static int
+get_int(const struct ctx *x, const struct node *n, const char *key,
+    int lo, int hi, int *out)
+{
+	long v;
+
+	if (get_long(x, n, key, lo, hi, &v) == -1)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* One of names (any case) into *out as its index. */
+static int
+get_enum(const struct ctx *x, const struct node *n, const char *key,
+    const char *const *names, int *out)
+{
+	const char *s;
+	char list[256];
+	size_t i, off = 0;
+
+	if ((s = scalar(x, n, key, "a word")) == NULL)
+		return -1;
+	list[0] = '\0';
+	for (i = 0; names[i] != NULL; i++) {
+		if (strcasecmp(s, names[i]) == 0) {
+			*out = (int)i;
+			return 0;
+		}
+		off += snprintf(list + off, sizeof(list) - off, "%s%s",
+		    i ? ", " : "", names[i]);
+		if (off >= sizeof(list))
+			off = sizeof(list) - 1;
+	}
+	return cerr(x, n->line, key, "'%.64s' is not one of: %s", s, list);
+}
+
+/* A percentage such as "1%" or "0.5%" into *out. */
+static int
+get_percent(const struct ctx *x, const struct node *n, const char *key,
+    double *out)
+{
+	struct threshold t = { -1, -1 };
+	const char *s;
+	size_t len;
+
+	if ((s = scalar(x, n, key, "a percentage")) == NULL)
+		return -1;
+	len = strlen(s);
+	if (len == 0 || s[len - 1] != '%')
+		return cerr(x, n->line, key, "'%.64s' is not a percentage "
+		    "(write it like 1%%)", s);
+	if (threshold_parse(s, &t) == -1)
+		return cerr(x, n->line, key, "%s", error_last());
+	*out = t.percent;
+	return 0;
+}
+
+/* A list of strings from a string or a list; each checked by ok. */
+static int
+get_strlist(const struct ctx *x, const struct node *n, const char *key,
+    int (*ok)(const char *), const char *what, struct strlist *l)
+{
+	const struct node *const *items = &n;
+	const char *s;
+	char **v;
+	size_t i, count = 1;
+
+	if (n->kind == N_SEQ) {
+		items = (const struct node *const *)n->v;
+		count = n->n;
+		if (count == 0)
+			return cerr(x, n->line, key, "the list is empty");
+	} else if (n->kind != N_SCALAR)
+		return cerr(x, n->line, key, "expected %s or a list, not %s",
+		    what, kind_name(n));
+	if ((v = calloc(count, sizeof(*v))) == NULL)
+		return error_sys("config");
+	l->v = v;
+	for (i = 0; i < count; i++) {
+		if ((s = scalar(x, items[i], key, what)) == NULL)
+			return -1;
+		if (ok != NULL && !ok(s))
+			return cerr(x, items[i]->line, key, "'%.64s' is not "
+			    "%s", s, what);
+		if ((v[i] = strdup(s)) == NULL)
+			return error_sys("config");
+		l->n = i + 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Thresholds.                                                         */
+
+/*
+ * Parse one threshold scalar: "N%" or "N.N%" (0..100) sets
+ * t->percent, "N" (a whole number >= 0) sets t->cap; the other half
+ * is left alone.  "off" and "none" (any case) set both to -1 (no
+ * limit).  Returns 0, or -1 with the reason in the error.
+ */
+int
+threshold_parse(const char *s, struct threshold *t)
+{
+	const char *p;
+	size_t len, digits = 0, dots = 0;
+	char *end;
+	double d;
+	long v;
+
+	if (s == NULL || *s == '\0')
+		return error_set("empty threshold");
+	if (strcasecmp(s, "off") == 0 || strcasecmp(s, "none") == 0) {
+		t->percent = -1;
+		t->cap = -1;
+		return 0;
+	}
+	len = strlen(s);
+	if (s[len - 1] == '%') {
+		for (p = s; p < s + len - 1; p++) {
+			if (*p == '.' && digits > 0)
+				dots++;
+			else if (*p >= '0' && *p <= '9')
+				digits++;
+			else
+				break;
+		}
+		if (p != s + len - 1 || digits == 0 || dots > 1 ||
+		    s[len - 2] == '.')
+			return error_set("'%.64s' is not a threshold (a "
+			    "percentage like 2%% or 2.5%%, or a count like "
+			    "500)", s);
+		errno = 0;
+		d = strtod(s, &end);
+		if (errno != 0 || end != s + len - 1)
+			return error_set("'%.64s' is not a threshold", s);
+		if (d > 100)
+			return error_set("'%.64s' is above 100%%", s);
+		t->percent = d;
+		return 0;
+	}
+	for (p = s; *p != '\0'; p++)
+		if (*p < '0' || *p > '9')
+			return error_set("'%.64s' is not a threshold (a "
+			    "percentage like 2%% or 2.5%%, or a count like "
+			    "500)", s);
+	errno = 0;
+	v = strtol(s, NULL, 10);
+	if (errno == ERANGE)
+		return error_set("'%.64s' is too large", s);
+	t->cap = v;
+	return 0;
+}
+
+/* One safety cell: a scalar, or a list of a percentage and a count. */
+static int
+get_threshold(const struct ctx *x, const struct node *n, const char *key,
+    struct threshold *out)
+{
+	struct threshold r = { -1, -1 }, one;
+	const char *s;
+	size_t i;
+
+	if (n->kind == N_SCALAR) {
+		if ((s = scalar(x, n, key, "a threshold")) == NULL)
+			return -1;
+		if (threshold_parse(s, &r) == -1)
+			return cerr(x, n->line, key, "%s", error_last());
+		*out = r;
+		return 0;
+	}
+	if (n->kind != N_SEQ)
+		return cerr(x, n->line, key, "expected a threshold (2%%, "
+		    "500 or [2%%, 500]), not %s", kind_name(n));
+	if (n->n == 0 || n->n > 2)
+		return cerr(x, n->line, key, "a list holds a percentage, a "
+		    "count, or both: [2%%, 500]");
+	for (i = 0; i < n->n; i++) {
+		if ((s = scalar(x, n->v[i], key, "a threshold")) == NULL)
+			return -1;
+		if (strcasecmp(s, "off") == 0 || strcasecmp(s, "none") == 0)
+			return cerr(x, n->v[i]->line, key, "'%s' cannot be "
+			    "part of a list", s);
+		one.percent = -1;
+		one.cap = -1;
+		if (threshold_parse(s, &one) == -1)
+			return cerr(x, n->v[i]->line, key, "%s",
+			    error_last());
+		if (one.percent >= 0) {
+			if (r.percent >= 0)
+				return cerr(x, n->v[i]->line, key,
+				    "two percentages in one list");
+			r.percent = one.percent;
+		}
+		if (one.cap >= 0) {
+			if (r.cap >= 0)
+				return cerr(x, n->v[i]->line, key,
+				    "two counts in one list");
+			r.cap = one.cap;
+		}
+	}
+	*out = r;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sections.                                                           */
+
+enum { FMT_CSV = 1 << SOURCE_CSV, FMT_OR = 1 << SOURCE_ONEROSTER,
+	FMT_IMS = 1 << SOURCE_IMS, FMT_ALL = 7 };
+
+static const char *const format_names[] = { "csv", "oneroster", "ims",
+	NULL };
+
+static const char *const source_keys[] = { "format", "persons", "groups",
+	"memberships", "dir", "file", "delimiter", "columns", "roles", NULL };
+enum { S_FORMAT, S_PERSONS, S_GROUPS, S_MEMBERSHIPS, S_DIR, S_FILE,
+	S_DELIMITER, S_COLUMNS, S_ROLES, NS };
+/* Formats where each source key may appear, and where it must. */
+static const int source_allowed[NS] = { FMT_ALL, FMT_CSV, FMT_CSV,
+	FMT_CSV, FMT_OR, FMT_IMS, FMT_CSV, FMT_CSV, FMT_CSV | FMT_OR };
+static const int source_required[NS] = { FMT_ALL, FMT_CSV, FMT_CSV,
+	FMT_CSV, FMT_OR, FMT_IMS, 0, FMT_CSV, 0 };
+
+static const char *const pcol_keys[] = { "id", "userid", "given",
+	"family", "email", "status", "role", NULL };
+static const char *const gcol_keys[] = { "id", "type", "short", "long",
+	"parent", "term", NULL };
+static const char *const mcol_keys[] = { "group", "person", "role",
+	"status", NULL };
+static const char *const columns_keys[] = { "persons", "groups",
+	"memberships", NULL };
+
+/* One column map (e.g. source.columns.persons) into cols. */
+static int
+walk_cols(const struct ctx *x, const struct ent *pe, const char *prefix,
+    const char *const *names, unsigned required, char **cols)
+{
+	struct ent e[NPF];
+	char key[MAXKEY];
+	size_t i;
+
+	if (map_get(x, pe->v, prefix, names, e) == -1)
+		return -1;
+	for (i = 0; names[i] != NULL; i++) {
+		if (e[i].v == NULL) {
+			if (required & (1u << i))
+				return missing(x, pe->k->line, prefix,
+				    names[i]);
+			continue;
+		}
+		if (get_str(x, e[i].v, kjoin(key, sizeof(key), prefix,
+		    names[i]), &cols[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+walk_columns(const struct ctx *x, const struct ent *ce)
+{
+	struct config *c = x->c;
+	struct ent e[3];
+
+	if (map_get(x, ce->v, "source.columns", columns_keys, e) == -1)
+		return -1;
+	if (e[0].v == NULL)
+		return missing(x, ce->k->line, "source.columns", "persons");
+	if (e[1].v == NULL)
+		return missing(x, ce->k->line, "source.columns", "groups");
+	if (e[2].v == NULL)
+		return missing(x, ce->k->line, "source.columns",
+		    "memberships");
+	if (walk_cols(x, &e[0], "source.columns.persons", pcol_keys,
+	    1u << PF_ID | 1u << PF_GIVEN | 1u << PF_FAMILY,
+	    c->source.pcol) == -1)
+		return -1;
+	if (walk_cols(x, &e[1], "source.columns.groups", gcol_keys,
+	    1u << GF_ID | 1u << GF_SHORT, c->source.gcol) == -1)
+		return -1;
+	return walk_cols(x, &e[2], "source.columns.memberships", mcol_keys,
+	    1u << MF_GROUP | 1u << MF_PERSON, c->source.mcol);
+}
+
+/* source.roles: export role name -> IMS roletype. */
+static int
+walk_roles(const struct ctx *x, const struct node *m)
+{
+	struct config *c = x->c;
+	const struct node *k, *v;
+	const char *s;
+	char key[MAXKEY];
+	size_t i, j;
+	int role;
+
+	if (m->kind != N_MAP)
+		return cerr(x, m->line, "source.roles", "expected a mapping "
+		    "(export name: IMS role), not %s", kind_name(m));
+	if (m->n == 0)
+		return 0;
+	if ((c->source.roles = calloc(m->n / 2, sizeof(struct rolemap))) ==
+	    NULL)
+		return error_sys("config");
+	for (i = 0; i + 1 < m->n; i += 2) {
+		k = m->v[i];
+		v = m->v[i + 1];
+		if ((s = scalar(x, k, "source.roles", "a role name")) == NULL)
+			return -1;
+		kjoin(key, sizeof(key), "source.roles", s);
+		for (j = 0; j < c->source.nroles; j++)
+			if (strcasecmp(c->source.roles[j].name, s) == 0)
+				return cerr(x, k->line, key, "duplicate role "
+				    "name (names are compared in any case)");
+		if ((s = scalar(x, v, key, "an IMS role")) == NULL)
+			return -1;
+		if ((role = role_parse(s)) < 1 || role > 8)
+			return cerr(x, v->line, key, "'%.64s' is not an IMS "
+			    "role (01..08, or a name such as Learner or "
+			    "Instructor)", s);
+		if ((c->source.roles[c->source.nroles].name = strdup(k->s)) ==
+		    NULL)
+			return error_sys("config");
+		c->source.roles[c->source.nroles++].role = role;
+	}
+	return 0;
+}
+
+static int
+walk_source(const struct ctx *x, const struct ent *se)
+{
+	struct config *c = x->c;
+	struct ent e[NS];
+	char key[MAXKEY];
+	const char *s;
+	int fmt, bit;
+	size_t i;
+
+	if (map_get(x, se->v, "source", source_keys, e) == -1)
+		return -1;
+	if (e[S_FORMAT].v == NULL)
+		return missing(x, se->k->line, "source", "format");
+	if (get_enum(x, e[S_FORMAT].v, "source.format", format_names,
+	    &fmt) == -1)
+		return -1;
+	c->source.format = (enum source_format)fmt;
+	bit = 1 << fmt;
+	for (i = 0; i < NS; i++) {
+		kjoin(key, sizeof(key), "source", source_keys[i]);
+		if (e[i].v == NULL && (source_required[i] & bit))
+			return missing(x, se->k->line, "source",
+			    source_keys[i]);
+		if (e[i].v != NULL && !(source_allowed[i] & bit))
+			return cerr(x, e[i].k->line, key, "not used with "
+			    "format %s", format_names[fmt]);
+	}
+	if (e[S_PERSONS].v != NULL && get_path(x, e[S_PERSONS].v,
+	    "source.persons", &c->source.persons) == -1)
+		return -1;
+	if (e[S_GROUPS].v != NULL && get_path(x, e[S_GROUPS].v,
+	    "source.groups", &c->source.groups) == -1)
+		return -1;
+	if (e[S_MEMBERSHIPS].v != NULL && get_path(x, e[S_MEMBERSHIPS].v,
+	    "source.memberships", &c->source.memberships) == -1)
+		return -1;
+	if (e[S_DIR].v != NULL && get_path(x, e[S_DIR].v, "source.dir",
+	    &c->source.dir) == -1)
+		return -1;
+	if (e[S_FILE].v != NULL && get_path(x, e[S_FILE].v, "source.file",
+	    &c->source.file) == -1)
+		return -1;
+	if (e[S_DELIMITER].v != NULL) {
+		if ((s = scalar(x, e[S_DELIMITER].v, "source.delimiter",
+		    "one character")) == NULL)
+			return -1;
+		if (strlen(s) != 1 || (unsigned char)s[0] >= 0x80 ||
+		    s[0] == '"')
+			return cerr(x, e[S_DELIMITER].v->line,
+			    "source.delimiter", "'%.64s' is not one ASCII "
+			    "character other than '\"'", s);
+		c->source.delimiter = s[0];
+	}
+	if (e[S_COLUMNS].v != NULL && walk_columns(x, &e[S_COLUMNS]) == -1)
+		return -1;
+	if (e[S_ROLES].v != NULL && walk_roles(x, e[S_ROLES].v) == -1)
+		return -1;
+	return 0;
+}
+
+static const char *const output_keys[] = { "source", "datasource",
+	"target", "mode", "compress", "name", NULL };
+enum { O_SOURCE, O_DATASOURCE, O_TARGET, O_MODE, O_COMPRESS, O_NAME,
+	NO };
+static const char *const mode_names[] = { "full", "delta", NULL };
+static const char *const compress_names[] = { "none", "gzip", NULL };
+
+static int
+walk_output(const struct ctx *x, const struct ent *oe)
+{
+	struct config *c = x->c;
+	struct ent e[NO];
+	int v;
+
+	if (map_get(x, oe->v, "output", output_keys, e) == -1)
+		return -1;
+	if (e[O_SOURCE].v == NULL)
+		return missing(x, oe->k->line, "output", "source");
+	if (get_str(x, e[O_SOURCE].v, "output.source",
+	    &c->output.source) == -1)
+		return -1;
+	if (e[O_DATASOURCE].v != NULL && get_str(x, e[O_DATASOURCE].v,
+	    "output.datasource", &c->output.datasource) == -1)
+		return -1;
+	if (e[O_TARGET].v != NULL && get_str(x, e[O_TARGET].v,
+	    "output.target", &c->output.target) == -1)
+		return -1;
+	if (e[O_MODE].v != NULL) {
+		if (get_enum(x, e[O_MODE].v, "output.mode", mode_names,
+		    &v) == -1)
+			return -1;
+		c->output.mode = (enum output_mode)v;
+	}
+	if (e[O_COMPRESS].v != NULL) {
+		if (get_enum(x, e[O_COMPRESS].v, "output.compress",
+		    compress_names, &v) == -1)
+			return -1;
+		c->output.compress = (enum compress)v;
+	}
+	if (e[O_NAME].v != NULL) {
+		if (get_str(x, e[O_NAME].v, "output.name",
+		    &c->output.name) == -1)
+			return -1;
+		if (strchr(c->output.name, '/') != NULL ||
+		    strcmp(c->output.name, ".") == 0 ||
+		    strcmp(c->output.name, "..") == 0)
+			return cerr(x, e[O_NAME].v->line, "output.name",
+			    "must be a file name, not a path");
+	}
+	return 0;
+}
+
+static const char *const safety_keys[] = { "persons", "groups",
+	"memberships", "min_base", "first_run", "max_rejects", NULL };
+enum { SF_PERSONS, SF_GROUPS, SF_MEMBERSHIPS, SF_MIN_BASE, SF_FIRST_RUN,
+	SF_MAX_REJECTS, NSF };
+static const char *const op_keys[] = { "inserts", "updates", "deletes",
+	NULL };
+static const char *const first_run_names[] = { "block", "allow", NULL };
+
+static int
+walk_safety(const struct ctx *x, const struct ent *fe)
+{
+	struct config *c = x->c;
+	struct ent e[NSF], o[NOPS];
+	char prefix[MAXKEY], key[MAXKEY];
+	int type, op, v;
+
+	if (map_get(x, fe->v, "safety", safety_keys, e) == -1)
+		return -1;
+	for (type = 0; type < NTYPES; type++) {
+		if (e[type].v == NULL)
+			continue;
+		kjoin(prefix, sizeof(prefix), "safety", safety_keys[type]);
+		if (map_get(x, e[type].v, prefix, op_keys, o) == -1)
+			return -1;
+		for (op = 0; op < NOPS; op++) {
+			if (o[op].v == NULL)
+				continue;
+			kjoin(key, sizeof(key), prefix, op_keys[op]);
+			if (get_threshold(x, o[op].v, key,
+			    &c->safety.t[type][op]) == -1)
+				return -1;
+		}
+	}
+	if (e[SF_MIN_BASE].v != NULL && get_long(x, e[SF_MIN_BASE].v,
+	    "safety.min_base", 0, 1000000000L, &c->safety.min_base) == -1)
+		return -1;
+	if (e[SF_FIRST_RUN].v != NULL) {
+		if (get_enum(x, e[SF_FIRST_RUN].v, "safety.first_run",
+		    first_run_names, &v) == -1)
+			return -1;
+		c->safety.first_run = (enum first_run)v;
+	}
+	if (e[SF_MAX_REJECTS].v != NULL && get_percent(x,
+	    e[SF_MAX_REJECTS].v, "safety.max_rejects",
+	    &c->safety.max_rejects) == -1)
+		return -1;
+	return 0;
+}
+
+static const char *const sftp_keys[] = { "host", "port", "user",
+	"identity", "passphrase_file", "password_file", "known_hosts",
+	"remote_dir", "retries", "timeout", NULL };
+enum { F_HOST, F_PORT, F_USER, F_IDENTITY, F_PASSPHRASE_FILE,
+	F_PASSWORD_FILE, F_KNOWN_HOSTS, F_REMOTE_DIR, F_RETRIES, F_TIMEOUT,
+	NF };
+
+static int
+walk_sftp(const struct ctx *x, const struct ent *fe)
+{
+	struct config *c = x->c;
+	struct ent e[NF];
+	const char *p = "delivery.sftp";
+
+	if (map_get(x, fe->v, p, sftp_keys, e) == -1)
+		return -1;
+	c->delivery.sftp = 1;
+	if (e[F_HOST].v == NULL)
+		return missing(x, fe->k->line, p, "host");
+	if (e[F_USER].v == NULL)
+		return missing(x, fe->k->line, p, "user");
+	if (e[F_KNOWN_HOSTS].v == NULL)
+		return missing(x, fe->k->line, p, "known_hosts");
+	if (e[F_IDENTITY].v == NULL && e[F_PASSWORD_FILE].v == NULL)
+		return cerr(x, fe->k->line, p, "needs identity (a private "
+		    "key) or password_file");
+	if (e[F_PASSPHRASE_FILE].v != NULL && e[F_IDENTITY].v == NULL)
+		return cerr(x, e[F_PASSPHRASE_FILE].k->line,
+		    "delivery.sftp.passphrase_file", "needs identity");
+	if (get_str(x, e[F_HOST].v, "delivery.sftp.host",
+	    &c->delivery.s.host) == -1)
+		return -1;
+	if (strpbrk(c->delivery.s.host, " \t/@") != NULL)
+		return cerr(x, e[F_HOST].v->line, "delivery.sftp.host",
+		    "'%.64s' is not a host name", c->delivery.s.host);
+	if (e[F_PORT].v != NULL && get_int(x, e[F_PORT].v,
+	    "delivery.sftp.port", 1, 65535, &c->delivery.s.port) == -1)
+		return -1;
+	if (get_str(x, e[F_USER].v, "delivery.sftp.user",
+	    &c->delivery.s.user) == -1)
+		return -1;
+	if (e[F_IDENTITY].v != NULL && get_path(x, e[F_IDENTITY].v,
+	    "delivery.sftp.identity", &c->delivery.s.identity) == -1)
+		return -1;
+	if (e[F_PASSPHRASE_FILE].v != NULL && get_path(x,
+	    e[F_PASSPHRASE_FILE].v, "delivery.sftp.passphrase_file",
+	    &c->delivery.s.passphrase_file) == -1)
+		return -1;
+	if (e[F_PASSWORD_FILE].v != NULL && get_path(x, e[F_PASSWORD_FILE].v,
+	    "delivery.sftp.password_file", &c->delivery.s.password_file) ==
+	    -1)
+		return -1;
+	if (get_path(x, e[F_KNOWN_HOSTS].v, "delivery.sftp.known_hosts",
+	    &c->delivery.s.known_hosts) == -1)
+		return -1;
+	if (e[F_REMOTE_DIR].v != NULL && get_str(x, e[F_REMOTE_DIR].v,
+	    "delivery.sftp.remote_dir", &c->delivery.s.remote_dir) == -1)
+		return -1;
+	if (e[F_RETRIES].v != NULL && get_int(x, e[F_RETRIES].v,
+	    "delivery.sftp.retries", 0, 20, &c->delivery.s.retries) == -1)
+		return -1;
+	if (e[F_TIMEOUT].v != NULL && get_int(x, e[F_TIMEOUT].v,
+	    "delivery.sftp.timeout", 1, 3600, &c->delivery.s.timeout) == -1)
+		return -1;
+	return 0;
+}
+
+static const char *const delivery_keys[] = { "dir", "sftp", NULL };
+
+static int
+walk_delivery(const struct ctx *x, const struct ent *de)
+{
+	struct config *c = x->c;
+	struct ent e[2];
+	unsigned long line;
+
+	if (map_get(x, de->v, "delivery", delivery_keys, e) == -1)
+		return -1;
+	if (e[0].v == NULL && e[1].v == NULL)
+		return cerr(x, de->k->line, "delivery", "give either dir (a "
+		    "directory) or sftp (a server)");
+	if (e[0].v != NULL && e[1].v != NULL) {
+		line = e[0].k->line > e[1].k->line ? e[0].k->line :
+		    e[1].k->line;
+		return cerr(x, line, "delivery", "give either dir or sftp, "
+		    "not both");
+	}
+	if (e[0].v != NULL)
+		return get_path(x, e[0].v, "delivery.dir", &c->delivery.dir);
+	return walk_sftp(x, &e[1]);
+}
+
+/* A bare mail address: local@domain, nothing a header could abuse. */
+static int
+addr_ok(const char *s)
+{
+	const char *at = strrchr(s, '@'), *p;
+
+	if (at == NULL || at == s || at[1] == '\0')
+		return 0;
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f ||
+		    strchr("<>,;:\"()[]\\", *p) != NULL)
+			return 0;
+	return 1;
+}
+
+static int
+status_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; status_names[i] != NULL; i++)
+		if (strcasecmp(s, status_names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* smtp://host[:port] or smtps://...; no credentials, no path. */
+static int
+check_smtp_url(const struct ctx *x, const struct node *n, const char *url,
+    int *tls)
+{
+	const char *h, *p;
+
+	if (strncasecmp(url, "smtp://", 7) == 0) {
+		*tls = 0;
+		h = url + 7;
+	} else if (strncasecmp(url, "smtps://", 8) == 0) {
+		*tls = 1;
+		h = url + 8;
+	} else
+		return cerr(x, n->line, "mail.smtp", "'%.64s' is not an "
+		    "smtp:// or smtps:// URL", url);
+	if (strchr(h, '@') != NULL)
+		return cerr(x, n->line, "mail.smtp", "credentials do not "
+		    "belong in the URL: use user and password_file");
+	for (p = h; *p != '\0' && *p != '/'; p++)
+		if (*p == ' ' || *p == '\t')
+			break;
+	if (p == h || (*p != '\0' && strcmp(p, "/") != 0))
+		return cerr(x, n->line, "mail.smtp", "'%.64s' is not "
+		    "smtp://HOST[:PORT]", url);
+	return 0;
+}
+
+static const char *const mail_keys[] = { "smtp", "sendmail", "starttls",
+	"user", "password_file", "cafile", "from", "to", "to_status", "on",
+	"samples", "timeout", NULL };
+enum { M_SMTP, M_SENDMAIL, M_STARTTLS, M_USER, M_PASSWORD_FILE, M_CAFILE,
+	M_FROM, M_TO, M_TO_STATUS, M_ON, M_SAMPLES, M_TIMEOUT, NM };
+static const char *const starttls_names[] = { "required", "try", "off",
+	NULL };
+
+static int
+walk_mail_status(const struct ctx *x, const struct ent *te)
+{
+	struct config *c = x->c;
+	struct ent e[NSTATUS];
+	char key[MAXKEY];
+	int i;
+
+	if (map_get(x, te->v, "mail.to_status", status_names, e) == -1)
+		return -1;
+	for (i = 0; i < NSTATUS; i++) {
+		if (e[i].v == NULL)
+			continue;
+		kjoin(key, sizeof(key), "mail.to_status", status_names[i]);
+		if (!(c->mail.on & (1u << i)))
+			return cerr(x, e[i].k->line, key, "'%s' is not in "
+			    "mail.on, so it would never be mailed",
+			    status_names[i]);
+		if (get_strlist(x, e[i].v, key, addr_ok, "a mail address",
+		    &c->mail.to_status[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+walk_mail_on(const struct ctx *x, const struct node *n)
+{
+	struct config *c = x->c;
+	struct strlist l = { NULL, 0 };
+	size_t i, j;
+	int rc;
+
+	rc = get_strlist(x, n, "mail.on", status_ok,
+	    "completed, blocked or failed", &l);
+	c->mail.on = 0;
+	for (i = 0; i < l.n; i++)
+		for (j = 0; status_names[j] != NULL; j++)
+			if (strcasecmp(l.v[i], status_names[j]) == 0)
+				c->mail.on |= 1u << j;
+	for (i = 0; i < l.n; i++)
+		free(l.v[i]);
+	free(l.v);
+	return rc;
+}
+
+static int
+walk_mail(const struct ctx *x, const struct ent *me)
+{
+	struct config *c = x->c;
+	struct ent e[NM];
+	const char *p = "mail";
+	int v, tls = 0, i;
+
+	if (map_get(x, me->v, p, mail_keys, e) == -1)
+		return -1;
+	c->mail.enabled = 1;
+	if (e[M_SMTP].v == NULL && e[M_SENDMAIL].v == NULL)
+		return cerr(x, me->k->line, p, "give either smtp (a URL) or "
+		    "sendmail (a program)");
+	if (e[M_SMTP].v != NULL && e[M_SENDMAIL].v != NULL)
+		return cerr(x, e[M_SENDMAIL].k->line > e[M_SMTP].k->line ?
+		    e[M_SENDMAIL].k->line : e[M_SMTP].k->line, p,
+		    "give either smtp or sendmail, not both");
+	if (e[M_FROM].v == NULL)
+		return missing(x, me->k->line, p, "from");
+	if (e[M_TO].v == NULL)
+		return missing(x, me->k->line, p, "to");
+	if (e[M_SMTP].v != NULL) {
+		if (get_str(x, e[M_SMTP].v, "mail.smtp", &c->mail.smtp) == -1)
+			return -1;
+		if (check_smtp_url(x, e[M_SMTP].v, c->mail.smtp, &tls) == -1)
+			return -1;
+	} else {
+		if (get_path(x, e[M_SENDMAIL].v, "mail.sendmail",
+		    &c->mail.sendmail) == -1)
+			return -1;
+		for (i = M_STARTTLS; i <= M_CAFILE; i++)
+			if (e[i].v != NULL)
+				return cerr(x, e[i].k->line, NULL, "key "
+				    "'mail.%s': only used with smtp",
+				    mail_keys[i]);
+	}
+	if (e[M_STARTTLS].v != NULL) {
+		if (tls)
+			return cerr(x, e[M_STARTTLS].k->line, "mail.starttls",
+			    "only for smtp://; smtps:// is always TLS");
+		if (get_enum(x, e[M_STARTTLS].v, "mail.starttls",
+		    starttls_names, &v) == -1)
+			return -1;
+		c->mail.starttls = (enum starttls)v;
+	}
+	if (e[M_USER].v != NULL && get_str(x, e[M_USER].v, "mail.user",
+	    &c->mail.user) == -1)
+		return -1;
+	if (e[M_PASSWORD_FILE].v != NULL) {
+		if (e[M_USER].v == NULL)
+			return cerr(x, e[M_PASSWORD_FILE].k->line,
+			    "mail.password_file", "needs mail.user");
+		if (get_path(x, e[M_PASSWORD_FILE].v, "mail.password_file",
+		    &c->mail.password_file) == -1)
+			return -1;
+	}
+	if (e[M_CAFILE].v != NULL && get_path(x, e[M_CAFILE].v,
+	    "mail.cafile", &c->mail.cafile) == -1)
+		return -1;
+	if (get_str(x, e[M_FROM].v, "mail.from", &c->mail.from) == -1)
+		return -1;
+	if (!addr_ok(c->mail.from))
+		return cerr(x, e[M_FROM].v->line, "mail.from", "'%.64s' is "
+		    "not a mail address", c->mail.from);
+	if (get_strlist(x, e[M_TO].v, "mail.to", addr_ok, "a mail address",
+	    &c->mail.to) == -1)
+		return -1;
+	if (e[M_ON].v != NULL && walk_mail_on(x, e[M_ON].v) == -1)
+		return -1;
+	if (e[M_TO_STATUS].v != NULL && walk_mail_status(x,
+	    &e[M_TO_STATUS]) == -1)
+		return -1;
+	if (e[M_SAMPLES].v != NULL && get_int(x, e[M_SAMPLES].v,
+	    "mail.samples", 0, REPORT_SAMPLES, &c->mail.samples) == -1)
+		return -1;
+	if (e[M_TIMEOUT].v != NULL && get_int(x, e[M_TIMEOUT].v,
+	    "mail.timeout", 1, 3600, &c->mail.timeout) == -1)
+		return -1;
+	return 0;
+}
+
+static const char *const top_keys[] = { "site", "state_dir", "history",
+	"source", "output", "safety", "delivery", "mail", NULL };
+enum { T_SITE, T_STATE_DIR, T_HISTORY, T_SOURCE, T_OUTPUT, T_SAFETY,
+	T_DELIVERY, T_MAIL, NT };
+
+/* The top level, section by section in file order of the schema. */
+static int
+walk_top(const struct ctx *x, const struct node *root)
+{
+	struct config *c = x->c;
+	struct ent e[NT];
+
+	if (map_get(x, root, "", top_keys, e) == -1)
+		return -1;
+	if (e[T_SITE].v == NULL)
+		return missing(x, root->line, "", "site");
+	if (get_str(x, e[T_SITE].v, "site", &c->site) == -1)
+		return -1;
+	if (e[T_STATE_DIR].v != NULL && get_path(x, e[T_STATE_DIR].v,
+	    "state_dir", &c->state_dir) == -1)
+		return -1;
+	if (e[T_HISTORY].v != NULL && get_int(x, e[T_HISTORY].v, "history",
+	    0, 1000, &c->history) == -1)
+		return -1;
+	if (e[T_SOURCE].v == NULL)
+		return missing(x, root->line, "", "source");
+	if (walk_source(x, &e[T_SOURCE]) == -1)
+		return -1;
+	if (e[T_OUTPUT].v == NULL)
+		return missing(x, root->line, "", "output");
+	if (walk_output(x, &e[T_OUTPUT]) == -1)
+		return -1;
+	if (e[T_SAFETY].v != NULL && walk_safety(x, &e[T_SAFETY]) == -1)
+		return -1;
+	if (e[T_DELIVERY].v == NULL)
+		return missing(x, root->line, "", "delivery");
+	if (walk_delivery(x, &e[T_DELIVERY]) == -1)
+		return -1;
+	if (e[T_MAIL].v != NULL && walk_mail(x, &e[T_MAIL]) == -1)
+		return -1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Defaults, load, free.                                               */
+
+static void
+set_threshold(struct threshold *t, double percent)
+{
+	t->percent = percent;
+	t->cap = -1;
+}
+
+/* Defaults that do not depend on other keys. */
+static void
+defaults_early(struct config *c)
+{
+	static const double pct[NTYPES][NOPS] = {
+		{ 10, 20, 2 },		/* persons */
+		{ 25, 25, 5 },		/* groups */
+		{ 25, 25, 5 },		/* memberships */
+	};
+	int t, o;
+
+	c->history = 7;
+	c->source.delimiter = ',';
+	c->output.mode = MODE_FULL;
+	c->output.compress = COMPRESS_NONE;
+	for (t = 0; t < NTYPES; t++)
+		for (o = 0; o < NOPS; o++)
+			set_threshold(&c->safety.t[t][o], pct[t][o]);
+	c->safety.min_base = 100;
+	c->safety.first_run = FIRST_RUN_BLOCK;
+	c->safety.max_rejects = 1;
+	c->delivery.s.port = 22;
+	c->delivery.s.retries = 3;
+	c->delivery.s.timeout = 60;
+	c->mail.starttls = STARTTLS_REQUIRED;
+	c->mail.on = 1u << RUN_COMPLETED | 1u << RUN_BLOCKED |
+	    1u << RUN_FAILED;
+	c->mail.samples = 10;
+	c->mail.timeout = 30;
+}
+
+static int
+dup_default(char **p, const char *s)
+{
+	if (*p != NULL)
+		return 0;
+	if ((*p = strdup(s)) == NULL)
+		return error_sys("config");
+	return 0;
+}
+
+/* Defaults that depend on what was read. */
+static int
+defaults_late(struct config *c)
+{
+	if (dup_default(&c->state_dir, "/var/lib/sisfeed") == -1 ||
+	    dup_default(&c->output.datasource, c->site) == -1 ||
+	    dup_default(&c->output.name,
+	    c->output.compress == COMPRESS_GZIP ? "sisfeed-%Y%m%d.xml.gz" :
+	    "sisfeed-%Y%m%d.xml") == -1)
+		return -1;
+	if (c->delivery.sftp &&
+	    dup_default(&c->delivery.s.remote_dir, ".") == -1)
+		return -1;
+	return 0;
+}
+
+/* The absolute directory that holds path. */
+static char *
+config_dir(const char *path)
+{
+	char *copy, *slash, *dir;
+
+	if ((copy = strdup(path)) == NULL)
+		return NULL;
+	if ((slash = strrchr(copy, '/')) == NULL) {
+		free(copy);
+		copy = strdup(".");
+	} else if (slash == copy)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (copy == NULL)
+		return NULL;
+	if ((dir = realpath(copy, NULL)) == NULL) {
+		free(copy);
+		return NULL;
+	}
+	free(copy);
+	return dir;
+}
+
+static void
+strlist_free(struct strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/*
+ * Read and check the config file at path.  Returns a config to free
+ * with config_free, or NULL with the error set ("FILE: reason" or
+ * "FILE:LINE: key 'a.b': reason").
+ */
+struct config *
+config_load(const char *path)
+{
+	struct ctx x;
+	struct config *c = NULL;
+	struct node *root = NULL;
+	struct stat st;
+	FILE *fp;
+
+	memset(&x, 0, sizeof(x));
+	x.file = path;
+	if ((fp = fopen(path, "r")) == NULL) {
+		error_sys("%s", path);
+		return NULL;
+	}
+	if (fstat(fileno(fp), &st) == -1) {
+		error_sys("%s", path);
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		error_sys("%s", path);
+		goto fail;
+	}
+	if ((x.dir = config_dir(path)) == NULL) {
+		error_sys("%s: its directory", path);
+		goto fail;
+	}
+	if (load_tree(&x, fp, &root) == -1)
+		goto fail;
+	if (root == NULL) {
+		error_set("%s: the config is empty", path);
+		goto fail;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->path = strdup(path)) == NULL) {
+		error_sys("config");
+		goto fail;
+	}
+	x.c = c;
+	defaults_early(c);
+	if (walk_top(&x, root) == -1 || defaults_late(c) == -1)
+		goto fail;
+	node_free(root);
+	free(x.dir);
+	fclose(fp);
+	return c;
+fail:
+	config_free(c);
+	node_free(root);
+	free(x.dir);
+	fclose(fp);
+	return NULL;
+}
+
+/*
+ * Free a config and everything it holds.  NULL is fine.
+ */
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->site);
+	free(c->state_dir);
+	free(c->source.persons);
+	free(c->source.groups);
+	free(c->source.memberships);
+	free(c->source.dir);
+	free(c->source.file);
+	for (i = 0; i < NPF; i++)
+		free(c->source.pcol[i]);
+	for (i = 0; i < NGF; i++)
+		free(c->source.gcol[i]);
+	for (i = 0; i < NMF; i++)
+		free(c->source.mcol[i]);
+	for (i = 0; i < c->source.nroles; i++)
+		free(c->source.roles[i].name);
+	free(c->source.roles);
+	free(c->output.source);
+	free(c->output.datasource);
+	free(c->output.target);
+	free(c->output.name);
+	free(c->delivery.dir);
+	free(c->delivery.s.host);
+	free(c->delivery.s.user);
+	free(c->delivery.s.identity);
+	free(c->delivery.s.passphrase_file);
+	free(c->delivery.s.password_file);
+	free(c->delivery.s.known_hosts);
+	free(c->delivery.s.remote_dir);
+	free(c->mail.smtp);
+	free(c->mail.sendmail);
+	free(c->mail.user);
+	free(c->mail.password_file);
+	free(c->mail.cafile);
+	free(c->mail.from);
+	strlist_free(&c->mail.to);
+	for (i = 0; i < NSTATUS; i++)
+		strlist_free(&c->mail.to_status[i]);
+	free(c);
+}

@@ -1,0 +1,45 @@
+/*
+ * deliver.c -- hand the outgoing file to the receiver: a directory
+ * (copy to a temporary name, fsync, rename) or SFTP (agent/sftp.c).
+ * Success means the whole file stands under its final name.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sisfeed.h"
+
+/*
+ * Deliver the local file `path` under `name` by the configured method.
+ * remote gets where it landed.  Returns 0 only when the receiver holds
+ * the complete file under its final name; -1 (error set) otherwise.
+ */
+int
+deliver_file(const struct config *cfg, const char *path, const char *name,
+    char *remote, size_t remotelen)
+{
+	char dst[PATH_MAX];
+
+	if (strchr(name, '/') != NULL || strcmp(name, "..") == 0 ||
+	    strcmp(name, ".") == 0 || name[0] == '\0')
+		return error_set("output.name: '%s' is not a plain file name",
+		    name);
+	if (cfg->delivery.dir != NULL) {
+		if (path_fmt(dst, sizeof(dst), "%s/%s", cfg->delivery.dir,
+		    name) == -1)
+			return -1;
+		if (file_copy_atomic(path, dst, NULL) == -1)
+			return -1;
+		snprintf(remote, remotelen, "%s", dst);
+		return 0;
+	}
+	if (cfg->delivery.sftp) {
+		if (sftp_upload(cfg, path, name) == -1)
+			return -1;
+		snprintf(remote, remotelen, "sftp://%s@%s:%d/%s/%s",
+		    cfg->delivery.s.user, cfg->delivery.s.host,
+		    cfg->delivery.s.port, cfg->delivery.s.remote_dir, name);
+		return 0;
+	}
+	return error_set("no delivery method configured");
+}

@@ -1,0 +1,225 @@
+/*
+ * main.c -- the command line of sisfeed(8).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <curl/curl.h>
+
+#include "sisfeed.h"
+
+#define DEFAULT_CONFIG	"/etc/sisfeed/sisfeed.yaml"
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: sisfeed [-c FILE] [-v | -q] run [--override | --approve ID]\n"
+	    "       sisfeed [-c FILE] plan\n"
+	    "       sisfeed [-c FILE] export [-o FILE]\n"
+	    "       sisfeed [-c FILE] status\n"
+	    "       sisfeed [-c FILE] check [--mail]\n"
+	    "       sisfeed validate FILE\n"
+	    "       sisfeed diff OLD NEW\n"
+	    "       sisfeed --help | --version\n"
+	    "\n"
+	    "  run       the nightly job: read the export, diff it with the\n"
+	    "            snapshot, block mass changes, deliver, advance\n"
+	    "  plan      what a run would do now; delivers nothing\n"
+	    "  export    write tonight's IMS Enterprise file\n"
+	    "  status    the snapshot, a pending blocked run, the last runs\n"
+	    "  check     validate the config, log in to the server, mail test\n"
+	    "  validate  check an IMS Enterprise file\n"
+	    "  diff      the change set between two IMS files\n"
+	    "\n"
+	    "Exit: 0 delivered or nothing to do, 1 failed, 2 usage or config\n"
+	    "error, 3 blocked by the safety filter, 4 another run is going.\n"
+	    "Default config: " DEFAULT_CONFIG "; see sisfeed(8).\n");
+}
+
+static int
+cmd_run(const struct config *cfg, int argc, char *argv[], int plan)
+{
+	static const struct option opts[] = {
+		{ "override", no_argument, NULL, 'O' },
+		{ "approve", required_argument, NULL, 'A' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct run_options ro;
+	int ch;
+
+	memset(&ro, 0, sizeof(ro));
+	ro.plan = plan;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'O':
+			ro.override = 1;
+			break;
+		case 'A':
+			ro.approve = optarg;
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || (plan && (ro.override || ro.approve)) ||
+	    (ro.override && ro.approve != NULL)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return run_main(cfg, &ro);
+}
+
+static int
+cmd_export(const struct config *cfg, int argc, char *argv[])
+{
+	const char *out = NULL;
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt(argc, argv, "o:")) != -1) {
+		if (ch != 'o') {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		out = optarg;
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return run_export(cfg, out);
+}
+
+static int
+cmd_check(const struct config *cfg, int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "mail", no_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch, mail = 0;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch != 'm') {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		mail = 1;
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return run_check(cfg, mail);
+}
+
+/* Commands that need the config, and how to run them. */
+static int
+with_config(const char *path, const char *cmd, int argc, char *argv[])
+{
+	struct config *cfg;
+	int rc;
+
+	if ((cfg = config_load(path)) == NULL) {
+		log_error("%s", error_last());
+		return EXIT_USAGE;
+	}
+	if (strcmp(cmd, "run") == 0)
+		rc = cmd_run(cfg, argc, argv, 0);
+	else if (strcmp(cmd, "plan") == 0)
+		rc = cmd_run(cfg, argc, argv, 1);
+	else if (strcmp(cmd, "export") == 0)
+		rc = cmd_export(cfg, argc, argv);
+	else if (strcmp(cmd, "status") == 0)
+		rc = argc == 1 ? run_status(cfg) : EXIT_USAGE;
+	else
+		rc = cmd_check(cfg, argc, argv);
+	config_free(cfg);
+	return rc;
+}
+
+static int
+dispatch(const char *config, int argc, char *argv[])
+{
+	const char *cmd = argv[0];
+
+	if (strcmp(cmd, "validate") == 0) {
+		if (argc != 2) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		return run_validate(argv[1]);
+	}
+	if (strcmp(cmd, "diff") == 0) {
+		if (argc != 3) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		return run_diff(argv[1], argv[2]);
+	}
+	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "plan") == 0 ||
+	    strcmp(cmd, "export") == 0 || strcmp(cmd, "status") == 0 ||
+	    strcmp(cmd, "check") == 0)
+		return with_config(config, cmd, argc, argv);
+	fprintf(stderr, "sisfeed: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = DEFAULT_CONFIG;
+	int ch, rc;
+
+	/* Global options stop at the command ("+"). */
+	while ((ch = getopt_long(argc, argv, "+c:vqh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'v':
+			log_verbosity = 2;
+			break;
+		case 'q':
+			log_verbosity = 0;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("sisfeed %s\n", SISFEED_VERSION);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	LIBXML_TEST_VERSION
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "sisfeed: curl_global_init failed\n");
+		return EXIT_FAILED;
+	}
+	rc = dispatch(config, argc, argv);
+	curl_global_cleanup();
+	xmlCleanupParser();
+	return rc;
+}

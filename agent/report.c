@@ -1,0 +1,1154 @@
+/*
+ * report.c -- the run's summary: plain text (plan, mail), HTML (mail),
+ * JSON (runs/ID.json, monitoring) and the mail subject.
+ *
+ * Every renderer reads one struct run_report and says the same facts:
+ * status and reason, the change table against the thresholds, rejects,
+ * samples (capped), the approve command, the error, the delivered file
+ * and the durations.  Nothing secret is in a run_report, and person
+ * data only arrives through the samples, which are capped here.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "sisfeed.h"
+
+/* A growing string; err is set once memory ran out. */
+struct sbuf {
+	char	*p;
+	size_t	 len, cap;
+	int	 err;
+};
+
+static void
+sb_grow(struct sbuf *b, size_t more)
+{
+	size_t ncap;
+	char *np;
+
+	if (b->err || b->len + more + 1 <= b->cap)
+		return;
+	ncap = b->cap == 0 ? 1024 : b->cap;
+	while (ncap < b->len + more + 1)
+		ncap *= 2;
+	if ((np = realloc(b->p, ncap)) == NULL) {
+		b->err = 1;
+		return;
+	}
+	b->p = np;
+	b->cap = ncap;
+}
+
+static void
+sb_putn(struct sbuf *b, const char *s, size_t n)
+{
+	sb_grow(b, n);
+	if (b->err)
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+sb_puts(struct sbuf *b, const char *s)
+{
+	sb_putn(b, s, strlen(s));
+}
+
+static void PRINTF_LIKE(2, 3)
+sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->err = 1;
+		return;
+	}
+	sb_grow(b, (size_t)n);
+	if (b->err)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* The finished string, or NULL (error set) when memory ran out. */
+static char *
+sb_done(struct sbuf *b, const char *what)
+{
+	if (!b->err && b->p == NULL)
+		sb_putn(b, "", 0);
+	if (b->err) {
+		free(b->p);
+		error_set("%s: out of memory", what);
+		return NULL;
+	}
+	return b->p;
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if
+ * the bytes there are not one.
+ */
+static size_t
+utf8_seq(const char *s, size_t n)
+{
+	unsigned char c = (unsigned char)s[0];
+	size_t len;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (len > n || !utf8_valid(s, len))
+		return 0;
+	return len;
+}
+
+/* Plain text: control characters become '?', bad UTF-8 U+FFFD. */
+static void
+sb_text(struct sbuf *b, const char *s)
+{
+	size_t n = strlen(s), i = 0, k;
+
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			sb_putn(b, c == '\t' ? " " : "?", 1);
+			i++;
+		} else if ((k = utf8_seq(s + i, n - i)) == 0) {
+			sb_puts(b, "\xef\xbf\xbd");
+			i++;
+		} else {
+			sb_putn(b, s + i, k);
+			i += k;
+		}
+	}
+}
+
+/* HTML text or attribute value, escaped. */
+static void
+sb_html(struct sbuf *b, const char *s)
+{
+	size_t n = strlen(s), i = 0, k;
+
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+
+		switch (c) {
+		case '&':
+			sb_puts(b, "&amp;");
+			break;
+		case '<':
+			sb_puts(b, "&lt;");
+			break;
+		case '>':
+			sb_puts(b, "&gt;");
+			break;
+		case '"':
+			sb_puts(b, "&quot;");
+			break;
+		case '\'':
+			sb_puts(b, "&#39;");
+			break;
+		default:
+			if (c < 0x20 || c == 0x7f) {
+				sb_puts(b, c == '\n' || c == '\t' ? " " : "?");
+				break;
+			}
+			if ((k = utf8_seq(s + i, n - i)) == 0) {
+				sb_puts(b, "&#xfffd;");
+				break;
+			}
+			sb_putn(b, s + i, k);
+			i += k;
+			continue;
+		}
+		i++;
+	}
+}
+
+/* A JSON string (with the quotes), or null for NULL. */
+static void
+sb_json(struct sbuf *b, const char *s)
+{
+	size_t n, i = 0, k;
+
+	if (s == NULL) {
+		sb_puts(b, "null");
+		return;
+	}
+	n = strlen(s);
+	sb_putn(b, "\"", 1);
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\') {
+			sb_putn(b, "\\", 1);
+			sb_putn(b, s + i, 1);
+		} else if (c == '\n')
+			sb_puts(b, "\\n");
+		else if (c == '\t')
+			sb_puts(b, "\\t");
+		else if (c == '\r')
+			sb_puts(b, "\\r");
+		else if (c < 0x20 || c == 0x7f)
+			sb_printf(b, "\\u%04x", c);
+		else if ((k = utf8_seq(s + i, n - i)) == 0)
+			sb_puts(b, "\\ufffd");
+		else {
+			sb_putn(b, s + i, k);
+			i += k;
+			continue;
+		}
+		i++;
+	}
+	sb_putn(b, "\"", 1);
+}
+
+/* A JSON string, or null when s is empty. */
+static void
+sb_json_opt(struct sbuf *b, const char *s)
+{
+	sb_json(b, s == NULL || *s == '\0' ? NULL : s);
+}
+
+/* A JSON number, or null when not finite or negative (= none). */
+static void
+sb_json_num(struct sbuf *b, double d)
+{
+	if (!isfinite(d) || d < 0)
+		sb_puts(b, "null");
+	else
+		sb_printf(b, "%.4g", d);
+}
+
+static const char *stage_names[NSTAGES] = {
+	"read", "diff", "write", "safety", "deliver", "commit", "mail"
+};
+
+/*
+ * The name of a stage index ("read", "diff", ...), or "unknown".
+ */
+const char *
+stage_name(int st)
+{
+	if (st < 0 || st >= NSTAGES)
+		return "unknown";
+	return stage_names[st];
+}
+
+static const char *
+status_word(const struct run_report *r)
+{
+	switch (r->status) {
+	case RUN_COMPLETED:
+		return "completed";
+	case RUN_BLOCKED:
+		return "BLOCKED";
+	case RUN_FAILED:
+		return "FAILED";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *
+status_json(const struct run_report *r)
+{
+	switch (r->status) {
+	case RUN_COMPLETED:
+		return "completed";
+	case RUN_BLOCKED:
+		return "blocked";
+	case RUN_FAILED:
+		return "failed";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *
+site_of(const struct run_report *r)
+{
+	if (r->cfg != NULL && r->cfg->site != NULL && *r->cfg->site != '\0')
+		return r->cfg->site;
+	return "sisfeed";
+}
+
+static const char *
+reason_of(const struct run_report *r)
+{
+	if (r->reason[0] != '\0')
+		return r->reason;
+	if (r->v != NULL)
+		return r->v->reason;
+	return "";
+}
+
+static const char *
+approval_of(const struct run_report *r)
+{
+	if (r->approval_id[0] != '\0')
+		return r->approval_id;
+	if (r->v != NULL)
+		return r->v->approval_id;
+	return "";
+}
+
+/* The threshold configured for (t, o); none when there is no config. */
+static struct threshold
+threshold_of(const struct run_report *r, int t, int o)
+{
+	struct threshold none = { -1, -1 };
+
+	if (r->cfg == NULL)
+		return none;
+	return r->cfg->safety.t[t][o];
+}
+
+/* Percent of the base, from the verdict or computed; -1 if none. */
+static double
+percent_of(const struct run_report *r, int t, int o)
+{
+	if (r->v != NULL)
+		return r->v->percent[t][o];
+	if (r->cs == NULL || r->cs->base[t] == 0)
+		return -1;
+	return 100.0 * (double)r->cs->count[t][o] / (double)r->cs->base[t];
+}
+
+static int
+tripped(const struct run_report *r, int t, int o)
+{
+	return r->v != NULL && r->v->tripped[t][o];
+}
+
+/* "8.2%", "0.06%", "0%", or "-" when there is no base. */
+static void
+fmt_pct(double p, char *buf, size_t len)
+{
+	if (!isfinite(p) || p < 0)
+		snprintf(buf, len, "-");
+	else if (p == 0)
+		snprintf(buf, len, "0%%");
+	else if (p < 0.1)
+		snprintf(buf, len, "%.2f%%", p);
+	else
+		snprintf(buf, len, "%.1f%%", p);
+}
+
+/* "2%", "500", "2% or 500", "none". */
+static void
+fmt_threshold(struct threshold th, char *buf, size_t len)
+{
+	if (th.percent >= 0 && th.cap >= 0)
+		snprintf(buf, len, "%g%% or %ld", th.percent, th.cap);
+	else if (th.percent >= 0)
+		snprintf(buf, len, "%g%%", th.percent);
+	else if (th.cap >= 0)
+		snprintf(buf, len, "%ld", th.cap);
+	else
+		snprintf(buf, len, "none");
+}
+
+/* "2024-05-01 02:00:00 UTC" (iso=0) or "2024-05-01T02:00:00Z". */
+static void
+fmt_time(time_t t, int iso, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == 0 || gmtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	strftime(buf, len, iso ? "%Y-%m-%dT%H:%M:%SZ" :
+	    "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/* How many samples of (t, o) a renderer shows. */
+static size_t
+samples_shown(const struct run_report *r, int t, int o)
+{
+	size_t n = r->nsamples[t][o];
+	int lim;
+
+	if (n > REPORT_SAMPLES)
+		n = REPORT_SAMPLES;
+	if (r->max_samples < 0)
+		return n;
+	lim = r->cfg != NULL ? r->cfg->mail.samples : 0;
+	if (lim <= 0)
+		return 0;
+	if ((size_t)lim < n)
+		n = (size_t)lim;
+	return n;
+}
+
+static int
+any_samples(const struct run_report *r)
+{
+	int t, o;
+
+	for (t = 0; t < NTYPES; t++)
+		for (o = 0; o < NOPS; o++)
+			if (samples_shown(r, t, o) > 0 &&
+			    r->samples[t][o][0] != NULL)
+				return 1;
+	return 0;
+}
+
+/* A word safe to show unquoted to a POSIX shell. */
+static int
+shell_safe(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789_./-+:,@=", *s) == NULL)
+			return 0;
+	return 1;
+}
+
+/* The exact approve command into b (plain, not escaped). */
+static void
+sb_approve(struct sbuf *b, const struct run_report *r)
+{
+	const char *path = r->cfg != NULL ? r->cfg->path : NULL;
+	const char *s;
+
+	sb_puts(b, "sisfeed ");
+	if (path != NULL && *path != '\0') {
+		sb_puts(b, "-c ");
+		if (shell_safe(path))
+			sb_puts(b, path);
+		else {
+			sb_putn(b, "'", 1);
+			for (s = path; *s != '\0'; s++) {
+				if (*s == '\'')
+					sb_puts(b, "'\\''");
+				else
+					sb_putn(b, s, 1);
+			}
+			sb_putn(b, "'", 1);
+		}
+		sb_putn(b, " ", 1);
+	}
+	sb_printf(b, "run --approve %s", approval_of(r));
+}
+
+/* The approve command as a malloc'd string, or NULL. */
+static char *
+approve_command(const struct run_report *r)
+{
+	struct sbuf b = { 0 };
+
+	sb_approve(&b, r);
+	return sb_done(&b, "report");
+}
+
+static double
+total_seconds(const struct run_report *r)
+{
+	if (r->started == 0 || r->finished < r->started)
+		return -1;
+	return difftime(r->finished, r->started);
+}
+
+/* ------------------------------------------------------------------ */
+/* Plain text.                                                         */
+
+static void
+text_head(struct sbuf *b, const struct run_report *r)
+{
+	char t1[64], t2[64];
+
+	sb_puts(b, "sisfeed ");
+	sb_text(b, site_of(r));
+	sb_printf(b, ": %s\n\n", status_word(r));
+	fmt_time(r->started, 0, t1, sizeof(t1));
+	fmt_time(r->finished, 0, t2, sizeof(t2));
+	sb_printf(b, "Run:       %s\n", r->run_id[0] ? r->run_id : "-");
+	sb_printf(b, "Started:   %s\nFinished:  %s\n", t1, t2);
+	sb_printf(b, "Status:    %s\n", status_word(r));
+	if (r->status == RUN_COMPLETED && r->nothing_to_do)
+		sb_puts(b, "Nothing to do: the export matches the last "
+		    "delivered snapshot.\n");
+	if (r->v != NULL && r->v->first_run)
+		sb_puts(b, "First run: no snapshot yet, this is an initial "
+		    "load.\n");
+	if (r->status == RUN_BLOCKED || *reason_of(r) != '\0') {
+		sb_puts(b, "Reason:    ");
+		sb_text(b, *reason_of(r) ? reason_of(r) : "-");
+		sb_putn(b, "\n", 1);
+	}
+	if (r->approved_by[0] != '\0') {
+		sb_puts(b, "Approved:  by ");
+		sb_text(b, r->approved_by);
+		if (*approval_of(r) != '\0')
+			sb_printf(b, " (approval id %s)", approval_of(r));
+		sb_putn(b, "\n", 1);
+	}
+	if (r->status == RUN_FAILED) {
+		sb_puts(b, "Stage:     ");
+		sb_text(b, r->stage[0] ? r->stage : "unknown");
+		sb_puts(b, "\nError:     ");
+		sb_text(b, r->error[0] ? r->error : "unknown");
+		sb_putn(b, "\n", 1);
+	}
+}
+
+static void
+text_table(struct sbuf *b, const struct run_report *r)
+{
+	const struct changeset *cs = r->cs;
+	char pct[32], thr[64];
+	int t, o, small = 0;
+	long min_base = r->cfg != NULL ? r->cfg->safety.min_base : 0;
+
+	sb_puts(b, "\nChanges against the last delivered snapshot:\n\n");
+	sb_printf(b, "  %-12s %-8s %9s %9s  %-14s %s\n", "type", "change",
+	    "count", "of base", "threshold", "tripped");
+	for (t = 0; t < NTYPES; t++) {
+		for (o = 0; o < NOPS; o++) {
+			fmt_pct(percent_of(r, t, o), pct, sizeof(pct));
+			fmt_threshold(threshold_of(r, t, o), thr, sizeof(thr));
+			sb_printf(b, "  %-12s %-8s %9zu %9s  %-14s %s\n",
+			    type_name(t), op_name(o), cs->count[t][o], pct,
+			    thr, tripped(r, t, o) ? "YES" : "no");
+		}
+		if ((long)cs->base[t] < min_base)
+			small = 1;
+	}
+	sb_puts(b, "\n");
+	sb_printf(b, "Base (snapshot): persons %zu, groups %zu, "
+	    "memberships %zu\n", cs->base[TYPE_PERSON], cs->base[TYPE_GROUP],
+	    cs->base[TYPE_MEMBER]);
+	sb_printf(b, "Now (export):    persons %zu, groups %zu, "
+	    "memberships %zu\n", r->count[TYPE_PERSON], r->count[TYPE_GROUP],
+	    r->count[TYPE_MEMBER]);
+	sb_printf(b, "Persons deactivated: %zu, reactivated: %zu\n",
+	    cs->deactivated, cs->reactivated);
+	if (small)
+		sb_printf(b, "A base below min_base (%ld) is judged by the "
+		    "absolute cap only.\n", min_base);
+}
+
+static void
+text_samples(struct sbuf *b, const struct run_report *r)
+{
+	size_t i, n;
+	int t, o;
+
+	if (!any_samples(r))
+		return;
+	sb_puts(b, "\nSamples of the records the tripped thresholds would "
+	    "touch:\n");
+	for (t = 0; t < NTYPES; t++) {
+		for (o = 0; o < NOPS; o++) {
+			n = samples_shown(r, t, o);
+			if (n == 0 || r->samples[t][o][0] == NULL)
+				continue;
+			sb_printf(b, "\n  %s %s", type_name(t), op_name(o));
+			if (r->cs != NULL)
+				sb_printf(b, " (%zu in all, %zu shown)",
+				    r->cs->count[t][o], n);
+			sb_puts(b, ":\n");
+			for (i = 0; i < n && r->samples[t][o][i] != NULL;
+			    i++) {
+				sb_puts(b, "    ");
+				sb_text(b, r->samples[t][o][i]);
+				sb_putn(b, "\n", 1);
+			}
+		}
+	}
+}
+
+static void
+text_tail(struct sbuf *b, const struct run_report *r)
+{
+	double tot;
+	int i, any = 0;
+
+	if (r->rejects > 0 || r->rejects_path[0] != '\0') {
+		sb_printf(b, "\nRejected records: %zu", r->rejects);
+		if (r->rejects_path[0] != '\0') {
+			sb_puts(b, " (see ");
+			sb_text(b, r->rejects_path);
+			sb_puts(b, ")");
+		}
+		sb_putn(b, "\n", 1);
+	}
+	if (r->file_name[0] != '\0') {
+		sb_puts(b, "\nDelivered: ");
+		sb_text(b, r->file_name);
+		sb_printf(b, " (%lld bytes)", (long long)r->file_size);
+		if (r->remote_path[0] != '\0') {
+			sb_puts(b, " as ");
+			sb_text(b, r->remote_path);
+		}
+		sb_putn(b, "\n", 1);
+	}
+	if (r->status == RUN_BLOCKED && *approval_of(r) != '\0') {
+		sb_puts(b, "\nNothing was delivered.  To deliver exactly this "
+		    "change set, run:\n\n    ");
+		sb_approve(b, r);
+		sb_puts(b, "\n\nIf the export changes meanwhile, the run "
+		    "blocks again with a new id.\n");
+	}
+	for (i = 0; i < NSTAGES; i++) {
+		if (r->seconds[i] <= 0)
+			continue;
+		sb_printf(b, "%s%s %.2f s", any ? ", " : "\nDurations: ",
+		    stage_name(i), r->seconds[i]);
+		any = 1;
+	}
+	if ((tot = total_seconds(r)) >= 0) {
+		sb_printf(b, "%stotal %.0f s", any ? ", " : "\nDurations: ",
+		    tot);
+		any = 1;
+	}
+	if (any)
+		sb_putn(b, "\n", 1);
+}
+
+/*
+ * The plain text summary: status and reason, the change table, persons
+ * deactivated and reactivated, rejects, samples (capped as max_samples
+ * says), the approve command, the error and stage, the delivered file
+ * and durations.  Returns a malloc'd string, or NULL (error set).
+ */
+char *
+report_text(const struct run_report *r)
+{
+	struct sbuf b = { 0 };
+
+	text_head(&b, r);
+	if (r->cs != NULL)
+		text_table(&b, r);
+	text_samples(&b, r);
+	text_tail(&b, r);
+	return sb_done(&b, "report");
+}
+
+/* ------------------------------------------------------------------ */
+/* HTML.                                                               */
+
+/* A 100px bar: actual against threshold (full = at the threshold). */
+static void
+html_bar(struct sbuf *b, const struct run_report *r, int t, int o)
+{
+	struct threshold th = threshold_of(r, t, o);
+	double pct = percent_of(r, t, o), ratio = -1, x;
+	size_t count = r->cs->count[t][o];
+	const char *colour;
+	int width;
+
+	if (th.percent >= 0 && pct >= 0)
+		ratio = th.percent > 0 ? pct / th.percent : (pct > 0 ? 2 : 0);
+	if (th.cap >= 0) {
+		x = th.cap > 0 ? (double)count / (double)th.cap :
+		    (count > 0 ? 2 : 0);
+		if (x > ratio)
+			ratio = x;
+	}
+	if (ratio < 0) {
+		sb_puts(b, "<td></td>");
+		return;
+	}
+	width = ratio >= 1 ? 100 : (int)(ratio * 100 + 0.5);
+	if (tripped(r, t, o))
+		colour = "#c62828";
+	else if (ratio >= 0.75)
+		colour = "#ef6c00";
+	else
+		colour = "#2e7d32";
+	sb_printf(b, "<td title=\"%.0f%% of the threshold\">"
+	    "<div style=\"width:100px;height:10px;background:#e0e0e0\">"
+	    "<div style=\"width:%dpx;height:10px;background:%s\"></div>"
+	    "</div></td>", ratio * 100, width, colour);
+}
+
+static void
+html_table(struct sbuf *b, const struct run_report *r)
+{
+	const struct changeset *cs = r->cs;
+	char pct[32], thr[64];
+	int t, o;
+
+	sb_puts(b, "<h3>Changes against the last delivered snapshot</h3>\n"
+	    "<table style=\"border-collapse:collapse\" cellpadding=\"4\">\n"
+	    "<tr style=\"text-align:left\"><th>type</th><th>change</th>"
+	    "<th style=\"text-align:right\">count</th>"
+	    "<th style=\"text-align:right\">of base</th><th>threshold</th>"
+	    "<th>tripped</th><th>against threshold</th></tr>\n");
+	for (t = 0; t < NTYPES; t++) {
+		for (o = 0; o < NOPS; o++) {
+			fmt_pct(percent_of(r, t, o), pct, sizeof(pct));
+			fmt_threshold(threshold_of(r, t, o), thr, sizeof(thr));
+			sb_printf(b, "<tr%s><td>%s</td><td>%s</td>"
+			    "<td style=\"text-align:right\">%zu</td>"
+			    "<td style=\"text-align:right\">%s</td>"
+			    "<td>%s</td><td>%s</td>",
+			    tripped(r, t, o) ?
+			    " style=\"background:#ffebee\"" : "",
+			    type_name(t), op_name(o), cs->count[t][o], pct,
+			    thr, tripped(r, t, o) ? "<b>YES</b>" : "no");
+			html_bar(b, r, t, o);
+			sb_puts(b, "</tr>\n");
+		}
+	}
+	sb_puts(b, "</table>\n");
+	sb_printf(b, "<p>Base (snapshot): persons %zu, groups %zu, "
+	    "memberships %zu<br>\nNow (export): persons %zu, groups %zu, "
+	    "memberships %zu<br>\nPersons deactivated: %zu, reactivated: "
+	    "%zu</p>\n", cs->base[TYPE_PERSON], cs->base[TYPE_GROUP],
+	    cs->base[TYPE_MEMBER], r->count[TYPE_PERSON],
+	    r->count[TYPE_GROUP], r->count[TYPE_MEMBER], cs->deactivated,
+	    cs->reactivated);
+}
+
+static void
+html_samples(struct sbuf *b, const struct run_report *r)
+{
+	size_t i, n;
+	int t, o;
+
+	if (!any_samples(r))
+		return;
+	sb_puts(b, "<h3>Samples of the records the tripped thresholds "
+	    "would touch</h3>\n");
+	for (t = 0; t < NTYPES; t++) {
+		for (o = 0; o < NOPS; o++) {
+			n = samples_shown(r, t, o);
+			if (n == 0 || r->samples[t][o][0] == NULL)
+				continue;
+			sb_printf(b, "<p>%s %s", type_name(t), op_name(o));
+			if (r->cs != NULL)
+				sb_printf(b, " (%zu in all, %zu shown)",
+				    r->cs->count[t][o], n);
+			sb_puts(b, ":</p>\n<ul>\n");
+			for (i = 0; i < n && r->samples[t][o][i] != NULL;
+			    i++) {
+				sb_puts(b, "<li>");
+				sb_html(b, r->samples[t][o][i]);
+				sb_puts(b, "</li>\n");
+			}
+			sb_puts(b, "</ul>\n");
+		}
+	}
+}
+
+static void
+html_tail(struct sbuf *b, const struct run_report *r)
+{
+	char *cmd;
+	double tot;
+	int i;
+
+	if (r->rejects > 0 || r->rejects_path[0] != '\0') {
+		sb_printf(b, "<p>Rejected records: %zu", r->rejects);
+		if (r->rejects_path[0] != '\0') {
+			sb_puts(b, " (see <code>");
+			sb_html(b, r->rejects_path);
+			sb_puts(b, "</code>)");
+		}
+		sb_puts(b, "</p>\n");
+	}
+	if (r->file_name[0] != '\0') {
+		sb_puts(b, "<p>Delivered: <code>");
+		sb_html(b, r->file_name);
+		sb_printf(b, "</code> (%lld bytes)", (long long)r->file_size);
+		if (r->remote_path[0] != '\0') {
+			sb_puts(b, " as <code>");
+			sb_html(b, r->remote_path);
+			sb_puts(b, "</code>");
+		}
+		sb_puts(b, "</p>\n");
+	}
+	if (r->status == RUN_BLOCKED && *approval_of(r) != '\0') {
+		if ((cmd = approve_command(r)) == NULL) {
+			b->err = 1;
+			return;
+		}
+		sb_puts(b, "<p>Nothing was delivered.  To deliver exactly "
+		    "this change set, run:</p>\n<pre>");
+		sb_html(b, cmd);
+		sb_puts(b, "</pre>\n<p>If the export changes meanwhile, the "
+		    "run blocks again with a new id.</p>\n");
+		free(cmd);
+	}
+	sb_puts(b, "<p>Durations:");
+	for (i = 0; i < NSTAGES; i++)
+		if (r->seconds[i] > 0)
+			sb_printf(b, " %s %.2f&nbsp;s;", stage_name(i),
+			    r->seconds[i]);
+	if ((tot = total_seconds(r)) >= 0)
+		sb_printf(b, " total %.0f&nbsp;s", tot);
+	sb_puts(b, "</p>\n");
+}
+
+/*
+ * The summary as an HTML fragment (a <div>): the same facts as
+ * report_text, every datum escaped, a bar per table row showing the
+ * actual change against its threshold.  malloc'd, or NULL (error set).
+ */
+char *
+report_html(const struct run_report *r)
+{
+	struct sbuf b = { 0 };
+	char t1[64], t2[64];
+
+	sb_puts(&b, "<div style=\"font-family:sans-serif\">\n<h2>");
+	sb_html(&b, site_of(r));
+	sb_printf(&b, ": %s</h2>\n<p>Run: %s<br>\n", status_word(r),
+	    r->run_id[0] ? r->run_id : "-");
+	fmt_time(r->started, 0, t1, sizeof(t1));
+	fmt_time(r->finished, 0, t2, sizeof(t2));
+	sb_printf(&b, "Started: %s<br>\nFinished: %s<br>\n"
+	    "Status: <b>%s</b></p>\n", t1, t2, status_word(r));
+	if (r->status == RUN_COMPLETED && r->nothing_to_do)
+		sb_puts(&b, "<p>Nothing to do: the export matches the last "
+		    "delivered snapshot.</p>\n");
+	if (r->v != NULL && r->v->first_run)
+		sb_puts(&b, "<p>First run: no snapshot yet, this is an "
+		    "initial load.</p>\n");
+	if (*reason_of(r) != '\0') {
+		sb_puts(&b, "<p>Reason: ");
+		sb_html(&b, reason_of(r));
+		sb_puts(&b, "</p>\n");
+	}
+	if (r->approved_by[0] != '\0') {
+		sb_puts(&b, "<p>Approved by ");
+		sb_html(&b, r->approved_by);
+		sb_puts(&b, " (approval id ");
+		sb_html(&b, approval_of(r));
+		sb_puts(&b, ")</p>\n");
+	}
+	if (r->status == RUN_FAILED) {
+		sb_puts(&b, "<p>Failed in stage <b>");
+		sb_html(&b, r->stage[0] ? r->stage : "unknown");
+		sb_puts(&b, "</b>:</p>\n<pre>");
+		sb_html(&b, r->error[0] ? r->error : "unknown");
+		sb_puts(&b, "</pre>\n");
+	}
+	if (r->cs != NULL)
+		html_table(&b, r);
+	html_samples(&b, r);
+	html_tail(&b, r);
+	sb_puts(&b, "</div>\n");
+	return sb_done(&b, "report");
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON.                                                               */
+
+static void
+json_changes(struct sbuf *b, const struct run_report *r)
+{
+	const struct changeset *cs = r->cs;
+	struct threshold th;
+	int t, o;
+
+	sb_puts(b, ",\n  \"changes\": {");
+	for (t = 0; t < NTYPES; t++) {
+		sb_printf(b, "%s\n    \"%s\": {\"base\": %zu, \"now\": %zu",
+		    t ? "," : "", type_name(t), cs->base[t], r->count[t]);
+		if (t == TYPE_PERSON)
+			sb_printf(b, ", \"deactivated\": %zu, "
+			    "\"reactivated\": %zu", cs->deactivated,
+			    cs->reactivated);
+		for (o = 0; o < NOPS; o++) {
+			th = threshold_of(r, t, o);
+			sb_printf(b, ",\n      \"%s\": {\"count\": %zu, "
+			    "\"percent\": ", op_name(o), cs->count[t][o]);
+			sb_json_num(b, percent_of(r, t, o));
+			sb_puts(b, ", \"threshold_percent\": ");
+			sb_json_num(b, th.percent);
+			if (th.cap >= 0)
+				sb_printf(b, ", \"threshold_cap\": %ld",
+				    th.cap);
+			else
+				sb_puts(b, ", \"threshold_cap\": null");
+			sb_printf(b, ", \"tripped\": %s}",
+			    tripped(r, t, o) ? "true" : "false");
+		}
+		sb_puts(b, "}");
+	}
+	sb_puts(b, "\n  }");
+}
+
+static void
+json_samples(struct sbuf *b, const struct run_report *r)
+{
+	size_t i, n;
+	int t, o, first = 1;
+
+	sb_puts(b, ",\n  \"samples\": {");
+	for (t = 0; t < NTYPES; t++) {
+		for (o = 0; o < NOPS; o++) {
+			n = samples_shown(r, t, o);
+			if (n == 0 || r->samples[t][o][0] == NULL)
+				continue;
+			sb_printf(b, "%s\n    \"%s %s\": [", first ? "" : ",",
+			    type_name(t), op_name(o));
+			first = 0;
+			for (i = 0; i < n && r->samples[t][o][i] != NULL;
+			    i++) {
+				sb_puts(b, i ? ", " : "");
+				sb_json(b, r->samples[t][o][i]);
+			}
+			sb_puts(b, "]");
+		}
+	}
+	sb_puts(b, first ? "}" : "\n  }");
+}
+
+static void
+json_tail(struct sbuf *b, const struct run_report *r)
+{
+	char *cmd;
+	int i;
+
+	sb_printf(b, ",\n  \"rejects\": {\"count\": %zu, \"path\": ",
+	    r->rejects);
+	sb_json_opt(b, r->rejects_path);
+	sb_puts(b, "},\n  \"delivery\": ");
+	if (r->file_name[0] != '\0') {
+		sb_puts(b, "{\"file\": ");
+		sb_json(b, r->file_name);
+		sb_printf(b, ", \"size\": %lld, \"remote_path\": ",
+		    (long long)r->file_size);
+		sb_json_opt(b, r->remote_path);
+		sb_puts(b, "}");
+	} else
+		sb_puts(b, "null");
+	sb_puts(b, ",\n  \"approve_command\": ");
+	if (r->status == RUN_BLOCKED && *approval_of(r) != '\0') {
+		if ((cmd = approve_command(r)) == NULL) {
+			b->err = 1;
+			return;
+		}
+		sb_json(b, cmd);
+		free(cmd);
+	} else
+		sb_puts(b, "null");
+	sb_puts(b, ",\n  \"seconds\": {");
+	for (i = 0; i < NSTAGES; i++) {
+		sb_printf(b, "%s\"%s\": ", i ? ", " : "", stage_name(i));
+		sb_json_num(b, r->seconds[i]);
+	}
+	sb_puts(b, ", \"total\": ");
+	sb_json_num(b, total_seconds(r));
+	sb_puts(b, "}");
+}
+
+/*
+ * The summary as one JSON object, for monitoring: the same facts as
+ * report_text, strings escaped (bad UTF-8 becomes U+FFFD).  Returns a
+ * malloc'd string, or NULL (error set).
+ */
+char *
+report_json(const struct run_report *r)
+{
+	struct sbuf b = { 0 };
+	char t1[64], t2[64];
+
+	fmt_time(r->started, 1, t1, sizeof(t1));
+	fmt_time(r->finished, 1, t2, sizeof(t2));
+	sb_puts(&b, "{\n  \"run_id\": ");
+	sb_json_opt(&b, r->run_id);
+	sb_puts(&b, ",\n  \"site\": ");
+	sb_json(&b, site_of(r));
+	sb_printf(&b, ",\n  \"status\": \"%s\",\n  \"nothing_to_do\": %s,\n"
+	    "  \"first_run\": %s,\n  \"started\": ", status_json(r),
+	    r->nothing_to_do ? "true" : "false",
+	    r->v != NULL && r->v->first_run ? "true" : "false");
+	sb_json(&b, r->started ? t1 : NULL);
+	sb_puts(&b, ",\n  \"finished\": ");
+	sb_json(&b, r->finished ? t2 : NULL);
+	sb_puts(&b, ",\n  \"reason\": ");
+	sb_json_opt(&b, reason_of(r));
+	sb_puts(&b, ",\n  \"stage\": ");
+	sb_json_opt(&b, r->status == RUN_FAILED ? r->stage : NULL);
+	sb_puts(&b, ",\n  \"error\": ");
+	sb_json_opt(&b, r->status == RUN_FAILED ? r->error : NULL);
+	sb_puts(&b, ",\n  \"approval_id\": ");
+	sb_json_opt(&b, approval_of(r));
+	sb_puts(&b, ",\n  \"approved_by\": ");
+	sb_json_opt(&b, r->approved_by);
+	if (r->cs != NULL)
+		json_changes(&b, r);
+	else
+		sb_puts(&b, ",\n  \"changes\": null");
+	json_samples(&b, r);
+	json_tail(&b, r);
+	sb_puts(&b, "\n}\n");
+	return sb_done(&b, "report");
+}
+
+/* ------------------------------------------------------------------ */
+/* Subject.                                                            */
+
+static const char op_sign[NOPS] = { '+', '~', '-' };
+
+/* "persons -412 (8.2% > 2%)" for each tripped threshold. */
+static void
+subject_tripped(struct sbuf *b, const struct run_report *r)
+{
+	struct threshold th;
+	char pct[32], lim[32];
+	double p;
+	size_t count;
+	int t, o, n = 0;
+
+	for (t = 0; t < NTYPES; t++) {
+		for (o = 0; o < NOPS; o++) {
+			if (!tripped(r, t, o) || r->cs == NULL)
+				continue;
+			th = threshold_of(r, t, o);
+			p = percent_of(r, t, o);
+			count = r->cs->count[t][o];
+			sb_printf(b, "%s%s %c%zu", n++ ? ", " : "",
+			    type_name(t), op_sign[o], count);
+			fmt_pct(p, pct, sizeof(pct));
+			if (th.percent >= 0 && p >= 0 && p > th.percent) {
+				snprintf(lim, sizeof(lim), "%g%%", th.percent);
+				sb_printf(b, " (%s > %s)", pct, lim);
+			} else if (th.cap >= 0 && (long)count > th.cap)
+				sb_printf(b, " (%zu > %ld)", count, th.cap);
+			else if (p >= 0)
+				sb_printf(b, " (%s)", pct);
+		}
+	}
+	if (n > 0)
+		return;
+	if (r->v != NULL && r->v->first_run)
+		sb_puts(b, "first run");
+	else if (*reason_of(r) != '\0')
+		sb_text(b, reason_of(r));
+	else
+		sb_puts(b, "held");
+}
+
+/* "persons +3 ~5 -1, groups +0 ~0 -0, memberships +2 ~0 -0" */
+static void
+subject_counts(struct sbuf *b, const struct run_report *r)
+{
+	int t;
+
+	if (r->nothing_to_do) {
+		sb_puts(b, "no changes");
+		return;
+	}
+	for (t = 0; t < NTYPES; t++)
+		sb_printf(b, "%s%s +%zu ~%zu -%zu", t ? ", " : "",
+		    type_name(t), r->cs->count[t][OP_INSERT],
+		    r->cs->count[t][OP_UPDATE], r->cs->count[t][OP_DELETE]);
+}
+
+/*
+ * The mail subject (UTF-8, one line): "[sisfeed] SITE: BLOCKED —
+ * persons -412 (8.2% > 2%)", "[sisfeed] SITE: completed — persons +3
+ * ~5 -1, ...", "[sisfeed] SITE: FAILED in STAGE".  malloc'd or NULL.
+ */
+char *
+report_subject(const struct run_report *r)
+{
+	struct sbuf b = { 0 };
+
+	sb_puts(&b, "[sisfeed] ");
+	sb_text(&b, site_of(r));
+	sb_printf(&b, ": %s", status_word(r));
+	switch (r->status) {
+	case RUN_BLOCKED:
+		sb_puts(&b, " \xe2\x80\x94 ");
+		subject_tripped(&b, r);
+		break;
+	case RUN_FAILED:
+		if (r->stage[0] != '\0') {
+			sb_puts(&b, " in ");
+			sb_text(&b, r->stage);
+		}
+		break;
+	default:
+		if (r->cs != NULL || r->nothing_to_do) {
+			sb_puts(&b, " \xe2\x80\x94 ");
+			subject_counts(&b, r);
+		}
+		if (r->approved_by[0] != '\0')
+			sb_puts(&b, " (approved)");
+		break;
+	}
+	return sb_done(&b, "report");
+}
+
+/*
+ * Free the samples a report holds; the report stays usable.
+ */
+void
+report_free(struct run_report *r)
+{
+	size_t i;
+	int t, o;
+
+	for (t = 0; t < NTYPES; t++) {
+		for (o = 0; o < NOPS; o++) {
+			for (i = 0; i < REPORT_SAMPLES; i++) {
+				free(r->samples[t][o][i]);
+				r->samples[t][o][i] = NULL;
+			}
+			r->nsamples[t][o] = 0;
+		}
+	}
+}
+
+/*
+ * Write report_json(r) to STATE_DIR/runs/RUN_ID.json atomically with
+ * mode 0600, creating runs/ (0700) when missing.  Returns 0, or -1
+ * with the error set.
+ */
+int
+report_write_json(const struct run_report *r)
+{
+	char dir[4096], path[4200];
+	char *json;
+	int rc;
+
+	if (r->cfg == NULL || r->cfg->state_dir == NULL)
+		return error_set("report: no state directory");
+	if (r->run_id[0] == '\0' || strchr(r->run_id, '/') != NULL ||
+	    r->run_id[0] == '.')
+		return error_set("report: bad run id \"%s\"", r->run_id);
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/runs",
+	    r->cfg->state_dir) >= sizeof(dir))
+		return error_set("%s: path too long", r->cfg->state_dir);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		return error_sys("%s", dir);
+	snprintf(path, sizeof(path), "%s/%s.json", dir, r->run_id);
+	if ((json = report_json(r)) == NULL)
+		return -1;
+	rc = file_write_atomic(path, json, strlen(json));
+	free(json);
+	return rc;
+}

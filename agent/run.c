@@ -1,0 +1,929 @@
+/*
+ * run.c -- the nightly run: read, diff, judge, write, deliver, commit,
+ * mail.  Calls the stages in this order and owns nothing else.
+ *
+ * The snapshot advances only after delivery succeeded; a run that
+ * stops anywhere before that (an error, a block, a crash) leaves the
+ * old snapshot, and the next run recomputes the same change set.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sisfeed.h"
+
+struct run {
+	const struct config	*cfg;
+	const struct run_options *opts;
+	struct run_report	 rep;
+	struct roster		 nr;		/* tonight's export */
+	struct roster		 or;		/* the snapshot */
+	struct changeset	 cs;
+	struct verdict		 v;
+	struct rejects		 rj;
+	int			 have_snapshot;
+	char			 rejects_tmp[PATH_MAX];
+	char			 full_tmp[PATH_MAX];	/* the new snapshot */
+	char			 delta_tmp[PATH_MAX];
+	struct timespec		 t_stage;
+};
+
+/*
+ * Fault injection for the crash tests: SISFEED_CRASH_AFTER=STAGE kills
+ * the process with SIGKILL right after that stage, as a power cut
+ * would.
+ */
+static void
+crash_point(const char *stage)
+{
+	const char *at = getenv("SISFEED_CRASH_AFTER");
+
+	if (at != NULL && strcmp(at, stage) == 0)
+		raise(SIGKILL);
+}
+
+static double
+elapsed(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) +
+	    (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+static void
+stage_begin(struct run *r)
+{
+	clock_gettime(CLOCK_MONOTONIC, &r->t_stage);
+}
+
+static void
+stage_end(struct run *r, int s)
+{
+	r->rep.seconds[s] += elapsed(&r->t_stage);
+	log_debug("stage %s: %.3f s", stage_name(s), r->rep.seconds[s]);
+}
+
+/* Mark the run failed in stage s with the last error; returns -1. */
+static int
+fail(struct run *r, int s)
+{
+	r->rep.status = RUN_FAILED;
+	snprintf(r->rep.stage, sizeof(r->rep.stage), "%s", stage_name(s));
+	snprintf(r->rep.error, sizeof(r->rep.error), "%s", error_last());
+	return -1;
+}
+
+static void
+who_am_i(char *buf, size_t len)
+{
+	const char *sudo = getenv("SUDO_USER");
+	struct passwd *pw;
+
+	if (sudo != NULL && *sudo != '\0') {
+		snprintf(buf, len, "%s", sudo);
+		return;
+	}
+	if ((pw = getpwuid(getuid())) != NULL)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "uid %ld", (long)getuid());
+}
+
+static int
+read_export(const struct config *cfg, struct roster *nr,
+    struct rejects *rj)
+{
+	switch (cfg->source.format) {
+	case SOURCE_CSV:
+		return csv_read_roster(cfg, nr, rj);
+	case SOURCE_ONEROSTER:
+		return oneroster_read_roster(cfg, nr, rj);
+	case SOURCE_IMS:
+		return ims_read(cfg->source.file, nr, rj);
+	}
+	return error_set("unknown source format");
+}
+
+/*
+ * Stage read: tonight's export into r->nr, rejects into the run's
+ * rejects file (kept only when complete), then the sanity gate on the
+ * share of rejected records.
+ */
+static int
+stage_read(struct run *r, int keep_rejects)
+{
+	const struct config *cfg = r->cfg;
+	double share;
+	int rc;
+
+	stage_begin(r);
+	if (keep_rejects) {
+		if (path_fmt(r->rep.rejects_path, sizeof(r->rep.rejects_path),
+		    "%s/rejects/%s.txt", cfg->state_dir, r->rep.run_id) == -1 ||
+		    path_fmt(r->rejects_tmp, sizeof(r->rejects_tmp),
+		    "%s.tmp", r->rep.rejects_path) == -1)
+			return fail(r, ST_READ);
+		if ((r->rj.fp = fopen(r->rejects_tmp, "w")) == NULL) {
+			error_sys("%s", r->rejects_tmp);
+			return fail(r, ST_READ);
+		}
+		fchmod(fileno(r->rj.fp), 0600);
+	} else if ((r->rj.fp = tmpfile()) == NULL) {
+		error_sys("tmpfile");
+		return fail(r, ST_READ);
+	}
+	rc = read_export(cfg, &r->nr, &r->rj);
+	r->rep.rejects = r->rj.count;
+	r->rep.count[TYPE_PERSON] = r->nr.npersons;
+	r->rep.count[TYPE_GROUP] = r->nr.ngroups;
+	r->rep.count[TYPE_MEMBER] = r->nr.nmembers;
+	if (keep_rejects) {
+		if (fflush(r->rj.fp) == EOF || fsync(fileno(r->rj.fp)) == -1) {
+			error_sys("%s", r->rejects_tmp);
+			rc = -1;
+		}
+		fclose(r->rj.fp);
+		r->rj.fp = NULL;
+		if (rename(r->rejects_tmp, r->rep.rejects_path) == -1 &&
+		    rc == 0)
+			rc = error_sys("%s", r->rep.rejects_path);
+		snapshot_prune(cfg->state_dir, "rejects", 60);
+	}
+	stage_end(r, ST_READ);
+	if (rc == -1)
+		return fail(r, ST_READ);
+	if (r->rj.count > 0)
+		log_warn("%zu records rejected%s%s", r->rj.count,
+		    keep_rejects ? ", see " : "",
+		    keep_rejects ? r->rep.rejects_path : "");
+	share = r->rj.records > 0 ?
+	    100.0 * (double)r->rj.count / (double)r->rj.records : 0;
+	if (r->rj.count > 0 && share > cfg->safety.max_rejects) {
+		error_set("%zu of %zu records rejected (%.1f%% > "
+		    "safety.max_rejects %g%%): the export looks broken",
+		    r->rj.count, r->rj.records, share,
+		    cfg->safety.max_rejects);
+		return fail(r, ST_READ);
+	}
+	crash_point("read");
+	return 0;
+}
+
+/*
+ * Stage diff: read the snapshot (if any) and compute the change set.
+ */
+static int
+stage_diff(struct run *r)
+{
+	char path[PATH_MAX];
+
+	stage_begin(r);
+	r->have_snapshot = snapshot_path(r->cfg->state_dir, path, sizeof(path));
+	if (r->have_snapshot && ims_read(path, &r->or, NULL) == -1) {
+		error_set("snapshot %s: %s", path, error_last());
+		return fail(r, ST_DIFF);
+	}
+	if (diff_compute(&r->or, &r->nr, &r->cs) == -1)
+		return fail(r, ST_DIFF);
+	r->rep.cs = &r->cs;
+	stage_end(r, ST_DIFF);
+	crash_point("diff");
+	return 0;
+}
+
+static char *
+sample_of(const struct run *r, int t, const struct change *c)
+{
+	const struct roster *ro = c->op == OP_DELETE ? &r->or : &r->nr;
+	size_t i = c->op == OP_DELETE ? c->old : c->new;
+	char buf[1024];
+
+	if (t == TYPE_PERSON) {
+		const struct person *p = &ro->persons[i];
+
+		snprintf(buf, sizeof(buf), "%s (%s %s%s)", p->id, p->given,
+		    p->family, p->active ? "" : ", inactive");
+	} else if (t == TYPE_GROUP) {
+		const struct group *g = &ro->groups[i];
+
+		snprintf(buf, sizeof(buf), "%s (%s)", g->id, g->shortname);
+	} else {
+		const struct membership *m = &ro->members[i];
+
+		snprintf(buf, sizeof(buf), "%s in %s as %s%s",
+		    ro->persons[m->person].id, ro->groups[m->group].id,
+		    role_name(m->role), m->active ? "" : ", inactive");
+	}
+	return strdup(buf);
+}
+
+/*
+ * Samples of the records each tripped threshold would touch (every
+ * non-empty cell when all is set: the plan command).
+ */
+static void
+collect_samples(struct run *r, int all)
+{
+	size_t i;
+	int t;
+
+	for (t = 0; t < NTYPES; t++) {
+		for (i = 0; i < r->cs.n[t]; i++) {
+			const struct change *c = &r->cs.c[t][i];
+			size_t *n = &r->rep.nsamples[t][c->op];
+
+			if (!all && !r->v.tripped[t][c->op])
+				continue;
+			if (*n >= REPORT_SAMPLES)
+				continue;
+			if ((r->rep.samples[t][c->op][*n] =
+			    sample_of(r, t, c)) != NULL)
+				(*n)++;
+		}
+	}
+}
+
+static int
+save_pending(struct run *r)
+{
+	char path[PATH_MAX], buf[2048];
+	int n;
+
+	if (path_fmt(path, sizeof(path), "%s/pending", r->cfg->state_dir)
+	    == -1)
+		return -1;
+	n = snprintf(buf, sizeof(buf),
+	    "approval_id %s\nrun %s\nreason %s\n"
+	    "persons +%zu ~%zu -%zu\ngroups +%zu ~%zu -%zu\n"
+	    "memberships +%zu ~%zu -%zu\n"
+	    "approve with: sisfeed -c %s run --approve %s\n",
+	    r->v.approval_id, r->rep.run_id, r->v.reason,
+	    r->cs.count[0][0], r->cs.count[0][1], r->cs.count[0][2],
+	    r->cs.count[1][0], r->cs.count[1][1], r->cs.count[1][2],
+	    r->cs.count[2][0], r->cs.count[2][1], r->cs.count[2][2],
+	    r->cfg->path, r->v.approval_id);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		n = (int)strlen(buf);
+	return file_write_atomic(path, buf, (size_t)n);
+}
+
+static void
+clear_pending(const struct config *cfg)
+{
+	char path[PATH_MAX];
+
+	if (path_fmt(path, sizeof(path), "%s/pending", cfg->state_dir) == 0)
+		unlink(path);
+}
+
+/*
+ * Stage safety: the verdict, and what an override or an approval id
+ * makes of it.  Returns 0 to go on, 1 when the run is blocked, -1 on
+ * error.
+ */
+static int
+stage_safety(struct run *r)
+{
+	unsigned char sd[32];
+	const char *want = r->opts->approve;
+
+	stage_begin(r);
+	if (snapshot_digest(r->cfg->state_dir, sd) == -1)
+		return fail(r, ST_SAFETY);
+	safety_evaluate(r->cfg, &r->cs, !r->have_snapshot, sd, &r->v);
+	r->rep.v = &r->v;
+	snprintf(r->rep.approval_id, sizeof(r->rep.approval_id), "%s",
+	    r->v.approval_id);
+	collect_samples(r, r->opts->plan);
+	stage_end(r, ST_SAFETY);
+	if (!r->v.blocked)
+		return 0;
+	if (r->opts->override && !r->opts->plan) {
+		who_am_i(r->rep.approved_by, sizeof(r->rep.approved_by));
+		log_info("blocked (%s); approved by %s with --override",
+		    r->v.reason, r->rep.approved_by);
+		return 0;
+	}
+	if (want != NULL && strcmp(want, r->v.approval_id) == 0 &&
+	    !r->opts->plan) {
+		who_am_i(r->rep.approved_by, sizeof(r->rep.approved_by));
+		log_info("blocked (%s); approved by %s with id %s",
+		    r->v.reason, r->rep.approved_by, want);
+		return 0;
+	}
+	r->rep.status = RUN_BLOCKED;
+	if (want != NULL)
+		snprintf(r->rep.reason, sizeof(r->rep.reason),
+		    "approval id %.16s does not match this change set (the "
+		    "export or the snapshot changed since); %.380s", want,
+		    r->v.reason);
+	else
+		snprintf(r->rep.reason, sizeof(r->rep.reason), "%s",
+		    r->v.reason);
+	if (!r->opts->plan && save_pending(r) == -1)
+		log_warn("%s", error_last());
+	return 1;
+}
+
+static void
+ims_options_of(const struct config *cfg, struct ims_options *o, int delta)
+{
+	memset(o, 0, sizeof(*o));
+	o->source = cfg->output.source;
+	o->datasource = cfg->output.datasource;
+	o->target = cfg->output.target;
+	o->gzip = cfg->output.compress == COMPRESS_GZIP;
+	o->delta = delta;
+}
+
+/*
+ * Stage write: the new full file (tomorrow's snapshot) and, in delta
+ * mode, the delta, both in state_dir/out.
+ */
+static int
+stage_write(struct run *r)
+{
+	const struct config *cfg = r->cfg;
+	struct ims_options o;
+
+	stage_begin(r);
+	if (path_fmt(r->full_tmp, sizeof(r->full_tmp), "%s/out/%s.full",
+	    cfg->state_dir, r->rep.run_id) == -1)
+		return fail(r, ST_WRITE);
+	ims_options_of(cfg, &o, 0);
+	if (ims_write_full(r->full_tmp, &r->nr, &o) == -1)
+		return fail(r, ST_WRITE);
+	if (cfg->output.mode == MODE_DELTA) {
+		if (path_fmt(r->delta_tmp, sizeof(r->delta_tmp),
+		    "%s/out/%s.delta", cfg->state_dir, r->rep.run_id) == -1)
+			return fail(r, ST_WRITE);
+		ims_options_of(cfg, &o, 1);
+		if (ims_write_delta(r->delta_tmp, &r->nr, &r->or, &r->cs, &o)
+		    == -1)
+			return fail(r, ST_WRITE);
+	}
+	stage_end(r, ST_WRITE);
+	crash_point("write");
+	return 0;
+}
+
+/*
+ * Stage deliver: the outgoing file under tonight's name.
+ */
+static int
+stage_deliver(struct run *r)
+{
+	const char *out = r->cfg->output.mode == MODE_DELTA ?
+	    r->delta_tmp : r->full_tmp;
+	struct tm tm;
+	struct stat st;
+
+	stage_begin(r);
+	localtime_r(&r->rep.started, &tm);
+	if (strftime(r->rep.file_name, sizeof(r->rep.file_name),
+	    r->cfg->output.name, &tm) == 0) {
+		error_set("output.name: '%s' gives an empty name",
+		    r->cfg->output.name);
+		return fail(r, ST_DELIVER);
+	}
+	if (stat(out, &st) == 0)
+		r->rep.file_size = st.st_size;
+	if (deliver_file(r->cfg, out, r->rep.file_name, r->rep.remote_path,
+	    sizeof(r->rep.remote_path)) == -1)
+		return fail(r, ST_DELIVER);
+	stage_end(r, ST_DELIVER);
+	log_info("delivered %s (%lld bytes) to %s", r->rep.file_name,
+	    (long long)r->rep.file_size, r->rep.remote_path);
+	crash_point("deliver");
+	return 0;
+}
+
+/*
+ * Stage commit: the delivered state becomes the snapshot.
+ */
+static int
+stage_commit(struct run *r)
+{
+	stage_begin(r);
+	if (snapshot_commit(r->cfg->state_dir, r->full_tmp,
+	    r->cfg->history) == -1)
+		return fail(r, ST_COMMIT);
+	r->full_tmp[0] = '\0';
+	clear_pending(r->cfg);
+	stage_end(r, ST_COMMIT);
+	crash_point("commit");
+	return 0;
+}
+
+static const char *
+status_word(const struct run_report *rep)
+{
+	switch (rep->status) {
+	case RUN_COMPLETED:
+		return rep->nothing_to_do ? "unchanged" : "completed";
+	case RUN_BLOCKED:
+		return "blocked";
+	default:
+		return "failed";
+	}
+}
+
+/*
+ * One line per run in state_dir/runs.log: time, status, counts,
+ * approval id and who approved.
+ */
+static void
+log_run(const struct run *r)
+{
+	const struct run_report *rep = &r->rep;
+	char path[PATH_MAX], line[2048], when[32];
+	struct tm tm;
+	int fd, n;
+
+	if (path_fmt(path, sizeof(path), "%s/runs.log", r->cfg->state_dir)
+	    == -1)
+		return;
+	gmtime_r(&rep->started, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(line, sizeof(line),
+	    "%s run=%s status=%s persons=+%zu/~%zu/-%zu "
+	    "groups=+%zu/~%zu/-%zu memberships=+%zu/~%zu/-%zu rejects=%zu"
+	    " approval=%s%s%s%s%s%s%s\n",
+	    when, rep->run_id, status_word(rep),
+	    r->cs.count[0][0], r->cs.count[0][1], r->cs.count[0][2],
+	    r->cs.count[1][0], r->cs.count[1][1], r->cs.count[1][2],
+	    r->cs.count[2][0], r->cs.count[2][1], r->cs.count[2][2],
+	    rep->rejects, rep->approval_id[0] ? rep->approval_id : "-",
+	    rep->approved_by[0] ? " approved_by=" : "", rep->approved_by,
+	    rep->file_name[0] && rep->status == RUN_COMPLETED ?
+	    " file=" : "",
+	    rep->status == RUN_COMPLETED ? rep->file_name : "",
+	    rep->stage[0] ? " stage=" : "", rep->stage);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = (int)strlen(line);
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) == -1) {
+		log_warn("%s: %s", path, strerror(errno));
+		return;
+	}
+	if (write(fd, line, (size_t)n) != n || fsync(fd) == -1)
+		log_warn("%s: %s", path, strerror(errno));
+	close(fd);
+}
+
+static void
+remove_outgoing(struct run *r)
+{
+	if (r->full_tmp[0] != '\0')
+		unlink(r->full_tmp);
+	if (r->delta_tmp[0] != '\0')
+		unlink(r->delta_tmp);
+}
+
+static void
+run_free(struct run *r)
+{
+	if (r->rj.fp != NULL)
+		fclose(r->rj.fp);
+	if (r->rejects_tmp[0] != '\0')
+		unlink(r->rejects_tmp);
+	remove_outgoing(r);
+	report_free(&r->rep);
+	changeset_free(&r->cs);
+	roster_free(&r->nr);
+	roster_free(&r->or);
+}
+
+/*
+ * Two runs in one second get ids STAMP, STAMP-2, STAMP-3...: the id
+ * names the run's rejects and summary files.
+ */
+static void
+unique_run_id(const struct config *cfg, char *id, size_t len)
+{
+	char base[32], path[PATH_MAX];
+	int n;
+
+	snprintf(base, sizeof(base), "%s", id);
+	for (n = 2; n < 1000; n++) {
+		if (path_fmt(path, sizeof(path), "%s/runs/%s.json",
+		    cfg->state_dir, id) == -1 || access(path, F_OK) == -1)
+			return;
+		snprintf(id, len, "%.20s-%d", base, n);
+	}
+}
+
+static void
+run_init(struct run *r, const struct config *cfg,
+    const struct run_options *opts)
+{
+	struct tm tm;
+
+	memset(r, 0, sizeof(*r));
+	r->cfg = cfg;
+	r->opts = opts;
+	r->rep.cfg = cfg;
+	r->rep.status = RUN_COMPLETED;
+	r->rep.started = time(NULL);
+	gmtime_r(&r->rep.started, &tm);
+	strftime(r->rep.run_id, sizeof(r->rep.run_id), "%Y%m%dT%H%M%SZ",
+	    &tm);
+	unique_run_id(cfg, r->rep.run_id, sizeof(r->rep.run_id));
+	roster_init(&r->nr);
+	roster_init(&r->or);
+}
+
+/* Remove what a crashed run left in out/. */
+static void
+clean_out(const struct config *cfg)
+{
+	snapshot_prune(cfg->state_dir, "out", 0);
+}
+
+/*
+ * The stages of the nightly run in order.  Returns 0 when delivered
+ * (or nothing to do), 1 when blocked, -1 when failed.
+ */
+static int
+run_stages(struct run *r)
+{
+	int rc;
+
+	if (stage_read(r, !r->opts->plan) == -1 || stage_diff(r) == -1)
+		return -1;
+	if (r->have_snapshot && r->cs.n[0] + r->cs.n[1] + r->cs.n[2] == 0) {
+		r->rep.nothing_to_do = 1;
+		log_info("nothing to do: the export matches the snapshot");
+		if (!r->opts->plan)
+			clear_pending(r->cfg);
+		return 0;
+	}
+	if ((rc = stage_safety(r)) != 0 || r->opts->plan)
+		return rc;
+	if (stage_write(r) == -1 || stage_deliver(r) == -1 ||
+	    stage_commit(r) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+print_plan(struct run *r)
+{
+	char *text;
+
+	r->rep.finished = time(NULL);
+	if ((text = report_text(&r->rep)) != NULL) {
+		fputs(text, stdout);
+		free(text);
+	}
+}
+
+/*
+ * The run and plan commands.  Returns the exit code: 0 delivered or
+ * nothing to do, 1 failed, 3 blocked (plan: would be blocked), 4 when
+ * another run holds the lock.
+ */
+int
+run_main(const struct config *cfg, const struct run_options *opts)
+{
+	struct run r;
+	int lock = -1, rc;
+	struct timespec t0;
+
+	run_init(&r, cfg, opts);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!opts->plan) {
+		lock = snapshot_lock(cfg->state_dir);
+		if (lock == -2) {
+			log_error("%s", error_last());
+			run_free(&r);
+			return EXIT_LOCKED;
+		}
+		if (lock == -1) {
+			log_error("%s", error_last());
+			run_free(&r);
+			return EXIT_FAILED;
+		}
+		clean_out(cfg);
+		if (cfg->mail.enabled && mail_flush_spool(cfg) == -1)
+			log_warn("mail spool: %s", error_last());
+	}
+	rc = run_stages(&r);
+	r.rep.finished = time(NULL);
+	if (opts->plan) {
+		print_plan(&r);
+		rc = rc == -1 ? EXIT_FAILED : rc == 1 ? EXIT_BLOCKED : EXIT_OK;
+		if (r.rep.status == RUN_FAILED)
+			log_error("%s: %s", r.rep.stage, r.rep.error);
+		run_free(&r);
+		return rc;
+	}
+	if (rc == -1)
+		log_error("failed in %s: %s", r.rep.stage, r.rep.error);
+	log_run(&r);
+	if (report_write_json(&r.rep) == -1)
+		log_warn("%s", error_last());
+	if (cfg->mail.enabled) {
+		struct timespec tm;
+
+		clock_gettime(CLOCK_MONOTONIC, &tm);
+		if (mail_report(cfg, &r.rep) == -1)
+			log_warn("mail: %s", error_last());
+		r.rep.seconds[ST_MAIL] = elapsed(&tm);
+	}
+	if (rc == 0 && !r.rep.nothing_to_do)
+		printf("delivered: %s\nsnapshot: %s/snapshot\nrun log: "
+		    "%s/runs.log\n", r.rep.remote_path, cfg->state_dir,
+		    cfg->state_dir);
+	else if (rc == 1)
+		printf("blocked: %s\napproval id: %s\napprove with: sisfeed "
+		    "-c %s run --approve %s\n", r.rep.reason,
+		    r.v.approval_id, cfg->path, r.v.approval_id);
+	run_free(&r);
+	snapshot_unlock(lock);
+	return rc == -1 ? EXIT_FAILED : rc == 1 ? EXIT_BLOCKED : EXIT_OK;
+}
+
+/*
+ * The export command: tonight's export as a full IMS file at path
+ * (written beside it, then renamed), or on standard output when path
+ * is NULL or "-".  Touches no state.  Returns an exit code.
+ */
+int
+run_export(const struct config *cfg, const char *path)
+{
+	struct roster nr;
+	struct rejects rj;
+	struct ims_options o;
+	char tmp[PATH_MAX];
+	int rc = EXIT_FAILED, to_stdout = path == NULL ||
+	    strcmp(path, "-") == 0;
+
+	roster_init(&nr);
+	memset(&rj, 0, sizeof(rj));
+	rj.fp = stderr;
+	if (to_stdout) {
+		const char *t = getenv("TMPDIR");
+		int fd;
+
+		if (path_fmt(tmp, sizeof(tmp), "%s/sisfeed-export.XXXXXX",
+		    t != NULL && *t ? t : "/tmp") == -1 ||
+		    (fd = mkstemp(tmp)) == -1) {
+			log_error("%s", error_last());
+			return EXIT_FAILED;
+		}
+		close(fd);
+	} else if (path_fmt(tmp, sizeof(tmp), "%s.tmp", path) == -1) {
+		log_error("%s", error_last());
+		return EXIT_FAILED;
+	}
+	ims_options_of(cfg, &o, 0);
+	if (read_export(cfg, &nr, &rj) == -1 ||
+	    ims_write_full(tmp, &nr, &o) == -1) {
+		log_error("%s", error_last());
+		unlink(tmp);
+		goto out;
+	}
+	if (to_stdout) {
+		FILE *fp = fopen(tmp, "rb");
+		char buf[65536];
+		size_t n;
+
+		if (fp == NULL) {
+			log_error("%s: %s", tmp, strerror(errno));
+			unlink(tmp);
+			goto out;
+		}
+		while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+			if (fwrite(buf, 1, n, stdout) != n)
+				break;
+		fclose(fp);
+		unlink(tmp);
+		rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+		goto out;
+	}
+	if (rename(tmp, path) == -1) {
+		log_error("%s: %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	log_info("wrote %s: %zu persons, %zu groups, %zu memberships, "
+	    "%zu rejected", path, nr.npersons, nr.ngroups, nr.nmembers,
+	    rj.count);
+	rc = EXIT_OK;
+out:
+	roster_free(&nr);
+	return rc;
+}
+
+static void
+print_file(const char *path, const char *title, size_t tail)
+{
+	FILE *fp;
+	char line[4096];
+	char **ring;
+	size_t n = 0, i;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		printf("%s: none\n", title);
+		return;
+	}
+	if ((ring = calloc(tail, sizeof(*ring))) == NULL) {
+		fclose(fp);
+		return;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		free(ring[n % tail]);
+		ring[n % tail] = strdup(line);
+		n++;
+	}
+	fclose(fp);
+	printf("%s:\n", title);
+	for (i = n > tail ? n - tail : 0; i < n; i++)
+		if (ring[i % tail] != NULL)
+			printf("  %s", ring[i % tail]);
+	for (i = 0; i < tail; i++)
+		free(ring[i]);
+	free(ring);
+}
+
+/*
+ * The status command: the snapshot, the pending blocked change set and
+ * the last runs.  Returns an exit code.
+ */
+int
+run_status(const struct config *cfg)
+{
+	char path[PATH_MAX], when[64];
+	struct stat st;
+	struct tm tm;
+
+	if (snapshot_path(cfg->state_dir, path, sizeof(path)) &&
+	    stat(path, &st) == 0) {
+		localtime_r(&st.st_mtime, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
+		printf("snapshot: %s (%lld bytes, %s)\n", path,
+		    (long long)st.st_size, when);
+	} else
+		printf("snapshot: none (the next run is an initial load)\n");
+	if (path_fmt(path, sizeof(path), "%s/pending", cfg->state_dir) == -1)
+		return EXIT_FAILED;
+	print_file(path, "pending (blocked, awaiting approval)", 20);
+	if (path_fmt(path, sizeof(path), "%s/runs.log", cfg->state_dir) == -1)
+		return EXIT_FAILED;
+	print_file(path, "last runs", 10);
+	return EXIT_OK;
+}
+
+/*
+ * The check command: the config (already loaded), the state directory,
+ * the source files, the SFTP login and remote directory, and with
+ * mail a test message.  One line per check.  Returns an exit code.
+ */
+int
+run_check(const struct config *cfg, int mail)
+{
+	const char *files[4];
+	size_t i, n = 0;
+	int bad = 0, lock;
+
+	printf("ok   config %s\n", cfg->path);
+	if ((lock = snapshot_lock(cfg->state_dir)) < 0) {
+		printf("FAIL state directory: %s\n", error_last());
+		bad++;
+	} else {
+		printf("ok   state directory %s\n", cfg->state_dir);
+		snapshot_unlock(lock);
+	}
+	if (cfg->source.format == SOURCE_CSV) {
+		files[n++] = cfg->source.persons;
+		files[n++] = cfg->source.groups;
+		files[n++] = cfg->source.memberships;
+	} else if (cfg->source.format == SOURCE_ONEROSTER)
+		files[n++] = cfg->source.dir;
+	else
+		files[n++] = cfg->source.file;
+	for (i = 0; i < n; i++) {
+		if (files[i] != NULL && access(files[i], R_OK) == 0)
+			printf("ok   source %s\n", files[i]);
+		else {
+			printf("FAIL source %s: %s\n", files[i] ? files[i] :
+			    "(unset)", strerror(errno));
+			bad++;
+		}
+	}
+	if (cfg->delivery.dir != NULL) {
+		if (access(cfg->delivery.dir, W_OK) == 0)
+			printf("ok   delivery directory %s\n",
+			    cfg->delivery.dir);
+		else {
+			printf("FAIL delivery directory %s: %s\n",
+			    cfg->delivery.dir, strerror(errno));
+			bad++;
+		}
+	} else if (cfg->delivery.sftp && sftp_check(cfg, stdout) == -1)
+		bad++;
+	if (mail) {
+		if (!cfg->mail.enabled) {
+			printf("FAIL mail: no mail section in %s\n", cfg->path);
+			bad++;
+		} else if (mail_test(cfg) == -1) {
+			printf("FAIL mail: %s\n", error_last());
+			bad++;
+		} else
+			printf("ok   mail: test message sent\n");
+	}
+	return bad ? EXIT_FAILED : EXIT_OK;
+}
+
+/*
+ * The validate command: FILE is well-formed IMS Enterprise, keys are
+ * unique and memberships refer to known records.  Problems are
+ * printed as file:line: field: reason.  Returns an exit code.
+ */
+int
+run_validate(const char *path)
+{
+	struct roster r;
+	struct rejects rj;
+	int rc;
+
+	roster_init(&r);
+	memset(&rj, 0, sizeof(rj));
+	rj.fp = stdout;
+	rc = ims_read(path, &r, &rj);
+	if (rc == -1)
+		log_error("%s", error_last());
+	else
+		printf("%s: %zu persons, %zu groups, %zu memberships, "
+		    "%zu problems\n", path, r.npersons, r.ngroups,
+		    r.nmembers, rj.count);
+	roster_free(&r);
+	return rc == -1 || rj.count > 0 ? EXIT_FAILED : EXIT_OK;
+}
+
+static void
+print_change(const struct roster *or, const struct roster *nr, int t,
+    const struct change *c)
+{
+	static const char mark[NOPS] = { '+', '~', '-' };
+	const struct roster *ro = c->op == OP_DELETE ? or : nr;
+	size_t i = c->op == OP_DELETE ? c->old : c->new;
+
+	if (t == TYPE_PERSON)
+		printf("%c person %s\n", mark[c->op], ro->persons[i].id);
+	else if (t == TYPE_GROUP)
+		printf("%c group %s\n", mark[c->op], ro->groups[i].id);
+	else
+		printf("%c membership %s %s %02d\n", mark[c->op],
+		    ro->groups[ro->members[i].group].id,
+		    ro->persons[ro->members[i].person].id,
+		    ro->members[i].role);
+}
+
+/*
+ * The diff command: the change set between two IMS files, one line per
+ * change then the counts.  Returns 0 when they hold the same records,
+ * 1 when they differ or on error (like diff(1)), 2 is never used.
+ */
+int
+run_diff(const char *oldpath, const char *newpath)
+{
+	struct roster or, nr;
+	struct changeset cs;
+	size_t i;
+	int t, rc = EXIT_FAILED;
+
+	roster_init(&or);
+	roster_init(&nr);
+	memset(&cs, 0, sizeof(cs));
+	if (ims_read(oldpath, &or, NULL) == -1 ||
+	    ims_read(newpath, &nr, NULL) == -1 ||
+	    diff_compute(&or, &nr, &cs) == -1) {
+		log_error("%s", error_last());
+		goto out;
+	}
+	for (t = 0; t < NTYPES; t++)
+		for (i = 0; i < cs.n[t]; i++)
+			print_change(&or, &nr, t, &cs.c[t][i]);
+	for (t = 0; t < NTYPES; t++)
+		printf("%s: %zu inserts, %zu updates, %zu deletes\n",
+		    type_name(t), cs.count[t][OP_INSERT],
+		    cs.count[t][OP_UPDATE], cs.count[t][OP_DELETE]);
+	rc = cs.n[0] + cs.n[1] + cs.n[2] == 0 ? EXIT_OK : EXIT_FAILED;
+out:
+	changeset_free(&cs);
+	roster_free(&or);
+	roster_free(&nr);
+	return rc;
+}

@@ -1,0 +1,299 @@
+/*
+ * diff.c -- the change set between the snapshot and tonight's roster.
+ *
+ * Both rosters are sorted by key, so the diff is a merge-join: one pass
+ * per type, no hashing, no per-record allocation.  The digest of the
+ * change set covers every change and the new values it carries, so an
+ * approval names exactly one set of changes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sisfeed.h"
+
+/*
+ * 1 if two persons differ in any field the output carries.
+ */
+int
+person_differs(const struct person *a, const struct person *b)
+{
+	return a->active != b->active ||
+	    strcmp(a->userid, b->userid) != 0 ||
+	    strcmp(a->given, b->given) != 0 ||
+	    strcmp(a->family, b->family) != 0 ||
+	    strcmp(a->email, b->email) != 0 ||
+	    strcmp(a->role, b->role) != 0;
+}
+
+/*
+ * 1 if two groups differ in any field the output carries.
+ */
+int
+group_differs(const struct group *a, const struct group *b)
+{
+	return strcmp(a->type, b->type) != 0 ||
+	    strcmp(a->shortname, b->shortname) != 0 ||
+	    strcmp(a->longname, b->longname) != 0 ||
+	    strcmp(a->parent, b->parent) != 0 ||
+	    strcmp(a->term, b->term) != 0;
+}
+
+struct clist {
+	struct change	*v;
+	size_t		 n, cap;
+};
+
+static int
+add(struct changeset *cs, struct clist *l, int type, int op, size_t old,
+    size_t new)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 256;
+		struct change *nv = realloc(l->v, ncap * sizeof(*nv));
+
+		if (nv == NULL)
+			return error_sys("diff");
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n].old = (uint32_t)old;
+	l->v[l->n].new = (uint32_t)new;
+	l->v[l->n].op = (uint8_t)op;
+	l->n++;
+	cs->count[type][op]++;
+	return 0;
+}
+
+static void
+hash_str(struct sha256 *h, const char *s)
+{
+	sha256_update(h, s, strlen(s) + 1);
+}
+
+static void
+hash_person(struct sha256 *h, int op, const struct person *p)
+{
+	unsigned char tag[3] = { 'P', (unsigned char)op, p->active };
+
+	sha256_update(h, tag, sizeof(tag));
+	hash_str(h, p->id);
+	if (op == OP_DELETE)
+		return;
+	hash_str(h, p->userid);
+	hash_str(h, p->given);
+	hash_str(h, p->family);
+	hash_str(h, p->email);
+	hash_str(h, p->role);
+}
+
+static void
+hash_group(struct sha256 *h, int op, const struct group *g)
+{
+	unsigned char tag[2] = { 'G', (unsigned char)op };
+
+	sha256_update(h, tag, sizeof(tag));
+	hash_str(h, g->id);
+	if (op == OP_DELETE)
+		return;
+	hash_str(h, g->type);
+	hash_str(h, g->shortname);
+	hash_str(h, g->longname);
+	hash_str(h, g->parent);
+	hash_str(h, g->term);
+}
+
+static void
+hash_member(struct sha256 *h, int op, const struct roster *r,
+    const struct membership *m)
+{
+	unsigned char tag[4] = { 'M', (unsigned char)op, m->role, m->active };
+
+	sha256_update(h, tag, sizeof(tag));
+	hash_str(h, r->groups[m->group].id);
+	hash_str(h, r->persons[m->person].id);
+}
+
+static int
+diff_persons(const struct roster *or, const struct roster *nr,
+    struct changeset *cs, struct clist *l, struct sha256 *h)
+{
+	size_t i = 0, j = 0;
+
+	while (i < or->npersons || j < nr->npersons) {
+		const struct person *a = i < or->npersons ?
+		    &or->persons[i] : NULL;
+		const struct person *b = j < nr->npersons ?
+		    &nr->persons[j] : NULL;
+		int c = a == NULL ? 1 : b == NULL ? -1 : strcmp(a->id, b->id);
+
+		if (c < 0) {
+			if (add(cs, l, TYPE_PERSON, OP_DELETE, i, 0) == -1)
+				return -1;
+			hash_person(h, OP_DELETE, a);
+			i++;
+		} else if (c > 0) {
+			if (add(cs, l, TYPE_PERSON, OP_INSERT, 0, j) == -1)
+				return -1;
+			hash_person(h, OP_INSERT, b);
+			j++;
+		} else {
+			if (person_differs(a, b)) {
+				if (add(cs, l, TYPE_PERSON, OP_UPDATE, i, j)
+				    == -1)
+					return -1;
+				hash_person(h, OP_UPDATE, b);
+				if (a->active && !b->active)
+					cs->deactivated++;
+				else if (!a->active && b->active)
+					cs->reactivated++;
+			}
+			i++;
+			j++;
+		}
+	}
+	return 0;
+}
+
+static int
+diff_groups(const struct roster *or, const struct roster *nr,
+    struct changeset *cs, struct clist *l, struct sha256 *h)
+{
+	size_t i = 0, j = 0;
+
+	while (i < or->ngroups || j < nr->ngroups) {
+		const struct group *a = i < or->ngroups ? &or->groups[i] : NULL;
+		const struct group *b = j < nr->ngroups ? &nr->groups[j] : NULL;
+		int c = a == NULL ? 1 : b == NULL ? -1 : strcmp(a->id, b->id);
+
+		if (c < 0) {
+			if (add(cs, l, TYPE_GROUP, OP_DELETE, i, 0) == -1)
+				return -1;
+			hash_group(h, OP_DELETE, a);
+			i++;
+		} else if (c > 0) {
+			if (add(cs, l, TYPE_GROUP, OP_INSERT, 0, j) == -1)
+				return -1;
+			hash_group(h, OP_INSERT, b);
+			j++;
+		} else {
+			if (group_differs(a, b)) {
+				if (add(cs, l, TYPE_GROUP, OP_UPDATE, i, j)
+				    == -1)
+					return -1;
+				hash_group(h, OP_UPDATE, b);
+			}
+			i++;
+			j++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Order two memberships of different rosters by (group key, person
+ * key, role).  Index order equals key order inside one roster, so only
+ * the strings are compared across rosters.
+ */
+static int
+member_keycmp(const struct roster *or, const struct membership *a,
+    const struct roster *nr, const struct membership *b)
+{
+	int c;
+
+	if ((c = strcmp(or->groups[a->group].id, nr->groups[b->group].id))
+	    != 0)
+		return c;
+	if ((c = strcmp(or->persons[a->person].id,
+	    nr->persons[b->person].id)) != 0)
+		return c;
+	return (a->role > b->role) - (a->role < b->role);
+}
+
+static int
+diff_members(const struct roster *or, const struct roster *nr,
+    struct changeset *cs, struct clist *l, struct sha256 *h)
+{
+	size_t i = 0, j = 0;
+
+	while (i < or->nmembers || j < nr->nmembers) {
+		const struct membership *a = i < or->nmembers ?
+		    &or->members[i] : NULL;
+		const struct membership *b = j < nr->nmembers ?
+		    &nr->members[j] : NULL;
+		int c = a == NULL ? 1 : b == NULL ? -1 :
+		    member_keycmp(or, a, nr, b);
+
+		if (c < 0) {
+			if (add(cs, l, TYPE_MEMBER, OP_DELETE, i, 0) == -1)
+				return -1;
+			hash_member(h, OP_DELETE, or, a);
+			i++;
+		} else if (c > 0) {
+			if (add(cs, l, TYPE_MEMBER, OP_INSERT, 0, j) == -1)
+				return -1;
+			hash_member(h, OP_INSERT, nr, b);
+			j++;
+		} else {
+			if (a->active != b->active) {
+				if (add(cs, l, TYPE_MEMBER, OP_UPDATE, i, j)
+				    == -1)
+					return -1;
+				hash_member(h, OP_UPDATE, nr, b);
+			}
+			i++;
+			j++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Compare nr (tonight) with or (the snapshot), both sealed.  Fills cs
+ * with the changes per type in key order, their counts, the old
+ * roster's counts as the base and a digest of it all.  Returns 0, or
+ * -1 (error set, cs emptied) when memory runs out.
+ */
+int
+diff_compute(const struct roster *or, const struct roster *nr,
+    struct changeset *cs)
+{
+	struct clist l[NTYPES];
+	struct sha256 h;
+	int t;
+
+	memset(cs, 0, sizeof(*cs));
+	memset(l, 0, sizeof(l));
+	sha256_init(&h);
+	if (diff_persons(or, nr, cs, &l[TYPE_PERSON], &h) == -1 ||
+	    diff_groups(or, nr, cs, &l[TYPE_GROUP], &h) == -1 ||
+	    diff_members(or, nr, cs, &l[TYPE_MEMBER], &h) == -1) {
+		for (t = 0; t < NTYPES; t++)
+			free(l[t].v);
+		memset(cs, 0, sizeof(*cs));
+		return -1;
+	}
+	for (t = 0; t < NTYPES; t++) {
+		cs->c[t] = l[t].v;
+		cs->n[t] = l[t].n;
+	}
+	cs->base[TYPE_PERSON] = or->npersons;
+	cs->base[TYPE_GROUP] = or->ngroups;
+	cs->base[TYPE_MEMBER] = or->nmembers;
+	sha256_final(&h, cs->digest);
+	return 0;
+}
+
+/*
+ * Free the change arrays of a change set.
+ */
+void
+changeset_free(struct changeset *cs)
+{
+	int t;
+
+	for (t = 0; t < NTYPES; t++) {
+		free(cs->c[t]);
+		cs->c[t] = NULL;
+		cs->n[t] = 0;
+	}
+}

@@ -1,0 +1,1024 @@
+/*
+ * csv.c -- a streaming RFC 4180 reader, and the generic CSV source:
+ * three files (persons, groups, memberships) whose header names are
+ * mapped to model fields by the config.
+ *
+ * The reader reads the file in large chunks and copies each record's
+ * fields, unquoted, into one reusable buffer; once that buffer and the
+ * field arrays have grown to the largest record, reading allocates
+ * nothing.  A malformed record is reported (-1, error set) and the
+ * reader skips to the end of the physical line where the fault was
+ * found, so the caller may reject the record and go on.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "sisfeed.h"
+
+#define CSV_BUFSZ	(256 * 1024)
+
+/* Byte classes of the unquoted state. */
+enum { C_DATA, C_DELIM, C_QUOTE, C_LF, C_CR };
+
+struct csv_reader {
+	int		 fd;
+	char		*path;
+	unsigned char	*buf;		/* CSV_BUFSZ bytes read ahead */
+	size_t		 pos, len;	/* unread: buf[pos..len) */
+	int		 eof;
+	int		 fatal;		/* I/O error or out of memory */
+	int		 started;	/* first chunk read, BOM handled */
+	int		 skiplf;	/* last record ended in CR */
+	char		*fbuf;		/* the fields, NUL-terminated */
+	size_t		 fcap;
+	size_t		*offs;		/* field starts in fbuf */
+	size_t		*lens;
+	char		**fields;
+	size_t		 nfcap;
+	unsigned long	 line;		/* line of buf[pos] */
+	unsigned long	 recline;	/* line where the record started */
+	const char	*why;		/* last malformed-record reason */
+	size_t		 whyfield;	/* and its field, 0-based */
+	struct stat	 st;
+	unsigned char	 cls[256];
+};
+
+/*
+ * Read the next chunk into buf.  Returns 0 (eof set when nothing was
+ * left) or -1 on a read error.
+ */
+static int
+csv_fill(struct csv_reader *cr)
+{
+	ssize_t n;
+
+	cr->pos = cr->len = 0;
+	for (;;) {
+		n = read(cr->fd, cr->buf + cr->len, CSV_BUFSZ - cr->len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			cr->fatal = 1;
+			return error_sys("%s: read", cr->path);
+		}
+		if (n == 0) {
+			if (cr->len == 0)
+				cr->eof = 1;
+			break;
+		}
+		cr->len += (size_t)n;
+		/* The first chunk needs 3 bytes to see a BOM. */
+		if (cr->started || cr->len >= 3)
+			break;
+	}
+	if (!cr->started) {
+		cr->started = 1;
+		if (cr->len >= 3 && cr->buf[0] == 0xef && cr->buf[1] == 0xbb &&
+		    cr->buf[2] == 0xbf)
+			cr->pos = 3;
+		if (cr->pos == cr->len && !cr->eof)
+			return csv_fill(cr);
+	}
+	return 0;
+}
+
+/* Make room for need bytes in the field buffer.  0 or -1. */
+static int
+csv_reserve(struct csv_reader *cr, size_t need)
+{
+	size_t cap;
+	char *p;
+
+	if (need <= cr->fcap)
+		return 0;
+	cap = cr->fcap ? cr->fcap : 1024;
+	while (cap < need)
+		cap *= 2;
+	if ((p = realloc(cr->fbuf, cap)) == NULL) {
+		cr->fatal = 1;
+		return error_sys("%s", cr->path);
+	}
+	cr->fbuf = p;
+	cr->fcap = cap;
+	return 0;
+}
+
+/* Grow the per-field arrays.  0 or -1. */
+static int
+csv_growfields(struct csv_reader *cr)
+{
+	size_t n = cr->nfcap ? cr->nfcap * 2 : 32;
+	size_t *o, *l;
+	char **f;
+
+	if ((o = reallocarray(cr->offs, n, sizeof(*o))) == NULL)
+		goto fail;
+	cr->offs = o;
+	if ((l = reallocarray(cr->lens, n, sizeof(*l))) == NULL)
+		goto fail;
+	cr->lens = l;
+	if ((f = reallocarray(cr->fields, n, sizeof(*f))) == NULL)
+		goto fail;
+	cr->fields = f;
+	cr->nfcap = n;
+	return 0;
+fail:
+	cr->fatal = 1;
+	return error_sys("%s", cr->path);
+}
+
+/*
+ * Open path for reading CSV separated by delimiter (0: a comma).
+ * Returns a reader to close with csv_close, or NULL with the error set.
+ */
+struct csv_reader *
+csv_open(const char *path, char delimiter)
+{
+	struct csv_reader *cr;
+	unsigned char d = delimiter ? (unsigned char)delimiter : ',';
+
+	if (d == '"' || d == '\n' || d == '\r') {
+		error_set("%s: bad CSV delimiter", path);
+		return NULL;
+	}
+	if ((cr = calloc(1, sizeof(*cr))) == NULL) {
+		error_sys("%s", path);
+		return NULL;
+	}
+	cr->fd = -1;
+	if ((cr->path = strdup(path)) == NULL ||
+	    (cr->buf = malloc(CSV_BUFSZ)) == NULL) {
+		error_sys("%s", path);
+		goto fail;
+	}
+	if ((cr->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		error_sys("%s", path);
+		goto fail;
+	}
+	if (fstat(cr->fd, &cr->st) == -1) {
+		error_sys("%s: fstat", path);
+		goto fail;
+	}
+	if (S_ISDIR(cr->st.st_mode)) {
+		error_set("%s: is a directory", path);
+		goto fail;
+	}
+	cr->cls[d] = C_DELIM;
+	cr->cls['"'] = C_QUOTE;
+	cr->cls['\n'] = C_LF;
+	cr->cls['\r'] = C_CR;
+	cr->line = 1;
+	return cr;
+fail:
+	csv_close(cr);
+	return NULL;
+}
+
+/*
+ * Read the next record.  Returns the number of fields (>= 1), 0 at the
+ * end of the file, or -1.  A -1 is either a malformed record (a quote
+ * inside an unquoted field, text after a closing quote, a quote left
+ * open at the end of the file): the error names file:line:field, the
+ * reader has skipped to the end of that line and the next call goes
+ * on; or an I/O error or no memory: csv_fatal() is then 1 and every
+ * later call fails.  Blank lines are skipped.  Fields are
+ * NUL-terminated and stay valid until the next call.
+ */
+int
+csv_next(struct csv_reader *cr, char ***fieldsp, size_t **lensp)
+{
+	enum { S_REC, S_START, S_UNQ, S_Q, S_QQ, S_SKIP } st = S_REC;
+	const unsigned char *cls = cr->cls;
+	const unsigned char *p, *end;
+	size_t nf = 0, flen = 0, fstart = 0, i;
+	unsigned char c;
+	char *o;
+
+	if (cr->fatal)
+		return error_set("%s: cannot read after an earlier error",
+		    cr->path);
+	cr->why = NULL;
+	for (;;) {
+		if (cr->pos == cr->len) {
+			if (!cr->eof && csv_fill(cr) == -1)
+				return -1;
+			if (cr->eof)
+				goto eof;
+		}
+		if (cr->skiplf) {
+			cr->skiplf = 0;
+			if (cr->buf[cr->pos] == '\n')
+				if (++cr->pos == cr->len)
+					continue;
+		}
+		/* Output never outgrows input, but for a final NUL. */
+		if (csv_reserve(cr, flen + (cr->len - cr->pos) + 2) == -1)
+			return -1;
+		p = cr->buf + cr->pos;
+		end = cr->buf + cr->len;
+		o = cr->fbuf + flen;
+		while (p < end) {
+			switch (st) {
+			case S_REC:
+				if (*p == '\n') {
+					p++;
+					cr->line++;
+					continue;
+				}
+				if (*p == '\r') {
+					p++;
+					cr->line++;
+					if (p == end)
+						cr->skiplf = 1;
+					else if (*p == '\n')
+						p++;
+					continue;
+				}
+				cr->recline = cr->line;
+				st = S_START;
+				/* FALLTHROUGH */
+			case S_START:
+				fstart = (size_t)(o - cr->fbuf);
+				if (*p == '"') {
+					p++;
+					st = S_Q;
+					continue;
+				}
+				st = S_UNQ;
+				/* FALLTHROUGH */
+			case S_UNQ:
+				while (p < end && cls[*p] == C_DATA)
+					*o++ = (char)*p++;
+				if (p == end)
+					continue;
+				c = *p++;
+				if (c == '"') {
+					cr->why = "quote inside unquoted field";
+					st = S_SKIP;
+					continue;
+				}
+				goto endfield;
+			case S_Q:
+				while (p < end && *p != '"') {
+					if (*p == '\n')
+						cr->line++;
+					*o++ = (char)*p++;
+				}
+				if (p == end)
+					continue;
+				p++;
+				st = S_QQ;
+				continue;
+			case S_QQ:
+				c = *p++;
+				if (c == '"') {
+					*o++ = '"';
+					st = S_Q;
+					continue;
+				}
+				if (cls[c] == C_DATA || cls[c] == C_QUOTE) {
+					cr->why = "text after closing quote";
+					st = S_SKIP;
+					continue;
+				}
+				goto endfield;
+			case S_SKIP:
+				while (p < end && *p != '\n' && *p != '\r')
+					p++;
+				if (p == end)
+					continue;
+				c = *p++;
+				cr->line++;
+				if (c == '\r') {
+					if (p == end)
+						cr->skiplf = 1;
+					else if (*p == '\n')
+						p++;
+				}
+				cr->pos = (size_t)(p - cr->buf);
+				goto malformed;
+			}
+			continue;
+endfield:
+			/* c is a delimiter, LF or CR. */
+			if (nf == cr->nfcap && csv_growfields(cr) == -1)
+				return -1;
+			cr->offs[nf] = fstart;
+			cr->lens[nf] = (size_t)(o - cr->fbuf) - fstart;
+			*o++ = '\0';
+			nf++;
+			if (cls[c] == C_DELIM) {
+				st = S_START;
+				continue;
+			}
+			cr->line++;
+			if (c == '\r') {
+				if (p == end)
+					cr->skiplf = 1;
+				else if (*p == '\n')
+					p++;
+			}
+			cr->pos = (size_t)(p - cr->buf);
+			goto done;
+		}
+		cr->pos = cr->len;
+		flen = (size_t)(o - cr->fbuf);
+	}
+
+eof:
+	switch (st) {
+	case S_REC:
+		return 0;
+	case S_Q:
+		cr->why = "unterminated quote";
+		/* FALLTHROUGH */
+	case S_SKIP:
+		goto malformed;
+	default:
+		break;
+	}
+	/* The last record had no newline: end its last field. */
+	if (st == S_START)
+		fstart = flen;
+	if (nf == cr->nfcap && csv_growfields(cr) == -1)
+		return -1;
+	if (csv_reserve(cr, flen + 1) == -1)
+		return -1;
+	cr->offs[nf] = fstart;
+	cr->lens[nf] = flen - fstart;
+	cr->fbuf[flen] = '\0';
+	nf++;
+done:
+	if (nf > INT_MAX)
+		return error_set("%s:%lu: too many fields", cr->path,
+		    cr->recline);
+	for (i = 0; i < nf; i++)
+		cr->fields[i] = cr->fbuf + cr->offs[i];
+	*fieldsp = cr->fields;
+	*lensp = cr->lens;
+	return (int)nf;
+malformed:
+	cr->whyfield = nf;
+	return error_set("%s:%lu: field %zu: %s", cr->path, cr->recline,
+	    nf + 1, cr->why);
+}
+
+/*
+ * The line where the last record returned (or rejected) started; 0
+ * before the first.
+ */
+unsigned long
+csv_line(const struct csv_reader *cr)
+{
+	return cr->recline;
+}
+
+/*
+ * 1 if the reader failed for good (I/O error, no memory), 0 if the last
+ * -1 from csv_next was a malformed record and reading may go on.
+ */
+int
+csv_fatal(const struct csv_reader *cr)
+{
+	return cr->fatal;
+}
+
+/*
+ * Close the reader and free everything it holds (NULL is fine).
+ */
+void
+csv_close(struct csv_reader *cr)
+{
+	if (cr == NULL)
+		return;
+	if (cr->fd != -1)
+		close(cr->fd);
+	free(cr->path);
+	free(cr->buf);
+	free(cr->fbuf);
+	free(cr->offs);
+	free(cr->lens);
+	free(cr->fields);
+	free(cr);
+}
+
+/* ------------------------------------------------------------------ */
+/* The three files of the generic CSV source.                          */
+
+static const char *const pnames[NPF] = {
+	"id", "userid", "given", "family", "email", "status", "role"
+};
+static const char *const gnames[NGF] = {
+	"id", "type", "short", "long", "parent", "term"
+};
+static const char *const mnames[NMF] = {
+	"group", "person", "role", "status"
+};
+
+#define MAXCOLS	8	/* >= NPF, NGF, NMF */
+
+/* One open CSV file with its header mapped. */
+struct table {
+	const char		*file;
+	const char		*what;	/* "persons", ... */
+	const char *const	*names;	/* model field names */
+	size_t			 nmap;
+	struct csv_reader	*cr;
+	char			*hdrbuf;
+	char			**hdr;
+	size_t			 nhdr;
+	long			 col[MAXCOLS];	/* header index, -1 unmapped */
+	size_t			 records;
+	char			**f;	/* the current record */
+	size_t			*l;
+	struct rejects		*rj;
+};
+
+/* A hash index of keys to array positions (persons or groups). */
+struct keyindex {
+	uint32_t		*slot;	/* position + 1, 0 empty */
+	size_t			 mask;
+};
+
+static void
+table_close(struct table *t)
+{
+	csv_close(t->cr);
+	free(t->hdrbuf);
+	free(t->hdr);
+	t->cr = NULL;
+	t->hdrbuf = NULL;
+	t->hdr = NULL;
+}
+
+/* Keep a copy of the header record.  0 or -1. */
+static int
+table_keep_header(struct table *t, char **f, const size_t *l, size_t n)
+{
+	size_t i, total = 0;
+	char *p;
+
+	for (i = 0; i < n; i++)
+		total += l[i] + 1;
+	if ((t->hdrbuf = malloc(total)) == NULL ||
+	    (t->hdr = calloc(n, sizeof(*t->hdr))) == NULL)
+		return error_sys("%s", t->file);
+	p = t->hdrbuf;
+	for (i = 0; i < n; i++) {
+		memcpy(p, f[i], l[i] + 1);
+		t->hdr[i] = p;
+		p += l[i] + 1;
+	}
+	t->nhdr = n;
+	return 0;
+}
+
+/*
+ * Open a file, read its header and find the column of every mapped
+ * field.  A required field (bit in required) must be mapped.  Returns
+ * 0 or -1 (file missing, empty, bad header, column missing).
+ */
+static int
+table_open(struct table *t, const char *file, const char *what,
+    char delim, char *const *map, const char *const *names, size_t nmap,
+    unsigned required, struct rejects *rj)
+{
+	char **f;
+	size_t *l, i, j;
+	int n;
+
+	memset(t, 0, sizeof(*t));
+	t->file = file;
+	t->what = what;
+	t->names = names;
+	t->nmap = nmap;
+	t->rj = rj;
+	if (file == NULL || *file == '\0')
+		return error_set("source.%s: no file configured", what);
+	for (i = 0; i < nmap; i++)
+		if ((required & (1u << i)) &&
+		    (map[i] == NULL || *map[i] == '\0'))
+			return error_set("source.columns.%s.%s: not mapped "
+			    "(required)", what, names[i]);
+	if ((t->cr = csv_open(file, delim)) == NULL)
+		return -1;
+	if ((n = csv_next(t->cr, &f, &l)) == -1)
+		return -1;
+	if (n == 0)
+		return error_set("%s: empty file (no header)", file);
+	if (table_keep_header(t, f, l, (size_t)n) == -1)
+		return -1;
+	for (i = 0; i < nmap; i++) {
+		t->col[i] = -1;
+		if (map[i] == NULL)
+			continue;
+		for (j = 0; j < t->nhdr; j++) {
+			if (strcmp(t->hdr[j], map[i]) != 0)
+				continue;
+			if (t->col[i] != -1)
+				return error_set("%s:%lu: column '%s' "
+				    "(field %s) appears twice in header",
+				    file, csv_line(t->cr), map[i], names[i]);
+			t->col[i] = (long)j;
+		}
+		if (t->col[i] == -1)
+			return error_set("%s:%lu: column '%s' (field %s) not "
+			    "in header", file, csv_line(t->cr), map[i],
+			    names[i]);
+	}
+	return 0;
+}
+
+/*
+ * Read the next record and do the checks common to every file: well
+ * formed, as many fields as the header, valid UTF-8 in every mapped
+ * field.  Returns 1 (a record in t->f, t->l), 2 (rejected), 0 at the
+ * end (-1 if there was no data record), -1 on a fatal error.
+ */
+static int
+table_next(struct table *t)
+{
+	const char *reason;
+	size_t i;
+	int n;
+
+	if ((n = csv_next(t->cr, &t->f, &t->l)) == 0) {
+		if (t->records == 0)
+			return error_set("%s: no data records (header only)",
+			    t->file);
+		return 0;
+	}
+	if (n == -1 && csv_fatal(t->cr))
+		return -1;
+	t->records++;
+	t->rj->records++;
+	if (n == -1) {
+		reason = t->cr->why ? t->cr->why : "malformed";
+		return rejects_add(t->rj, t->file, csv_line(t->cr), "record",
+		    "%s (column %zu)", reason, t->cr->whyfield + 1) == -1 ?
+		    -1 : 2;
+	}
+	if ((size_t)n != t->nhdr)
+		return rejects_add(t->rj, t->file, csv_line(t->cr), "record",
+		    "%d fields, header has %zu", n, t->nhdr) == -1 ? -1 : 2;
+	for (i = 0; i < t->nmap; i++) {
+		if (t->col[i] == -1)
+			continue;
+		if (!utf8_valid(t->f[t->col[i]], t->l[t->col[i]]))
+			return rejects_add(t->rj, t->file, csv_line(t->cr),
+			    t->names[i], "invalid UTF-8") == -1 ? -1 : 2;
+	}
+	return 1;
+}
+
+/* The value of model field i in the current record, or "" unmapped. */
+static const char *
+table_val(const struct table *t, size_t i)
+{
+	return t->col[i] == -1 ? "" : t->f[t->col[i]];
+}
+
+/* Its length. */
+static size_t
+table_len(const struct table *t, size_t i)
+{
+	return t->col[i] == -1 ? 0 : t->l[t->col[i]];
+}
+
+/*
+ * A value made safe to quote on one line of the rejects file: control
+ * bytes become '?', long values are cut at a character boundary.
+ */
+static const char *
+shown(const char *s, size_t len, char *buf, size_t bufsz)
+{
+	size_t i, n = len;
+	int cut = 0;
+
+	if (n > bufsz - 4) {
+		n = bufsz - 4;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+		cut = 1;
+	}
+	for (i = 0; i < n; i++)
+		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ?
+		    '?' : s[i];
+	if (cut)
+		memcpy(buf + n, "...", 3), n += 3;
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * Reject the current record of t for field i, quoting the value when
+ * there is one.  Returns 2, or -1 on I/O error.
+ */
+static int
+table_reject(struct table *t, size_t i, const char *reason)
+{
+	char sb[64];
+
+	if (table_len(t, i) == 0)
+		return rejects_add(t->rj, t->file, csv_line(t->cr),
+		    t->names[i], "%s", reason) == -1 ? -1 : 2;
+	return rejects_add(t->rj, t->file, csv_line(t->cr), t->names[i],
+	    "%s '%s'", reason, shown(table_val(t, i), table_len(t, i), sb,
+	    sizeof(sb))) == -1 ? -1 : 2;
+}
+
+/*
+ * The status in field i: 1 or 0; 1 when unmapped.  -1 if the value is
+ * empty or not a status (the record is to be rejected).
+ */
+static int
+table_status(const struct table *t, size_t i)
+{
+	if (t->col[i] == -1)
+		return 1;
+	return status_parse(table_val(t, i));
+}
+
+/* Update *newest with the file's modification time. */
+static void
+table_mtime(const struct table *t, time_t *newest)
+{
+	if (t->cr->st.st_mtime > *newest)
+		*newest = t->cr->st.st_mtime;
+}
+
+static int
+read_persons(const struct config *cfg, struct roster *r,
+    struct rejects *rj, time_t *newest)
+{
+	struct table t;
+	struct person p;
+	int rc, active;
+
+	if (table_open(&t, cfg->source.persons, "persons",
+	    cfg->source.delimiter, cfg->source.pcol, pnames, NPF,
+	    1u << PF_ID | 1u << PF_GIVEN | 1u << PF_FAMILY, rj) == -1)
+		goto fail;
+	table_mtime(&t, newest);
+	while ((rc = table_next(&t)) > 0) {
+		if (rc == 2)
+			continue;
+		rc = 0;
+		active = 1;
+		if (table_len(&t, PF_ID) == 0)
+			rc = table_reject(&t, PF_ID, "empty key");
+		else if (table_len(&t, PF_GIVEN) == 0)
+			rc = table_reject(&t, PF_GIVEN, "missing value");
+		else if (table_len(&t, PF_FAMILY) == 0)
+			rc = table_reject(&t, PF_FAMILY, "missing value");
+		else if ((active = table_status(&t, PF_STATUS)) == -1)
+			rc = table_reject(&t, PF_STATUS,
+			    table_len(&t, PF_STATUS) == 0 ?
+			    "missing value" : "unknown status");
+		if (rc == -1)
+			goto fail;
+		if (rc == 2)
+			continue;
+		memset(&p, 0, sizeof(p));
+		p.id = table_val(&t, PF_ID);
+		p.userid = table_val(&t, PF_USERID);
+		p.given = table_val(&t, PF_GIVEN);
+		p.family = table_val(&t, PF_FAMILY);
+		p.email = table_val(&t, PF_EMAIL);
+		p.role = table_val(&t, PF_ROLE);
+		p.line = (uint32_t)csv_line(t.cr);
+		p.active = (uint8_t)active;
+		if (roster_add_person(r, &p) == -1)
+			goto fail;
+	}
+	if (rc == -1)
+		goto fail;
+	table_close(&t);
+	return 0;
+fail:
+	table_close(&t);
+	return -1;
+}
+
+static int
+read_groups(const struct config *cfg, struct roster *r,
+    struct rejects *rj, time_t *newest)
+{
+	struct table t;
+	struct group g;
+	int rc;
+
+	if (table_open(&t, cfg->source.groups, "groups",
+	    cfg->source.delimiter, cfg->source.gcol, gnames, NGF,
+	    1u << GF_ID | 1u << GF_SHORT, rj) == -1)
+		goto fail;
+	table_mtime(&t, newest);
+	while ((rc = table_next(&t)) > 0) {
+		if (rc == 2)
+			continue;
+		rc = 0;
+		if (table_len(&t, GF_ID) == 0)
+			rc = table_reject(&t, GF_ID, "empty key");
+		else if (table_len(&t, GF_SHORT) == 0)
+			rc = table_reject(&t, GF_SHORT, "missing value");
+		if (rc == -1)
+			goto fail;
+		if (rc == 2)
+			continue;
+		memset(&g, 0, sizeof(g));
+		g.id = table_val(&t, GF_ID);
+		g.type = table_val(&t, GF_TYPE);
+		g.shortname = table_val(&t, GF_SHORT);
+		g.longname = table_val(&t, GF_LONG);
+		g.parent = table_val(&t, GF_PARENT);
+		g.term = table_val(&t, GF_TERM);
+		g.line = (uint32_t)csv_line(t.cr);
+		if (roster_add_group(r, &g) == -1)
+			goto fail;
+	}
+	if (rc == -1)
+		goto fail;
+	table_close(&t);
+	return 0;
+fail:
+	table_close(&t);
+	return -1;
+}
+
+/* FNV-1a over len bytes. */
+static uint64_t
+key_hash(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h ^ (h >> 29);
+}
+
+/*
+ * Index n keys: the key of element i is the string pointer at
+ * base + i * stride (the id member of a person or group array).
+ * Returns 0 or -1 on no memory.
+ */
+static int
+keyindex_build(struct keyindex *ki, const void *base, size_t stride,
+    size_t n)
+{
+	size_t cap = 16, i, h;
+	const char *k;
+
+	while (cap < n * 2)
+		cap *= 2;
+	if (n >= UINT32_MAX || (ki->slot = calloc(cap, sizeof(uint32_t))) ==
+	    NULL)
+		return error_set("key index: out of memory");
+	ki->mask = cap - 1;
+	for (i = 0; i < n; i++) {
+		k = *(const char *const *)(const void *)
+		    ((const char *)base + i * stride);
+		h = (size_t)key_hash(k, strlen(k)) & ki->mask;
+		while (ki->slot[h] != 0)
+			h = (h + 1) & ki->mask;
+		ki->slot[h] = (uint32_t)(i + 1);
+	}
+	return 0;
+}
+
+/*
+ * The position of key (len bytes) among the indexed elements, or -1.
+ */
+static long
+keyindex_find(const struct keyindex *ki, const void *base, size_t stride,
+    const char *key, size_t len)
+{
+	size_t h = (size_t)key_hash(key, len) & ki->mask;
+	const char *k;
+	uint32_t v;
+
+	while ((v = ki->slot[h]) != 0) {
+		k = *(const char *const *)(const void *)
+		    ((const char *)base + (v - 1) * stride);
+		if (memcmp(k, key, len) == 0 && k[len] == '\0')
+			return (long)(v - 1);
+		h = (h + 1) & ki->mask;
+	}
+	return -1;
+}
+
+/* The role in the current membership record: 1..8, or 0 if unknown. */
+static int
+member_role(const struct config *cfg, const struct table *t)
+{
+	const char *v;
+	size_t i;
+
+	if (t->col[MF_ROLE] == -1)
+		return 1;	/* 01 Learner */
+	v = table_val(t, MF_ROLE);
+	if (*v == '\0')
+		return 0;
+	for (i = 0; i < cfg->source.nroles; i++)
+		if (cfg->source.roles[i].name != NULL &&
+		    strcasecmp(cfg->source.roles[i].name, v) == 0)
+			return cfg->source.roles[i].role >= 1 &&
+			    cfg->source.roles[i].role <= 8 ?
+			    cfg->source.roles[i].role : 0;
+	return role_parse(v);
+}
+
+/* Keep the source line of membership n.  0 or -1. */
+static int
+lines_put(uint32_t **lines, size_t *cap, size_t n, unsigned long line)
+{
+	uint32_t *nl;
+	size_t ncap;
+
+	if (n >= *cap) {
+		ncap = *cap ? *cap * 2 : 4096;
+		while (ncap <= n)
+			ncap *= 2;
+		if ((nl = reallocarray(*lines, ncap, sizeof(*nl))) == NULL)
+			return error_sys("memberships");
+		memset(nl + *cap, 0, (ncap - *cap) * sizeof(*nl));
+		*lines = nl;
+		*cap = ncap;
+	}
+	(*lines)[n] = line > UINT32_MAX ? UINT32_MAX : (uint32_t)line;
+	return 0;
+}
+
+static int
+read_members(const struct config *cfg, struct roster *r,
+    struct rejects *rj, time_t *newest)
+{
+	struct table t;
+	struct membership m;
+	struct keyindex pk = { NULL, 0 }, gk = { NULL, 0 };
+	uint32_t *lines = NULL;
+	size_t linecap = 0;
+	long gi, pi, lastg = -1;
+	int rc, role, active;
+	char *lastkey = NULL;
+	size_t lastlen = 0, lastcap = 0;
+	const void *pbase, *gbase;
+
+	if (table_open(&t, cfg->source.memberships, "memberships",
+	    cfg->source.delimiter, cfg->source.mcol, mnames, NMF,
+	    1u << MF_GROUP | 1u << MF_PERSON, rj) == -1)
+		goto fail;
+	table_mtime(&t, newest);
+	pbase = r->npersons ? (const void *)&r->persons[0].id : NULL;
+	gbase = r->ngroups ? (const void *)&r->groups[0].id : NULL;
+	if (keyindex_build(&pk, pbase, sizeof(struct person),
+	    r->npersons) == -1 ||
+	    keyindex_build(&gk, gbase, sizeof(struct group),
+	    r->ngroups) == -1)
+		goto fail;
+	while ((rc = table_next(&t)) > 0) {
+		if (rc == 2)
+			continue;
+		rc = 0;
+		gi = pi = -1;
+		role = active = 0;
+		if (table_len(&t, MF_GROUP) == 0)
+			rc = table_reject(&t, MF_GROUP, "empty key");
+		else if (table_len(&t, MF_PERSON) == 0)
+			rc = table_reject(&t, MF_PERSON, "empty key");
+		else if ((role = member_role(cfg, &t)) == 0)
+			rc = table_reject(&t, MF_ROLE,
+			    table_len(&t, MF_ROLE) == 0 ?
+			    "missing value" : "unknown role");
+		else if ((active = table_status(&t, MF_STATUS)) == -1)
+			rc = table_reject(&t, MF_STATUS,
+			    table_len(&t, MF_STATUS) == 0 ?
+			    "missing value" : "unknown status");
+		if (rc == 0) {
+			/* Exports come grouped: remember the last group. */
+			if (lastg != -1 && lastlen == table_len(&t, MF_GROUP) &&
+			    memcmp(lastkey, table_val(&t, MF_GROUP),
+			    lastlen) == 0)
+				gi = lastg;
+			else if ((gi = keyindex_find(&gk, gbase,
+			    sizeof(struct group), table_val(&t, MF_GROUP),
+			    table_len(&t, MF_GROUP))) == -1)
+				rc = table_reject(&t, MF_GROUP,
+				    "unknown group");
+			else {
+				lastlen = table_len(&t, MF_GROUP);
+				if (lastlen + 1 > lastcap) {
+					char *nk = realloc(lastkey,
+					    lastlen + 1);
+					if (nk == NULL) {
+						error_sys("memberships");
+						goto fail;
+					}
+					lastkey = nk;
+					lastcap = lastlen + 1;
+				}
+				memcpy(lastkey, table_val(&t, MF_GROUP),
+				    lastlen);
+				lastg = gi;
+			}
+		}
+		if (rc == 0 && (pi = keyindex_find(&pk, pbase,
+		    sizeof(struct person), table_val(&t, MF_PERSON),
+		    table_len(&t, MF_PERSON))) == -1)
+			rc = table_reject(&t, MF_PERSON, "unknown person");
+		if (rc == -1)
+			goto fail;
+		if (rc == 2)
+			continue;
+		memset(&m, 0, sizeof(m));
+		m.group = (uint32_t)gi;
+		m.person = (uint32_t)pi;
+		m.role = (uint8_t)role;
+		m.active = (uint8_t)active;
+		if (lines_put(&lines, &linecap, r->nmembers,
+		    csv_line(t.cr)) == -1 ||
+		    roster_add_member(r, &m) == -1)
+			goto fail;
+	}
+	if (rc == -1)
+		goto fail;
+	if (roster_seal_members(r, rj, t.file, lines) == -1)
+		goto fail;
+	free(lines);
+	free(lastkey);
+	free(pk.slot);
+	free(gk.slot);
+	table_close(&t);
+	return 0;
+fail:
+	free(lines);
+	free(lastkey);
+	free(pk.slot);
+	free(gk.slot);
+	table_close(&t);
+	return -1;
+}
+
+/*
+ * SOURCE_DATE_EPOCH as a time: 1 and *t set if it is set, 0 if not,
+ * -1 if it is not a decimal number.
+ */
+static int
+source_date_epoch(time_t *t)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+	unsigned long long v = 0;
+	const char *p;
+
+	if (s == NULL || *s == '\0')
+		return 0;
+	for (p = s; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || v > (ULLONG_MAX - 9) / 10)
+			return error_set("SOURCE_DATE_EPOCH: not a decimal "
+			    "number: %.32s", s);
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	if (v > (unsigned long long)INT64_MAX ||
+	    (sizeof(time_t) < 8 && v > (unsigned long long)INT32_MAX))
+		return error_set("SOURCE_DATE_EPOCH: out of range");
+	*t = (time_t)v;
+	return 1;
+}
+
+/*
+ * Read the persons, groups and memberships files of cfg->source into
+ * r (empty on entry), rejecting bad records into rj.  Returns 0 with r
+ * sealed, or -1 with the error set (r must still be freed).
+ */
+int
+csv_read_roster(const struct config *cfg, struct roster *r,
+    struct rejects *rj)
+{
+	struct rejects none = { NULL, 0, 0 };
+	time_t newest = 0, sde = 0;
+	int rc;
+
+	if (rj == NULL)
+		rj = &none;
+	if ((rc = source_date_epoch(&sde)) == -1)
+		return -1;
+	if (read_persons(cfg, r, rj, &newest) == -1 ||
+	    read_groups(cfg, r, rj, &newest) == -1)
+		return -1;
+	if (roster_seal_entities(r, rj, cfg->source.persons,
+	    cfg->source.groups) == -1)
+		return -1;
+	if (read_members(cfg, r, rj, &newest) == -1)
+		return -1;
+	r->datetime = rc == 1 ? sde : newest;
+	return 0;
+}

@@ -1,0 +1,946 @@
+/*
+ * ims_read.c -- read an IMS Enterprise 1.1 file (plain or gzip) into a
+ * roster, streaming with libxml2's xmlTextReader: no tree is kept, so a
+ * 1.5 GB file is read in constant memory besides the roster itself.
+ *
+ * What is read:
+ * - person: the first <sourcedid> that is not sourcedidtype Old or
+ *   Duplicate (its id is the key), the first <userid>, n/given and
+ *   n/family (when there is no <n>: <fn>, split at its last space into
+ *   given and family; a single word is the family name), <email>,
+ *   <systemrole systemroletype="None"> as inactive (see ims_write.c),
+ *   and the institutionroletype of the primary <institutionrole> (else
+ *   of the first one).
+ * - group: key, the first grouptype/typevalue, description short and
+ *   long, timeframe/adminperiod, and the first relationship relation 1
+ *   (the default) that does not point at the group itself: the parent.
+ * - membership: the group key, then per <member> with idtype 1 (idtype
+ *   2 members are skipped) one membership per <role>: roletype as code
+ *   or name (role_parse; "01" when absent, as the DTD says) and status.
+ * Records with recstatus 3 (delete) are skipped: a roster holds what
+ * exists.  Text is taken exactly as it is (no trimming), so reading a
+ * file ims_write_full() wrote gives back the roster it was written from.
+ *
+ * Bad records (no key, no short name, an unknown group or person, an
+ * unknown roletype, a missing status) are rejected into rj naming the
+ * file, line and element; with rj NULL each is an error.  A file that is
+ * not well-formed fails with libxml2's message and line.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <libxml/xmlreader.h>
+
+#include "sisfeed.h"
+
+#define MAXDEPTH	64
+
+/* The elements we look at; everything else is E_OTHER.  The most
+ * frequent come first: they are compared in this order. */
+enum el {
+	E_OTHER, E_MEMBER, E_SOURCEDID, E_SOURCE, E_ID, E_IDTYPE, E_ROLE,
+	E_STATUS, E_MEMBERSHIP, E_PERSON, E_USERID, E_NAME, E_FN, E_N,
+	E_FAMILY, E_GIVEN, E_EMAIL, E_SYSTEMROLE, E_INSTITUTIONROLE,
+	E_GROUP, E_GROUPTYPE, E_TYPEVALUE, E_DESCRIPTION, E_SHORT, E_LONG,
+	E_TIMEFRAME, E_ADMINPERIOD, E_RELATIONSHIP, E_ENTERPRISE,
+	E_PROPERTIES, E_DATETIME, NEL
+};
+
+static const char *const el_names[NEL] = {
+	"", "member", "sourcedid", "source", "id", "idtype", "role",
+	"status", "membership", "person", "userid", "name", "fn", "n",
+	"family", "given", "email", "systemrole", "institutionrole",
+	"group", "grouptype", "typevalue", "description", "short", "long",
+	"timeframe", "adminperiod", "relationship", "enterprise",
+	"properties", "datetime"
+};
+
+/* A growable string. */
+struct sbuf {
+	char	*p;
+	size_t	 len, cap;
+};
+
+struct person_rec {
+	struct sbuf	 id, userid, fn, family, given, email, role;
+	int		 have_id, have_userid, have_n, have_email;
+	int		 have_role, role_primary;
+	int		 active, recstatus;
+	unsigned long	 line;
+};
+
+struct group_rec {
+	struct sbuf	 id, type, shortname, longname, term, parent, relid;
+	int		 have_id, have_type, have_short, have_long;
+	int		 have_term, have_parent, have_relid;
+	int		 relation, recstatus;
+	unsigned long	 line;
+};
+
+struct member_rec {
+	struct sbuf	 group;		/* the <membership>'s key */
+	int		 have_group;
+	long		 gidx;		/* -1 unknown */
+	struct sbuf	 person;	/* the <member>'s key */
+	int		 have_person;
+	long		 pidx;		/* -2 not looked up yet, -1 unknown */
+	struct sbuf	 idtype;
+	int		 have_idtype;
+	unsigned long	 mline;		/* of <member> */
+	int		 roletype;	/* 1..8, 0 unknown */
+	struct sbuf	 roleraw;
+	int		 rstatus;	/* recstatus of <role> */
+	struct sbuf	 status;
+	int		 have_status;
+	unsigned long	 rline;		/* of <role> */
+};
+
+struct reader {
+	const char	*path;
+	xmlTextReaderPtr xr;
+	gzFile		 gz;
+	int		 ioerr;		/* errno of a failed read, or -1 */
+	char		 err[1024];	/* first parser error */
+	struct roster	*r;
+	struct rejects	*rj;		/* never NULL: local when no caller's */
+	int		 strict;	/* rejects are errors */
+	const xmlChar	*names[NEL];
+	uint8_t		 stack[MAXDEPTH];
+	int		 depth;		/* elements open */
+	int		 sdskip;	/* this <sourcedid> is Old/Duplicate */
+	int		 sealed;	/* persons and groups sealed */
+	int		 seen_root;
+	struct sbuf	 text;
+	struct person_rec p;
+	struct group_rec g;
+	struct member_rec m;
+};
+
+/* ------------------------------------------------------------------ */
+/* Small helpers.                                                      */
+
+static int
+sb_append(struct sbuf *b, const char *s, size_t n)
+{
+	char *np;
+	size_t nc;
+
+	if (b->cap - b->len <= n) {
+		nc = b->cap ? b->cap : 64;
+		while (nc - b->len <= n)
+			nc *= 2;
+		if ((np = realloc(b->p, nc)) == NULL)
+			return error_sys("read buffer");
+		b->p = np;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+static int
+sb_set(struct sbuf *b, const struct sbuf *from)
+{
+	b->len = 0;
+	return sb_append(b, from->p ? from->p : "", from->len);
+}
+
+static void
+sb_clear(struct sbuf *b)
+{
+	b->len = 0;
+	if (b->p != NULL)
+		b->p[0] = '\0';
+}
+
+/* The contents, "" when never set. */
+static const char *
+sb_str(const struct sbuf *b)
+{
+	return b->p != NULL ? b->p : "";
+}
+
+static void
+sb_free(struct sbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * A reject at line: into the rejects file, or (strict) as the error.
+ * Returns 0 to go on, -1 to stop.
+ */
+static int
+reject(struct reader *rd, unsigned long line, const char *field,
+    const char *fmt, ...) PRINTF_LIKE(4, 5);
+
+static int
+reject(struct reader *rd, unsigned long line, const char *field,
+    const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (rd->strict)
+		return error_set("%s:%lu: %s: %s", rd->path, line, field, msg);
+	return rejects_add(rd->rj, rd->path, line, field, "%s", msg);
+}
+
+static unsigned long
+cur_line(struct reader *rd)
+{
+	xmlNodePtr n = xmlTextReaderCurrentNode(rd->xr);
+	long l;
+
+	if (n != NULL && (l = xmlGetLineNo(n)) > 0)
+		return (unsigned long)l;
+	l = xmlTextReaderGetParserLineNumber(rd->xr);
+	return l > 0 ? (unsigned long)l : 0;
+}
+
+/* The value of attribute name of the current element, or NULL. */
+static const char *
+attr(struct reader *rd, const char *name)
+{
+	/* xmlTextReaderGetAttribute allocates; walk the attributes. */
+	const char *v = NULL;
+
+	if (xmlTextReaderHasAttributes(rd->xr) != 1)
+		return NULL;
+	if (xmlTextReaderMoveToFirstAttribute(rd->xr) != 1)
+		return NULL;
+	do {
+		if (strcmp((const char *)xmlTextReaderConstLocalName(rd->xr),
+		    name) == 0) {
+			v = (const char *)xmlTextReaderConstValue(rd->xr);
+			break;
+		}
+	} while (xmlTextReaderMoveToNextAttribute(rd->xr) == 1);
+	xmlTextReaderMoveToElement(rd->xr);
+	return v;
+}
+
+/* recstatus attribute: 1..3, or 0 when absent or another value. */
+static int
+attr_recstatus(struct reader *rd)
+{
+	const char *v = attr(rd, "recstatus");
+
+	if (v == NULL)
+		return 0;
+	while (*v == ' ')
+		v++;
+	if ((v[0] == '1' || v[0] == '2' || v[0] == '3') &&
+	    (v[1] == '\0' || v[1] == ' '))
+		return v[0] - '0';
+	return 0;
+}
+
+/*
+ * Parse an ISO 8601 date or date-time ("2024-09-01",
+ * "2024-09-01T02:00:00", with "Z" or "+hh:mm"; local times are taken as
+ * UTC).  Returns 0 and *t, or -1.
+ */
+static int
+parse_datetime(const char *s, time_t *t)
+{
+	struct tm tm;
+	int y, mo, d, h = 0, mi = 0, se = 0, n = 0, oh = 0, om = 0, sign;
+	const char *p;
+
+	memset(&tm, 0, sizeof(tm));
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+		return -1;
+	p = s + n;
+	if (*p == 'T' || *p == ' ') {
+		n = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5)
+			return -1;
+		p += 1 + n;
+		if (*p == ':') {
+			n = 0;
+			if (sscanf(p + 1, "%2d%n", &se, &n) != 1 || n != 2)
+				return -1;
+			p += 1 + n;
+			if (*p == '.')
+				for (p++; *p >= '0' && *p <= '9'; p++)
+					;
+		}
+	}
+	if (*p == 'Z')
+		p++;
+	else if (*p == '+' || *p == '-') {
+		sign = *p == '-' ? -1 : 1;
+		n = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5)
+			return -1;
+		p += 1 + n;
+		oh *= sign;
+		om *= sign;
+	}
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || se > 60)
+		return -1;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = se;
+	*t = timegm(&tm) - (time_t)oh * 3600 - (time_t)om * 60;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Records.                                                            */
+
+static void
+person_begin(struct reader *rd)
+{
+	struct person_rec *p = &rd->p;
+
+	sb_clear(&p->id);
+	sb_clear(&p->userid);
+	sb_clear(&p->fn);
+	sb_clear(&p->family);
+	sb_clear(&p->given);
+	sb_clear(&p->email);
+	sb_clear(&p->role);
+	p->have_id = p->have_userid = p->have_n = p->have_email = 0;
+	p->have_role = p->role_primary = 0;
+	p->active = 1;
+	p->recstatus = attr_recstatus(rd);
+	p->line = cur_line(rd);
+}
+
+/* Split "Given Names Family" at its last space (no <n> in the file). */
+static int
+person_split_fn(struct person_rec *p)
+{
+	const char *fn = sb_str(&p->fn), *sp = strrchr(fn, ' ');
+
+	sb_clear(&p->given);
+	sb_clear(&p->family);
+	if (sp == NULL)
+		return sb_append(&p->family, fn, strlen(fn));
+	if (sb_append(&p->given, fn, (size_t)(sp - fn)) == -1)
+		return -1;
+	return sb_append(&p->family, sp + 1, strlen(sp + 1));
+}
+
+static int
+person_end(struct reader *rd)
+{
+	struct person_rec *p = &rd->p;
+	struct person rec;
+
+	if (p->recstatus == REC_DELETE)
+		return 0;
+	rd->rj->records++;
+	if (!p->have_id || p->id.len == 0)
+		return reject(rd, p->line, "sourcedid",
+		    "person without <sourcedid><id>");
+	if (!p->have_n && person_split_fn(p) == -1)
+		return -1;
+	memset(&rec, 0, sizeof(rec));
+	rec.id = sb_str(&p->id);
+	rec.userid = sb_str(&p->userid);
+	rec.given = sb_str(&p->given);
+	rec.family = sb_str(&p->family);
+	rec.email = sb_str(&p->email);
+	rec.role = sb_str(&p->role);
+	rec.line = (uint32_t)p->line;
+	rec.active = (uint8_t)p->active;
+	return roster_add_person(rd->r, &rec);
+}
+
+static void
+group_begin(struct reader *rd)
+{
+	struct group_rec *g = &rd->g;
+
+	sb_clear(&g->id);
+	sb_clear(&g->type);
+	sb_clear(&g->shortname);
+	sb_clear(&g->longname);
+	sb_clear(&g->term);
+	sb_clear(&g->parent);
+	g->have_id = g->have_type = g->have_short = g->have_long = 0;
+	g->have_term = g->have_parent = 0;
+	g->recstatus = attr_recstatus(rd);
+	g->line = cur_line(rd);
+}
+
+static int
+group_end(struct reader *rd)
+{
+	struct group_rec *g = &rd->g;
+	struct group rec;
+
+	if (g->recstatus == REC_DELETE)
+		return 0;
+	rd->rj->records++;
+	if (!g->have_id || g->id.len == 0)
+		return reject(rd, g->line, "sourcedid",
+		    "group without <sourcedid><id>");
+	if (g->shortname.len == 0)
+		return reject(rd, g->line, "short",
+		    "group '%s' without <description><short>", sb_str(&g->id));
+	/* A parent that is the group itself marks a root. */
+	if (g->have_parent && strcmp(sb_str(&g->parent), sb_str(&g->id)) == 0)
+		sb_clear(&g->parent);
+	memset(&rec, 0, sizeof(rec));
+	rec.id = sb_str(&g->id);
+	rec.type = sb_str(&g->type);
+	rec.shortname = sb_str(&g->shortname);
+	rec.longname = sb_str(&g->longname);
+	rec.parent = sb_str(&g->parent);
+	rec.term = sb_str(&g->term);
+	rec.line = (uint32_t)g->line;
+	return roster_add_group(rd->r, &rec);
+}
+
+static void
+relationship_begin(struct reader *rd)
+{
+	const char *v = attr(rd, "relation");
+
+	rd->g.relation = v == NULL ? 1 : atoi(v);
+	rd->g.have_relid = 0;
+	sb_clear(&rd->g.relid);
+}
+
+static int
+relationship_end(struct reader *rd)
+{
+	struct group_rec *g = &rd->g;
+
+	if (g->relation != 1 || !g->have_relid || g->have_parent)
+		return 0;
+	/* Skip a self-reference when a real parent may follow. */
+	if (g->have_id && strcmp(sb_str(&g->relid), sb_str(&g->id)) == 0)
+		return 0;
+	g->have_parent = 1;
+	return sb_set(&g->parent, &g->relid);
+}
+
+/* Persons and groups are complete once memberships start. */
+static int
+seal_entities(struct reader *rd)
+{
+	if (rd->sealed)
+		return 0;
+	rd->sealed = 1;
+	return roster_seal_entities(rd->r, rd->rj, rd->path, rd->path);
+}
+
+static int
+membership_begin(struct reader *rd)
+{
+	if (seal_entities(rd) == -1)
+		return -1;
+	rd->m.have_group = 0;
+	rd->m.gidx = -1;
+	sb_clear(&rd->m.group);
+	return 0;
+}
+
+static void
+member_begin(struct reader *rd)
+{
+	struct member_rec *m = &rd->m;
+
+	m->have_person = 0;
+	m->pidx = -2;
+	m->have_idtype = 0;
+	sb_clear(&m->person);
+	sb_clear(&m->idtype);
+	m->mline = cur_line(rd);
+}
+
+static int
+role_begin(struct reader *rd)
+{
+	struct member_rec *m = &rd->m;
+	const char *v = attr(rd, "roletype");
+
+	sb_clear(&m->roleraw);
+	if (v == NULL)
+		m->roletype = 1;	/* the DTD's default '01' */
+	else {
+		m->roletype = role_parse(v);
+		if (sb_append(&m->roleraw, v, strlen(v)) == -1)
+			return -1;
+	}
+	m->rstatus = attr_recstatus(rd);
+	m->have_status = 0;
+	sb_clear(&m->status);
+	m->rline = cur_line(rd);
+	return 0;
+}
+
+static int
+role_end(struct reader *rd)
+{
+	struct member_rec *m = &rd->m;
+	struct membership rec;
+	int st;
+
+	if (m->rstatus == REC_DELETE)
+		return 0;
+	if (m->have_idtype && strcmp(sb_str(&m->idtype), "2") == 0)
+		return 0;	/* a group as member: not in the model */
+	rd->rj->records++;
+	if (!m->have_group || m->group.len == 0)
+		return reject(rd, m->rline, "sourcedid",
+		    "membership without <sourcedid><id>");
+	if (m->gidx < 0)
+		return reject(rd, m->rline, "sourcedid",
+		    "membership: group '%s' unknown", sb_str(&m->group));
+	if (!m->have_person || m->person.len == 0)
+		return reject(rd, m->rline, "sourcedid",
+		    "member of '%s' without <sourcedid><id>",
+		    sb_str(&m->group));
+	if (m->pidx == -2)
+		m->pidx = roster_find_person(rd->r, sb_str(&m->person));
+	if (m->pidx < 0)
+		return reject(rd, m->rline, "sourcedid",
+		    "member of '%s': person '%s' unknown", sb_str(&m->group),
+		    sb_str(&m->person));
+	if (m->roletype < 1 || m->roletype > 8)
+		return reject(rd, m->rline, "roletype",
+		    "member '%s' of '%s': unknown roletype '%s'",
+		    sb_str(&m->person), sb_str(&m->group), sb_str(&m->roleraw));
+	if (!m->have_status)
+		return reject(rd, m->rline, "status",
+		    "member '%s' of '%s': <role> without <status>",
+		    sb_str(&m->person), sb_str(&m->group));
+	if ((st = status_parse(sb_str(&m->status))) == -1)
+		return reject(rd, m->rline, "status",
+		    "member '%s' of '%s': bad status '%s'",
+		    sb_str(&m->person), sb_str(&m->group), sb_str(&m->status));
+	memset(&rec, 0, sizeof(rec));
+	rec.group = (uint32_t)m->gidx;
+	rec.person = (uint32_t)m->pidx;
+	rec.role = (uint8_t)m->roletype;
+	rec.active = (uint8_t)st;
+	return roster_add_member(rd->r, &rec);
+}
+
+/* ------------------------------------------------------------------ */
+/* Element events.                                                     */
+
+static enum el
+el_lookup(struct reader *rd, const xmlChar *name)
+{
+	int i;
+
+	for (i = 1; i < NEL; i++)
+		if (name == rd->names[i])
+			return (enum el)i;
+	return E_OTHER;
+}
+
+/* The element at depth d (1 = the root), E_OTHER past the stack. */
+static enum el
+at(const struct reader *rd, int d)
+{
+	if (d < 1 || d > rd->depth || d > MAXDEPTH)
+		return E_OTHER;
+	return (enum el)rd->stack[d - 1];
+}
+
+static int
+start_element(struct reader *rd, enum el e)
+{
+	const char *v;
+	enum el rec;
+
+	rd->depth++;
+	if (rd->depth <= MAXDEPTH)
+		rd->stack[rd->depth - 1] = (uint8_t)e;
+	sb_clear(&rd->text);
+	if (rd->depth == 1) {
+		rd->seen_root = 1;
+		if (e != E_ENTERPRISE)
+			return error_set("%s:%lu: not an IMS Enterprise file: "
+			    "the root is <%s>", rd->path, cur_line(rd),
+			    (const char *)xmlTextReaderConstName(rd->xr));
+		return 0;
+	}
+	if (rd->depth == 2) {
+		switch (e) {
+		case E_PERSON:
+		case E_GROUP:
+			if (rd->sealed)
+				return error_set("%s:%lu: <%s> after "
+				    "<membership>", rd->path, cur_line(rd),
+				    el_names[e]);
+			if (e == E_PERSON)
+				person_begin(rd);
+			else
+				group_begin(rd);
+			return 0;
+		case E_MEMBERSHIP:
+			return membership_begin(rd);
+		default:
+			return 0;
+		}
+	}
+	rec = at(rd, 2);
+	switch (e) {
+	case E_SOURCEDID:
+		v = attr(rd, "sourcedidtype");
+		rd->sdskip = v != NULL && (strcmp(v, "Old") == 0 ||
+		    strcmp(v, "Duplicate") == 0);
+		break;
+	case E_MEMBER:
+		if (rec == E_MEMBERSHIP && rd->depth == 3)
+			member_begin(rd);
+		break;
+	case E_ROLE:
+		if (rec == E_MEMBERSHIP && rd->depth == 4 &&
+		    at(rd, 3) == E_MEMBER)
+			return role_begin(rd);
+		break;
+	case E_RELATIONSHIP:
+		if (rec == E_GROUP && rd->depth == 3)
+			relationship_begin(rd);
+		break;
+	case E_SYSTEMROLE:
+		if (rec == E_PERSON && rd->depth == 3) {
+			v = attr(rd, "systemroletype");
+			rd->p.active = !(v != NULL && strcmp(v, "None") == 0);
+		}
+		break;
+	case E_INSTITUTIONROLE:
+		if (rec == E_PERSON && rd->depth == 3) {
+			int primary;
+
+			v = attr(rd, "primaryrole");
+			primary = v != NULL && strcmp(v, "Yes") == 0;
+			if (rd->p.have_role && (rd->p.role_primary || !primary))
+				break;
+			v = attr(rd, "institutionroletype");
+			if (v == NULL)
+				break;
+			sb_clear(&rd->p.role);
+			if (sb_append(&rd->p.role, v, strlen(v)) == -1)
+				return -1;
+			rd->p.have_role = 1;
+			rd->p.role_primary = primary;
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Keep the text of the element just closed in dst, once (first wins). */
+static int
+take(struct reader *rd, struct sbuf *dst, int *have)
+{
+	if (*have)
+		return 0;
+	*have = 1;
+	return sb_set(dst, &rd->text);
+}
+
+static int
+end_person(struct reader *rd, enum el e)
+{
+	struct person_rec *p = &rd->p;
+	int d = rd->depth;
+
+	if (d == 2)
+		return person_end(rd);
+	if (d == 3 && e == E_USERID)
+		return take(rd, &p->userid, &p->have_userid);
+	if (d == 3 && e == E_EMAIL)
+		return take(rd, &p->email, &p->have_email);
+	if (d == 4 && e == E_ID && at(rd, 3) == E_SOURCEDID && !rd->sdskip)
+		return take(rd, &p->id, &p->have_id);
+	if (d == 4 && e == E_FN && at(rd, 3) == E_NAME)
+		return sb_set(&p->fn, &rd->text);
+	if (d == 4 && e == E_N && at(rd, 3) == E_NAME)
+		p->have_n = 1;
+	if (d == 5 && at(rd, 4) == E_N && at(rd, 3) == E_NAME) {
+		if (e == E_FAMILY)
+			return sb_set(&p->family, &rd->text);
+		if (e == E_GIVEN)
+			return sb_set(&p->given, &rd->text);
+	}
+	return 0;
+}
+
+static int
+end_group(struct reader *rd, enum el e)
+{
+	struct group_rec *g = &rd->g;
+	int d = rd->depth;
+	enum el up = at(rd, 3);
+
+	if (d == 2)
+		return group_end(rd);
+	if (d == 3 && e == E_RELATIONSHIP)
+		return relationship_end(rd);
+	if (d == 4 && e == E_ID && up == E_SOURCEDID && !rd->sdskip)
+		return take(rd, &g->id, &g->have_id);
+	if (d == 4 && e == E_TYPEVALUE && up == E_GROUPTYPE)
+		return take(rd, &g->type, &g->have_type);
+	if (d == 4 && e == E_SHORT && up == E_DESCRIPTION)
+		return take(rd, &g->shortname, &g->have_short);
+	if (d == 4 && e == E_LONG && up == E_DESCRIPTION)
+		return take(rd, &g->longname, &g->have_long);
+	if (d == 4 && e == E_ADMINPERIOD && up == E_TIMEFRAME)
+		return take(rd, &g->term, &g->have_term);
+	if (d == 5 && e == E_ID && at(rd, 4) == E_SOURCEDID &&
+	    up == E_RELATIONSHIP)
+		return take(rd, &g->relid, &g->have_relid);
+	return 0;
+}
+
+static int
+end_membership(struct reader *rd, enum el e)
+{
+	struct member_rec *m = &rd->m;
+	int d = rd->depth;
+	enum el up = at(rd, 3);
+
+	if (d == 4 && e == E_ID && up == E_SOURCEDID && !m->have_group) {
+		if (take(rd, &m->group, &m->have_group) == -1)
+			return -1;
+		m->gidx = roster_find_group(rd->r, sb_str(&m->group));
+		return 0;
+	}
+	if (up != E_MEMBER)
+		return 0;
+	if (d == 4 && e == E_ROLE)
+		return role_end(rd);
+	if (d == 4 && e == E_IDTYPE)
+		return take(rd, &m->idtype, &m->have_idtype);
+	if (d == 5 && e == E_ID && at(rd, 4) == E_SOURCEDID && !rd->sdskip)
+		return take(rd, &m->person, &m->have_person);
+	if (d == 5 && e == E_STATUS && at(rd, 4) == E_ROLE)
+		return take(rd, &m->status, &m->have_status);
+	return 0;
+}
+
+static int
+end_element(struct reader *rd)
+{
+	enum el e = at(rd, rd->depth);
+	int rc = 0;
+
+	switch (at(rd, 2)) {
+	case E_PERSON:
+		rc = end_person(rd, e);
+		break;
+	case E_GROUP:
+		rc = end_group(rd, e);
+		break;
+	case E_MEMBERSHIP:
+		rc = end_membership(rd, e);
+		break;
+	case E_PROPERTIES:
+		if (rd->depth == 3 && e == E_DATETIME &&
+		    parse_datetime(sb_str(&rd->text), &rd->r->datetime) == -1)
+			rd->r->datetime = 0;
+		break;
+	default:
+		break;
+	}
+	if (e == E_SOURCEDID)
+		rd->sdskip = 0;
+	rd->depth--;
+	sb_clear(&rd->text);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* libxml2 glue.                                                       */
+
+static int
+io_read(void *ctx, char *buf, int len)
+{
+	struct reader *rd = ctx;
+	int n;
+
+	n = gzread(rd->gz, buf, (unsigned)len);
+	if (n < 0) {
+		int zerr;
+		const char *msg = gzerror(rd->gz, &zerr);
+
+		rd->ioerr = zerr == Z_ERRNO ? errno : -1;
+		snprintf(rd->err, sizeof(rd->err), "%s: read: %s", rd->path,
+		    zerr == Z_ERRNO ? strerror(errno) : msg);
+		return -1;
+	}
+	return n;
+}
+
+static int
+io_close(void *ctx)
+{
+	(void)ctx;
+	return 0;	/* closed in ims_read, which owns the gzFile */
+}
+
+#if LIBXML_VERSION >= 21200
+static void
+on_error(void *ctx, const xmlError *err)
+#else
+static void
+on_error(void *ctx, xmlErrorPtr err)
+#endif
+{
+	struct reader *rd = ctx;
+	size_t n;
+
+	if (err == NULL || err->level < XML_ERR_ERROR || rd->err[0] != '\0')
+		return;
+	snprintf(rd->err, sizeof(rd->err), "%s:%d: %s", rd->path, err->line,
+	    err->message ? err->message : "not well-formed");
+	n = strlen(rd->err);
+	while (n > 0 && (rd->err[n - 1] == '\n' || rd->err[n - 1] == ' '))
+		rd->err[--n] = '\0';
+}
+
+static void
+reader_free(struct reader *rd)
+{
+	struct sbuf *p[] = { &rd->text, &rd->p.id, &rd->p.userid, &rd->p.fn,
+		&rd->p.family, &rd->p.given, &rd->p.email, &rd->p.role,
+		&rd->g.id, &rd->g.type, &rd->g.shortname, &rd->g.longname,
+		&rd->g.term, &rd->g.parent, &rd->g.relid, &rd->m.group,
+		&rd->m.person, &rd->m.idtype, &rd->m.roleraw, &rd->m.status };
+	size_t i;
+
+	for (i = 0; i < sizeof(p) / sizeof(p[0]); i++)
+		sb_free(p[i]);
+	if (rd->xr != NULL)
+		xmlFreeTextReader(rd->xr);
+	if (rd->gz != NULL)
+		gzclose(rd->gz);
+}
+
+/* Read the whole document, dispatching element events.  0 or -1. */
+static int
+reader_loop(struct reader *rd)
+{
+	const xmlChar *name;
+	int rc, type, empty;
+
+	while ((rc = xmlTextReaderRead(rd->xr)) == 1) {
+		type = xmlTextReaderNodeType(rd->xr);
+		switch (type) {
+		case XML_READER_TYPE_ELEMENT:
+			name = xmlTextReaderConstLocalName(rd->xr);
+			empty = xmlTextReaderIsEmptyElement(rd->xr);
+			if (start_element(rd, el_lookup(rd, name)) == -1)
+				return -1;
+			if (empty == 1 && end_element(rd) == -1)
+				return -1;
+			break;
+		case XML_READER_TYPE_END_ELEMENT:
+			if (end_element(rd) == -1)
+				return -1;
+			break;
+		case XML_READER_TYPE_TEXT:
+		case XML_READER_TYPE_CDATA:
+		case XML_READER_TYPE_WHITESPACE:
+		case XML_READER_TYPE_SIGNIFICANT_WHITESPACE:
+			name = xmlTextReaderConstValue(rd->xr);
+			if (name != NULL && sb_append(&rd->text,
+			    (const char *)name, strlen((const char *)name)) == -1)
+				return -1;
+			break;
+		default:
+			break;
+		}
+	}
+	if (rc == -1 || rd->err[0] != '\0') {
+		if (rd->err[0] != '\0')
+			return error_set("%s", rd->err);
+		return error_set("%s: not well-formed", rd->path);
+	}
+	if (rd->depth != 0 || !rd->seen_root)
+		return error_set("%s: no <enterprise> document", rd->path);
+	return 0;
+}
+
+/*
+ * Read the IMS Enterprise file at path (plain or gzip) into r, which
+ * the caller has initialised (roster_init) and frees; r is sealed
+ * (entities, then memberships) on success.  Bad records go to rj, or
+ * are errors when rj is NULL.  Returns 0, or -1 when the file cannot be
+ * read, is not well-formed (the error names file:line) or has a
+ * structural fault (persons or groups after memberships).
+ */
+int
+ims_read(const char *path, struct roster *r, struct rejects *rj)
+{
+	struct reader rd;
+	struct rejects local = { NULL, 0, 0 };
+	int fd, i, rc = -1;
+
+	memset(&rd, 0, sizeof(rd));
+	rd.path = path;
+	rd.r = r;
+	rd.rj = rj != NULL ? rj : &local;
+	rd.strict = rj == NULL;
+	r->datetime = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return error_sys("%s", path);
+	if ((rd.gz = gzdopen(fd, "rb")) == NULL) {
+		close(fd);
+		return error_sys("%s: gzdopen", path);
+	}
+	gzbuffer(rd.gz, 256 * 1024);
+	rd.xr = xmlReaderForIO(io_read, io_close, &rd, path, NULL,
+	    XML_PARSE_NONET | XML_PARSE_BIG_LINES | XML_PARSE_COMPACT);
+	if (rd.xr == NULL) {
+		error_set("%s: cannot create an XML reader", path);
+		goto out;
+	}
+	xmlTextReaderSetStructuredErrorHandler(rd.xr, on_error, &rd);
+	for (i = 1; i < NEL; i++)
+		if ((rd.names[i] = xmlTextReaderConstString(rd.xr,
+		    (const xmlChar *)el_names[i])) == NULL) {
+			error_set("%s: out of memory", path);
+			goto out;
+		}
+	if (reader_loop(&rd) == -1)
+		goto out;
+	if (seal_entities(&rd) == -1)
+		goto out;
+	if (roster_seal_members(r, rd.rj, path, NULL) == -1)
+		goto out;
+	if (rd.strict && local.count > 0) {
+		error_set("%s: %zu duplicate or dangling records", path,
+		    local.count);
+		goto out;
+	}
+	rc = 0;
+out:
+	reader_free(&rd);
+	return rc;
+}
