@@ -65,7 +65,7 @@ $(B)/test/tests/testutil.o: tests/testutil.c $(HDR)
 
 # `make check` builds everything under the sanitizers and runs every
 # Check suite; tests/run-tests prints the closing "N passed, N failed".
-check: $(B)/test/sisfeed $(TESTS)
+check: lint-man $(B)/test/sisfeed $(TESTS)
 	SISFEED_BIN=$(CURDIR)/$(B)/test/sisfeed SISFEED_TOP=$(CURDIR) \
 	    ./tests/run-tests $(TESTS)
 

@@ -48,6 +48,7 @@ struct ent {
 
 struct ctx {
 	const char	*file;		/* as given, for messages */
+	FILE		*fp;		/* the file, for reader errors */
 	char		*dir;		/* absolute directory of file */
 	struct config	*c;
 };
@@ -136,6 +137,22 @@ node_push(struct node *n, struct node *kid)
 	return 0;
 }
 
+/* The line of byte offset off in fp (1 if it cannot be read again). */
+static unsigned long
+offset_line(FILE *fp, size_t off)
+{
+	unsigned long line = 1;
+	size_t i;
+	int ch;
+
+	if (fp == NULL || fseek(fp, 0, SEEK_SET) == -1)
+		return 1;
+	for (i = 0; i < off && (ch = getc(fp)) != EOF; i++)
+		if (ch == '\n')
+			line++;
+	return line;
+}
+
 /* The parser's complaint as "FILE:LINE: ...". */
 static int
 yaml_fail(const struct ctx *x, const yaml_parser_t *p)
@@ -146,8 +163,8 @@ yaml_fail(const struct ctx *x, const yaml_parser_t *p)
 	case YAML_MEMORY_ERROR:
 		return error_set("%s: out of memory", x->file);
 	case YAML_READER_ERROR:
-		return error_set("%s: %s (at byte %zu)", x->file, problem,
-		    p->problem_offset);
+		return cerr(x, offset_line(x->fp, p->problem_offset), NULL,
+		    "%s (at byte %zu)", problem, p->problem_offset);
 	default:
 		break;
 	}
@@ -1457,6 +1474,7 @@ config_load(const char *path)
 		error_sys("%s", path);
 		return NULL;
 	}
+	x.fp = fp;
 	if (fstat(fileno(fp), &st) == -1) {
 		error_sys("%s", path);
 		goto fail;

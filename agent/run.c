@@ -519,7 +519,7 @@ unique_run_id(const struct config *cfg, char *id, size_t len)
 		if (path_fmt(path, sizeof(path), "%s/runs/%s.json",
 		    cfg->state_dir, id) == -1 || access(path, F_OK) == -1)
 			return;
-		snprintf(id, len, "%.20s-%d", base, n);
+		snprintf(id, len, "%.20s-%d", base, n % 1000);
 	}
 }
 

@@ -441,10 +441,31 @@ struct table {
 	struct rejects		*rj;
 };
 
-/* A hash index of keys to array positions (persons or groups). */
+/*
+ * A hash index of keys to array positions (persons or groups), for the
+ * ten million lookups of a large memberships file.  A slot is half a
+ * cache line and holds short keys itself, so a lookup touches one
+ * line and not the record and its string too.
+ */
+#define KEY_INLINE	23
+struct keyslot {
+	uint32_t		 pos;	/* position + 1, 0 empty */
+	uint32_t		 fp;	/* the hash's high bits */
+	char			 key[KEY_INLINE + 1];	/* "" if longer */
+};
 struct keyindex {
-	uint32_t		*slot;	/* position + 1, 0 empty */
+	struct keyslot		*slot;
 	size_t			 mask;
+	const char		*base;	/* &array[0].id */
+	size_t			 stride;
+};
+
+/* The last value of a column and what it meant, for role and status
+ * columns that repeat a handful of values ten million times. */
+struct memo {
+	char			 v[32];
+	size_t			 len;	/* > sizeof(v): empty memo */
+	int			 res;
 };
 
 static void
@@ -538,8 +559,8 @@ table_open(struct table *t, const char *file, const char *what,
 
 /*
  * Read the next record and do the checks common to every file: well
- * formed, as many fields as the header, valid UTF-8 in every mapped
- * field.  Returns 1 (a record in t->f, t->l), 2 (rejected), 0 at the
+ * formed, as many fields as the header, valid UTF-8 and no NUL byte
+ * in every mapped field.  Returns 1 (a record in t->f, t->l), 2 (rejected), 0 at the
  * end (-1 if there was no data record), -1 on a fatal error.
  */
 static int
@@ -574,6 +595,10 @@ table_next(struct table *t)
 		if (!utf8_valid(t->f[t->col[i]], t->l[t->col[i]]))
 			return rejects_add(t->rj, t->file, csv_line(t->cr),
 			    t->names[i], "invalid UTF-8") == -1 ? -1 : 2;
+		/* Strings end at a NUL: "a\0b" would be stored as "a". */
+		if (memchr(t->f[t->col[i]], '\0', t->l[t->col[i]]) != NULL)
+			return rejects_add(t->rj, t->file, csv_line(t->cr),
+			    t->names[i], "NUL byte in value") == -1 ? -1 : 2;
 	}
 	return 1;
 }
@@ -634,16 +659,44 @@ table_reject(struct table *t, size_t i, const char *reason)
 	    sizeof(sb))) == -1 ? -1 : 2;
 }
 
+/* 1 and *res set if the memo holds the value v (len bytes). */
+static int
+memo_get(const struct memo *mo, const char *v, size_t len, int *res)
+{
+	if (len != mo->len || memcmp(mo->v, v, len) != 0)
+		return 0;
+	*res = mo->res;
+	return 1;
+}
+
+/* Remember what v meant.  Returns res. */
+static int
+memo_put(struct memo *mo, const char *v, size_t len, int res)
+{
+	if (len < sizeof(mo->v)) {
+		memcpy(mo->v, v, len);
+		mo->len = len;
+		mo->res = res;
+	}
+	return res;
+}
+
 /*
  * The status in field i: 1 or 0; 1 when unmapped.  -1 if the value is
- * empty or not a status (the record is to be rejected).
+ * empty or not a status (the record is to be rejected).  mo remembers
+ * the last value.
  */
 static int
-table_status(const struct table *t, size_t i)
+table_status(const struct table *t, size_t i, struct memo *mo)
 {
+	int res;
+
 	if (t->col[i] == -1)
 		return 1;
-	return status_parse(table_val(t, i));
+	if (memo_get(mo, table_val(t, i), table_len(t, i), &res))
+		return res;
+	return memo_put(mo, table_val(t, i), table_len(t, i),
+	    status_parse(table_val(t, i)));
 }
 
 /* Update *newest with the file's modification time. */
@@ -660,6 +713,7 @@ read_persons(const struct config *cfg, struct roster *r,
 {
 	struct table t;
 	struct person p;
+	struct memo smemo = { "", SIZE_MAX, 0 };
 	int rc, active;
 
 	if (table_open(&t, cfg->source.persons, "persons",
@@ -678,7 +732,7 @@ read_persons(const struct config *cfg, struct roster *r,
 			rc = table_reject(&t, PF_GIVEN, "missing value");
 		else if (table_len(&t, PF_FAMILY) == 0)
 			rc = table_reject(&t, PF_FAMILY, "missing value");
-		else if ((active = table_status(&t, PF_STATUS)) == -1)
+		else if ((active = table_status(&t, PF_STATUS, &smemo)) == -1)
 			rc = table_reject(&t, PF_STATUS,
 			    table_len(&t, PF_STATUS) == 0 ?
 			    "missing value" : "unknown status");
@@ -775,22 +829,33 @@ static int
 keyindex_build(struct keyindex *ki, const void *base, size_t stride,
     size_t n)
 {
-	size_t cap = 16, i, h;
+	size_t cap = 16, i, h, len;
+	uint64_t hv;
 	const char *k;
+	void *mem;
 
-	while (cap < n * 2)
+	while (cap < n + n / 2)
 		cap *= 2;
-	if (n >= UINT32_MAX || (ki->slot = calloc(cap, sizeof(uint32_t))) ==
-	    NULL)
+	if (n >= UINT32_MAX ||
+	    posix_memalign(&mem, 64, cap * sizeof(struct keyslot)) != 0)
 		return error_set("key index: out of memory");
+	memset(mem, 0, cap * sizeof(struct keyslot));
+	ki->slot = mem;
 	ki->mask = cap - 1;
+	ki->base = base;
+	ki->stride = stride;
 	for (i = 0; i < n; i++) {
 		k = *(const char *const *)(const void *)
 		    ((const char *)base + i * stride);
-		h = (size_t)key_hash(k, strlen(k)) & ki->mask;
-		while (ki->slot[h] != 0)
+		len = strlen(k);
+		hv = key_hash(k, len);
+		h = (size_t)hv & ki->mask;
+		while (ki->slot[h].pos != 0)
 			h = (h + 1) & ki->mask;
-		ki->slot[h] = (uint32_t)(i + 1);
+		ki->slot[h].pos = (uint32_t)(i + 1);
+		ki->slot[h].fp = (uint32_t)(hv >> 32);
+		if (len <= KEY_INLINE)
+			memcpy(ki->slot[h].key, k, len);
 	}
 	return 0;
 }
@@ -799,35 +864,41 @@ keyindex_build(struct keyindex *ki, const void *base, size_t stride,
  * The position of key (len bytes) among the indexed elements, or -1.
  */
 static long
-keyindex_find(const struct keyindex *ki, const void *base, size_t stride,
-    const char *key, size_t len)
+keyindex_find(const struct keyindex *ki, const char *key, size_t len)
 {
-	size_t h = (size_t)key_hash(key, len) & ki->mask;
+	uint64_t hv = key_hash(key, len);
+	size_t h = (size_t)hv & ki->mask;
+	uint32_t fp = (uint32_t)(hv >> 32);
+	const struct keyslot *ks;
 	const char *k;
-	uint32_t v;
 
-	while ((v = ki->slot[h]) != 0) {
+	if (len == 0)
+		return -1;
+
+	for (; (ks = &ki->slot[h])->pos != 0; h = (h + 1) & ki->mask) {
+		if (ks->fp != fp)
+			continue;
+		if (len <= KEY_INLINE) {
+			/* Inline keys are NUL-padded; a long key's is "". */
+			if (memcmp(ks->key, key, len) == 0 &&
+			    ks->key[len] == '\0')
+				return (long)(ks->pos - 1);
+			continue;
+		}
 		k = *(const char *const *)(const void *)
-		    ((const char *)base + (v - 1) * stride);
+		    (ki->base + (ks->pos - 1) * ki->stride);
 		if (memcmp(k, key, len) == 0 && k[len] == '\0')
-			return (long)(v - 1);
-		h = (h + 1) & ki->mask;
+			return (long)(ks->pos - 1);
 	}
 	return -1;
 }
 
-/* The role in the current membership record: 1..8, or 0 if unknown. */
+/* A role name or code, the config's map first: 1..8, or 0. */
 static int
-member_role(const struct config *cfg, const struct table *t)
+role_lookup(const struct config *cfg, const char *v)
 {
-	const char *v;
 	size_t i;
 
-	if (t->col[MF_ROLE] == -1)
-		return 1;	/* 01 Learner */
-	v = table_val(t, MF_ROLE);
-	if (*v == '\0')
-		return 0;
 	for (i = 0; i < cfg->source.nroles; i++)
 		if (cfg->source.roles[i].name != NULL &&
 		    strcasecmp(cfg->source.roles[i].name, v) == 0)
@@ -835,6 +906,25 @@ member_role(const struct config *cfg, const struct table *t)
 			    cfg->source.roles[i].role <= 8 ?
 			    cfg->source.roles[i].role : 0;
 	return role_parse(v);
+}
+
+/* The role in the current membership record: 1..8, or 0 if unknown. */
+static int
+member_role(const struct config *cfg, const struct table *t,
+    struct memo *mo)
+{
+	const char *v;
+	int res;
+
+	if (t->col[MF_ROLE] == -1)
+		return 1;	/* 01 Learner */
+	v = table_val(t, MF_ROLE);
+	if (*v == '\0')
+		return 0;
+	if (memo_get(mo, v, table_len(t, MF_ROLE), &res))
+		return res;
+	return memo_put(mo, v, table_len(t, MF_ROLE),
+	    role_lookup(cfg, v));
 }
 
 /* Keep the source line of membership n.  0 or -1. */
@@ -864,7 +954,8 @@ read_members(const struct config *cfg, struct roster *r,
 {
 	struct table t;
 	struct membership m;
-	struct keyindex pk = { NULL, 0 }, gk = { NULL, 0 };
+	struct keyindex pk = { NULL, 0, NULL, 0 }, gk = { NULL, 0, NULL, 0 };
+	struct memo smemo = { "", SIZE_MAX, 0 }, rmemo = { "", SIZE_MAX, 0 };
 	uint32_t *lines = NULL;
 	size_t linecap = 0;
 	long gi, pi, lastg = -1;
@@ -895,11 +986,11 @@ read_members(const struct config *cfg, struct roster *r,
 			rc = table_reject(&t, MF_GROUP, "empty key");
 		else if (table_len(&t, MF_PERSON) == 0)
 			rc = table_reject(&t, MF_PERSON, "empty key");
-		else if ((role = member_role(cfg, &t)) == 0)
+		else if ((role = member_role(cfg, &t, &rmemo)) == 0)
 			rc = table_reject(&t, MF_ROLE,
 			    table_len(&t, MF_ROLE) == 0 ?
 			    "missing value" : "unknown role");
-		else if ((active = table_status(&t, MF_STATUS)) == -1)
+		else if ((active = table_status(&t, MF_STATUS, &smemo)) == -1)
 			rc = table_reject(&t, MF_STATUS,
 			    table_len(&t, MF_STATUS) == 0 ?
 			    "missing value" : "unknown status");
@@ -909,8 +1000,8 @@ read_members(const struct config *cfg, struct roster *r,
 			    memcmp(lastkey, table_val(&t, MF_GROUP),
 			    lastlen) == 0)
 				gi = lastg;
-			else if ((gi = keyindex_find(&gk, gbase,
-			    sizeof(struct group), table_val(&t, MF_GROUP),
+			else if ((gi = keyindex_find(&gk,
+			    table_val(&t, MF_GROUP),
 			    table_len(&t, MF_GROUP))) == -1)
 				rc = table_reject(&t, MF_GROUP,
 				    "unknown group");
@@ -931,8 +1022,8 @@ read_members(const struct config *cfg, struct roster *r,
 				lastg = gi;
 			}
 		}
-		if (rc == 0 && (pi = keyindex_find(&pk, pbase,
-		    sizeof(struct person), table_val(&t, MF_PERSON),
+		if (rc == 0 && (pi = keyindex_find(&pk,
+		    table_val(&t, MF_PERSON),
 		    table_len(&t, MF_PERSON))) == -1)
 			rc = table_reject(&t, MF_PERSON, "unknown person");
 		if (rc == -1)

@@ -571,6 +571,8 @@ END_TEST
 
 START_TEST(test_err_yaml_syntax)
 {
+	char deep[256];
+
 	expect_error(load(
 	    "site: s\n"
 	    "source:\n"
@@ -587,6 +589,16 @@ START_TEST(test_err_yaml_syntax)
 	expect_error(load("site: s\n---\nsite: t\n"), 2,
 	    "only one YAML document");
 	expect_error(load("- a\n- b\n"), 1, "top level must be a mapping");
+	/* not UTF-8: the reader's byte offset becomes a line */
+	expect_error(load("site: s\nstate_dir: /tmp\nhistory: \xff\n"), 3,
+	    "UTF-8");
+	/* deep nesting is bounded */
+	memcpy(deep, "site: ", 6);
+	memset(deep + 6, '[', 100);
+	memset(deep + 106, ']', 100);
+	deep[206] = '\n';
+	deep[207] = '\0';
+	expect_error(load(deep), 1, "nested too deeply");
 }
 END_TEST
 

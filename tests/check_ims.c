@@ -1,0 +1,1035 @@
+/*
+ * check_ims.c -- the IMS Enterprise 1.1 writer and reader.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sisfeed.h"
+#include "tests/testutil.h"
+
+#define WHEN	1725156000	/* 2024-09-01T02:00:00Z */
+
+static const struct ims_options opts_plain = {
+	"sis.example.org", "Example District", "lms", 0, 0
+};
+static const struct ims_options opts_gzip = {
+	"sis.example.org", "Example District", NULL, 1, 0
+};
+
+/* ------------------------------------------------------------------ */
+/* Helpers.                                                            */
+
+static void
+add_person(struct roster *r, const char *id, const char *userid,
+    const char *given, const char *family, const char *email,
+    const char *role, int active)
+{
+	struct person p;
+
+	memset(&p, 0, sizeof(p));
+	p.id = id;
+	p.userid = userid;
+	p.given = given;
+	p.family = family;
+	p.email = email;
+	p.role = role;
+	p.active = (uint8_t)active;
+	p.line = (uint32_t)(r->npersons + 2);
+	ck_assert_int_eq(roster_add_person(r, &p), 0);
+}
+
+static void
+add_group(struct roster *r, const char *id, const char *type,
+    const char *shortname, const char *longname, const char *parent,
+    const char *term)
+{
+	struct group g;
+
+	memset(&g, 0, sizeof(g));
+	g.id = id;
+	g.type = type;
+	g.shortname = shortname;
+	g.longname = longname;
+	g.parent = parent;
+	g.term = term;
+	g.line = (uint32_t)(r->ngroups + 2);
+	ck_assert_int_eq(roster_add_group(r, &g), 0);
+}
+
+/* After roster_seal_entities: a membership by keys. */
+static void
+add_member(struct roster *r, const char *group, const char *person,
+    int role, int active)
+{
+	struct membership m;
+	long g = roster_find_group(r, group), p = roster_find_person(r, person);
+
+	ck_assert_msg(g >= 0 && p >= 0, "%s/%s", group, person);
+	memset(&m, 0, sizeof(m));
+	m.group = (uint32_t)g;
+	m.person = (uint32_t)p;
+	m.role = (uint8_t)role;
+	m.active = (uint8_t)active;
+	ck_assert_int_eq(roster_add_member(r, &m), 0);
+}
+
+static void
+seal_entities(struct roster *r)
+{
+	struct rejects rj = { NULL, 0, 0 };
+
+	ck_assert_int_eq(roster_seal_entities(r, &rj, "p", "g"), 0);
+	ck_assert_int_eq(rj.count, 0);
+}
+
+static void
+seal_members(struct roster *r)
+{
+	struct rejects rj = { NULL, 0, 0 };
+
+	ck_assert_int_eq(roster_seal_members(r, &rj, "m", NULL), 0);
+	ck_assert_int_eq(rj.count, 0);
+}
+
+/*
+ * The roster most tests use.  "A-sub" sorts first but is the deepest
+ * group; person 1002 is inactive and has every character to escape.
+ */
+static void
+build(struct roster *r)
+{
+	roster_init(r);
+	r->datetime = WHEN;
+	add_person(r, "1001", "ola", "Ola", "Nordmann", "ola@example.org",
+	    "Student", 1);
+	add_person(r, "1002", "kari", "Kari", "\xc3\x85s & <Co> \"q\" 'a'",
+	    "", "Faculty", 0);
+	add_person(r, "1003", "", "", "Solo", "", "", 1);
+	add_group(r, "SCHOOL", "school", "Example School", "", "", "");
+	add_group(r, "C1", "class", "1A", "Class 1A", "SCHOOL", "2024/25");
+	add_group(r, "A-sub", "", "1A group 1", "", "C1", "");
+	seal_entities(r);
+	add_member(r, "C1", "1001", 1, 1);
+	add_member(r, "C1", "1002", 2, 1);
+	add_member(r, "C1", "1002", 8, 0);
+	add_member(r, "SCHOOL", "1003", 7, 1);
+	add_member(r, "A-sub", "1001", 1, 1);
+	seal_members(r);
+}
+
+static const char *
+path_in(const char *dir, const char *name)
+{
+	static char bufs[8][4096];
+	static int next;
+	char *p = bufs[next++ % 8];
+
+	snprintf(p, 4096, "%s/%s", dir, name);
+	return p;
+}
+
+/* A program on $PATH (or the usual places), or NULL. */
+static const char *
+find_prog(const char *name)
+{
+	static char buf[4096];
+	const char *path = getenv("PATH");
+	char *copy, *dir, *save = NULL;
+
+	if (path == NULL || *path == '\0')
+		path = "/usr/bin:/bin:/usr/local/bin";
+	if ((copy = strdup(path)) == NULL)
+		return NULL;
+	for (dir = strtok_r(copy, ":", &save); dir != NULL;
+	    dir = strtok_r(NULL, ":", &save)) {
+		snprintf(buf, sizeof(buf), "%s/%s", dir, name);
+		if (access(buf, X_OK) == 0) {
+			free(copy);
+			return buf;
+		}
+	}
+	free(copy);
+	return NULL;
+}
+
+/* The official DTD: beside the repository, else our copy. */
+static const char *
+dtd_path(void)
+{
+	static char buf[4096];
+
+	snprintf(buf, sizeof(buf), "%s/../shared/ims/ims_epv1p1.dtd",
+	    tu_top());
+	if (tu_exists(buf))
+		return buf;
+	snprintf(buf, sizeof(buf), "%s/tests/data/ims/ims_epv1p1.dtd",
+	    tu_top());
+	ck_assert_msg(tu_exists(buf), "no DTD at %s", buf);
+	return buf;
+}
+
+/* xmllint --dtdvalid must accept the file. */
+static void
+assert_dtd_valid(const char *file)
+{
+	const char *xmllint = find_prog("xmllint");
+	char *argv[6], *out = NULL;
+	int rc;
+
+	ck_assert_msg(xmllint != NULL, "xmllint not found");
+	argv[0] = (char *)xmllint;
+	argv[1] = "--noout";
+	argv[2] = "--dtdvalid";
+	argv[3] = (char *)dtd_path();
+	argv[4] = (char *)file;
+	argv[5] = NULL;
+	rc = tu_run(argv, &out, 60);
+	ck_assert_msg(rc == 0, "xmllint %s: exit %d: %s", file, rc, out);
+	free(out);
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	char *s = tu_read(path, len);
+
+	ck_assert_msg(s != NULL, "cannot read %s", path);
+	return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* The writer.                                                         */
+
+START_TEST(test_full_dtd_valid)
+{
+	char dir[256];
+	const char *f;
+	struct roster r;
+	struct stat st;
+	char *s;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build(&r);
+	f = path_in(dir, "out.xml");
+	ck_assert_msg(ims_write_full(f, &r, &opts_plain) == 0, "%s",
+	    error_last());
+	assert_dtd_valid(f);
+	ck_assert_int_eq(stat(f, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	s = slurp(f, NULL);
+	/* The profile: declaration first, no BOM, no DOCTYPE, no CR. */
+	ck_assert(strncmp(s, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<enterprise>\n  <properties>\n", 66) == 0);
+	ck_assert_ptr_null(strstr(s, "DOCTYPE"));
+	ck_assert_ptr_null(strchr(s, '\r'));
+	ck_assert_ptr_nonnull(strstr(s,
+	    "    <datasource>Example District</datasource>\n"
+	    "    <target>lms</target>\n    <type>full</type>\n"
+	    "    <datetime>2024-09-01T02:00:00</datetime>\n"));
+	ck_assert_ptr_nonnull(strstr(s, "</enterprise>\n"));
+	free(s);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_full_records)
+{
+	char dir[256];
+	const char *f;
+	struct roster r;
+	char *s, *school, *c1, *sub, *mem, *grp;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build(&r);
+	f = path_in(dir, "out.xml");
+	ck_assert_int_eq(ims_write_full(f, &r, &opts_plain), 0);
+	s = slurp(f, NULL);
+	/* A whole person, exactly. */
+	ck_assert_ptr_nonnull(strstr(s,
+	    "  <person>\n"
+	    "    <sourcedid>\n"
+	    "      <source>sis.example.org</source>\n"
+	    "      <id>1001</id>\n"
+	    "    </sourcedid>\n"
+	    "    <userid>ola</userid>\n"
+	    "    <name>\n"
+	    "      <fn>Ola Nordmann</fn>\n"
+	    "      <n>\n"
+	    "        <family>Nordmann</family>\n"
+	    "        <given>Ola</given>\n"
+	    "      </n>\n"
+	    "    </name>\n"
+	    "    <email>ola@example.org</email>\n"
+	    "    <institutionrole primaryrole=\"Yes\" "
+	    "institutionroletype=\"Student\"/>\n"
+	    "  </person>\n"));
+	/* No userid for 1003; fn without a leading space. */
+	ck_assert_ptr_nonnull(strstr(s, "<id>1003</id>\n    </sourcedid>\n"
+	    "    <name>\n      <fn>Solo</fn>\n"));
+	/* Inactive person 1002. */
+	ck_assert_ptr_nonnull(strstr(s,
+	    "    <systemrole systemroletype=\"None\"/>\n"
+	    "    <institutionrole primaryrole=\"Yes\" "
+	    "institutionroletype=\"Faculty\"/>\n"));
+	/* Groups: parents before children, whatever the key order. */
+	grp = strstr(s, "<group>");
+	ck_assert_ptr_nonnull(grp);
+	school = strstr(s, "<id>SCHOOL</id>");
+	c1 = strstr(s, "<id>C1</id>");
+	sub = strstr(s, "<id>A-sub</id>");
+	ck_assert(school != NULL && c1 != NULL && sub != NULL);
+	ck_assert(grp < school && school < c1 && c1 < sub);
+	/* The root points at itself; level is the depth. */
+	ck_assert_ptr_nonnull(strstr(s,
+	    "  <group>\n"
+	    "    <sourcedid>\n"
+	    "      <source>sis.example.org</source>\n"
+	    "      <id>SCHOOL</id>\n"
+	    "    </sourcedid>\n"
+	    "    <grouptype>\n"
+	    "      <scheme>sisfeed</scheme>\n"
+	    "      <typevalue level=\"0\">school</typevalue>\n"
+	    "    </grouptype>\n"
+	    "    <description>\n"
+	    "      <short>Example School</short>\n"
+	    "    </description>\n"
+	    "    <relationship relation=\"1\">\n"
+	    "      <sourcedid>\n"
+	    "        <source>sis.example.org</source>\n"
+	    "        <id>SCHOOL</id>\n"
+	    "      </sourcedid>\n"
+	    "      <label>Parent</label>\n"
+	    "    </relationship>\n"
+	    "  </group>\n"));
+	ck_assert_ptr_nonnull(strstr(s,
+	    "      <typevalue level=\"1\">class</typevalue>\n"
+	    "    </grouptype>\n"
+	    "    <description>\n"
+	    "      <short>1A</short>\n"
+	    "      <long>Class 1A</long>\n"
+	    "    </description>\n"
+	    "    <timeframe>\n"
+	    "      <adminperiod>2024/25</adminperiod>\n"
+	    "    </timeframe>\n"));
+	/* A-sub has no type: no grouptype. */
+	ck_assert_ptr_nonnull(strstr(s, "<id>A-sub</id>\n    </sourcedid>\n"
+	    "    <description>\n"));
+	/* One membership per group, one member per person and role. */
+	mem = strstr(s,
+	    "  <membership>\n"
+	    "    <sourcedid>\n"
+	    "      <source>sis.example.org</source>\n"
+	    "      <id>C1</id>\n"
+	    "    </sourcedid>\n"
+	    "    <member>\n"
+	    "      <sourcedid>\n"
+	    "        <source>sis.example.org</source>\n"
+	    "        <id>1001</id>\n"
+	    "      </sourcedid>\n"
+	    "      <idtype>1</idtype>\n"
+	    "      <role roletype=\"01\">\n"
+	    "        <status>1</status>\n"
+	    "      </role>\n"
+	    "    </member>\n");
+	ck_assert_ptr_nonnull(mem);
+	ck_assert_ptr_nonnull(strstr(mem, "<id>1002</id>\n"
+	    "      </sourcedid>\n      <idtype>1</idtype>\n"
+	    "      <role roletype=\"08\">\n        <status>0</status>\n"));
+	ck_assert_ptr_null(strstr(s, "recstatus"));
+	free(s);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_escaping)
+{
+	char dir[256];
+	const char *f;
+	struct roster r;
+	char *s;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	roster_init(&r);
+	r.datetime = WHEN;
+	add_person(&r, "a&b<c>", "u\x01s\x1f" "er\t1", "G\"q\"",
+	    "F\x7f\xef\xbf\xbe" "x", "e'@x", "Guest", 1);
+	add_group(&r, "G&1", "t<y>pe", "S\x0bhort & \"long\"", "L\r\nx", "",
+	    "");
+	seal_entities(&r);
+	add_member(&r, "G&1", "a&b<c>", 3, 1);
+	seal_members(&r);
+	f = path_in(dir, "esc.xml");
+	ck_assert_int_eq(ims_write_full(f, &r, &opts_plain), 0);
+	assert_dtd_valid(f);
+	s = slurp(f, NULL);
+	ck_assert_ptr_nonnull(strstr(s, "<id>a&amp;b&lt;c&gt;</id>"));
+	/* C0 controls dropped, TAB kept. */
+	ck_assert_ptr_nonnull(strstr(s, "<userid>user\t1</userid>"));
+	/* " and ' are literal in text; U+FFFE dropped, DEL kept. */
+	ck_assert_ptr_nonnull(strstr(s, "<given>G\"q\"</given>"));
+	ck_assert_ptr_nonnull(strstr(s, "<family>F\x7fx</family>"));
+	ck_assert_ptr_nonnull(strstr(s, "<email>e'@x</email>"));
+	ck_assert_ptr_nonnull(strstr(s, "<typevalue level=\"0\">"
+	    "t&lt;y&gt;pe</typevalue>"));
+	ck_assert_ptr_nonnull(strstr(s,
+	    "<short>Short &amp; \"long\"</short>"));
+	ck_assert_ptr_nonnull(strstr(s, "<long>L\r\nx</long>"));
+	ck_assert_ptr_nonnull(strstr(s, "<id>G&amp;1</id>"));
+	ck_assert_ptr_nonnull(strstr(s, "<role roletype=\"03\">"));
+	/* Neither CDATA nor numeric character references. */
+	ck_assert_ptr_null(strstr(s, "CDATA"));
+	ck_assert_ptr_null(strstr(s, "&#"));
+	free(s);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_source_escaped)
+{
+	char dir[256];
+	const char *f;
+	struct roster r;
+	struct ims_options o = { "a&b", "d<s", NULL, 0, 0 };
+	char *s;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build(&r);
+	f = path_in(dir, "src.xml");
+	ck_assert_int_eq(ims_write_full(f, &r, &o), 0);
+	assert_dtd_valid(f);
+	s = slurp(f, NULL);
+	ck_assert_ptr_nonnull(strstr(s, "<source>a&amp;b</source>"));
+	ck_assert_ptr_nonnull(strstr(s, "<datasource>d&lt;s</datasource>"));
+	ck_assert_ptr_null(strstr(s, "<target>"));
+	free(s);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_invalid_utf8_fails)
+{
+	char dir[256];
+	const char *f;
+	struct roster r;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	roster_init(&r);
+	add_person(&r, "p1", "", "Bad\xc3(", "X", "", "", 1);
+	seal_entities(&r);
+	f = path_in(dir, "bad.xml");
+	ck_assert_int_eq(ims_write_full(f, &r, &opts_plain), -1);
+	ck_assert_ptr_nonnull(strstr(error_last(), "person 'p1'"));
+	ck_assert_ptr_nonnull(strstr(error_last(), "given"));
+	ck_assert_ptr_nonnull(strstr(error_last(), "invalid UTF-8"));
+	/* The partial file is gone. */
+	ck_assert_int_eq(tu_exists(f), 0);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_open_fails)
+{
+	char dir[256];
+	struct roster r;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build(&r);
+	ck_assert_int_eq(ims_write_full(path_in(dir, "no/such/dir.xml"), &r,
+	    &opts_plain), -1);
+	ck_assert_ptr_nonnull(strstr(error_last(), "no/such/dir.xml"));
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_cycle_fails)
+{
+	char dir[256];
+	const char *f;
+	struct roster r;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	roster_init(&r);
+	add_group(&r, "A", "", "a", "", "B", "");
+	add_group(&r, "B", "", "b", "", "A", "");
+	seal_entities(&r);
+	f = path_in(dir, "cycle.xml");
+	ck_assert_int_eq(ims_write_full(f, &r, &opts_plain), -1);
+	ck_assert_ptr_nonnull(strstr(error_last(), "cycle"));
+	ck_assert_int_eq(tu_exists(f), 0);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_role_first_attribute)
+{
+	char dir[256];
+	const char *f;
+	struct roster r;
+	char *s, *p;
+	size_t n = 0;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build(&r);
+	f = path_in(dir, "roles.xml");
+	ck_assert_int_eq(ims_write_full(f, &r, &opts_plain), 0);
+	s = slurp(f, NULL);
+	for (p = s; (p = strstr(p, "<role")) != NULL; p++) {
+		ck_assert(strncmp(p, "<role roletype=\"0", 17) == 0);
+		n++;
+	}
+	ck_assert_int_eq(n, r.nmembers);
+	free(s);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_deterministic)
+{
+	char dir[256];
+	struct roster r;
+	char *a, *b;
+	size_t alen, blen;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build(&r);
+	ck_assert_int_eq(ims_write_full(path_in(dir, "a.xml"), &r,
+	    &opts_plain), 0);
+	ck_assert_int_eq(ims_write_full(path_in(dir, "b.xml"), &r,
+	    &opts_plain), 0);
+	a = slurp(path_in(dir, "a.xml"), &alen);
+	b = slurp(path_in(dir, "b.xml"), &blen);
+	ck_assert_uint_eq(alen, blen);
+	ck_assert(memcmp(a, b, alen) == 0);
+	free(a);
+	free(b);
+	ck_assert_int_eq(ims_write_full(path_in(dir, "a.xml.gz"), &r,
+	    &opts_gzip), 0);
+	ck_assert_int_eq(ims_write_full(path_in(dir, "b.xml.gz"), &r,
+	    &opts_gzip), 0);
+	a = slurp(path_in(dir, "a.xml.gz"), &alen);
+	b = slurp(path_in(dir, "b.xml.gz"), &blen);
+	ck_assert_uint_eq(alen, blen);
+	ck_assert(memcmp(a, b, alen) == 0);
+	free(a);
+	free(b);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_gzip)
+{
+	char dir[256];
+	const char *gz, *plain;
+	struct roster r, back;
+	char *s;
+	size_t len;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build(&r);
+	gz = path_in(dir, "out.xml.gz");
+	plain = path_in(dir, "out.xml");
+	ck_assert_int_eq(ims_write_full(gz, &r, &opts_gzip), 0);
+	s = slurp(gz, &len);
+	ck_assert_uint_ge(len, 18);
+	ck_assert_int_eq((unsigned char)s[0], 0x1f);
+	ck_assert_int_eq((unsigned char)s[1], 0x8b);
+	free(s);
+	assert_dtd_valid(gz);
+	/* The reader takes gzip transparently, and it is the same data. */
+	roster_init(&back);
+	ck_assert_msg(ims_read(gz, &back, NULL) == 0, "%s", error_last());
+	ck_assert_uint_eq(back.npersons, r.npersons);
+	ck_assert_uint_eq(back.ngroups, r.ngroups);
+	ck_assert_uint_eq(back.nmembers, r.nmembers);
+	ck_assert_int_eq(ims_write_full(plain, &back, &opts_plain), 0);
+	assert_dtd_valid(plain);
+	roster_free(&back);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The reader.                                                         */
+
+START_TEST(test_round_trip)
+{
+	char dir[256];
+	const char *a, *b;
+	struct roster r, back;
+	char *x, *y;
+	size_t xl, yl, i;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build(&r);
+	a = path_in(dir, "a.xml");
+	b = path_in(dir, "b.xml");
+	ck_assert_int_eq(ims_write_full(a, &r, &opts_plain), 0);
+	roster_init(&back);
+	ck_assert_msg(ims_read(a, &back, NULL) == 0, "%s", error_last());
+	ck_assert_int_eq(back.datetime, WHEN);
+	ck_assert_uint_eq(back.npersons, r.npersons);
+	for (i = 0; i < r.npersons; i++)
+		ck_assert_msg(!person_differs(&r.persons[i], &back.persons[i]),
+		    "person %s", r.persons[i].id);
+	ck_assert_int_eq(back.persons[1].active, 0);
+	ck_assert_str_eq(back.persons[1].family,
+	    "\xc3\x85s & <Co> \"q\" 'a'");
+	ck_assert_uint_eq(back.ngroups, r.ngroups);
+	for (i = 0; i < r.ngroups; i++)
+		ck_assert_msg(!group_differs(&r.groups[i], &back.groups[i]),
+		    "group %s", r.groups[i].id);
+	ck_assert_str_eq(back.groups[roster_find_group(&back,
+	    "SCHOOL")].parent, "");
+	ck_assert_uint_eq(back.nmembers, r.nmembers);
+	ck_assert(memcmp(back.members, r.members,
+	    r.nmembers * sizeof(*r.members)) == 0);
+	ck_assert_int_eq(ims_write_full(b, &back, &opts_plain), 0);
+	x = slurp(a, &xl);
+	y = slurp(b, &yl);
+	ck_assert_uint_eq(xl, yl);
+	ck_assert(memcmp(x, y, xl) == 0);
+	free(x);
+	free(y);
+	roster_free(&back);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_read_thirdparty)
+{
+	char path[4096];
+	struct roster r;
+	struct rejects rj = { NULL, 0, 0 };
+	const struct person *p;
+	const struct group *g;
+	long i;
+
+	snprintf(path, sizeof(path), "%s/tests/data/ims/thirdparty.xml",
+	    tu_top());
+	roster_init(&r);
+	ck_assert_msg(ims_read(path, &r, &rj) == 0, "%s", error_last());
+	ck_assert_int_eq(r.datetime, 1725148800);	/* 2024-09-01 */
+	/* P1, P2, P4; P3 is a delete, one person has no key. */
+	ck_assert_uint_eq(r.npersons, 3);
+	ck_assert_int_ge(i = roster_find_person(&r, "P1"), 0);
+	p = &r.persons[i];
+	ck_assert_str_eq(p->userid, "ola");		/* the first */
+	ck_assert_str_eq(p->given, "Ola");		/* from fn */
+	ck_assert_str_eq(p->family, "Nordmann");
+	ck_assert_str_eq(p->email, "ola@example.no");
+	ck_assert_str_eq(p->role, "Student");		/* the primary */
+	ck_assert_int_eq(p->active, 1);
+	ck_assert_int_lt(roster_find_person(&r, "OLD-1"), 0);
+	ck_assert_int_ge(i = roster_find_person(&r, "P2"), 0);
+	p = &r.persons[i];
+	ck_assert_str_eq(p->given, "Kari Anne");	/* from n */
+	ck_assert_str_eq(p->family, "M\xc3\xb8");	/* Latin-1 file */
+	ck_assert_str_eq(p->email, "");		/* not extension's */
+	ck_assert_str_eq(p->role, "");
+	ck_assert_int_ge(i = roster_find_person(&r, "P4"), 0);
+	ck_assert_str_eq(r.persons[i].given, "");
+	ck_assert_str_eq(r.persons[i].family, "Cher");
+	ck_assert_int_eq(r.persons[i].active, 0);
+	ck_assert_int_lt(roster_find_person(&r, "P3"), 0);
+
+	ck_assert_uint_eq(r.ngroups, 2);
+	ck_assert_int_ge(i = roster_find_group(&r, "SCHOOL"), 0);
+	g = &r.groups[i];
+	ck_assert_str_eq(g->parent, "");
+	ck_assert_str_eq(g->type, "skole");
+	ck_assert_str_eq(g->shortname, "Example & School");
+	ck_assert_int_ge(i = roster_find_group(&r, "CLASS1"), 0);
+	g = &r.groups[i];
+	ck_assert_str_eq(g->parent, "SCHOOL");	/* relation 2 skipped */
+	ck_assert_str_eq(g->longname, "Class 1A");	/* CDATA */
+	ck_assert_str_eq(g->term, "2024/25");
+
+	/* P1 Learner; P2 02 and 04 (the delete skipped); the group member
+	 * skipped; P9 and NOGROUP rejected. */
+	ck_assert_uint_eq(r.nmembers, 3);
+	ck_assert_int_eq(r.members[0].role, 1);
+	ck_assert_str_eq(r.persons[r.members[0].person].id, "P1");
+	ck_assert_int_eq(r.members[0].active, 1);
+	ck_assert_int_eq(r.members[1].role, 2);
+	ck_assert_int_eq(r.members[1].active, 1);
+	ck_assert_int_eq(r.members[2].role, 4);
+	ck_assert_int_eq(r.members[2].active, 0);
+	ck_assert_str_eq(r.persons[r.members[2].person].id, "P2");
+	ck_assert_uint_eq(rj.count, 3);
+	ck_assert_uint_ge(rj.records, 6);
+	roster_free(&r);
+}
+END_TEST
+
+START_TEST(test_read_rejects_file)
+{
+	char dir[256], *s;
+	const char *f, *rf;
+	struct roster r;
+	struct rejects rj = { NULL, 0, 0 };
+
+	tu_mkdtemp(dir, sizeof(dir));
+	f = tu_write(dir, "in.xml",
+	    "<?xml version=\"1.0\"?>\n"
+	    "<enterprise>\n"
+	    "<properties><datasource>x</datasource>"
+	    "<datetime>2024-09-01T02:00:00Z</datetime></properties>\n"
+	    "<person><sourcedid><source>s</source><id>P1</id></sourcedid>"
+	    "<name><fn>A B</fn></name></person>\n"
+	    "<group><sourcedid><source>s</source><id>G1</id></sourcedid>"
+	    "<description><short>g</short></description></group>\n"
+	    "<group><sourcedid><source>s</source><id>G2</id></sourcedid>"
+	    "<description><long>no short</long></description></group>\n"
+	    "<membership><sourcedid><source>s</source><id>G1</id>"
+	    "</sourcedid>\n"
+	    "<member><sourcedid><source>s</source><id>P1</id></sourcedid>"
+	    "<idtype>1</idtype>\n"
+	    "<role roletype=\"99\"><status>1</status></role>\n"
+	    "<role roletype=\"02\"></role>\n"
+	    "<role roletype=\"Instructor\"><status>1</status></role>\n"
+	    "</member></membership>\n"
+	    "</enterprise>\n");
+	rf = path_in(dir, "rejects.txt");
+	ck_assert_ptr_nonnull(rj.fp = fopen(rf, "w"));
+	roster_init(&r);
+	ck_assert_msg(ims_read(f, &r, &rj) == 0, "%s", error_last());
+	ck_assert_int_eq(fclose(rj.fp), 0);
+	ck_assert_int_eq(r.datetime, WHEN);
+	ck_assert_uint_eq(r.ngroups, 1);
+	ck_assert_uint_eq(r.nmembers, 1);
+	ck_assert_int_eq(r.members[0].role, 2);
+	ck_assert_uint_eq(rj.count, 3);
+	s = slurp(rf, NULL);
+	ck_assert_ptr_nonnull(strstr(s, "in.xml:6: short: "));
+	ck_assert_ptr_nonnull(strstr(s, "in.xml:9: roletype: "));
+	ck_assert_ptr_nonnull(strstr(s, "in.xml:10: status: "));
+	free(s);
+	roster_free(&r);
+
+	/* Without a rejects sink the first bad record is the error. */
+	roster_init(&r);
+	ck_assert_int_eq(ims_read(f, &r, NULL), -1);
+	ck_assert_ptr_nonnull(strstr(error_last(), "in.xml:6: short:"));
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_read_not_wellformed)
+{
+	char dir[256];
+	const char *f;
+	struct roster r;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	f = tu_write(dir, "broken.xml",
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<enterprise>\n"
+	    "  <properties><datasource>x</datasource>"
+	    "<datetime>2024-09-01</datetime></properties>\n"
+	    "  <person><sourcedid><source>s</source><id>P&1</id>"
+	    "</sourcedid>\n"
+	    "</enterprise>\n");
+	roster_init(&r);
+	ck_assert_int_eq(ims_read(f, &r, NULL), -1);
+	ck_assert_msg(strstr(error_last(), "broken.xml:4:") != NULL, "%s",
+	    error_last());
+	roster_free(&r);
+
+	/* Truncated upload. */
+	f = tu_write(dir, "trunc.xml",
+	    "<?xml version=\"1.0\"?>\n<enterprise>\n<properties>\n");
+	roster_init(&r);
+	ck_assert_int_eq(ims_read(f, &r, NULL), -1);
+	ck_assert_msg(strstr(error_last(), "trunc.xml:") != NULL, "%s",
+	    error_last());
+	roster_free(&r);
+
+	/* Invalid UTF-8. */
+	f = tu_write(dir, "utf.xml",
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<enterprise>\n"
+	    "<properties><datasource>\xff</datasource>"
+	    "<datetime>2024-09-01</datetime></properties>\n</enterprise>\n");
+	roster_init(&r);
+	ck_assert_int_eq(ims_read(f, &r, NULL), -1);
+	ck_assert_msg(strstr(error_last(), "utf.xml:3:") != NULL, "%s",
+	    error_last());
+	roster_free(&r);
+
+	/* Not IMS at all, and a missing file. */
+	f = tu_write(dir, "other.xml", "<?xml version=\"1.0\"?>\n<x/>\n");
+	roster_init(&r);
+	ck_assert_int_eq(ims_read(f, &r, NULL), -1);
+	ck_assert_ptr_nonnull(strstr(error_last(), "not an IMS"));
+	roster_free(&r);
+	roster_init(&r);
+	ck_assert_int_eq(ims_read(path_in(dir, "missing.xml"), &r, NULL), -1);
+	ck_assert_ptr_nonnull(strstr(error_last(), "missing.xml"));
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_read_order_fault)
+{
+	char dir[256];
+	const char *f;
+	struct roster r;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	f = tu_write(dir, "order.xml",
+	    "<enterprise><properties><datasource>x</datasource>"
+	    "<datetime>2024-09-01</datetime></properties>\n"
+	    "<membership><sourcedid><source>s</source><id>G</id>"
+	    "</sourcedid></membership>\n"
+	    "<person><sourcedid><source>s</source><id>P</id></sourcedid>"
+	    "<name><fn>x</fn></name></person>\n"
+	    "</enterprise>\n");
+	roster_init(&r);
+	ck_assert_int_eq(ims_read(f, &r, NULL), -1);
+	ck_assert_ptr_nonnull(strstr(error_last(), "order.xml:3:"));
+	ck_assert_ptr_nonnull(strstr(error_last(), "after <membership>"));
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_read_duplicates_strict)
+{
+	char dir[256];
+	const char *f;
+	struct roster r;
+	struct rejects rj = { NULL, 0, 0 };
+
+	tu_mkdtemp(dir, sizeof(dir));
+	f = tu_write(dir, "dup.xml",
+	    "<enterprise><properties><datasource>x</datasource>"
+	    "<datetime>2024-09-01</datetime></properties>\n"
+	    "<person><sourcedid><source>s</source><id>P</id></sourcedid>"
+	    "<name><fn>x</fn></name></person>\n"
+	    "<person><sourcedid><source>s</source><id>P</id></sourcedid>"
+	    "<name><fn>y</fn></name></person>\n"
+	    "</enterprise>\n");
+	roster_init(&r);
+	ck_assert_int_eq(ims_read(f, &r, NULL), -1);
+	ck_assert_ptr_nonnull(strstr(error_last(), "dup.xml"));
+	roster_free(&r);
+	roster_init(&r);
+	ck_assert_int_eq(ims_read(f, &r, &rj), 0);
+	ck_assert_uint_eq(rj.count, 2);
+	ck_assert_uint_eq(r.npersons, 0);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Deltas.                                                             */
+
+START_TEST(test_delta)
+{
+	char dir[256];
+	const char *f;
+	struct roster or, nr;
+	struct changeset cs;
+	char *s, *p;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	/* Old: three persons, three groups, memberships. */
+	build(&or);
+	/* New: 1003 gone, 1002 active again, 1004 new; A-sub gone, C2 new
+	 * under C1, C1 renamed; memberships change accordingly. */
+	roster_init(&nr);
+	nr.datetime = WHEN + 86400;
+	add_person(&nr, "1001", "ola", "Ola", "Nordmann", "ola@example.org",
+	    "Student", 1);
+	add_person(&nr, "1002", "kari", "Kari", "\xc3\x85s & <Co> \"q\" 'a'",
+	    "", "Faculty", 1);
+	add_person(&nr, "1004", "per", "Per", "Hansen", "", "Student", 1);
+	add_group(&nr, "SCHOOL", "school", "Example School", "", "", "");
+	add_group(&nr, "C1", "class", "1A (renamed)", "Class 1A", "SCHOOL",
+	    "2024/25");
+	add_group(&nr, "C2", "class", "1B", "", "C1", "");
+	seal_entities(&nr);
+	add_member(&nr, "C1", "1001", 1, 1);
+	add_member(&nr, "C1", "1002", 2, 1);
+	add_member(&nr, "C1", "1002", 8, 1);	/* status 0 -> 1 */
+	add_member(&nr, "C2", "1004", 1, 1);
+	seal_members(&nr);
+
+	ck_assert_int_eq(diff_compute(&or, &nr, &cs), 0);
+	f = path_in(dir, "delta.xml");
+	ck_assert_msg(ims_write_delta(f, &nr, &or, &cs, &opts_plain) == 0,
+	    "%s", error_last());
+	assert_dtd_valid(f);
+	s = slurp(f, NULL);
+	ck_assert_ptr_nonnull(strstr(s, "<type>delta</type>"));
+	ck_assert_ptr_nonnull(strstr(s,
+	    "<datetime>2024-09-02T02:00:00</datetime>"));
+	/* Persons: update (reactivated), delete with the old record, add. */
+	ck_assert_ptr_nonnull(strstr(s, "  <person recstatus=\"2\">\n"
+	    "    <sourcedid>\n      <source>sis.example.org</source>\n"
+	    "      <id>1002</id>\n"));
+	ck_assert_ptr_nonnull(strstr(s, "  <person recstatus=\"3\">\n"
+	    "    <sourcedid>\n      <source>sis.example.org</source>\n"
+	    "      <id>1003</id>\n"));
+	ck_assert_ptr_nonnull(strstr(s, "  <person recstatus=\"1\">\n"
+	    "    <sourcedid>\n      <source>sis.example.org</source>\n"
+	    "      <id>1004</id>\n    </sourcedid>\n"
+	    "    <userid>per</userid>\n"));
+	ck_assert_ptr_null(strstr(s, "<id>1001</id>\n    </sourcedid>\n"
+	    "    <userid>"));
+	ck_assert_ptr_null(strstr(s, "systemrole"));
+	/* Groups: C1 update before its new child C2, then A-sub delete. */
+	p = strstr(s, "  <group recstatus=\"2\">\n    <sourcedid>\n"
+	    "      <source>sis.example.org</source>\n      <id>C1</id>\n");
+	ck_assert_ptr_nonnull(p);
+	p = strstr(p, "  <group recstatus=\"1\">\n    <sourcedid>\n"
+	    "      <source>sis.example.org</source>\n      <id>C2</id>\n");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(strstr(p, "<typevalue level=\"2\">class"));
+	p = strstr(p, "  <group recstatus=\"3\">\n    <sourcedid>\n"
+	    "      <source>sis.example.org</source>\n      <id>A-sub</id>\n");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_null(strstr(s, "<id>SCHOOL</id>\n    </sourcedid>\n"
+	    "    <grouptype>"));
+	/* Memberships: deletes carry status 0, roletype first. */
+	ck_assert_ptr_nonnull(strstr(s, "<id>1001</id>\n      </sourcedid>\n"
+	    "      <idtype>1</idtype>\n"
+	    "      <role roletype=\"01\" recstatus=\"3\">\n"
+	    "        <status>0</status>\n"));
+	ck_assert_ptr_nonnull(strstr(s, "<id>1002</id>\n      </sourcedid>\n"
+	    "      <idtype>1</idtype>\n"
+	    "      <role roletype=\"08\" recstatus=\"2\">\n"
+	    "        <status>1</status>\n"));
+	ck_assert_ptr_nonnull(strstr(s, "<id>1004</id>\n      </sourcedid>\n"
+	    "      <idtype>1</idtype>\n"
+	    "      <role roletype=\"01\" recstatus=\"1\">\n"
+	    "        <status>1</status>\n"));
+	ck_assert_ptr_nonnull(strstr(s, "<id>1003</id>\n      </sourcedid>\n"
+	    "      <idtype>1</idtype>\n"
+	    "      <role roletype=\"07\" recstatus=\"3\">\n"
+	    "        <status>0</status>\n"));
+	/* The unchanged membership is not there. */
+	ck_assert_ptr_null(strstr(s, "<id>1001</id>\n      </sourcedid>\n"
+	    "      <idtype>1</idtype>\n      <role roletype=\"01\">"));
+	free(s);
+
+	/* gzip too. */
+	f = path_in(dir, "delta.xml.gz");
+	ck_assert_int_eq(ims_write_delta(f, &nr, &or, &cs, &opts_gzip), 0);
+	assert_dtd_valid(f);
+
+	changeset_free(&cs);
+	roster_free(&nr);
+	roster_free(&or);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_delta_person_delete_userid)
+{
+	char dir[256];
+	const char *f;
+	struct roster or, nr;
+	struct changeset cs;
+	char *s;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	roster_init(&or);
+	add_person(&or, "9", "gone.user", "G", "U", "", "", 1);
+	seal_entities(&or);
+	seal_members(&or);
+	roster_init(&nr);
+	seal_entities(&nr);
+	seal_members(&nr);
+	ck_assert_int_eq(diff_compute(&or, &nr, &cs), 0);
+	f = path_in(dir, "d.xml");
+	ck_assert_int_eq(ims_write_delta(f, &nr, &or, &cs, &opts_plain), 0);
+	assert_dtd_valid(f);
+	s = slurp(f, NULL);
+	ck_assert_ptr_nonnull(strstr(s, "  <person recstatus=\"3\">\n"));
+	ck_assert_ptr_nonnull(strstr(s, "    <userid>gone.user</userid>\n"));
+	ck_assert_ptr_null(strstr(s, "<group"));
+	ck_assert_ptr_null(strstr(s, "<membership"));
+	free(s);
+	changeset_free(&cs);
+	roster_free(&nr);
+	roster_free(&or);
+	tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_delta_empty)
+{
+	char dir[256];
+	const char *f;
+	struct roster r;
+	struct changeset cs;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build(&r);
+	memset(&cs, 0, sizeof(cs));
+	f = path_in(dir, "empty.xml");
+	ck_assert_int_eq(ims_write_delta(f, &r, &r, &cs, &opts_plain), 0);
+	assert_dtd_valid(f);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+static Suite *
+ims_suite(void)
+{
+	Suite *s = suite_create("ims");
+	TCase *w = tcase_create("write");
+	TCase *r = tcase_create("read");
+	TCase *d = tcase_create("delta");
+
+	tcase_set_timeout(w, 120);
+	tcase_set_timeout(r, 60);
+	tcase_set_timeout(d, 120);
+	tcase_add_test(w, test_full_dtd_valid);
+	tcase_add_test(w, test_full_records);
+	tcase_add_test(w, test_escaping);
+	tcase_add_test(w, test_source_escaped);
+	tcase_add_test(w, test_invalid_utf8_fails);
+	tcase_add_test(w, test_open_fails);
+	tcase_add_test(w, test_cycle_fails);
+	tcase_add_test(w, test_role_first_attribute);
+	tcase_add_test(w, test_deterministic);
+	tcase_add_test(w, test_gzip);
+	tcase_add_test(r, test_round_trip);
+	tcase_add_test(r, test_read_thirdparty);
+	tcase_add_test(r, test_read_rejects_file);
+	tcase_add_test(r, test_read_not_wellformed);
+	tcase_add_test(r, test_read_order_fault);
+	tcase_add_test(r, test_read_duplicates_strict);
+	tcase_add_test(d, test_delta);
+	tcase_add_test(d, test_delta_person_delete_userid);
+	tcase_add_test(d, test_delta_empty);
+	suite_add_tcase(s, w);
+	suite_add_tcase(s, r);
+	suite_add_tcase(s, d);
+	return s;
+}
+
+int
+main(void)
+{
+	return tu_run_suite(ims_suite()) != 0;
+}

@@ -1,0 +1,410 @@
+/*
+ * check_safety.c -- the diff (merge-join by key) and the safety
+ * filter (every threshold at its exact boundary, min_base, caps, the
+ * first run, the approval id), and the roster model underneath.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sisfeed.h"
+#include "tests/testutil.h"
+
+static void
+add_person(struct roster *r, const char *id, const char *given, int active)
+{
+	struct person p;
+
+	memset(&p, 0, sizeof(p));
+	p.id = id;
+	p.userid = id;
+	p.given = given;
+	p.family = "Family";
+	p.active = (uint8_t)active;
+	ck_assert_int_eq(roster_add_person(r, &p), 0);
+}
+
+static void
+add_group(struct roster *r, const char *id, const char *parent)
+{
+	struct group g;
+
+	memset(&g, 0, sizeof(g));
+	g.id = id;
+	g.shortname = id;
+	g.parent = parent;
+	ck_assert_int_eq(roster_add_group(r, &g), 0);
+}
+
+static void
+add_member(struct roster *r, const char *gid, const char *pid, int role)
+{
+	struct membership m;
+	long g = roster_find_group(r, gid), p = roster_find_person(r, pid);
+
+	ck_assert_int_ge(g, 0);
+	ck_assert_int_ge(p, 0);
+	m.group = (uint32_t)g;
+	m.person = (uint32_t)p;
+	m.role = (uint8_t)role;
+	m.active = 1;
+	ck_assert_int_eq(roster_add_member(r, &m), 0);
+}
+
+/* A roster of n persons P0000.., one group, each person a learner. */
+static void
+make_roster(struct roster *r, size_t n, size_t skip_from, size_t skip_n)
+{
+	struct rejects rj = { 0 };
+	char id[32];
+	size_t i;
+
+	roster_init(r);
+	for (i = 0; i < n; i++) {
+		if (i >= skip_from && i < skip_from + skip_n)
+			continue;
+		snprintf(id, sizeof(id), "P%04zu", i);
+		add_person(r, id, "Given", 1);
+	}
+	add_group(r, "G", "");
+	ck_assert_int_eq(roster_seal_entities(r, &rj, "p", "g"), 0);
+	for (i = 0; i < r->npersons; i++)
+		add_member(r, "G", r->persons[i].id, 1);
+	ck_assert_int_eq(roster_seal_members(r, &rj, "m", NULL), 0);
+	ck_assert_uint_eq(rj.count, 0);
+}
+
+static void
+config_defaults(struct config *cfg)
+{
+	int t, op;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (t = 0; t < NTYPES; t++)
+		for (op = 0; op < NOPS; op++) {
+			cfg->safety.t[t][op].percent = -1;
+			cfg->safety.t[t][op].cap = -1;
+		}
+	cfg->safety.min_base = 100;
+	cfg->safety.first_run = FIRST_RUN_BLOCK;
+}
+
+static const unsigned char zero[32];
+
+START_TEST(diff_merge_join)
+{
+	struct roster a, b;
+	struct changeset cs;
+	struct rejects rj = { 0 };
+
+	roster_init(&a);
+	roster_init(&b);
+	add_person(&a, "A", "Ann", 1);
+	add_person(&a, "B", "Bob", 1);
+	add_person(&a, "C", "Cid", 1);
+	add_group(&a, "G", "");
+	ck_assert_int_eq(roster_seal_entities(&a, &rj, "p", "g"), 0);
+	add_member(&a, "G", "A", 1);
+	add_member(&a, "G", "B", 1);
+	ck_assert_int_eq(roster_seal_members(&a, &rj, "m", NULL), 0);
+
+	add_person(&b, "D", "Dee", 1);		/* insert */
+	add_person(&b, "B", "Bobby", 1);	/* update */
+	add_person(&b, "A", "Ann", 0);		/* deactivation */
+	add_group(&b, "G", "");
+	ck_assert_int_eq(roster_seal_entities(&b, &rj, "p", "g"), 0);
+	add_member(&b, "G", "A", 1);
+	add_member(&b, "G", "A", 2);		/* a second role: insert */
+	ck_assert_int_eq(roster_seal_members(&b, &rj, "m", NULL), 0);
+
+	ck_assert_int_eq(diff_compute(&a, &b, &cs), 0);
+	ck_assert_uint_eq(cs.count[TYPE_PERSON][OP_INSERT], 1);
+	ck_assert_uint_eq(cs.count[TYPE_PERSON][OP_UPDATE], 2);
+	ck_assert_uint_eq(cs.count[TYPE_PERSON][OP_DELETE], 1);
+	ck_assert_uint_eq(cs.deactivated, 1);
+	ck_assert_uint_eq(cs.reactivated, 0);
+	ck_assert_uint_eq(cs.count[TYPE_GROUP][OP_INSERT] +
+	    cs.count[TYPE_GROUP][OP_UPDATE] +
+	    cs.count[TYPE_GROUP][OP_DELETE], 0);
+	ck_assert_uint_eq(cs.count[TYPE_MEMBER][OP_INSERT], 1);
+	ck_assert_uint_eq(cs.count[TYPE_MEMBER][OP_DELETE], 1);
+	ck_assert_uint_eq(cs.base[TYPE_PERSON], 3);
+	/* changes come in key order: A (update), B (update), C, D */
+	ck_assert_str_eq(b.persons[cs.c[TYPE_PERSON][0].new].id, "A");
+	ck_assert_int_eq(cs.c[TYPE_PERSON][2].op, OP_DELETE);
+	ck_assert_str_eq(a.persons[cs.c[TYPE_PERSON][2].old].id, "C");
+	changeset_free(&cs);
+	roster_free(&a);
+	roster_free(&b);
+}
+END_TEST
+
+START_TEST(diff_same_is_empty_and_digest_stable)
+{
+	struct roster a, b;
+	struct changeset cs1, cs2;
+
+	make_roster(&a, 50, 0, 0);
+	make_roster(&b, 50, 0, 0);
+	ck_assert_int_eq(diff_compute(&a, &b, &cs1), 0);
+	ck_assert_uint_eq(cs1.n[0] + cs1.n[1] + cs1.n[2], 0);
+	changeset_free(&cs1);
+	roster_free(&b);
+	make_roster(&b, 50, 10, 3);
+	ck_assert_int_eq(diff_compute(&a, &b, &cs1), 0);
+	ck_assert_int_eq(diff_compute(&a, &b, &cs2), 0);
+	ck_assert_uint_eq(cs1.count[TYPE_PERSON][OP_DELETE], 3);
+	ck_assert_uint_eq(cs1.count[TYPE_MEMBER][OP_DELETE], 3);
+	ck_assert_mem_eq(cs1.digest, cs2.digest, 32);
+	changeset_free(&cs1);
+	changeset_free(&cs2);
+	roster_free(&a);
+	roster_free(&b);
+}
+END_TEST
+
+/* deletes of k out of base, against a threshold; returns blocked. */
+static int
+deletes_blocked(struct config *cfg, size_t base, size_t k)
+{
+	struct roster a, b;
+	struct changeset cs;
+	struct verdict v;
+
+	make_roster(&a, base, 0, 0);
+	make_roster(&b, base, 0, k);
+	ck_assert_int_eq(diff_compute(&a, &b, &cs), 0);
+	ck_assert_uint_eq(cs.count[TYPE_PERSON][OP_DELETE], k);
+	safety_evaluate(cfg, &cs, 0, zero, &v);
+	changeset_free(&cs);
+	roster_free(&a);
+	roster_free(&b);
+	return v.tripped[TYPE_PERSON][OP_DELETE];
+}
+
+START_TEST(percent_boundary)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	cfg.safety.t[TYPE_PERSON][OP_DELETE].percent = 2;
+	ck_assert_int_eq(deletes_blocked(&cfg, 1000, 20), 0);	/* = 2% */
+	ck_assert_int_eq(deletes_blocked(&cfg, 1000, 21), 1);	/* > 2% */
+	cfg.safety.t[TYPE_PERSON][OP_DELETE].percent = 0.3;
+	ck_assert_int_eq(deletes_blocked(&cfg, 1000, 3), 0);	/* exact */
+	ck_assert_int_eq(deletes_blocked(&cfg, 1000, 4), 1);
+	cfg.safety.t[TYPE_PERSON][OP_DELETE].percent = 0;
+	ck_assert_int_eq(deletes_blocked(&cfg, 1000, 0), 0);
+	ck_assert_int_eq(deletes_blocked(&cfg, 1000, 1), 1);
+}
+END_TEST
+
+START_TEST(cap_boundary)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	cfg.safety.t[TYPE_PERSON][OP_DELETE].cap = 5;
+	ck_assert_int_eq(deletes_blocked(&cfg, 1000, 5), 0);
+	ck_assert_int_eq(deletes_blocked(&cfg, 1000, 6), 1);
+	/* [2%, 5]: either trips */
+	cfg.safety.t[TYPE_PERSON][OP_DELETE].percent = 2;
+	ck_assert_int_eq(deletes_blocked(&cfg, 200, 5), 1);	/* 2.5% */
+	ck_assert_int_eq(deletes_blocked(&cfg, 1000, 6), 1);	/* cap */
+	ck_assert_int_eq(deletes_blocked(&cfg, 1000, 5), 0);
+}
+END_TEST
+
+START_TEST(min_base)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	cfg.safety.t[TYPE_PERSON][OP_DELETE].percent = 10;
+	cfg.safety.min_base = 100;
+	/* 1 of 3 is not 33%: judged against min_base 100, 1% */
+	ck_assert_int_eq(deletes_blocked(&cfg, 3, 1), 0);
+	/* 10 of 50 is 10% of min_base: allowed; 11 trips */
+	ck_assert_int_eq(deletes_blocked(&cfg, 50, 10), 0);
+	ck_assert_int_eq(deletes_blocked(&cfg, 50, 11), 1);
+	/* at or above min_base the real base counts */
+	ck_assert_int_eq(deletes_blocked(&cfg, 100, 11), 1);
+	ck_assert_int_eq(deletes_blocked(&cfg, 200, 20), 0);
+	ck_assert_int_eq(deletes_blocked(&cfg, 200, 21), 1);
+	/* a cap still applies below min_base */
+	cfg.safety.t[TYPE_PERSON][OP_DELETE].cap = 1;
+	ck_assert_int_eq(deletes_blocked(&cfg, 3, 2), 1);
+}
+END_TEST
+
+START_TEST(each_type_and_op)
+{
+	struct config cfg;
+	struct changeset cs;
+	struct verdict v;
+	int t, op;
+
+	for (t = 0; t < NTYPES; t++) {
+		for (op = 0; op < NOPS; op++) {
+			config_defaults(&cfg);
+			cfg.safety.min_base = 0;
+			cfg.safety.t[t][op].percent = 10;
+			memset(&cs, 0, sizeof(cs));
+			cs.base[t] = 100;
+			cs.count[t][op] = 10;
+			safety_evaluate(&cfg, &cs, 0, zero, &v);
+			ck_assert_int_eq(v.blocked, 0);
+			cs.count[t][op] = 11;
+			safety_evaluate(&cfg, &cs, 0, zero, &v);
+			ck_assert_int_eq(v.blocked, 1);
+			ck_assert_int_eq(v.tripped[t][op], 1);
+			ck_assert_ptr_nonnull(strstr(v.reason, type_name(t)));
+			ck_assert_ptr_nonnull(strstr(v.reason, op_name(op)));
+			ck_assert_ptr_nonnull(strstr(v.reason, "11.0% > 10%"));
+		}
+	}
+}
+END_TEST
+
+START_TEST(first_run)
+{
+	struct config cfg;
+	struct changeset cs;
+	struct verdict v;
+
+	config_defaults(&cfg);
+	memset(&cs, 0, sizeof(cs));
+	cs.count[TYPE_PERSON][OP_INSERT] = 5000;
+	safety_evaluate(&cfg, &cs, 1, zero, &v);
+	ck_assert_int_eq(v.blocked, 1);
+	ck_assert_int_eq(v.first_run, 1);
+	ck_assert_ptr_nonnull(strstr(v.reason, "initial load"));
+	cfg.safety.first_run = FIRST_RUN_ALLOW;
+	safety_evaluate(&cfg, &cs, 1, zero, &v);
+	ck_assert_int_eq(v.blocked, 0);
+}
+END_TEST
+
+START_TEST(approval_id)
+{
+	struct config cfg;
+	struct changeset cs;
+	struct verdict v1, v2, v3;
+	unsigned char other[32];
+
+	config_defaults(&cfg);
+	memset(&cs, 0, sizeof(cs));
+	memset(other, 1, sizeof(other));
+	cs.digest[0] = 7;
+	safety_evaluate(&cfg, &cs, 0, zero, &v1);
+	safety_evaluate(&cfg, &cs, 0, zero, &v2);
+	ck_assert_str_eq(v1.approval_id, v2.approval_id);
+	ck_assert_uint_eq(strlen(v1.approval_id), 16);
+	/* another snapshot, same changes: another id */
+	safety_evaluate(&cfg, &cs, 0, other, &v3);
+	ck_assert_str_ne(v1.approval_id, v3.approval_id);
+	/* same snapshot, other changes: another id */
+	cs.digest[0] = 8;
+	safety_evaluate(&cfg, &cs, 0, zero, &v3);
+	ck_assert_str_ne(v1.approval_id, v3.approval_id);
+}
+END_TEST
+
+START_TEST(roster_duplicates_rejected)
+{
+	struct roster r;
+	struct rejects rj = { 0 };
+	char buf[4096] = "";
+	struct person p;
+
+	rj.fp = fmemopen(buf, sizeof(buf), "w");
+	ck_assert_ptr_nonnull(rj.fp);
+	roster_init(&r);
+	memset(&p, 0, sizeof(p));
+	p.id = "X";
+	p.line = 2;
+	ck_assert_int_eq(roster_add_person(&r, &p), 0);
+	p.id = "Y";
+	p.line = 3;
+	ck_assert_int_eq(roster_add_person(&r, &p), 0);
+	p.id = "X";
+	p.line = 4;
+	ck_assert_int_eq(roster_add_person(&r, &p), 0);
+	add_group(&r, "G", "NOPE");
+	ck_assert_int_eq(roster_seal_entities(&r, &rj, "p.csv", "g.csv"), 0);
+	fclose(rj.fp);
+	ck_assert_uint_eq(r.npersons, 1);
+	ck_assert_str_eq(r.persons[0].id, "Y");
+	ck_assert_uint_eq(r.ngroups, 0);
+	ck_assert_uint_eq(rj.count, 3);
+	ck_assert_ptr_nonnull(strstr(buf,
+	    "p.csv:2: id: duplicate person key 'X' (also on line 4)"));
+	ck_assert_ptr_nonnull(strstr(buf,
+	    "p.csv:4: id: duplicate person key 'X' (also on line 2)"));
+	ck_assert_ptr_nonnull(strstr(buf,
+	    "g.csv:0: parent: unknown group 'NOPE'"));
+	roster_free(&r);
+}
+END_TEST
+
+START_TEST(parsers)
+{
+	ck_assert_int_eq(role_parse("01"), 1);
+	ck_assert_int_eq(role_parse("8"), 8);
+	ck_assert_int_eq(role_parse("09"), 0);
+	ck_assert_int_eq(role_parse("Teacher"), 2);
+	ck_assert_int_eq(role_parse("TEACHINGASSISTANT"), 8);
+	ck_assert_int_eq(role_parse("janitor"), 0);
+	ck_assert_str_eq(role_name(6), "Mentor");
+	ck_assert_int_eq(status_parse("Y"), 1);
+	ck_assert_int_eq(status_parse("InActive"), 0);
+	ck_assert_int_eq(status_parse("maybe"), -1);
+	ck_assert_int_eq(utf8_valid("Bj\xc3\xb8rn", 6), 1);
+	ck_assert_int_eq(utf8_valid("\xc3", 1), 0);
+	ck_assert_int_eq(utf8_valid("\xc0\xaf", 2), 0);		/* overlong */
+	ck_assert_int_eq(utf8_valid("\xed\xa0\x80", 3), 0);	/* surrogate */
+	ck_assert_int_eq(utf8_valid("\xf4\x90\x80\x80", 4), 0);
+}
+END_TEST
+
+START_TEST(sha256_vectors)
+{
+	struct sha256 h;
+	unsigned char d[32];
+	char hex[65];
+
+	sha256_init(&h);
+	sha256_update(&h, "abc", 3);
+	sha256_final(&h, d);
+	sha256_hex(d, 32, hex);
+	ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad");
+	sha256_init(&h);
+	sha256_update(&h, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomn"
+	    "opnopq", 56);
+	sha256_final(&h, d);
+	sha256_hex(d, 32, hex);
+	ck_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039"
+	    "a33ce45964ff2167f6ecedd419db06c1");
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("safety");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, diff_merge_join);
+	tcase_add_test(tc, diff_same_is_empty_and_digest_stable);
+	tcase_add_test(tc, percent_boundary);
+	tcase_add_test(tc, cap_boundary);
+	tcase_add_test(tc, min_base);
+	tcase_add_test(tc, each_type_and_op);
+	tcase_add_test(tc, first_run);
+	tcase_add_test(tc, approval_id);
+	tcase_add_test(tc, roster_duplicates_rejected);
+	tcase_add_test(tc, parsers);
+	tcase_add_test(tc, sha256_vectors);
+	suite_add_tcase(s, tc);
+	return tu_run_suite(s) != 0;
+}
