@@ -624,12 +624,17 @@ smtp_perform(const struct config *c, const struct rlist *rl,
 		error_set("mail: libcurl option: %s", curl_easy_strerror(ce));
 	else if ((ce = curl_easy_perform(h)) != CURLE_OK) {
 		if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) !=
-		    CURLE_OK)
+		    CURLE_OK || code < 400)
 			code = 0;
-		error_set("mail: %s: %s%s%.0ld%s", c->mail.smtp,
-		    errbuf[0] != '\0' ? errbuf : curl_easy_strerror(ce),
-		    code > 0 ? " (server said " : "", code,
-		    code > 0 ? ")" : "");
+		if (errbuf[0] == '\0')
+			snprintf(errbuf, CURL_ERROR_SIZE, "%s",
+			    curl_easy_strerror(ce));
+		snprintf(env, sizeof(env), "%ld", code);
+		if (code == 0 || strstr(errbuf, env) != NULL)
+			error_set("mail: %s: %s", c->mail.smtp, errbuf);
+		else
+			error_set("mail: %s: %s (server said %ld)",
+			    c->mail.smtp, errbuf, code);
 	} else
 		rc = 0;
 	curl_easy_cleanup(h);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,8 +70,13 @@ stage_begin(struct run *r)
 static void
 stage_end(struct run *r, int s)
 {
+	struct rusage ru;
+
 	r->rep.seconds[s] += elapsed(&r->t_stage);
-	log_debug("stage %s: %.3f s", stage_name(s), r->rep.seconds[s]);
+	if (getrusage(RUSAGE_SELF, &ru) == -1)
+		ru.ru_maxrss = 0;
+	log_debug("stage %s: %.3f s, peak RSS %ld MiB", stage_name(s),
+	    r->rep.seconds[s], ru.ru_maxrss / 1024);
 }
 
 /* Mark the run failed in stage s with the last error; returns -1. */
@@ -516,8 +522,14 @@ unique_run_id(const struct config *cfg, char *id, size_t len)
 
 	snprintf(base, sizeof(base), "%s", id);
 	for (n = 2; n < 1000; n++) {
+		char rej[PATH_MAX];
+
 		if (path_fmt(path, sizeof(path), "%s/runs/%s.json",
-		    cfg->state_dir, id) == -1 || access(path, F_OK) == -1)
+		    cfg->state_dir, id) == -1 ||
+		    path_fmt(rej, sizeof(rej), "%s/rejects/%s.txt",
+		    cfg->state_dir, id) == -1)
+			return;
+		if (access(path, F_OK) == -1 && access(rej, F_OK) == -1)
 			return;
 		snprintf(id, len, "%.20s-%d", base, n % 1000);
 	}

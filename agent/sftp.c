@@ -1,29 +1,1449 @@
 /*
- * sftp.c -- delivery over SFTP (stub; being written).
+ * sftp.c -- delivery over SFTP with libssh2 (Debian 12: libssh2 1.10).
+ *
+ * One attempt is a straight line: TCP connect with a timeout, the SSH
+ * handshake, the server's host key checked against the configured
+ * known_hosts file (never trusted on first use, no way to skip it),
+ * login with a private key or a password read from a file, then
+ * remote_dir/NAME.part written with many requests in flight, its size
+ * checked, NAME removed if it exists and NAME.part renamed to NAME.
+ * A refused connection, a timeout or a cut connection retries the
+ * whole attempt with exponential backoff; any other failure (host key,
+ * login, remote directory, local file) fails at once.
  */
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libssh2.h>
+#include <libssh2_sftp.h>
 
 #include "sisfeed.h"
 
+#define SFTP_PORT		22
+#define SFTP_TIMEOUT		30		/* seconds, when unset */
+#define RETRY_BASE_MS		1000		/* SISFEED_RETRY_BASE_MS */
+#define RETRY_CAP_MS		60000
+#define WINDOW_MIN		(256 * 1024)
+#define WINDOW_MAX		(4 * 1024 * 1024)
+#define SECRET_MAX		1024
+
+/* One connection and what the messages need to say about it. */
+struct conn {
+	const struct config	*cfg;
+	const char		*host;
+	const char		*user;
+	const char		*identity;	/* or NULL */
+	const char		*password_file;	/* or NULL */
+	const char		*known_hosts;
+	const char		*remote_dir;	/* NULL: the login directory */
+	int			 port;
+	int			 timeout;	/* seconds */
+	char			 hostspec[300];	/* name in known_hosts */
+	char			 where[400];	/* user@host:port */
+	char			 hostkey[160];	/* "ssh-ed25519 SHA256:..." */
+	char			 method[600];	/* how we logged in */
+	int			 fd;
+	LIBSSH2_SESSION		*ssh;
+	LIBSSH2_SFTP		*sftp;
+	int			 retry;		/* the failure may pass */
+};
+
+/* A progress line on a terminal. */
+struct progress {
+	const char	*name;
+	off_t		 total;
+	int64_t		 start, last;	/* ms */
+	int		 tty;
+	int		 shown;
+};
+
+/* Host key types: libssh2's two numberings and the SSH name. */
+static const struct {
+	int		 hostkey;	/* LIBSSH2_HOSTKEY_TYPE_* */
+	int		 known;		/* LIBSSH2_KNOWNHOST_KEY_* */
+	const char	*name;
+} keytypes[] = {
+	{ LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519,
+	    "ssh-ed25519" },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
+	    "ecdsa-sha2-nistp256" },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
+	    "ecdsa-sha2-nistp384" },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ECDSA_521,
+	    "ecdsa-sha2-nistp521" },
+	{ LIBSSH2_HOSTKEY_TYPE_RSA, LIBSSH2_KNOWNHOST_KEY_SSHRSA, "ssh-rsa" },
+	{ LIBSSH2_HOSTKEY_TYPE_DSS, LIBSSH2_KNOWNHOST_KEY_SSHDSS, "ssh-dss" },
+};
+#define NKEYTYPES (sizeof(keytypes) / sizeof(keytypes[0]))
+
+/* What a private key file holds, as far as we can tell. */
+enum keykind { KEY_UNKNOWN, KEY_RSA, KEY_DSA, KEY_ECDSA, KEY_ED25519 };
+struct keyinfo {
+	enum keykind	 kind;
+	int		 encrypted;	/* 1 yes, 0 no, -1 cannot tell */
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int64_t ms)
+{
+	struct timespec ts, rem;
+	int i;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	for (i = 0; i < 100 && nanosleep(&ts, &rem) == -1 &&
+	    errno == EINTR; i++)
+		ts = rem;
+}
+
+/* ------------------------------------------------------------------ */
+/* base64 and key files                                               */
+
+static size_t
+b64_decode(const char *s, size_t len, unsigned char *out, size_t cap)
+{
+	unsigned int acc = 0, v;
+	int bits = 0;
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (ch >= 'A' && ch <= 'Z')
+			v = (unsigned int)(ch - 'A');
+		else if (ch >= 'a' && ch <= 'z')
+			v = (unsigned int)(ch - 'a') + 26;
+		else if (ch >= '0' && ch <= '9')
+			v = (unsigned int)(ch - '0') + 52;
+		else if (ch == '+')
+			v = 62;
+		else if (ch == '/')
+			v = 63;
+		else if (ch == '=')
+			break;
+		else
+			continue;
+		acc = ((acc << 6) | v) & 0xffffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n < cap)
+				out[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return n;
+}
+
+static void
+b64_encode_nopad(const unsigned char *in, size_t len, char *out,
+    size_t cap)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned int acc = 0;
+	int bits = 0;
+	size_t i, n = 0;
+
+	for (i = 0; i < len && n + 2 < cap; i++) {
+		acc = ((acc << 8) | in[i]) & 0xffff;
+		bits += 8;
+		while (bits >= 6 && n + 1 < cap) {
+			bits -= 6;
+			out[n++] = tab[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0 && n + 1 < cap)
+		out[n++] = tab[(acc << (6 - bits)) & 63];
+	out[n] = '\0';
+}
+
+/* Take one SSH "string" (uint32 length, bytes) off the front of a blob. */
+static int
+blob_string(const unsigned char **p, size_t *left,
+    const unsigned char **s, size_t *slen)
+{
+	uint32_t n;
+
+	if (*left < 4)
+		return -1;
+	n = (uint32_t)(*p)[0] << 24 | (uint32_t)(*p)[1] << 16 |
+	    (uint32_t)(*p)[2] << 8 | (uint32_t)(*p)[3];
+	if (n > *left - 4)
+		return -1;
+	*s = *p + 4;
+	*slen = n;
+	*p += 4 + n;
+	*left -= 4 + n;
+	return 0;
+}
+
+static int
+blob_is(const unsigned char *s, size_t len, const char *str)
+{
+	return len == strlen(str) && memcmp(s, str, len) == 0;
+}
+
+static enum keykind
+keykind_of_name(const unsigned char *s, size_t len)
+{
+	if (blob_is(s, len, "ssh-rsa"))
+		return KEY_RSA;
+	if (blob_is(s, len, "ssh-dss"))
+		return KEY_DSA;
+	if (blob_is(s, len, "ssh-ed25519"))
+		return KEY_ED25519;
+	if (len > 11 && memcmp(s, "ecdsa-sha2-", 11) == 0)
+		return KEY_ECDSA;
+	return KEY_UNKNOWN;
+}
+
+static int
+mem_has(const unsigned char *hay, size_t len, const unsigned char *needle,
+    size_t nlen)
+{
+	size_t i;
+
+	for (i = 0; i + nlen <= len; i++)
+		if (memcmp(hay + i, needle, nlen) == 0)
+			return 1;
+	return 0;
+}
+
+/* The new OpenSSH format: magic, cipher, kdf, kdf options, count, and
+ * the first public key (unencrypted), whose first string is its type. */
+static void
+key_inspect_openssh(const unsigned char *der, size_t len,
+    struct keyinfo *ki)
+{
+	static const char magic[] = "openssh-key-v1";
+	const unsigned char *p = der, *s;
+	size_t left = len, slen, pleft;
+
+	if (len < sizeof(magic) || memcmp(der, magic, sizeof(magic)) != 0)
+		return;
+	p += sizeof(magic);
+	left -= sizeof(magic);
+	if (blob_string(&p, &left, &s, &slen) == -1)
+		return;
+	ki->encrypted = !blob_is(s, slen, "none");
+	if (blob_string(&p, &left, &s, &slen) == -1 ||	/* kdf */
+	    blob_string(&p, &left, &s, &slen) == -1 ||	/* kdf options */
+	    left < 4)
+		return;
+	p += 4;						/* number of keys */
+	left -= 4;
+	if (blob_string(&p, &left, &s, &slen) == -1)
+		return;
+	pleft = slen;
+	p = s;
+	if (blob_string(&p, &pleft, &s, &slen) == -1)
+		return;
+	ki->kind = keykind_of_name(s, slen);
+}
+
+/* PKCS#8 "PRIVATE KEY": look for the algorithm's OID. */
+static void
+key_inspect_pkcs8(const unsigned char *der, size_t len, struct keyinfo *ki)
+{
+	static const unsigned char rsa[] = { 0x06, 0x09, 0x2a, 0x86, 0x48,
+	    0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01 };
+	static const unsigned char ec[] = { 0x06, 0x07, 0x2a, 0x86, 0x48,
+	    0xce, 0x3d, 0x02, 0x01 };
+	static const unsigned char ed[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+
+	ki->encrypted = 0;
+	if (mem_has(der, len, rsa, sizeof(rsa)))
+		ki->kind = KEY_RSA;
+	else if (mem_has(der, len, ec, sizeof(ec)))
+		ki->kind = KEY_ECDSA;
+	else if (mem_has(der, len, ed, sizeof(ed)))
+		ki->kind = KEY_ED25519;
+}
+
 /*
- * Upload path as remote_dir/name.  Returns 0 or -1.
+ * Find out a private key file's type and whether it is encrypted,
+ * without decrypting it: for messages only.  Never fails; what cannot
+ * be told stays KEY_UNKNOWN / -1.
+ */
+static void
+key_inspect(const char *path, struct keyinfo *ki)
+{
+	char text[16384];
+	unsigned char der[12288];
+	const char *b, *e;
+	size_t len = 0, dlen;
+	ssize_t n;
+	int fd;
+
+	ki->kind = KEY_UNKNOWN;
+	ki->encrypted = -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	while (len < sizeof(text) - 1 &&
+	    (n = read(fd, text + len, sizeof(text) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	text[len] = '\0';
+
+	if ((b = strstr(text, "-----BEGIN ")) == NULL ||
+	    (e = strstr(b + 11, "-----")) == NULL)
+		goto out;
+	if (strncmp(b, "-----BEGIN RSA PRIVATE KEY-----", 31) == 0) {
+		ki->kind = KEY_RSA;
+		ki->encrypted = strstr(text, "ENCRYPTED") != NULL;
+	} else if (strncmp(b, "-----BEGIN EC PRIVATE KEY-----", 30) == 0) {
+		ki->kind = KEY_ECDSA;
+		ki->encrypted = strstr(text, "ENCRYPTED") != NULL;
+	} else if (strncmp(b, "-----BEGIN DSA PRIVATE KEY-----", 31) == 0) {
+		ki->kind = KEY_DSA;
+		ki->encrypted = strstr(text, "ENCRYPTED") != NULL;
+	} else if (strncmp(b, "-----BEGIN ENCRYPTED PRIVATE KEY-----",
+	    37) == 0) {
+		ki->encrypted = 1;
+	} else {
+		b = e + 5;
+		if ((e = strstr(b, "-----END")) == NULL)
+			goto out;
+		dlen = b64_decode(b, (size_t)(e - b), der, sizeof(der));
+		if (strstr(text, "BEGIN OPENSSH PRIVATE KEY") != NULL)
+			key_inspect_openssh(der, dlen, ki);
+		else if (strstr(text, "BEGIN PRIVATE KEY") != NULL)
+			key_inspect_pkcs8(der, dlen, ki);
+		explicit_bzero(der, sizeof(der));
+	}
+out:
+	explicit_bzero(text, sizeof(text));
+}
+
+/* ------------------------------------------------------------------ */
+/* secrets                                                            */
+
+/* A key or secret file must be a regular file no one else can read. */
+static int
+secret_mode_ok(const char *path, const char *what)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return error_sys("sftp: %s %s", what, path);
+	if (!S_ISREG(st.st_mode))
+		return error_set("sftp: %s %s is not a regular file", what,
+		    path);
+	if (st.st_mode & 077)
+		return error_set("sftp: %s %s is accessible by group or "
+		    "others (mode %04o); refusing to use it (chmod 600 %s)",
+		    what, path, (unsigned int)(st.st_mode & 07777), path);
+	return 0;
+}
+
+/* Read the first line of a secret file into buf (NUL-terminated). */
+static int
+secret_read(const char *path, const char *what, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	if (secret_mode_ok(path, what) == -1)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return error_sys("sftp: %s %s", what, path);
+	while (len < cap - 1 &&
+	    (n = read(fd, buf + len, cap - 1 - len)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			error_sys("sftp: %s %s", what, path);
+			close(fd);
+			explicit_bzero(buf, cap);
+			return -1;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0')
+		return error_set("sftp: %s %s is empty", what, path);
+	if (strlen(buf) == cap - 1) {
+		explicit_bzero(buf, cap);
+		return error_set("sftp: %s %s: first line too long", what,
+		    path);
+	}
+	return 0;
+}
+
+/* The key's passphrase: passphrase_file, else SISFEED_SFTP_PASSPHRASE.
+ * *have is 0 when there is none. */
+static int
+passphrase_get(const struct conn *c, char *buf, size_t cap, int *have)
+{
+	const char *pf = c->cfg->delivery.s.passphrase_file, *env;
+
+	*have = 0;
+	buf[0] = '\0';
+	if (pf != NULL && *pf != '\0') {
+		if (secret_read(pf, "passphrase file", buf, cap) == -1)
+			return -1;
+		*have = 1;
+		return 0;
+	}
+	if ((env = getenv("SISFEED_SFTP_PASSPHRASE")) != NULL &&
+	    *env != '\0') {
+		if (strlen(env) >= cap)
+			return error_set("sftp: SISFEED_SFTP_PASSPHRASE is "
+			    "too long");
+		memcpy(buf, env, strlen(env) + 1);
+		*have = 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* errors                                                             */
+
+/* 1 if a libssh2 error means the connection failed, not the request. */
+static int
+transient(int rc)
+{
+	switch (rc) {
+	case LIBSSH2_ERROR_SOCKET_NONE:
+	case LIBSSH2_ERROR_BANNER_RECV:
+	case LIBSSH2_ERROR_BANNER_SEND:
+	case LIBSSH2_ERROR_SOCKET_SEND:
+	case LIBSSH2_ERROR_TIMEOUT:
+	case LIBSSH2_ERROR_SOCKET_DISCONNECT:
+	case LIBSSH2_ERROR_CHANNEL_CLOSED:
+	case LIBSSH2_ERROR_CHANNEL_EOF_SENT:
+	case LIBSSH2_ERROR_SOCKET_TIMEOUT:
+	case LIBSSH2_ERROR_SOCKET_RECV:
+	case LIBSSH2_ERROR_EAGAIN:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Record libssh2's error rc for what we were doing (what, path). */
+static int
+ssh_fail(struct conn *c, int rc, const char *what, const char *path)
+{
+	char *msg = NULL;
+	const char *sep = path != NULL ? " " : "";
+
+	if (path == NULL)
+		path = "";
+	if (c->ssh != NULL && rc == 0)
+		rc = libssh2_session_last_error(c->ssh, &msg, NULL, 0);
+	else if (c->ssh != NULL)
+		libssh2_session_last_error(c->ssh, &msg, NULL, 0);
+	c->retry = transient(rc);
+	if (rc == LIBSSH2_ERROR_TIMEOUT || rc == LIBSSH2_ERROR_SOCKET_TIMEOUT)
+		return error_set("sftp: %s: %s%s%s: timed out after %d s",
+		    c->where, what, sep, path, c->timeout);
+	if (c->retry)
+		return error_set("sftp: %s: %s%s%s: connection lost (%s)",
+		    c->where, what, sep, path,
+		    msg != NULL && *msg != '\0' ? msg : "no message");
+	return error_set("sftp: %s: %s%s%s: %s", c->where, what, sep, path,
+	    msg != NULL && *msg != '\0' ? msg : "unknown error");
+}
+
+static const char *
+fx_text(unsigned long fx)
+{
+	switch (fx) {
+	case LIBSSH2_FX_EOF:
+		return "end of file";
+	case LIBSSH2_FX_NO_SUCH_FILE:
+	case LIBSSH2_FX_NO_SUCH_PATH:
+		return "no such file or directory";
+	case LIBSSH2_FX_PERMISSION_DENIED:
+		return "permission denied";
+	case LIBSSH2_FX_FAILURE:
+		return "the server reports a failure";
+	case LIBSSH2_FX_BAD_MESSAGE:
+		return "bad message";
+	case LIBSSH2_FX_NO_CONNECTION:
+		return "no connection";
+	case LIBSSH2_FX_CONNECTION_LOST:
+		return "connection lost";
+	case LIBSSH2_FX_OP_UNSUPPORTED:
+		return "operation not supported by the server";
+	case LIBSSH2_FX_FILE_ALREADY_EXISTS:
+		return "file already exists";
+	case LIBSSH2_FX_WRITE_PROTECT:
+		return "write protected";
+	case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM:
+		return "no space left on the server";
+	case LIBSSH2_FX_QUOTA_EXCEEDED:
+		return "quota exceeded";
+	case LIBSSH2_FX_NOT_A_DIRECTORY:
+		return "not a directory";
+	default:
+		return "SFTP error";
+	}
+}
+
+/* The SFTP status of the last request, or 0 when rc is not one. */
+static unsigned long
+fx_status(struct conn *c, int rc)
+{
+	if (rc != LIBSSH2_ERROR_SFTP_PROTOCOL || c->sftp == NULL)
+		return 0;
+	return libssh2_sftp_last_error(c->sftp);
+}
+
+/* Record the failure rc of an SFTP request (what, path). */
+static int
+sftp_fail(struct conn *c, int rc, const char *what, const char *path)
+{
+	unsigned long fx;
+
+	if (rc == 0 && c->ssh != NULL)
+		rc = libssh2_session_last_errno(c->ssh);
+	if ((fx = fx_status(c, rc)) == 0)
+		return ssh_fail(c, rc, what, path);
+	c->retry = fx == LIBSSH2_FX_NO_CONNECTION ||
+	    fx == LIBSSH2_FX_CONNECTION_LOST;
+	return error_set("sftp: %s: %s %s: %s", c->where, what, path,
+	    fx_text(fx));
+}
+
+/* ------------------------------------------------------------------ */
+/* connection                                                         */
+
+/* Take the settings from cfg; -1 when something needed is missing. */
+static int
+conn_setup(struct conn *c, const struct config *cfg)
+{
+	const char *host = cfg->delivery.s.host;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->cfg = cfg;
+	if (!cfg->delivery.sftp)
+		return error_set("sftp: delivery.sftp is not configured");
+	if (host == NULL || *host == '\0')
+		return error_set("sftp: delivery.sftp.host is not set");
+	if (cfg->delivery.s.user == NULL || *cfg->delivery.s.user == '\0')
+		return error_set("sftp: delivery.sftp.user is not set");
+	if (cfg->delivery.s.known_hosts == NULL ||
+	    *cfg->delivery.s.known_hosts == '\0')
+		return error_set("sftp: delivery.sftp.known_hosts is not set");
+	c->host = host;
+	c->user = cfg->delivery.s.user;
+	c->known_hosts = cfg->delivery.s.known_hosts;
+	if (cfg->delivery.s.identity != NULL && *cfg->delivery.s.identity)
+		c->identity = cfg->delivery.s.identity;
+	if (cfg->delivery.s.password_file != NULL &&
+	    *cfg->delivery.s.password_file)
+		c->password_file = cfg->delivery.s.password_file;
+	if (c->identity == NULL && c->password_file == NULL)
+		return error_set("sftp: set delivery.sftp.identity (a private "
+		    "key file) or delivery.sftp.password_file");
+	if (cfg->delivery.s.remote_dir != NULL && *cfg->delivery.s.remote_dir)
+		c->remote_dir = cfg->delivery.s.remote_dir;
+	c->port = cfg->delivery.s.port > 0 ? cfg->delivery.s.port : SFTP_PORT;
+	if (c->port > 65535)
+		return error_set("sftp: delivery.sftp.port %d is out of range",
+		    c->port);
+	c->timeout = cfg->delivery.s.timeout > 0 ? cfg->delivery.s.timeout :
+	    SFTP_TIMEOUT;
+	if (c->port == SFTP_PORT)
+		snprintf(c->hostspec, sizeof(c->hostspec), "%s", host);
+	else
+		snprintf(c->hostspec, sizeof(c->hostspec), "[%s]:%d", host,
+		    c->port);
+	if (strchr(host, ':') != NULL)
+		snprintf(c->where, sizeof(c->where), "%s@[%s]:%d", c->user,
+		    host, c->port);
+	else
+		snprintf(c->where, sizeof(c->where), "%s@%s:%d", c->user,
+		    host, c->port);
+	return 0;
+}
+
+/* Connect to one address, giving up at deadline.  fd, or -1 with
+ * *err set. */
+static int
+connect_one(const struct addrinfo *ai, int64_t deadline, int *err)
+{
+	struct pollfd pfd;
+	socklen_t sl = sizeof(int);
+	int fd, flags, soerr = 0, rc;
+	int64_t left;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+	    ai->ai_protocol);
+	if (fd == -1) {
+		*err = errno;
+		return -1;
+	}
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+		goto fail;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		for (;;) {
+			if ((left = deadline - now_ms()) <= 0) {
+				errno = ETIMEDOUT;
+				goto fail;
+			}
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			rc = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX :
+			    (int)left);
+			if (rc == -1 && errno == EINTR)
+				continue;
+			if (rc == -1)
+				goto fail;
+			if (rc == 0) {
+				errno = ETIMEDOUT;
+				goto fail;
+			}
+			break;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
+			goto fail;
+		if (soerr != 0) {
+			errno = soerr;
+			goto fail;
+		}
+	}
+	if (fcntl(fd, F_SETFL, flags) == -1)
+		goto fail;
+	return fd;
+fail:
+	*err = errno;
+	close(fd);
+	return -1;
+}
+
+/* TCP connect to host:port within the timeout.  0 or -1. */
+static int
+tcp_connect(struct conn *c)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char port[16];
+	int rc, err = 0, fd = -1;
+	int64_t deadline = now_ms() + (int64_t)c->timeout * 1000;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%d", c->port);
+	if ((rc = getaddrinfo(c->host, port, &hints, &res)) != 0) {
+		c->retry = rc == EAI_AGAIN;
+		return error_set("sftp: cannot resolve %s: %s", c->host,
+		    gai_strerror(rc));
+	}
+	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next)
+		fd = connect_one(ai, deadline, &err);
+	freeaddrinfo(res);
+	if (fd == -1) {
+		c->retry = 1;
+		if (err == ETIMEDOUT)
+			return error_set("sftp: connect to %s port %d: timed "
+			    "out after %d s", c->host, c->port, c->timeout);
+		errno = err;
+		return error_sys("sftp: connect to %s port %d", c->host,
+		    c->port);
+	}
+	c->fd = fd;
+	return 0;
+}
+
+/* Read known_hosts (a missing file is empty; *missing says so). */
+static int
+known_hosts_load(struct conn *c, LIBSSH2_KNOWNHOSTS **khp, int *missing)
+{
+	LIBSSH2_KNOWNHOSTS *kh;
+	struct stat st;
+
+	*missing = 0;
+	if ((kh = libssh2_knownhost_init(c->ssh)) == NULL)
+		return ssh_fail(c, 0, "known hosts", NULL);
+	if (stat(c->known_hosts, &st) == -1) {
+		if (errno != ENOENT) {
+			libssh2_knownhost_free(kh);
+			return error_sys("sftp: known_hosts %s",
+			    c->known_hosts);
+		}
+		*missing = 1;
+	} else if (libssh2_knownhost_readfile(kh, c->known_hosts,
+	    LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
+		char *msg = NULL;
+
+		libssh2_session_last_error(c->ssh, &msg, NULL, 0);
+		libssh2_knownhost_free(kh);
+		return error_set("sftp: cannot read known_hosts %s: %s",
+		    c->known_hosts, msg != NULL ? msg : "unknown error");
+	}
+	*khp = kh;
+	return 0;
+}
+
+/*
+ * Ask the server for a host key of a type known_hosts has for this
+ * host, so a server with several keys shows one we can check.  A
+ * lookup with a dummy key answers MISMATCH exactly when an entry of
+ * that type exists (hashed names included).
+ */
+static void
+hostkey_prefer_known(struct conn *c, LIBSSH2_KNOWNHOSTS *kh)
+{
+	char list[256];
+	size_t i, len = 0;
+	int rc;
+
+	list[0] = '\0';
+	for (i = 0; i < NKEYTYPES; i++) {
+		rc = libssh2_knownhost_checkp(kh, c->hostspec, -1, "x", 1,
+		    LIBSSH2_KNOWNHOST_TYPE_PLAIN |
+		    LIBSSH2_KNOWNHOST_KEYENC_RAW | keytypes[i].known, NULL);
+		if (rc != LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+			continue;
+		len += (size_t)snprintf(list + len, sizeof(list) - len,
+		    "%s%s", len ? "," : "", keytypes[i].name);
+	}
+	if (len > 0 && len < sizeof(list))
+		(void)libssh2_session_method_pref(c->ssh,
+		    LIBSSH2_METHOD_HOSTKEY, list);
+}
+
+/* Describe the server's key: "TYPE SHA256:base64" into c->hostkey. */
+static void
+hostkey_describe(struct conn *c, const char *key, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)key, *s;
+	const char *hash;
+	char type[64] = "unknown-key-type", fp[64] = "?";
+	size_t left = len, slen;
+
+	if (blob_string(&p, &left, &s, &slen) == 0 && slen < sizeof(type)) {
+		memcpy(type, s, slen);
+		type[slen] = '\0';
+	}
+	hash = libssh2_hostkey_hash(c->ssh, LIBSSH2_HOSTKEY_HASH_SHA256);
+	if (hash != NULL)
+		b64_encode_nopad((const unsigned char *)hash, 32, fp,
+		    sizeof(fp));
+	snprintf(c->hostkey, sizeof(c->hostkey), "%s SHA256:%s", type, fp);
+}
+
+/* Check the server's key against known_hosts.  0 only on a match. */
+static int
+hostkey_verify(struct conn *c, LIBSSH2_KNOWNHOSTS *kh, int missing)
+{
+	const char *key;
+	size_t len, i;
+	int type, mask = LIBSSH2_KNOWNHOST_KEY_UNKNOWN, rc;
+
+	c->retry = 0;
+	if ((key = libssh2_session_hostkey(c->ssh, &len, &type)) == NULL)
+		return ssh_fail(c, 0, "host key", NULL);
+	hostkey_describe(c, key, len);
+	for (i = 0; i < NKEYTYPES; i++)
+		if (keytypes[i].hostkey == type)
+			mask = keytypes[i].known;
+	rc = libssh2_knownhost_checkp(kh, c->hostspec, -1, key, len,
+	    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
+	    mask, NULL);
+	switch (rc) {
+	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+		return 0;
+	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+		return error_set("sftp: HOST KEY CHANGED for %s: the server "
+		    "offers %s, which does not match the key in %s; refusing "
+		    "to connect (this can be an attack). Only if the server's "
+		    "administrator confirms this fingerprint, replace the "
+		    "entry: ssh-keygen -R '%s' -f %s && ssh-keyscan -p %d %s "
+		    ">> %s", c->hostspec, c->hostkey, c->known_hosts,
+		    c->hostspec, c->known_hosts, c->port, c->host,
+		    c->known_hosts);
+	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
+		return error_set("sftp: the host key of %s is not in %s%s; "
+		    "refusing to connect. The server offers %s. Check this "
+		    "fingerprint with the server's administrator, then add "
+		    "the key with: ssh-keyscan -p %d %s >> %s", c->hostspec,
+		    c->known_hosts, missing ? " (no such file)" : "",
+		    c->hostkey, c->port, c->host, c->known_hosts);
+	default:
+		return error_set("sftp: cannot check the host key of %s (%s) "
+		    "against %s", c->hostspec, c->hostkey, c->known_hosts);
+	}
+}
+
+/* Log in with the private key.  0 or -1. */
+static int
+auth_key(struct conn *c)
+{
+	char pass[SECRET_MAX];
+	struct keyinfo ki;
+	int have, rc;
+
+	if (secret_mode_ok(c->identity, "private key") == -1 ||
+	    passphrase_get(c, pass, sizeof(pass), &have) == -1)
+		return -1;
+	key_inspect(c->identity, &ki);
+	if (ki.encrypted == 1 && !have)
+		return error_set("sftp: private key %s is encrypted and no "
+		    "passphrase is set (delivery.sftp.passphrase_file or "
+		    "SISFEED_SFTP_PASSPHRASE)", c->identity);
+	rc = libssh2_userauth_publickey_fromfile(c->ssh, c->user, NULL,
+	    c->identity, have ? pass : NULL);
+	explicit_bzero(pass, sizeof(pass));
+	if (rc == 0) {
+		snprintf(c->method, sizeof(c->method), "key %s",
+		    c->identity);
+		return 0;
+	}
+	if (transient(rc))
+		return ssh_fail(c, rc, "login", NULL);
+	if (rc == LIBSSH2_ERROR_FILE)
+		return error_set("sftp: cannot load private key %s: %s",
+		    c->identity, ki.encrypted == 1 ? "wrong passphrase?" :
+		    "not a key, or a format libssh2 1.10 cannot read");
+	if (ki.kind == KEY_RSA)
+		return error_set("sftp: %s refused RSA key %s: Debian 12's "
+		    "libssh2 (1.10) cannot sign with rsa-sha2-256/512, which "
+		    "OpenSSH servers require for RSA keys by default; use an "
+		    "ed25519 key instead (ssh-keygen -t ed25519)", c->where,
+		    c->identity);
+	return error_set("sftp: %s refused key %s (is the user name right, "
+	    "and is the public key in that user's authorized_keys?)",
+	    c->where, c->identity);
+}
+
+/* Log in with the password from password_file.  0 or -1. */
+static int
+auth_password(struct conn *c)
+{
+	char pw[SECRET_MAX];
+	int rc;
+
+	if (secret_read(c->password_file, "password file", pw,
+	    sizeof(pw)) == -1)
+		return -1;
+	rc = libssh2_userauth_password(c->ssh, c->user, pw);
+	explicit_bzero(pw, sizeof(pw));
+	if (rc == 0) {
+		snprintf(c->method, sizeof(c->method), "password from %s",
+		    c->password_file);
+		return 0;
+	}
+	if (transient(rc))
+		return ssh_fail(c, rc, "login", NULL);
+	if (rc == LIBSSH2_ERROR_PASSWORD_EXPIRED)
+		return error_set("sftp: %s: the password has expired",
+		    c->where);
+	return error_set("sftp: %s refused the password from %s (is the "
+	    "user name right?)", c->where, c->password_file);
+}
+
+/* Log in by key, then by password, as configured and offered. */
+static int
+auth(struct conn *c)
+{
+	char methods[256];
+	const char *m;
+	int rc;
+
+	m = libssh2_userauth_list(c->ssh, c->user,
+	    (unsigned int)strlen(c->user));
+	if (m == NULL) {
+		if (libssh2_userauth_authenticated(c->ssh)) {
+			snprintf(c->method, sizeof(c->method), "no "
+			    "authentication");
+			return 0;
+		}
+		return ssh_fail(c, 0, "login", NULL);
+	}
+	snprintf(methods, sizeof(methods), "%s", m);
+	if (c->identity != NULL && strstr(methods, "publickey") != NULL) {
+		if ((rc = auth_key(c)) == 0 || c->retry ||
+		    c->password_file == NULL)
+			return rc;
+	} else if (c->identity != NULL && c->password_file == NULL)
+		return error_set("sftp: %s does not accept keys (it offers: "
+		    "%s)", c->where, methods);
+	if (strstr(methods, "password") == NULL)
+		return error_set("sftp: %s does not accept passwords (it "
+		    "offers: %s)", c->where, methods);
+	return auth_password(c);
+}
+
+/* Print "sftp: STEP: ok" or "sftp: STEP: FAILED: why" to fp, if any. */
+static int
+check_line(FILE *fp, int rc, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+static int
+check_line(FILE *fp, int rc, const char *fmt, ...)
+{
+	const char *e = error_last();
+	va_list ap;
+
+	if (fp == NULL)
+		return rc;
+	if (strncmp(e, "sftp: ", 6) == 0)
+		e += 6;
+	fputs("sftp: ", fp);
+	va_start(ap, fmt);
+	vfprintf(fp, fmt, ap);
+	va_end(ap);
+	if (rc == 0)
+		fputs(": ok\n", fp);
+	else
+		fprintf(fp, ": FAILED: %s\n", e);
+	fflush(fp);
+	return rc;
+}
+
+/*
+ * Connect, check the host key, log in and start SFTP.  With fp, print
+ * one line per step (sisfeed check).  0 or -1; c->retry says whether
+ * trying again may help.
+ */
+static int
+conn_open(struct conn *c, FILE *fp)
+{
+	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	int missing, rc;
+
+	c->retry = 0;
+	if (c->identity != NULL &&
+	    secret_mode_ok(c->identity, "private key") == -1)
+		return check_line(fp, -1, "private key %s", c->identity);
+	if (c->password_file != NULL &&
+	    secret_mode_ok(c->password_file, "password file") == -1)
+		return check_line(fp, -1, "password file %s",
+		    c->password_file);
+	if (check_line(fp, tcp_connect(c), "connect to %s port %d", c->host,
+	    c->port) == -1)
+		return -1;
+	if ((c->ssh = libssh2_session_init()) == NULL)
+		return check_line(fp, error_set("sftp: out of memory"),
+		    "ssh session");
+	libssh2_session_set_blocking(c->ssh, 1);
+	libssh2_session_set_timeout(c->ssh, (long)c->timeout * 1000);
+	if (known_hosts_load(c, &kh, &missing) == -1)
+		return check_line(fp, -1, "known_hosts %s", c->known_hosts);
+	hostkey_prefer_known(c, kh);
+	if ((rc = libssh2_session_handshake(c->ssh, c->fd)) != 0) {
+		ssh_fail(c, rc, "SSH handshake", NULL);
+		libssh2_knownhost_free(kh);
+		return check_line(fp, -1, "SSH handshake with %s", c->where);
+	}
+	rc = hostkey_verify(c, kh, missing);
+	libssh2_knownhost_free(kh);
+	if (check_line(fp, rc, "host key %s of %s in %s", c->hostkey,
+	    c->hostspec, c->known_hosts) == -1)
+		return -1;
+	rc = auth(c);
+	if (check_line(fp, rc, "login as %s%s%s", c->user,
+	    c->method[0] ? " with " : "", c->method) == -1)
+		return -1;
+	if ((c->sftp = libssh2_sftp_init(c->ssh)) == NULL) {
+		rc = libssh2_session_last_errno(c->ssh);
+		if (transient(rc))
+			ssh_fail(c, rc, "start SFTP", NULL);
+		else
+			error_set("sftp: %s: the server refused the SFTP "
+			    "subsystem", c->where);
+		return check_line(fp, -1, "start SFTP");
+	}
+	return 0;
+}
+
+/* Close the connection; after a failure, without waiting on the peer. */
+static void
+conn_close(struct conn *c, int failed)
+{
+	if (failed && c->fd != -1)
+		shutdown(c->fd, SHUT_RDWR);
+	if (c->sftp != NULL)
+		libssh2_sftp_shutdown(c->sftp);
+	c->sftp = NULL;
+	if (c->ssh != NULL) {
+		if (!failed)
+			libssh2_session_disconnect(c->ssh, "done");
+		libssh2_session_free(c->ssh);
+	}
+	c->ssh = NULL;
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* remote_dir/name (+ suffix) into buf. */
+static int
+remote_path(const struct conn *c, const char *name, const char *suffix,
+    char *buf, size_t len)
+{
+	const char *dir = c->remote_dir;
+	size_t dl = dir != NULL ? strlen(dir) : 0;
+	int n;
+
+	if (dir == NULL)
+		n = snprintf(buf, len, "%s%s", name, suffix);
+	else
+		n = snprintf(buf, len, "%s%s%s%s", dir,
+		    dl > 0 && dir[dl - 1] == '/' ? "" : "/", name, suffix);
+	if (n < 0 || (size_t)n >= len)
+		return error_set("sftp: remote path for %s is too long", name);
+	return 0;
+}
+
+/* remote_dir must exist and be a directory. */
+static int
+remote_dir_check(struct conn *c)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	unsigned long fx;
+	int rc;
+
+	c->retry = 0;
+	if (c->remote_dir == NULL)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	rc = libssh2_sftp_stat(c->sftp, c->remote_dir, &a);
+	if (rc < 0) {
+		fx = fx_status(c, rc);
+		if (fx == LIBSSH2_FX_NO_SUCH_FILE ||
+		    fx == LIBSSH2_FX_NO_SUCH_PATH)
+			return error_set("sftp: %s: remote_dir %s does not "
+			    "exist", c->where, c->remote_dir);
+		return sftp_fail(c, rc, "cannot stat remote_dir",
+		    c->remote_dir);
+	}
+	if ((a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) &&
+	    !LIBSSH2_SFTP_S_ISDIR(a.permissions))
+		return error_set("sftp: %s: remote_dir %s is not a directory",
+		    c->where, c->remote_dir);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* upload                                                             */
+
+static void
+progress_show(struct progress *pg, off_t done, int final)
+{
+	int64_t t = now_ms();
+	double secs, mb = 1000.0 * 1000.0;
+
+	if (!pg->tty || (final && !pg->shown))
+		return;
+	if (!final && (t - pg->start < 1000 || t - pg->last < 250))
+		return;
+	pg->last = t;
+	pg->shown = 1;
+	secs = (double)(t - pg->start) / 1000.0;
+	fprintf(stderr, "\rsisfeed: sftp: %s %3d%% %.1f of %.1f MB, "
+	    "%.1f MB/s ", pg->name, pg->total > 0 ?
+	    (int)(done * 100 / pg->total) : 100, (double)done / mb,
+	    (double)pg->total / mb, secs > 0 ? (double)done / mb / secs : 0);
+	if (final) {
+		fputc('\n', stderr);
+		pg->shown = 0;
+	}
+}
+
+/* End a progress line that was shown, before another message. */
+static void
+progress_break(struct progress *pg)
+{
+	if (pg->shown)
+		fputc('\n', stderr);
+	pg->shown = 0;
+}
+
+/*
+ * How much to keep in flight.  libssh2 sends all it is given before it
+ * waits for the first reply, and its timeout covers a whole call, so
+ * the window is what the link moves in a quarter of the timeout,
+ * between WINDOW_MIN and WINDOW_MAX.
+ */
+static size_t
+window_size(const struct conn *c, off_t done, int64_t started)
+{
+	int64_t ms = now_ms() - started;
+	double rate, w;
+
+	if (ms < 50)
+		return WINDOW_MIN;
+	rate = (double)done * 1000.0 / (double)ms;
+	w = rate * c->timeout / 4;
+	if (w > WINDOW_MAX)
+		return WINDOW_MAX;
+	if (w < WINDOW_MIN)
+		return WINDOW_MIN;
+	return (size_t)w;
+}
+
+/*
+ * Write the local file (fd, size bytes) to the open handle h, keeping
+ * a large window in flight.  Returns 0 when the server acknowledged
+ * every byte, or -1.
+ */
+static int
+write_file(struct conn *c, LIBSSH2_SFTP_HANDLE *h, int fd, off_t size,
+    const char *local, const char *part, struct progress *pg)
+{
+	const size_t cap = 2 * WINDOW_MAX;
+	size_t start = 0, end = 0, want, window = WINDOW_MIN;
+	off_t rdoff = 0, done = 0;
+	ssize_t n, rc;
+	int eof = 0, stalls = 0;
+	char *buf;
+
+	if ((buf = malloc(cap)) == NULL)
+		return error_sys("sftp: out of memory");
+	for (;;) {
+		if (start >= WINDOW_MAX) {
+			memmove(buf, buf + start, end - start);
+			end -= start;
+			start = 0;
+		}
+		while (!eof && end - start < window && end < cap) {
+			want = window - (end - start);
+			if (want > cap - end)
+				want = cap - end;
+			n = pread(fd, buf + end, want, rdoff);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1) {
+				c->retry = 0;
+				error_sys("sftp: read %s", local);
+				goto fail;
+			}
+			if (n == 0)
+				eof = 1;
+			end += (size_t)n;
+			rdoff += n;
+		}
+		if (start == end)
+			break;
+		rc = libssh2_sftp_write(h, buf + start, end - start);
+		if (rc < 0) {
+			sftp_fail(c, (int)rc, "cannot write", part);
+			goto fail;
+		}
+		if (rc == 0 && ++stalls > 1000) {
+			c->retry = 1;
+			error_set("sftp: %s: write %s makes no progress",
+			    c->where, part);
+			goto fail;
+		}
+		if (rc > 0)
+			stalls = 0;
+		start += (size_t)rc;
+		done += rc;
+		window = window_size(c, done, pg->start);
+		progress_show(pg, done, 0);
+	}
+	free(buf);
+	if (done != size) {
+		c->retry = 0;
+		return error_set("sftp: %s changed while it was uploaded "
+		    "(%lld bytes, expected %lld)", local, (long long)done,
+		    (long long)size);
+	}
+	return 0;
+fail:
+	free(buf);
+	return -1;
+}
+
+/* The size the server reports for handle h must be size. */
+static int
+size_check(struct conn *c, LIBSSH2_SFTP_HANDLE *h, const char *path,
+    off_t size)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = libssh2_sftp_fstat(h, &a)) < 0)
+		return sftp_fail(c, rc, "cannot stat", path);
+	if (!(a.flags & LIBSSH2_SFTP_ATTR_SIZE))
+		return error_set("sftp: %s: the server reports no size for "
+		    "%s", c->where, path);
+	if (a.filesize != (libssh2_uint64_t)size) {
+		c->retry = 0;
+		return error_set("sftp: %s: %s has %llu bytes on the server, "
+		    "expected %lld", c->where, path,
+		    (unsigned long long)a.filesize, (long long)size);
+	}
+	return 0;
+}
+
+/* Remove dst if it exists, then rename part to dst; check dst's size. */
+static int
+replace(struct conn *c, const char *part, const char *dst, off_t size)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	unsigned long fx;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	rc = libssh2_sftp_stat(c->sftp, dst, &a);
+	if (rc == 0) {
+		rc = libssh2_sftp_unlink(c->sftp, dst);
+		fx = fx_status(c, rc);
+		if (rc < 0 && fx != LIBSSH2_FX_NO_SUCH_FILE)
+			return sftp_fail(c, rc, "cannot remove", dst);
+	} else if (fx_status(c, rc) != LIBSSH2_FX_NO_SUCH_FILE)
+		return sftp_fail(c, rc, "cannot stat", dst);
+	rc = libssh2_sftp_rename_ex(c->sftp, part, (unsigned int)strlen(part),
+	    dst, (unsigned int)strlen(dst), LIBSSH2_SFTP_RENAME_OVERWRITE |
+	    LIBSSH2_SFTP_RENAME_ATOMIC | LIBSSH2_SFTP_RENAME_NATIVE);
+	if (rc < 0)
+		return sftp_fail(c, rc, "cannot rename to", dst);
+	memset(&a, 0, sizeof(a));
+	if ((rc = libssh2_sftp_stat(c->sftp, dst, &a)) < 0)
+		return sftp_fail(c, rc, "cannot stat", dst);
+	if ((a.flags & LIBSSH2_SFTP_ATTR_SIZE) &&
+	    a.filesize != (libssh2_uint64_t)size) {
+		c->retry = 0;
+		return error_set("sftp: %s: %s has %llu bytes after the "
+		    "rename, expected %lld", c->where, dst,
+		    (unsigned long long)a.filesize, (long long)size);
+	}
+	return 0;
+}
+
+/* A leftover NAME.part keeps its mode through O_TRUNC: make it 0600
+ * where the server allows (best effort). */
+static void
+mode_0600(LIBSSH2_SFTP_HANDLE *h)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+
+	memset(&a, 0, sizeof(a));
+	a.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS;
+	a.permissions = LIBSSH2_SFTP_S_IRUSR | LIBSSH2_SFTP_S_IWUSR;
+	(void)libssh2_sftp_fsetstat(h, &a);
+}
+
+/* One whole attempt: connect, NAME.part, size check, rename. */
+static int
+upload_once(struct conn *c, int fd, off_t size, const char *local,
+    const char *name, struct progress *pg)
+{
+	char dst[4096], part[4096];
+	LIBSSH2_SFTP_HANDLE *h;
+	int rc;
+
+	if (remote_path(c, name, "", dst, sizeof(dst)) == -1 ||
+	    remote_path(c, name, ".part", part, sizeof(part)) == -1)
+		return -1;
+	if (conn_open(c, NULL) == -1 || remote_dir_check(c) == -1)
+		return -1;
+	h = libssh2_sftp_open(c->sftp, part, LIBSSH2_FXF_WRITE |
+	    LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC,
+	    LIBSSH2_SFTP_S_IRUSR | LIBSSH2_SFTP_S_IWUSR);
+	if (h == NULL)
+		return sftp_fail(c, 0, "cannot create", part);
+	mode_0600(h);
+	pg->start = pg->last = now_ms();
+	rc = write_file(c, h, fd, size, local, part, pg);
+	if (rc == 0)
+		rc = size_check(c, h, part, size);
+	if (rc == 0) {
+		if ((rc = libssh2_sftp_close_handle(h)) < 0)
+			rc = sftp_fail(c, rc, "cannot close", part);
+	} else
+		(void)libssh2_sftp_close_handle(h);
+	if (rc != 0)
+		return -1;
+	progress_show(pg, size, 1);
+	return replace(c, part, dst, size);
+}
+
+/* SISFEED_RETRY_BASE_MS, or one second. */
+static int64_t
+retry_base_ms(void)
+{
+	const char *e = getenv("SISFEED_RETRY_BASE_MS");
+	char *end;
+	long v;
+
+	if (e == NULL || *e == '\0')
+		return RETRY_BASE_MS;
+	errno = 0;
+	v = strtol(e, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 0 || v > RETRY_CAP_MS)
+		return RETRY_BASE_MS;
+	return v;
+}
+
+/* The wait before retry number n (1, 2, ...): base * 2^(n-1), capped. */
+static int64_t
+retry_delay(int64_t base, int n)
+{
+	int64_t d = base;
+
+	while (--n > 0 && d < RETRY_CAP_MS)
+		d *= 2;
+	return d > RETRY_CAP_MS ? RETRY_CAP_MS : d;
+}
+
+/*
+ * Upload path as cfg->delivery.s.remote_dir/name: NAME.part written
+ * and size-checked, NAME removed if present, NAME.part renamed to
+ * NAME.  A refused connection, a timeout or a cut connection is tried
+ * again up to delivery.sftp.retries times with exponential backoff
+ * (1 s, 2 s, 4 s, ... up to a minute; SISFEED_RETRY_BASE_MS changes
+ * the first delay).  Returns 0 when the server holds the whole file
+ * under its final name, or -1 with the error set (the last attempt's,
+ * with the number of attempts).
  */
 int
 sftp_upload(const struct config *cfg, const char *path, const char *name)
 {
-	(void)cfg;
-	(void)path;
-	(void)name;
-	return error_set("sftp: not implemented yet");
+	struct conn c;
+	struct progress pg;
+	struct stat st;
+	char err[1024];
+	int fd, attempt, attempts, rc = -1;
+	int64_t base, delay;
+
+	if (conn_setup(&c, cfg) == -1)
+		return -1;
+	if (name == NULL || *name == '\0' || strchr(name, '/') != NULL)
+		return error_set("sftp: bad remote file name \"%s\"",
+		    name != NULL ? name : "");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return error_sys("sftp: %s", path);
+	if (fstat(fd, &st) == -1) {
+		error_sys("sftp: %s", path);
+		close(fd);
+		return -1;
+	}
+	memset(&pg, 0, sizeof(pg));
+	pg.name = name;
+	pg.total = st.st_size;
+	pg.tty = isatty(STDERR_FILENO) && log_verbosity >= 1;
+	attempts = 1 + (cfg->delivery.s.retries > 0 ?
+	    cfg->delivery.s.retries : 0);
+	base = retry_base_ms();
+	if (libssh2_init(0) != 0) {
+		close(fd);
+		return error_set("sftp: cannot initialise libssh2");
+	}
+	log_debug("sftp: uploading %s (%lld bytes) to %s as %s", path,
+	    (long long)st.st_size, c.where, name);
+	for (attempt = 1; attempt <= attempts; attempt++) {
+		rc = upload_once(&c, fd, st.st_size, path, name, &pg);
+		conn_close(&c, rc != 0);
+		progress_break(&pg);
+		if (rc == 0 || !c.retry || attempt == attempts)
+			break;
+		delay = retry_delay(base, attempt);
+		log_warn("%s; retrying in %.1f s (attempt %d of %d)",
+		    error_last(), (double)delay / 1000.0, attempt + 1,
+		    attempts);
+		sleep_ms(delay);
+	}
+	libssh2_exit();
+	close(fd);
+	if (rc != 0 && attempts > 1 && c.retry) {
+		snprintf(err, sizeof(err), "%s", error_last());
+		return error_set("%s (gave up after %d attempts)", err,
+		    attempts);
+	}
+	if (rc == 0)
+		log_debug("sftp: %s delivered to %s", name, c.where);
+	return rc;
+}
+
+/* Write and remove a small probe file in remote_dir. */
+static int
+probe_writable(struct conn *c)
+{
+	static const char text[] = "sisfeed check: remove me\n";
+	char probe[4096], pname[64];
+	LIBSSH2_SFTP_HANDLE *h;
+	ssize_t n;
+	int rc;
+
+	snprintf(pname, sizeof(pname), ".sisfeed-check-%ld.part",
+	    (long)getpid());
+	if (remote_path(c, pname, "", probe, sizeof(probe)) == -1)
+		return -1;
+	h = libssh2_sftp_open(c->sftp, probe, LIBSSH2_FXF_WRITE |
+	    LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC,
+	    LIBSSH2_SFTP_S_IRUSR | LIBSSH2_SFTP_S_IWUSR);
+	if (h == NULL)
+		return sftp_fail(c, 0, "cannot create", probe);
+	n = libssh2_sftp_write(h, text, sizeof(text) - 1);
+	rc = libssh2_sftp_close_handle(h);
+	if (n != (ssize_t)sizeof(text) - 1) {
+		(void)libssh2_sftp_unlink(c->sftp, probe);
+		return n < 0 ? sftp_fail(c, (int)n, "cannot write", probe) :
+		    error_set("sftp: %s: short write to %s", c->where, probe);
+	}
+	if (rc < 0) {
+		(void)libssh2_sftp_unlink(c->sftp, probe);
+		return sftp_fail(c, rc, "cannot close", probe);
+	}
+	if ((rc = libssh2_sftp_unlink(c->sftp, probe)) < 0)
+		return sftp_fail(c, rc, "cannot remove", probe);
+	return 0;
 }
 
 /*
- * Check the SFTP settings, a line per check to fp.  Returns 0 or -1.
+ * sisfeed check: connect, verify the host key, log in, and check that
+ * remote_dir exists and is writable (a probe file is written and
+ * removed).  Prints "sftp: STEP: ok" or "sftp: STEP: FAILED: why" per
+ * step to fp.  No retries.  Returns 0 if every check passed, else -1
+ * with the error set.
  */
 int
 sftp_check(const struct config *cfg, FILE *fp)
 {
-	(void)cfg;
-	(void)fp;
-	return error_set("sftp: not implemented yet");
+	struct conn c;
+	const char *dir;
+	int rc;
+
+	if (conn_setup(&c, cfg) == -1)
+		return check_line(fp, -1, "settings");
+	if (libssh2_init(0) != 0)
+		return check_line(fp, error_set("sftp: cannot initialise "
+		    "libssh2"), "libssh2");
+	rc = conn_open(&c, fp);
+	dir = c.remote_dir != NULL ? c.remote_dir : "(login directory)";
+	if (rc == 0)
+		rc = check_line(fp, remote_dir_check(&c),
+		    "remote_dir %s exists", dir);
+	if (rc == 0)
+		rc = check_line(fp, probe_writable(&c),
+		    "remote_dir %s writable (probe written and removed)", dir);
+	conn_close(&c, rc != 0);
+	libssh2_exit();
+	return rc;
 }

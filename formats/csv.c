@@ -9,12 +9,19 @@
  * nothing.  A malformed record is reported (-1, error set) and the
  * reader skips to the end of the physical line where the fault was
  * found, so the caller may reject the record and go on.
+ *
+ * csv_read_roster resolves the memberships' keys through a hash index
+ * whose slots hold short keys inline, and looks persons up a few rows
+ * behind the parser with the slot prefetched: ten million rows are
+ * bound by memory latency otherwise.  Rejects stay in line order.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,7 +32,7 @@
 #define CSV_BUFSZ	(256 * 1024)
 
 /* Byte classes of the unquoted state. */
-enum { C_DATA, C_DELIM, C_QUOTE, C_LF, C_CR };
+enum { C_DATA, C_DELIM, C_QUOTE, C_LF, C_CR, C_NUL };
 
 struct csv_reader {
 	int		 fd;
@@ -44,6 +51,7 @@ struct csv_reader {
 	size_t		 nfcap;
 	unsigned long	 line;		/* line of buf[pos] */
 	unsigned long	 recline;	/* line where the record started */
+	int		 hasnul;	/* the last record has a NUL byte */
 	const char	*why;		/* last malformed-record reason */
 	size_t		 whyfield;	/* and its field, 0-based */
 	struct stat	 st;
@@ -174,6 +182,7 @@ csv_open(const char *path, char delimiter)
 	cr->cls['"'] = C_QUOTE;
 	cr->cls['\n'] = C_LF;
 	cr->cls['\r'] = C_CR;
+	cr->cls['\0'] = C_NUL;
 	cr->line = 1;
 	return cr;
 fail:
@@ -205,6 +214,7 @@ csv_next(struct csv_reader *cr, char ***fieldsp, size_t **lensp)
 		return error_set("%s: cannot read after an earlier error",
 		    cr->path);
 	cr->why = NULL;
+	cr->hasnul = 0;
 	for (;;) {
 		if (cr->pos == cr->len) {
 			if (!cr->eof && csv_fill(cr) == -1)
@@ -259,6 +269,11 @@ csv_next(struct csv_reader *cr, char ***fieldsp, size_t **lensp)
 				if (p == end)
 					continue;
 				c = *p++;
+				if (c == '\0') {
+					*o++ = '\0';
+					cr->hasnul = 1;
+					continue;
+				}
 				if (c == '"') {
 					cr->why = "quote inside unquoted field";
 					st = S_SKIP;
@@ -269,6 +284,8 @@ csv_next(struct csv_reader *cr, char ***fieldsp, size_t **lensp)
 				while (p < end && *p != '"') {
 					if (*p == '\n')
 						cr->line++;
+					else if (*p == '\0')
+						cr->hasnul = 1;
 					*o++ = (char)*p++;
 				}
 				if (p == end)
@@ -283,7 +300,8 @@ csv_next(struct csv_reader *cr, char ***fieldsp, size_t **lensp)
 					st = S_Q;
 					continue;
 				}
-				if (cls[c] == C_DATA || cls[c] == C_QUOTE) {
+				if (cls[c] != C_DELIM && cls[c] != C_LF &&
+				    cls[c] != C_CR) {
 					cr->why = "text after closing quote";
 					st = S_SKIP;
 					continue;
@@ -439,6 +457,9 @@ struct table {
 	char			**f;	/* the current record */
 	size_t			*l;
 	struct rejects		*rj;
+	/* Called before every reject, to keep rejects in line order. */
+	int			(*flush)(void *);
+	void			*flusharg;
 };
 
 /*
@@ -448,6 +469,7 @@ struct table {
  * line and not the record and its string too.
  */
 #define KEY_INLINE	23
+#define HUGE_PAGE	(2 * 1024 * 1024)
 struct keyslot {
 	uint32_t		 pos;	/* position + 1, 0 empty */
 	uint32_t		 fp;	/* the hash's high bits */
@@ -466,6 +488,37 @@ struct memo {
 	char			 v[32];
 	size_t			 len;	/* > sizeof(v): empty memo */
 	int			 res;
+};
+#define MEMO_INIT	{ "", SIZE_MAX, 0 }
+
+/*
+ * Memberships wait in a short queue between parsing and the person
+ * lookup, so the lookup's cache miss is prefetched while the next rows
+ * are parsed.  A key too long to queue is looked up at once after the
+ * queue is drained; so is every reject, so rejects keep line order.
+ */
+#define MPIPE		16
+#define MPIPE_KEY	48
+struct mpend {
+	uint64_t		 hash;
+	uint32_t		 line;
+	uint32_t		 group;
+	uint32_t		 len;
+	uint8_t			 role;
+	uint8_t			 active;
+	char			 key[MPIPE_KEY];
+};
+struct mstate {
+	struct roster		*r;
+	struct table		*t;
+	struct keyindex		 pk, gk;
+	uint32_t		*lines;	/* parallel to r->members */
+	size_t			 linecap;
+	struct mpend		 q[MPIPE];
+	size_t			 qhead, qlen;
+	long			 lastg;	/* the last group looked up */
+	char			*lastkey;
+	size_t			 lastlen, lastcap;
 };
 
 static void
@@ -558,16 +611,36 @@ table_open(struct table *t, const char *file, const char *what,
 }
 
 /*
+ * Reject a record of t that started on line: "file:line: field:
+ * reason".  Returns 2, or -1 on an I/O error.
+ */
+static int
+table_reject_at(struct table *t, unsigned long line, const char *field,
+    const char *fmt, ...)
+{
+	va_list ap;
+	char msg[256];
+
+	if (t->flush != NULL && t->flush(t->flusharg) == -1)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return rejects_add(t->rj, t->file, line, field, "%s", msg) == -1 ?
+	    -1 : 2;
+}
+
+/*
  * Read the next record and do the checks common to every file: well
- * formed, as many fields as the header, valid UTF-8 and no NUL byte
- * in every mapped field.  Returns 1 (a record in t->f, t->l), 2 (rejected), 0 at the
- * end (-1 if there was no data record), -1 on a fatal error.
+ * formed, as many fields as the header, valid UTF-8 and no NUL byte in
+ * every mapped field.  Returns 1 (a record in t->f, t->l), 2
+ * (rejected), 0 at the end (-1 if there was no data record), or -1 on
+ * a fatal error.
  */
 static int
 table_next(struct table *t)
 {
-	const char *reason;
-	size_t i;
+	size_t i, c;
 	int n;
 
 	if ((n = csv_next(t->cr, &t->f, &t->l)) == 0) {
@@ -580,25 +653,24 @@ table_next(struct table *t)
 		return -1;
 	t->records++;
 	t->rj->records++;
-	if (n == -1) {
-		reason = t->cr->why ? t->cr->why : "malformed";
-		return rejects_add(t->rj, t->file, csv_line(t->cr), "record",
-		    "%s (column %zu)", reason, t->cr->whyfield + 1) == -1 ?
-		    -1 : 2;
-	}
+	if (n == -1)
+		return table_reject_at(t, csv_line(t->cr), "record",
+		    "%s (column %zu)", t->cr->why ? t->cr->why : "malformed",
+		    t->cr->whyfield + 1);
 	if ((size_t)n != t->nhdr)
-		return rejects_add(t->rj, t->file, csv_line(t->cr), "record",
-		    "%d fields, header has %zu", n, t->nhdr) == -1 ? -1 : 2;
+		return table_reject_at(t, csv_line(t->cr), "record",
+		    "%d fields, header has %zu", n, t->nhdr);
 	for (i = 0; i < t->nmap; i++) {
 		if (t->col[i] == -1)
 			continue;
-		if (!utf8_valid(t->f[t->col[i]], t->l[t->col[i]]))
-			return rejects_add(t->rj, t->file, csv_line(t->cr),
-			    t->names[i], "invalid UTF-8") == -1 ? -1 : 2;
+		c = (size_t)t->col[i];
+		if (!utf8_valid(t->f[c], t->l[c]))
+			return table_reject_at(t, csv_line(t->cr),
+			    t->names[i], "invalid UTF-8");
 		/* Strings end at a NUL: "a\0b" would be stored as "a". */
-		if (memchr(t->f[t->col[i]], '\0', t->l[t->col[i]]) != NULL)
-			return rejects_add(t->rj, t->file, csv_line(t->cr),
-			    t->names[i], "NUL byte in value") == -1 ? -1 : 2;
+		if (t->cr->hasnul && memchr(t->f[c], '\0', t->l[c]) != NULL)
+			return table_reject_at(t, csv_line(t->cr),
+			    t->names[i], "NUL byte in value");
 	}
 	return 1;
 }
@@ -636,8 +708,10 @@ shown(const char *s, size_t len, char *buf, size_t bufsz)
 	for (i = 0; i < n; i++)
 		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ?
 		    '?' : s[i];
-	if (cut)
-		memcpy(buf + n, "...", 3), n += 3;
+	if (cut) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
 	buf[n] = '\0';
 	return buf;
 }
@@ -652,11 +726,10 @@ table_reject(struct table *t, size_t i, const char *reason)
 	char sb[64];
 
 	if (table_len(t, i) == 0)
-		return rejects_add(t->rj, t->file, csv_line(t->cr),
-		    t->names[i], "%s", reason) == -1 ? -1 : 2;
-	return rejects_add(t->rj, t->file, csv_line(t->cr), t->names[i],
-	    "%s '%s'", reason, shown(table_val(t, i), table_len(t, i), sb,
-	    sizeof(sb))) == -1 ? -1 : 2;
+		return table_reject_at(t, csv_line(t->cr), t->names[i], "%s",
+		    reason);
+	return table_reject_at(t, csv_line(t->cr), t->names[i], "%s '%s'",
+	    reason, shown(table_val(t, i), table_len(t, i), sb, sizeof(sb)));
 }
 
 /* 1 and *res set if the memo holds the value v (len bytes). */
@@ -699,6 +772,14 @@ table_status(const struct table *t, size_t i, struct memo *mo)
 	    status_parse(table_val(t, i)));
 }
 
+/* Reject for a bad status in field i.  2 or -1. */
+static int
+table_bad_status(struct table *t, size_t i)
+{
+	return table_reject(t, i, table_len(t, i) == 0 ?
+	    "missing value" : "unknown status");
+}
+
 /* Update *newest with the file's modification time. */
 static void
 table_mtime(const struct table *t, time_t *newest)
@@ -713,7 +794,7 @@ read_persons(const struct config *cfg, struct roster *r,
 {
 	struct table t;
 	struct person p;
-	struct memo smemo = { "", SIZE_MAX, 0 };
+	struct memo smemo = MEMO_INIT;
 	int rc, active;
 
 	if (table_open(&t, cfg->source.persons, "persons",
@@ -733,9 +814,7 @@ read_persons(const struct config *cfg, struct roster *r,
 		else if (table_len(&t, PF_FAMILY) == 0)
 			rc = table_reject(&t, PF_FAMILY, "missing value");
 		else if ((active = table_status(&t, PF_STATUS, &smemo)) == -1)
-			rc = table_reject(&t, PF_STATUS,
-			    table_len(&t, PF_STATUS) == 0 ?
-			    "missing value" : "unknown status");
+			rc = table_bad_status(&t, PF_STATUS);
 		if (rc == -1)
 			goto fail;
 		if (rc == 2)
@@ -806,7 +885,7 @@ fail:
 	return -1;
 }
 
-/* FNV-1a over len bytes. */
+/* FNV-1a over len bytes, high bits folded down. */
 static uint64_t
 key_hash(const char *s, size_t len)
 {
@@ -829,17 +908,25 @@ static int
 keyindex_build(struct keyindex *ki, const void *base, size_t stride,
     size_t n)
 {
-	size_t cap = 16, i, h, len;
+	size_t cap = 16, i, h, len, bytes;
 	uint64_t hv;
 	const char *k;
 	void *mem;
 
 	while (cap < n + n / 2)
 		cap *= 2;
-	if (n >= UINT32_MAX ||
-	    posix_memalign(&mem, 64, cap * sizeof(struct keyslot)) != 0)
+	if (n >= UINT32_MAX)
+		return error_set("key index: too many keys");
+	bytes = cap * sizeof(struct keyslot);
+	if (posix_memalign(&mem, bytes >= HUGE_PAGE ? HUGE_PAGE : 64,
+	    bytes) != 0)
 		return error_set("key index: out of memory");
-	memset(mem, 0, cap * sizeof(struct keyslot));
+#ifdef MADV_HUGEPAGE
+	/* Random probes into a big table: spare the TLB (best effort). */
+	if (bytes >= HUGE_PAGE)
+		(void)madvise(mem, bytes, MADV_HUGEPAGE);
+#endif
+	memset(mem, 0, bytes);
 	ki->slot = mem;
 	ki->mask = cap - 1;
 	ki->base = base;
@@ -860,13 +947,26 @@ keyindex_build(struct keyindex *ki, const void *base, size_t stride,
 	return 0;
 }
 
+/* Start loading the slot where a key of hash hv is. */
+static void
+keyindex_prefetch(const struct keyindex *ki, uint64_t hv)
+{
+#if defined(__GNUC__)
+	__builtin_prefetch(&ki->slot[(size_t)hv & ki->mask]);
+#else
+	(void)ki;
+	(void)hv;
+#endif
+}
+
 /*
- * The position of key (len bytes) among the indexed elements, or -1.
+ * The position of key (len bytes, hash hv) among the indexed elements,
+ * or -1.
  */
 static long
-keyindex_find(const struct keyindex *ki, const char *key, size_t len)
+keyindex_find(const struct keyindex *ki, const char *key, size_t len,
+    uint64_t hv)
 {
-	uint64_t hv = key_hash(key, len);
 	size_t h = (size_t)hv & ki->mask;
 	uint32_t fp = (uint32_t)(hv >> 32);
 	const struct keyslot *ks;
@@ -874,7 +974,6 @@ keyindex_find(const struct keyindex *ki, const char *key, size_t len)
 
 	if (len == 0)
 		return -1;
-
 	for (; (ks = &ki->slot[h])->pos != 0; h = (h + 1) & ki->mask) {
 		if (ks->fp != fp)
 			continue;
@@ -923,29 +1022,160 @@ member_role(const struct config *cfg, const struct table *t,
 		return 0;
 	if (memo_get(mo, v, table_len(t, MF_ROLE), &res))
 		return res;
-	return memo_put(mo, v, table_len(t, MF_ROLE),
-	    role_lookup(cfg, v));
+	return memo_put(mo, v, table_len(t, MF_ROLE), role_lookup(cfg, v));
 }
 
-/* Keep the source line of membership n.  0 or -1. */
-static int
-lines_put(uint32_t **lines, size_t *cap, size_t n, unsigned long line)
+/*
+ * The group of the current membership record: its index, or -1.  The
+ * last group is remembered, since exports list a group's members
+ * together.  -2 on no memory.
+ */
+static long
+member_group(struct mstate *ms)
 {
-	uint32_t *nl;
-	size_t ncap;
+	const char *key = table_val(ms->t, MF_GROUP);
+	size_t len = table_len(ms->t, MF_GROUP);
+	long gi;
+	char *nk;
 
-	if (n >= *cap) {
-		ncap = *cap ? *cap * 2 : 4096;
+	if (ms->lastg != -1 && ms->lastlen == len &&
+	    memcmp(ms->lastkey, key, len) == 0)
+		return ms->lastg;
+	if ((gi = keyindex_find(&ms->gk, key, len, key_hash(key, len))) ==
+	    -1)
+		return -1;
+	if (len + 1 > ms->lastcap) {
+		if ((nk = realloc(ms->lastkey, len + 1)) == NULL) {
+			error_sys("memberships");
+			return -2;
+		}
+		ms->lastkey = nk;
+		ms->lastcap = len + 1;
+	}
+	memcpy(ms->lastkey, key, len);
+	ms->lastlen = len;
+	ms->lastg = gi;
+	return gi;
+}
+
+/* Add a resolved membership and keep its line.  0 or -1. */
+static int
+member_add(struct mstate *ms, const struct mpend *e, long pi)
+{
+	struct membership m;
+	size_t n = ms->r->nmembers, ncap;
+	uint32_t *nl;
+
+	if (n >= ms->linecap) {
+		ncap = ms->linecap ? ms->linecap * 2 : 4096;
 		while (ncap <= n)
 			ncap *= 2;
-		if ((nl = reallocarray(*lines, ncap, sizeof(*nl))) == NULL)
+		if ((nl = reallocarray(ms->lines, ncap, sizeof(*nl))) == NULL)
 			return error_sys("memberships");
-		memset(nl + *cap, 0, (ncap - *cap) * sizeof(*nl));
-		*lines = nl;
-		*cap = ncap;
+		memset(nl + ms->linecap, 0,
+		    (ncap - ms->linecap) * sizeof(*nl));
+		ms->lines = nl;
+		ms->linecap = ncap;
 	}
-	(*lines)[n] = line > UINT32_MAX ? UINT32_MAX : (uint32_t)line;
+	memset(&m, 0, sizeof(m));
+	m.group = e->group;
+	m.person = (uint32_t)pi;
+	m.role = e->role;
+	m.active = e->active;
+	if (roster_add_member(ms->r, &m) == -1)
+		return -1;
+	ms->lines[n] = e->line;
 	return 0;
+}
+
+/*
+ * Look up the person of a queued membership and add it, or reject it
+ * naming the unknown person.  0 or -1.
+ */
+static int
+member_finish(struct mstate *ms, const struct mpend *e, const char *key)
+{
+	char sb[64];
+	long pi;
+
+	if ((pi = keyindex_find(&ms->pk, key, e->len, e->hash)) != -1)
+		return member_add(ms, e, pi);
+	if (rejects_add(ms->t->rj, ms->t->file, e->line, "person",
+	    "unknown person '%s'", shown(key, e->len, sb, sizeof(sb))) == -1)
+		return -1;
+	return 0;
+}
+
+/* Finish every queued membership, in order.  0 or -1. */
+static int
+member_drain(void *arg)
+{
+	struct mstate *ms = arg;
+	struct mpend *e;
+
+	while (ms->qlen > 0) {
+		e = &ms->q[ms->qhead];
+		ms->qhead = (ms->qhead + 1) % MPIPE;
+		ms->qlen--;
+		if (member_finish(ms, e, e->key) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Queue the current record's membership (group, role, status already
+ * checked), finishing the oldest one when the queue is full.  0 or -1.
+ */
+static int
+member_queue(struct mstate *ms, long gi, int role, int active)
+{
+	const char *key = table_val(ms->t, MF_PERSON);
+	size_t len = table_len(ms->t, MF_PERSON);
+	struct mpend *e, now;
+
+	if (len >= MPIPE_KEY || len > UINT32_MAX) {
+		/* Too long to queue: finish the queue, then this one. */
+		if (member_drain(ms) == -1)
+			return -1;
+		memset(&now, 0, sizeof(now));
+		now.hash = key_hash(key, len);
+		now.line = (uint32_t)csv_line(ms->t->cr);
+		now.group = (uint32_t)gi;
+		now.len = (uint32_t)len;
+		now.role = (uint8_t)role;
+		now.active = (uint8_t)active;
+		return member_finish(ms, &now, key);
+	}
+	if (ms->qlen == MPIPE) {
+		e = &ms->q[ms->qhead];
+		ms->qhead = (ms->qhead + 1) % MPIPE;
+		ms->qlen--;
+		if (member_finish(ms, e, e->key) == -1)
+			return -1;
+	}
+	e = &ms->q[(ms->qhead + ms->qlen) % MPIPE];
+	ms->qlen++;
+	e->hash = key_hash(key, len);
+	e->line = (uint32_t)csv_line(ms->t->cr);
+	e->group = (uint32_t)gi;
+	e->role = (uint8_t)role;
+	e->active = (uint8_t)active;
+	e->len = (uint32_t)len;
+	memcpy(e->key, key, len);
+	e->key[len] = '\0';
+	keyindex_prefetch(&ms->pk, e->hash);
+	return 0;
+}
+
+/* Free what a memberships read holds. */
+static void
+mstate_free(struct mstate *ms)
+{
+	free(ms->lines);
+	free(ms->lastkey);
+	free(ms->pk.slot);
+	free(ms->gk.slot);
 }
 
 static int
@@ -953,34 +1183,32 @@ read_members(const struct config *cfg, struct roster *r,
     struct rejects *rj, time_t *newest)
 {
 	struct table t;
-	struct membership m;
-	struct keyindex pk = { NULL, 0, NULL, 0 }, gk = { NULL, 0, NULL, 0 };
-	struct memo smemo = { "", SIZE_MAX, 0 }, rmemo = { "", SIZE_MAX, 0 };
-	uint32_t *lines = NULL;
-	size_t linecap = 0;
-	long gi, pi, lastg = -1;
+	struct mstate ms;
+	struct memo smemo = MEMO_INIT, rmemo = MEMO_INIT;
+	long gi;
 	int rc, role, active;
-	char *lastkey = NULL;
-	size_t lastlen = 0, lastcap = 0;
-	const void *pbase, *gbase;
 
+	memset(&ms, 0, sizeof(ms));
+	ms.r = r;
+	ms.t = &t;
+	ms.lastg = -1;
 	if (table_open(&t, cfg->source.memberships, "memberships",
 	    cfg->source.delimiter, cfg->source.mcol, mnames, NMF,
 	    1u << MF_GROUP | 1u << MF_PERSON, rj) == -1)
 		goto fail;
+	t.flush = member_drain;
+	t.flusharg = &ms;
 	table_mtime(&t, newest);
-	pbase = r->npersons ? (const void *)&r->persons[0].id : NULL;
-	gbase = r->ngroups ? (const void *)&r->groups[0].id : NULL;
-	if (keyindex_build(&pk, pbase, sizeof(struct person),
-	    r->npersons) == -1 ||
-	    keyindex_build(&gk, gbase, sizeof(struct group),
-	    r->ngroups) == -1)
+	if (keyindex_build(&ms.pk, r->npersons ? &r->persons[0].id : NULL,
+	    sizeof(struct person), r->npersons) == -1 ||
+	    keyindex_build(&ms.gk, r->ngroups ? &r->groups[0].id : NULL,
+	    sizeof(struct group), r->ngroups) == -1)
 		goto fail;
 	while ((rc = table_next(&t)) > 0) {
 		if (rc == 2)
 			continue;
 		rc = 0;
-		gi = pi = -1;
+		gi = -1;
 		role = active = 0;
 		if (table_len(&t, MF_GROUP) == 0)
 			rc = table_reject(&t, MF_GROUP, "empty key");
@@ -991,70 +1219,25 @@ read_members(const struct config *cfg, struct roster *r,
 			    table_len(&t, MF_ROLE) == 0 ?
 			    "missing value" : "unknown role");
 		else if ((active = table_status(&t, MF_STATUS, &smemo)) == -1)
-			rc = table_reject(&t, MF_STATUS,
-			    table_len(&t, MF_STATUS) == 0 ?
-			    "missing value" : "unknown status");
-		if (rc == 0) {
-			/* Exports come grouped: remember the last group. */
-			if (lastg != -1 && lastlen == table_len(&t, MF_GROUP) &&
-			    memcmp(lastkey, table_val(&t, MF_GROUP),
-			    lastlen) == 0)
-				gi = lastg;
-			else if ((gi = keyindex_find(&gk,
-			    table_val(&t, MF_GROUP),
-			    table_len(&t, MF_GROUP))) == -1)
-				rc = table_reject(&t, MF_GROUP,
-				    "unknown group");
-			else {
-				lastlen = table_len(&t, MF_GROUP);
-				if (lastlen + 1 > lastcap) {
-					char *nk = realloc(lastkey,
-					    lastlen + 1);
-					if (nk == NULL) {
-						error_sys("memberships");
-						goto fail;
-					}
-					lastkey = nk;
-					lastcap = lastlen + 1;
-				}
-				memcpy(lastkey, table_val(&t, MF_GROUP),
-				    lastlen);
-				lastg = gi;
-			}
-		}
-		if (rc == 0 && (pi = keyindex_find(&pk,
-		    table_val(&t, MF_PERSON),
-		    table_len(&t, MF_PERSON))) == -1)
-			rc = table_reject(&t, MF_PERSON, "unknown person");
+			rc = table_bad_status(&t, MF_STATUS);
+		else if ((gi = member_group(&ms)) == -2)
+			rc = -1;
+		else if (gi == -1)
+			rc = table_reject(&t, MF_GROUP, "unknown group");
+		if (rc == 0)
+			rc = member_queue(&ms, gi, role, active);
 		if (rc == -1)
 			goto fail;
-		if (rc == 2)
-			continue;
-		memset(&m, 0, sizeof(m));
-		m.group = (uint32_t)gi;
-		m.person = (uint32_t)pi;
-		m.role = (uint8_t)role;
-		m.active = (uint8_t)active;
-		if (lines_put(&lines, &linecap, r->nmembers,
-		    csv_line(t.cr)) == -1 ||
-		    roster_add_member(r, &m) == -1)
-			goto fail;
 	}
-	if (rc == -1)
+	if (rc == -1 || member_drain(&ms) == -1)
 		goto fail;
-	if (roster_seal_members(r, rj, t.file, lines) == -1)
+	if (roster_seal_members(r, rj, t.file, ms.lines) == -1)
 		goto fail;
-	free(lines);
-	free(lastkey);
-	free(pk.slot);
-	free(gk.slot);
+	mstate_free(&ms);
 	table_close(&t);
 	return 0;
 fail:
-	free(lines);
-	free(lastkey);
-	free(pk.slot);
-	free(gk.slot);
+	mstate_free(&ms);
 	table_close(&t);
 	return -1;
 }
@@ -1087,7 +1270,9 @@ source_date_epoch(time_t *t)
 
 /*
  * Read the persons, groups and memberships files of cfg->source into
- * r (empty on entry), rejecting bad records into rj.  Returns 0 with r
+ * r (empty on entry), rejecting bad records into rj (may be NULL: count
+ * nothing).  r->datetime is SOURCE_DATE_EPOCH when set, else the
+ * newest modification time of the three files.  Returns 0 with r
  * sealed, or -1 with the error set (r must still be freed).
  */
 int

@@ -295,6 +295,28 @@ START_TEST(reader_utf8_exact)
 }
 END_TEST
 
+START_TEST(reader_nul_byte)
+{
+	struct csv_reader *cr;
+	char **f;
+	size_t *l;
+
+	put("t.csv", "a\0b,\"c\0\"\n", 9);
+	ck_assert_ptr_nonnull(cr = csv_open("t.csv", 0));
+	ck_assert_int_eq(csv_next(cr, &f, &l), 2);
+	ck_assert_uint_eq(l[0], 3);
+	ck_assert_int_eq(memcmp(f[0], "a\0b", 4), 0);
+	ck_assert_uint_eq(l[1], 2);
+	ck_assert_int_eq(memcmp(f[1], "c\0", 3), 0);
+	expect_eof(cr);
+	csv_close(cr);
+	put("t.csv", "\"a\"\0,b\n", 7);
+	ck_assert_ptr_nonnull(cr = csv_open("t.csv", 0));
+	expect_bad(cr, "t.csv:1: field 1: text after closing quote");
+	csv_close(cr);
+}
+END_TEST
+
 START_TEST(reader_missing_file)
 {
 	ck_assert_ptr_null(csv_open("nonexistent.csv", 0));
@@ -690,6 +712,76 @@ START_TEST(roster_duplicates)
 }
 END_TEST
 
+/* Keys short, longer than a hash slot holds, and too long to queue;
+ * rejects still come out in line order. */
+#define K30 "k23456789012345678901234567890"
+#define K60 "K2345678901234567890123456789012345678901234567890123456789X"
+START_TEST(roster_lookup_paths)
+{
+	ck_assert_uint_eq(strlen(K30), 30);
+	ck_assert_uint_eq(strlen(K60), 60);
+	ck_assert_msg(load(
+	    PHDR
+	    "s1,a,A,A,,1,\n"
+	    K30 ",b,B,B,,1,\n"
+	    K60 ",c,C,C,,1,\n",
+	    good_g,
+	    MHDR
+	    "c1,s1,1,1\n"				/* 2 */
+	    "c1,s9,1,1\n"				/* 3 unknown */
+	    "c1," K30 ",1,1\n"			/* 4 */
+	    "c1," K30 "x,1,1\n"			/* 5 unknown */
+	    "c1,s1,Janitor,1\n"			/* 6 bad role */
+	    "c1," K60 ",1,1\n"			/* 7 */
+	    "c1," K60 "Y,1,1\n"			/* 8 unknown */
+	    "c1,k2345678901234567890123,1,1\n"	/* 9 unknown, 23 */
+	    "c1,s1\"x,1,1\n"				/* 10 malformed */
+	    "sch," K60 ",2,1\n"			/* 11 */
+	    "sch,s,1,1\n"				/* 12 unknown */
+	    "sch," K30 ",2,0\n") == 0, "%s",		/* 13 */
+	    error_last());
+	ck_assert_str_eq(rejects(),
+	    "memberships.csv:3: person: unknown person 's9'\n"
+	    "memberships.csv:5: person: unknown person '" K30 "x'\n"
+	    "memberships.csv:6: role: unknown role 'Janitor'\n"
+	    "memberships.csv:8: person: unknown person '" K60 "...'\n"
+	    "memberships.csv:9: person: unknown person "
+	    "'k2345678901234567890123'\n"
+	    "memberships.csv:10: record: quote inside unquoted field "
+	    "(column 2)\n"
+	    "memberships.csv:12: person: unknown person 's'\n");
+	ck_assert_uint_eq(r.nmembers, 5);
+	ck_assert_str_eq(r.persons[r.members[0].person].id, K60);
+	ck_assert_str_eq(r.persons[r.members[1].person].id, K30);
+	ck_assert_str_eq(r.persons[r.members[2].person].id, "s1");
+	ck_assert_str_eq(r.groups[r.members[3].group].id, "sch");
+	ck_assert_str_eq(r.persons[r.members[3].person].id, K60);
+	ck_assert_int_eq(r.members[3].role, 2);
+	ck_assert_str_eq(r.persons[r.members[4].person].id, K30);
+	ck_assert_int_eq(r.members[4].active, 0);
+}
+END_TEST
+
+START_TEST(roster_nul_byte)
+{
+	static const char p[] =
+	    PHDR
+	    "s1,a,A\0x,A,,1,\n"
+	    "s2,b,B,B,,1,\n";
+	static const char m[] =
+	    "group_id,person_id,role,state,note\n"
+	    "c1,s2,1,1,un\0mapped\n";
+
+	put("persons.csv", p, sizeof(p) - 1);
+	put("memberships.csv", m, sizeof(m) - 1);
+	ck_assert_msg(load(NULL, good_g, NULL) == 0, "%s", error_last());
+	ck_assert_str_eq(rejects(),
+	    "persons.csv:2: given: NUL byte in value\n");
+	ck_assert_uint_eq(r.npersons, 1);
+	ck_assert_uint_eq(r.nmembers, 1);
+}
+END_TEST
+
 START_TEST(roster_reject_value_shown_safely)
 {
 	char want[256];
@@ -1027,6 +1119,7 @@ csv_suite(void)
 	tcase_add_test(tc, reader_malformed);
 	tcase_add_test(tc, reader_delimiters);
 	tcase_add_test(tc, reader_utf8_exact);
+	tcase_add_test(tc, reader_nul_byte);
 	tcase_add_test(tc, reader_missing_file);
 	tcase_add_test(tc, reader_boundaries);
 	tcase_add_test(tc, reader_many);
@@ -1040,6 +1133,8 @@ csv_suite(void)
 	tcase_add_test(tc, roster_group_rejects);
 	tcase_add_test(tc, roster_member_rejects);
 	tcase_add_test(tc, roster_duplicates);
+	tcase_add_test(tc, roster_lookup_paths);
+	tcase_add_test(tc, roster_nul_byte);
 	tcase_add_test(tc, roster_reject_value_shown_safely);
 	tcase_add_test(tc, roster_empty_file);
 	tcase_add_test(tc, roster_blank_file);

@@ -47,12 +47,12 @@ static const char parse_py[] =
 struct sink {
 	pid_t	 pid;
 	int	 port;
-	char	 maildir[4096];
+	char	 maildir[1200];
 };
 
 struct fixture {
-	char			 tmp[4096];
-	char			 state[4200];
+	char			 tmp[1024];
+	char			 state[1100];
 	struct config		 cfg;
 };
 
@@ -104,6 +104,14 @@ fixture_init(struct fixture *f, int port)
 	    1u << RUN_FAILED;
 	f->cfg.mail.samples = 3;
 	f->cfg.mail.timeout = 10;
+}
+
+/* Point the config at an SMTP server on this port. */
+static void
+set_port(struct fixture *f, int port)
+{
+	snprintf(smtp_url, sizeof(smtp_url), "smtp://127.0.0.1:%d", port);
+	f->cfg.mail.smtp = smtp_url;
 }
 
 static void
@@ -369,7 +377,7 @@ START_TEST(smtp_completed)
 
 	fixture_init(&f, 0);
 	sink_start(&s, &f, "mbox", 0, NULL);
-	fixture_init(&f, s.port);
+	set_port(&f, s.port);
 	report_completed(&r, &f.cfg);
 	ck_assert_int_eq(mail_report(&f.cfg, &r), 0);
 	ck_assert_int_eq(sink_count(&s, path, sizeof(path)), 1);
@@ -404,7 +412,7 @@ START_TEST(smtp_blocked)
 
 	fixture_init(&f, 0);
 	sink_start(&s, &f, "mbox", 0, NULL);
-	fixture_init(&f, s.port);
+	set_port(&f, s.port);
 	report_blocked(&r, &f.cfg);
 	r.max_samples = -1;	/* the mail caps at mail.samples anyway */
 	ck_assert_int_eq(mail_report(&f.cfg, &r), 0);
@@ -456,7 +464,7 @@ START_TEST(smtp_failed)
 
 	fixture_init(&f, 0);
 	sink_start(&s, &f, "mbox", 0, NULL);
-	fixture_init(&f, s.port);
+	set_port(&f, s.port);
 	report_failed(&r, &f.cfg);
 	ck_assert_int_eq(mail_report(&f.cfg, &r), 0);
 	ck_assert_int_eq(sink_count(&s, path, sizeof(path)), 1);
@@ -483,7 +491,7 @@ START_TEST(on_excludes_completed)
 
 	fixture_init(&f, 0);
 	sink_start(&s, &f, "mbox", 0, NULL);
-	fixture_init(&f, s.port);
+	set_port(&f, s.port);
 	f.cfg.mail.on = 1u << RUN_BLOCKED | 1u << RUN_FAILED;
 	report_completed(&r, &f.cfg);
 	ck_assert_int_eq(mail_report(&f.cfg, &r), 0);
@@ -537,13 +545,7 @@ START_TEST(starttls_required)
 	extra[3] = key;
 	extra[4] = NULL;
 	sink_start(&s, &f, "tls", 0, extra);
-	fixture_init(&f, s.port);
-	make_cert(&f, cert, key, sizeof(cert));	/* unused, same dir */
-	sink_stop(&s);
-
-	/* Start again with the certificate of this fixture. */
-	sink_start(&s, &f, "tls", 0, extra);
-	snprintf(smtp_url, sizeof(smtp_url), "smtp://127.0.0.1:%d", s.port);
+	set_port(&f, s.port);
 	f.cfg.mail.starttls = STARTTLS_REQUIRED;
 	f.cfg.mail.cafile = cert;
 	report_completed(&r, &f.cfg);
@@ -553,7 +555,6 @@ START_TEST(starttls_required)
 
 	/* Without the CA file the certificate is not trusted: spooled. */
 	f.cfg.mail.cafile = NULL;
-	setenv("CURL_CA_BUNDLE", "/nonexistent", 1);
 	ck_assert_int_eq(mail_report(&f.cfg, &r), 0);
 	ck_assert_int_eq(spool_count(&f, NULL, 0), 1);
 	ck_assert_int_eq(sink_count(&s, NULL, 0), 1);
@@ -574,7 +575,7 @@ START_TEST(starttls_required_plain_server)
 
 	fixture_init(&f, 0);
 	sink_start(&s, &f, "mbox", 0, NULL);
-	fixture_init(&f, s.port);
+	set_port(&f, s.port);
 	f.cfg.mail.starttls = STARTTLS_REQUIRED;
 	report_completed(&r, &f.cfg);
 	/* The server offers no STARTTLS: nothing goes in clear text. */
@@ -609,9 +610,6 @@ START_TEST(smtps)
 	snprintf(smtp_url, sizeof(smtp_url), "smtps://127.0.0.1:%d", s.port);
 	f.cfg.mail.cafile = cert;
 	f.cfg.mail.starttls = STARTTLS_OFF;	/* ignored for smtps */
-	f.cfg.site = site;
-	f.cfg.state_dir = f.state;
-	f.cfg.path = cfgpath;
 	report_failed(&r, &f.cfg);
 	ck_assert_int_eq(mail_report(&f.cfg, &r), 0);
 	ck_assert_int_eq(spool_count(&f, NULL, 0), 0);
@@ -633,7 +631,7 @@ START_TEST(auth)
 
 	fixture_init(&f, 0);
 	sink_start(&s, &f, "auth", 1, NULL);
-	fixture_init(&f, s.port);
+	set_port(&f, s.port);
 	f.cfg.mail.user = (char *)"sisfeed";
 	report_blocked(&r, &f.cfg);
 
@@ -697,7 +695,6 @@ START_TEST(spool_then_flush)
 	char path[4400], *facts, *spooled;
 	int port;
 
-	fixture_init(&f, 0);
 	port = tu_free_port();		/* nothing listens there yet */
 	fixture_init(&f, port);
 	report_blocked(&r, &f.cfg);
@@ -716,7 +713,7 @@ START_TEST(spool_then_flush)
 
 	/* The next run: the server is up; the spool is sent and empty. */
 	sink_start(&s, &f, "mbox", 0, NULL);
-	snprintf(smtp_url, sizeof(smtp_url), "smtp://127.0.0.1:%d", s.port);
+	set_port(&f, s.port);
 	ck_assert_int_eq(mail_flush_spool(&f.cfg), 0);
 	ck_assert_int_eq(spool_count(&f, NULL, 0), 0);
 	ck_assert_int_eq(sink_count(&s, path, sizeof(path)), 1);
@@ -786,8 +783,6 @@ START_TEST(sendmail)
 	snprintf(path, sizeof(path), "%s/sendmail/stdin.1", f.tmp);
 	argvtxt = tu_read(argvpath, NULL);
 	ck_assert_ptr_nonnull(argvtxt);
-	ck_assert_str_eq(argvtxt, "-t\n-i\n" + 0 == NULL ? "" :
-	    argvtxt);	/* silence: compared below */
 	{
 		char want[4400];
 
@@ -811,6 +806,7 @@ START_TEST(sendmail)
 	free(facts);
 
 	/* sendmail failing (EX_TEMPFAIL): spooled, then flushed in order. */
+	report_free(&r);
 	report_failed(&r, &f.cfg);
 	setenv("FAKE_SENDMAIL_EXIT", "75", 1);
 	ck_assert_int_eq(mail_report(&f.cfg, &r), 0);
@@ -859,7 +855,7 @@ START_TEST(test_message)
 
 	fixture_init(&f, 0);
 	sink_start(&s, &f, "mbox", 0, NULL);
-	fixture_init(&f, s.port);
+	set_port(&f, s.port);
 	ck_assert_int_eq(mail_test(&f.cfg), 0);
 	ck_assert_int_eq(sink_count(&s, path, sizeof(path)), 1);
 	sink_stop(&s);

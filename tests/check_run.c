@@ -1,0 +1,1317 @@
+/*
+ * check_run.c -- the sisfeed binary end to end: the first run, approval
+ * and override (with a stale id), plan, nothing to do, a threshold at
+ * its exact boundary, the lock, kill -9 at each stage, config errors,
+ * bad input, DTD validity of full, delta and gzip output, determinism,
+ * validate and diff, status, and file modes.
+ *
+ * Every test works in its own directory: a copy of the example config
+ * (etc/examples/sisfeed.yaml, edited per test), export/ with a night's
+ * CSV files, outbox/ as the delivery directory, and state/.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/testutil.h"
+
+#define TIMEOUT		60	/* seconds, per binary run */
+#define MAXARGS		16
+
+static char dir[PATH_MAX];
+
+static void
+setup(void)
+{
+	tu_mkdtemp(dir, sizeof(dir));
+}
+
+static void
+teardown(void)
+{
+	tu_rmtree(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                             */
+
+/* "dir/sub" into a static rotating buffer. */
+static const char *
+at(const char *root, const char *sub)
+{
+	static char bufs[8][PATH_MAX];
+	static int next;
+	char *p = bufs[next++ % 8];
+
+	ck_assert_int_lt(snprintf(p, PATH_MAX, "%s/%s", root, sub),
+	    PATH_MAX);
+	return p;
+}
+
+static char *
+read_or_die(const char *path, size_t *len)
+{
+	char *s = tu_read(path, len);
+
+	ck_assert_msg(s != NULL, "cannot read %s", path);
+	return s;
+}
+
+/*
+ * A root directory for one installation: root/export, root/outbox and
+ * root/sisfeed.yaml, the example config with edits: pairs of (old,
+ * new) strings, NULL-terminated; each old string must occur in the
+ * config and its first occurrence is replaced.
+ */
+static void
+make_root(const char *root, ...)
+{
+	char *cfg, *p, *next;
+	const char *from, *to;
+	size_t len;
+	va_list ap;
+
+	mkdir(root, 0755);
+	ck_assert_int_eq(mkdir(at(root, "export"), 0755), 0);
+	ck_assert_int_eq(mkdir(at(root, "outbox"), 0755), 0);
+	cfg = read_or_die(at(tu_top(), "etc/examples/sisfeed.yaml"), NULL);
+	va_start(ap, root);
+	while ((from = va_arg(ap, const char *)) != NULL) {
+		to = va_arg(ap, const char *);
+		p = strstr(cfg, from);
+		ck_assert_msg(p != NULL, "'%s' not in the example config",
+		    from);
+		len = strlen(cfg) - strlen(from) + strlen(to) + 1;
+		next = malloc(len);
+		ck_assert_ptr_nonnull(next);
+		snprintf(next, len, "%.*s%s%s", (int)(p - cfg), cfg, to,
+		    p + strlen(from));
+		free(cfg);
+		cfg = next;
+	}
+	va_end(ap);
+	tu_write(root, "sisfeed.yaml", cfg);
+	free(cfg);
+}
+
+/* Copy etc/examples/nightN/ *.csv into root/export. */
+static void
+night(const char *root, int n)
+{
+	static const char *const files[] = {
+		"persons.csv", "groups.csv", "memberships.csv",
+	};
+	char src[PATH_MAX], *s;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(src, sizeof(src), "%s/etc/examples/night%d/%s",
+		    tu_top(), n, files[i]);
+		s = read_or_die(src, NULL);
+		tu_write(at(root, "export"), files[i], s);
+		free(s);
+	}
+}
+
+/* 1 if line (up to its newline) names person id in column col
+ * (0: persons.csv, 1: memberships.csv). */
+static int
+line_names(const char *line, size_t len, int col, const char *id)
+{
+	size_t idlen = strlen(id);
+	const char *p = line;
+	int c;
+
+	for (c = 0; c < col; c++) {
+		const char *comma = memchr(p, ',', len - (size_t)(p - line));
+
+		if (comma == NULL)
+			return 0;
+		p = comma + 1;
+	}
+	return (size_t)(line + len - p) > idlen &&
+	    strncmp(p, id, idlen) == 0 && p[idlen] == ',';
+}
+
+/*
+ * Rewrite root/export/name without the lines naming any of the person
+ * ids in drop (NULL-terminated) in column col, then append extra.
+ */
+static void
+filter_export(const char *root, const char *name, int col,
+    const char *const *drop, const char *extra)
+{
+	const char *path = at(at(root, "export"), name);
+	char *in, *out, *line, *nl;
+	size_t len, olen = 0, n, i;
+	int keep;
+
+	in = read_or_die(path, &len);
+	out = malloc(len + strlen(extra) + 1);
+	ck_assert_ptr_nonnull(out);
+	for (line = in; *line != '\0'; line = nl) {
+		nl = strchr(line, '\n');
+		nl = nl != NULL ? nl + 1 : line + strlen(line);
+		n = (size_t)(nl - line);
+		keep = 1;
+		for (i = 0; drop != NULL && drop[i] != NULL; i++)
+			if (line_names(line, n, col, drop[i]))
+				keep = 0;
+		if (keep) {
+			memcpy(out + olen, line, n);
+			olen += n;
+		}
+	}
+	memcpy(out + olen, extra, strlen(extra) + 1);
+	tu_write(at(root, "export"), name, out);
+	free(in);
+	free(out);
+}
+
+/* Drop persons (and their memberships) from root's export. */
+static void
+drop_persons(const char *root, const char *const *ids)
+{
+	filter_export(root, "persons.csv", 0, ids, "");
+	filter_export(root, "memberships.csv", 1, ids, "");
+}
+
+/*
+ * Run sisfeed -c root/sisfeed.yaml ARGS... (NULL-terminated); output
+ * (stdout and stderr) into *out.  Returns the exit status, 128+signal
+ * when killed.
+ */
+static int
+sisfeed(const char *root, char **out, ...)
+{
+	char *argv[MAXARGS];
+	const char *a;
+	char cfg[PATH_MAX];
+	int argc = 0;
+	va_list ap;
+
+	snprintf(cfg, sizeof(cfg), "%s", at(root, "sisfeed.yaml"));
+	argv[argc++] = (char *)tu_sisfeed();
+	argv[argc++] = (char *)"-c";
+	argv[argc++] = cfg;
+	va_start(ap, out);
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		ck_assert_int_lt(argc, MAXARGS - 1);
+		argv[argc++] = (char *)a;
+	}
+	va_end(ap);
+	argv[argc] = NULL;
+	return tu_run(argv, out, TIMEOUT);
+}
+
+/* Run a program with NULL-terminated arguments, no config. */
+static int
+prog(const char *path, char **out, ...)
+{
+	char *argv[MAXARGS];
+	const char *a;
+	int argc = 0;
+	va_list ap;
+
+	argv[argc++] = (char *)path;
+	va_start(ap, out);
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		ck_assert_int_lt(argc, MAXARGS - 1);
+		argv[argc++] = (char *)a;
+	}
+	va_end(ap);
+	argv[argc] = NULL;
+	return tu_run(argv, out, TIMEOUT);
+}
+
+/* Run and expect exit code want; returns the output (to free). */
+static char *
+expect_run(int want, const char *root, ...)
+{
+	char *argv[MAXARGS], *out = NULL;
+	const char *a;
+	char cfg[PATH_MAX];
+	int argc = 0, rc;
+	va_list ap;
+
+	snprintf(cfg, sizeof(cfg), "%s", at(root, "sisfeed.yaml"));
+	argv[argc++] = (char *)tu_sisfeed();
+	argv[argc++] = (char *)"-c";
+	argv[argc++] = cfg;
+	va_start(ap, root);
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		ck_assert_int_lt(argc, MAXARGS - 1);
+		argv[argc++] = (char *)a;
+	}
+	va_end(ap);
+	argv[argc] = NULL;
+	rc = tu_run(argv, &out, TIMEOUT);
+	ck_assert_msg(rc == want, "%s: exit %d, want %d; output:\n%s",
+	    argv[3], rc, want, out);
+	return out;
+}
+
+/* Assert that hay holds needle, showing hay if not. */
+static void
+has(const char *hay, const char *needle)
+{
+	ck_assert_msg(strstr(hay, needle) != NULL,
+	    "want '%s' in:\n%s", needle, hay);
+}
+
+static void
+hasnt(const char *hay, const char *needle)
+{
+	ck_assert_msg(strstr(hay, needle) == NULL,
+	    "do not want '%s' in:\n%s", needle, hay);
+}
+
+/* The value after "prefix" up to the end of its line, into buf. */
+static void
+line_value(const char *out, const char *prefix, char *buf, size_t len)
+{
+	const char *p = strstr(out, prefix);
+	size_t n;
+
+	ck_assert_msg(p != NULL, "no '%s' in:\n%s", prefix, out);
+	p += strlen(prefix);
+	n = strcspn(p, "\n");
+	ck_assert_uint_lt(n, len);
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+}
+
+/* The approval id a blocked run printed. */
+static void
+approval_id(const char *out, char id[17])
+{
+	line_value(out, "approval id: ", id, 17);
+	ck_assert_uint_eq(strlen(id), 16);
+	ck_assert_uint_eq(strspn(id, "0123456789abcdef"), 16);
+}
+
+/* Entries in a directory (0 if it does not exist). */
+static int
+count_dir(const char *path)
+{
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* The only entry of a directory, as a path into buf. */
+static void
+only_entry(const char *path, char *buf, size_t len)
+{
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	d = opendir(path);
+	ck_assert_msg(d != NULL, "cannot open %s", path);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		n++;
+		snprintf(buf, len, "%s/%s", path, e->d_name);
+	}
+	closedir(d);
+	ck_assert_msg(n == 1, "%d entries in %s, want 1", n, path);
+}
+
+/*
+ * The file a run delivered (its "delivered: " line), checked to be in
+ * root/outbox, then moved to root/outbox/keep so the next delivery in
+ * the same second cannot overwrite it.  Path of the kept copy in buf.
+ */
+static void
+keep_delivered(const char *root, const char *out, const char *keep,
+    char *buf, size_t len)
+{
+	char path[PATH_MAX];
+
+	line_value(out, "delivered: ", path, sizeof(path));
+	ck_assert_msg(tu_exists(path), "delivered file %s missing", path);
+	ck_assert_msg(strncmp(path, at(root, "outbox/"),
+	    strlen(at(root, "outbox/"))) == 0, "%s not in the outbox", path);
+	snprintf(buf, len, "%s", at(at(root, "outbox"), keep));
+	ck_assert_int_eq(rename(path, buf), 0);
+}
+
+/* 1 if the two files hold the same bytes. */
+static int
+same_file(const char *a, const char *b)
+{
+	size_t la, lb;
+	char *sa = read_or_die(a, &la), *sb = read_or_die(b, &lb);
+	int same = la == lb && memcmp(sa, sb, la) == 0;
+
+	free(sa);
+	free(sb);
+	return same;
+}
+
+/* 1 if the file holds exactly len bytes of s. */
+static int
+file_is(const char *path, const char *s, size_t len)
+{
+	size_t l;
+	char *got = tu_read(path, &l);
+	int same = got != NULL && l == len && memcmp(got, s, len) == 0;
+
+	free(got);
+	return same;
+}
+
+/* The last line of a file, malloc'd. */
+static char *
+last_line(const char *path)
+{
+	char *s = read_or_die(path, NULL), *p, *r;
+	size_t n = strlen(s);
+
+	while (n > 0 && s[n - 1] == '\n')
+		s[--n] = '\0';
+	p = strrchr(s, '\n');
+	r = strdup(p != NULL ? p + 1 : s);
+	ck_assert_ptr_nonnull(r);
+	free(s);
+	return r;
+}
+
+/* The DTD of IMS Enterprise 1.1. */
+static const char *
+dtd_path(void)
+{
+	static char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/tests/data/ims/ims_epv1p1.dtd", tu_top());
+	if (!tu_exists(p))
+		snprintf(p, sizeof(p), "%s/../shared/ims/ims_epv1p1.dtd",
+		    tu_top());
+	ck_assert_msg(tu_exists(p), "no DTD at %s", p);
+	return p;
+}
+
+/* Assert that xmllint finds file valid against the DTD. */
+static void
+dtd_valid(const char *file)
+{
+	char *out = NULL;
+	int rc;
+
+	ck_assert_msg(tu_exists("/usr/bin/xmllint"),
+	    "xmllint missing (Debian package libxml2-utils)");
+	rc = prog("/usr/bin/xmllint", &out, "--noout", "--dtdvalid",
+	    dtd_path(), file, (char *)NULL);
+	ck_assert_msg(rc == 0, "xmllint %s: exit %d:\n%s", file, rc, out);
+	free(out);
+}
+
+/* The file mode bits of path. */
+static unsigned
+mode_of(const char *path)
+{
+	struct stat st;
+
+	ck_assert_msg(stat(path, &st) == 0, "cannot stat %s", path);
+	return (unsigned)(st.st_mode & 07777);
+}
+
+/* A root with night 1 delivered (first_run: allow); kept as
+ * outbox/night1.xml. */
+static void
+delivered_night1(const char *root, const char *keep)
+{
+	char *out, path[PATH_MAX];
+
+	night(root, 1);
+	out = expect_run(0, root, "run", (char *)NULL);
+	keep_delivered(root, out, keep, path, sizeof(path));
+	free(out);
+}
+
+/* ------------------------------------------------------------------ */
+/* first run, approve, override                                        */
+
+START_TEST(test_first_run_blocked_then_approve)
+{
+	char *out, *s, id[17], file[PATH_MAX];
+
+	make_root(dir, (char *)NULL);
+	night(dir, 1);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	has(out, "blocked: initial load");
+	has(out, "safety.first_run");
+	approval_id(out, id);
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 0);
+	ck_assert(!tu_exists(at(dir, "state/snapshot")));
+	s = read_or_die(at(dir, "state/pending"), NULL);
+	has(s, id);
+	free(s);
+	s = last_line(at(dir, "state/runs.log"));
+	has(s, "status=blocked");
+	has(s, id);
+	free(s);
+	free(out);
+
+	out = expect_run(0, dir, "run", "--approve", id, (char *)NULL);
+	keep_delivered(dir, out, "night1.xml", file, sizeof(file));
+	has(out, "snapshot: ");
+	ck_assert(tu_exists(at(dir, "state/snapshot")));
+	ck_assert(same_file(file, at(dir, "state/snapshot")));
+	ck_assert(!tu_exists(at(dir, "state/pending")));
+	s = last_line(at(dir, "state/runs.log"));
+	has(s, "status=completed");
+	has(s, "approved_by=");
+	has(s, id);
+	free(s);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_first_run_override)
+{
+	char *out, *s;
+
+	make_root(dir, (char *)NULL);
+	night(dir, 1);
+	out = expect_run(0, dir, "run", "--override", (char *)NULL);
+	has(out, "delivered: ");
+	has(out, "--override");
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 1);
+	ck_assert(tu_exists(at(dir, "state/snapshot")));
+	s = last_line(at(dir, "state/runs.log"));
+	has(s, "status=completed");
+	has(s, "approved_by=");
+	free(s);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_first_run_allow)
+{
+	char *out, *s;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	night(dir, 1);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "delivered: ");
+	hasnt(out, "blocked");
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 1);
+	ck_assert(tu_exists(at(dir, "state/snapshot")));
+	s = last_line(at(dir, "state/runs.log"));
+	has(s, "status=completed");
+	hasnt(s, "approved_by=");
+	free(s);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_usage)
+{
+	char *out;
+
+	make_root(dir, (char *)NULL);
+	night(dir, 1);
+	/* --override and --approve together, plan with --approve, an
+	 * unknown command: usage errors, and nothing happened. */
+	free(expect_run(2, dir, "run", "--override", "--approve", "x",
+	    (char *)NULL));
+	free(expect_run(2, dir, "plan", "--approve", "x", (char *)NULL));
+	out = expect_run(2, dir, "frobnicate", (char *)NULL);
+	has(out, "usage:");
+	free(out);
+	ck_assert(!tu_exists(at(dir, "state/snapshot")));
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 0);
+	ck_assert_int_eq(prog(tu_sisfeed(), &out, "--version", (char *)NULL),
+	    0);
+	has(out, "sisfeed ");
+	free(out);
+	ck_assert_int_eq(prog(tu_sisfeed(), &out, "--help", (char *)NULL),
+	    0);
+	has(out, "usage:");
+	free(out);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* night 2: blocked, plan, a stale approval id, the right one          */
+
+START_TEST(test_night2_plan_and_approve)
+{
+	char *out, *plan, *snap, *s, id1[17], id2[17], file[PATH_MAX];
+	size_t snaplen;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	delivered_night1(dir, "night1.xml");
+	snap = read_or_die(at(dir, "state/snapshot"), &snaplen);
+
+	night(dir, 2);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	has(out, "persons deletes 3");
+	approval_id(out, id1);
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 1);
+	ck_assert(file_is(at(dir, "state/snapshot"), snap, snaplen));
+	free(out);
+
+	/* plan: the samples of what would be deleted, nothing delivered. */
+	plan = expect_run(3, dir, "plan", (char *)NULL);
+	has(plan, "S1013 (Mia Wilson)");
+	has(plan, "S1014 (Ethan Moore)");
+	has(plan, "S1015 (Sofia Taylor)");
+	has(plan, "S1013 in ENG-7B");
+	has(plan, "S1016 (Chlo");
+	has(plan, id1);
+	hasnt(plan, "delivered: ");
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 1);
+	ck_assert(file_is(at(dir, "state/snapshot"), snap, snaplen));
+	free(plan);
+
+	/* The export changes: the old id no longer matches. */
+	filter_export(dir, "persons.csv", 0, (const char *const[]){ "S1012",
+	    NULL }, "S1012,lucas.miller,Lucas,Millerson,"
+	    "lucas.miller@students.example.org,1,Student\n");
+	out = expect_run(3, dir, "run", "--approve", id1, (char *)NULL);
+	has(out, "does not match");
+	approval_id(out, id2);
+	ck_assert_str_ne(id1, id2);
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 1);
+	ck_assert(file_is(at(dir, "state/snapshot"), snap, snaplen));
+	s = read_or_die(at(dir, "state/pending"), NULL);
+	has(s, id2);
+	hasnt(s, id1);
+	free(s);
+	free(out);
+
+	/* The new id delivers exactly this change set. */
+	out = expect_run(0, dir, "run", "--approve", id2, (char *)NULL);
+	keep_delivered(dir, out, "night2.xml", file, sizeof(file));
+	s = read_or_die(file, NULL);
+	hasnt(s, "S1013");
+	hasnt(s, "S1014");
+	has(s, "S1016");
+	has(s, "Millerson");
+	free(s);
+	ck_assert(!file_is(at(dir, "state/snapshot"), snap, snaplen));
+	ck_assert(same_file(file, at(dir, "state/snapshot")));
+	s = last_line(at(dir, "state/runs.log"));
+	has(s, "status=completed");
+	has(s, "persons=+1/~3/-3");
+	has(s, "approved_by=");
+	has(s, id2);
+	free(s);
+	free(out);
+	free(snap);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* nothing to do                                                       */
+
+START_TEST(test_nothing_to_do)
+{
+	char *out, *s, *snap;
+	size_t snaplen;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	delivered_night1(dir, "night1.xml");
+	snap = read_or_die(at(dir, "state/snapshot"), &snaplen);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "nothing to do");
+	hasnt(out, "delivered: ");
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 1);
+	ck_assert(file_is(at(dir, "state/snapshot"), snap, snaplen));
+	s = last_line(at(dir, "state/runs.log"));
+	has(s, "status=unchanged");
+	hasnt(s, "file=");
+	free(s);
+	free(out);
+	free(snap);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* a threshold at its exact boundary, through the binary               */
+
+/*
+ * The base: night 1 plus S1099 (no memberships): 20 persons.  Persons
+ * deletes at 10% allow 2 of 20 and trip at 3.
+ */
+static void
+boundary_root(const char *persons_deletes)
+{
+	make_root(dir, "first_run: block", "first_run: allow",
+	    "deletes: [5%, 500]", persons_deletes,
+	    "memberships: {inserts: 25%, updates: 25%, deletes: 5%}",
+	    "memberships: {inserts: 25%, updates: 25%, deletes: 50%}",
+	    (char *)NULL);
+	night(dir, 1);
+	filter_export(dir, "persons.csv", 0, NULL,
+	    "S1099,x.extra,Xavier,Extra,x.extra@example.org,1,Student\n");
+	free(expect_run(0, dir, "run", (char *)NULL));
+	ck_assert(tu_exists(at(dir, "state/snapshot")));
+}
+
+START_TEST(test_threshold_percent_boundary)
+{
+	static const char *const three[] = { "S1099", "S1013", "S1014",
+	    NULL };
+	static const char *const two[] = { "S1013", "S1014", NULL };
+	char *out, *plan;
+
+	boundary_root("deletes: 10%");
+	/* 3 of 20 = 15% > 10%: blocked. */
+	drop_persons(dir, three);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	has(out, "persons deletes 3 (15.0% > 10%)");
+	hasnt(out, "memberships deletes");
+	free(out);
+	ck_assert(tu_exists(at(dir, "state/pending")));
+
+	/* 2 of 20 = 10% exactly: passes. */
+	night(dir, 1);
+	filter_export(dir, "persons.csv", 0, NULL,
+	    "S1099,x.extra,Xavier,Extra,x.extra@example.org,1,Student\n");
+	drop_persons(dir, two);
+	plan = expect_run(0, dir, "plan", (char *)NULL);
+	hasnt(plan, "YES");
+	free(plan);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "delivered: ");
+	hasnt(out, "blocked");
+	free(out);
+	ck_assert(!tu_exists(at(dir, "state/pending")));
+}
+END_TEST
+
+START_TEST(test_threshold_cap_boundary)
+{
+	static const char *const three[] = { "S1099", "S1013", "S1014",
+	    NULL };
+	static const char *const two[] = { "S1013", "S1014", NULL };
+	char *out;
+
+	/* The cap allows 2; 50% would allow 10. */
+	boundary_root("deletes: [50%, 2]");
+	drop_persons(dir, three);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	has(out, "persons deletes 3 > 2");
+	free(out);
+
+	night(dir, 1);
+	filter_export(dir, "persons.csv", 0, NULL,
+	    "S1099,x.extra,Xavier,Extra,x.extra@example.org,1,Student\n");
+	drop_persons(dir, two);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "delivered: ");
+	free(out);
+}
+END_TEST
+
+START_TEST(test_threshold_min_base)
+{
+	static const char *const five[] = { "S1099", "S1013", "S1014",
+	    "S1015", "S1012", NULL };
+	static const char *const four[] = { "S1013", "S1014", "S1015",
+	    "S1012", NULL };
+	char *out;
+
+	/*
+	 * min_base 40 above the base of 20: 10% is taken of 40, so 4
+	 * deletes pass (20% of the base) and 5 trip.
+	 */
+	make_root(dir, "first_run: block", "first_run: allow",
+	    "deletes: [5%, 500]", "deletes: 10%",
+	    "memberships: {inserts: 25%, updates: 25%, deletes: 5%}",
+	    "memberships: {inserts: 25%, updates: 25%, deletes: 50%}",
+	    "min_base: 10", "min_base: 40", (char *)NULL);
+	night(dir, 1);
+	filter_export(dir, "persons.csv", 0, NULL,
+	    "S1099,x.extra,Xavier,Extra,x.extra@example.org,1,Student\n");
+	free(expect_run(0, dir, "run", (char *)NULL));
+
+	drop_persons(dir, five);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	has(out, "persons deletes 5");
+	has(out, "min_base");
+	free(out);
+
+	night(dir, 1);
+	filter_export(dir, "persons.csv", 0, NULL,
+	    "S1099,x.extra,Xavier,Extra,x.extra@example.org,1,Student\n");
+	drop_persons(dir, four);
+	free(expect_run(0, dir, "run", (char *)NULL));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* the lock                                                            */
+
+START_TEST(test_lock_held)
+{
+	char *out;
+	int fd;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	night(dir, 1);
+	ck_assert_int_eq(mkdir(at(dir, "state"), 0700), 0);
+	fd = open(at(dir, "state/lock"), O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	ck_assert_int_eq(write(fd, "4242\n", 5), 5);
+
+	out = expect_run(4, dir, "run", (char *)NULL);
+	has(out, "4242");
+	free(out);
+	ck_assert(!tu_exists(at(dir, "state/snapshot")));
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 0);
+
+	/* Released: the next run goes. */
+	close(fd);
+	free(expect_run(0, dir, "run", (char *)NULL));
+	ck_assert(tu_exists(at(dir, "state/snapshot")));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* kill -9 after a stage                                               */
+
+static const char *const crash_stages[] = { "read", "diff", "write",
+	"deliver" };
+
+/*
+ * Give what a crashed run left in out/ the names of a run of 1999: the
+ * next run, if it starts in the same second, would otherwise write
+ * over the same names, and the test would not see whether leftovers
+ * are removed.
+ */
+static void
+age_leftovers(const char *out)
+{
+	DIR *d;
+	struct dirent *e;
+	char from[PATH_MAX], to[PATH_MAX];
+	int n = 0;
+
+	d = opendir(out);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || strncmp(e->d_name, "1999", 4) == 0)
+			continue;
+		snprintf(from, sizeof(from), "%s/%s", out, e->d_name);
+		snprintf(to, sizeof(to), "%s/19990101T000000Z-%d.%s", out,
+		    n++, strrchr(e->d_name, '.') != NULL ?
+		    strrchr(e->d_name, '.') + 1 : "x");
+		ck_assert_int_eq(rename(from, to), 0);
+		rewinddir(d);
+	}
+	closedir(d);
+	ck_assert_int_gt(n, 0);
+}
+
+START_TEST(test_crash)
+{
+	const char *stage = crash_stages[_i];
+	char ctl[PATH_MAX], *snap, *out = NULL;
+	size_t snaplen;
+	int rc;
+
+	/* The control: night 1, then night 2 uncrashed. */
+	snprintf(ctl, sizeof(ctl), "%s", at(dir, "ctl"));
+	make_root(ctl, "first_run: block", "first_run: allow", (char *)NULL);
+	delivered_night1(ctl, "night1.xml");
+	night(ctl, 2);
+	free(expect_run(0, ctl, "run", "--override", (char *)NULL));
+
+	make_root(at(dir, "a"), "first_run: block", "first_run: allow",
+	    (char *)NULL);
+	delivered_night1(at(dir, "a"), "night1.xml");
+	snap = read_or_die(at(dir, "a/state/snapshot"), &snaplen);
+	night(at(dir, "a"), 2);
+
+	ck_assert_int_eq(setenv("SISFEED_CRASH_AFTER", stage, 1), 0);
+	rc = sisfeed(at(dir, "a"), &out, "run", "--override", (char *)NULL);
+	unsetenv("SISFEED_CRASH_AFTER");
+	ck_assert_msg(rc == 128 + 9, "crash after %s: exit %d:\n%s", stage,
+	    rc, out);
+	free(out);
+	ck_assert_msg(file_is(at(dir, "a/state/snapshot"), snap, snaplen),
+	    "crash after %s changed the snapshot", stage);
+	ck_assert_int_eq(count_dir(at(dir, "a/state/history")), 0);
+	if (strcmp(stage, "write") == 0 || strcmp(stage, "deliver") == 0) {
+		ck_assert_msg(count_dir(at(dir, "a/state/out")) > 0,
+		    "crash after %s left nothing in state/out", stage);
+		age_leftovers(at(dir, "a/state/out"));
+	}
+	if (strcmp(stage, "deliver") == 0)
+		ck_assert_int_eq(count_dir(at(dir, "a/outbox")), 2);
+	else
+		ck_assert_int_eq(count_dir(at(dir, "a/outbox")), 1);
+
+	/* The next run cleans up and delivers what the control did. */
+	out = expect_run(0, at(dir, "a"), "run", "--override", (char *)NULL);
+	has(out, "delivered: ");
+	free(out);
+	ck_assert_int_eq(count_dir(at(dir, "a/state/out")), 0);
+	ck_assert_msg(same_file(at(dir, "a/state/snapshot"),
+	    at(ctl, "state/snapshot")), "after a crash in %s the snapshot "
+	    "differs from an uncrashed run's", stage);
+	ck_assert(!file_is(at(dir, "a/state/snapshot"), snap, snaplen));
+
+	/* And the one after has nothing to do. */
+	out = expect_run(0, at(dir, "a"), "run", (char *)NULL);
+	has(out, "nothing to do");
+	free(out);
+	free(snap);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* config errors                                                       */
+
+/* The 1-based line of the first line of text holding needle. */
+static int
+line_of(const char *text, const char *needle)
+{
+	const char *p = strstr(text, needle), *q;
+	int line = 1;
+
+	ck_assert_ptr_nonnull(p);
+	for (q = text; q < p; q++)
+		if (*q == '\n')
+			line++;
+	return line;
+}
+
+START_TEST(test_config_unknown_key)
+{
+	char *cfg, *out, want[64];
+
+	make_root(dir, "history: 7\n", "history: 7\nhistroy: 8\n",
+	    (char *)NULL);
+	night(dir, 1);
+	cfg = read_or_die(at(dir, "sisfeed.yaml"), NULL);
+	snprintf(want, sizeof(want), "sisfeed.yaml:%d:",
+	    line_of(cfg, "histroy"));
+	free(cfg);
+	out = expect_run(2, dir, "run", (char *)NULL);
+	has(out, want);
+	has(out, "histroy");
+	free(out);
+	ck_assert(!tu_exists(at(dir, "state")));
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 0);
+}
+END_TEST
+
+START_TEST(test_config_bad_threshold)
+{
+	char *cfg, *out, want[64];
+
+	make_root(dir, "[5%, 500]", "[lots, 500]", (char *)NULL);
+	night(dir, 1);
+	cfg = read_or_die(at(dir, "sisfeed.yaml"), NULL);
+	snprintf(want, sizeof(want), "sisfeed.yaml:%d:",
+	    line_of(cfg, "lots"));
+	free(cfg);
+	out = expect_run(2, dir, "plan", (char *)NULL);
+	has(out, want);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_config_missing)
+{
+	char *out;
+
+	/* No sisfeed.yaml in dir at all. */
+	out = expect_run(2, dir, "run", (char *)NULL);
+	has(out, "sisfeed.yaml");
+	free(out);
+	ck_assert(!tu_exists(at(dir, "state")));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* bad input                                                           */
+
+static const char DUPS[] =
+	"S1099,x.one,Xavier,One,x.one@example.org,1,Student\n"	/* 21 */
+	"S1099,x.two,Xavier,Two,x.two@example.org,1,Student\n"	/* 22 */
+	",no.key,No,Key,no.key@example.org,1,Student\n";	/* 23 */
+
+START_TEST(test_rejects)
+{
+	char *out, *s, path[PATH_MAX], file[PATH_MAX];
+
+	make_root(dir, "first_run: block", "first_run: allow",
+	    "max_rejects: 5%", "max_rejects: 10%", (char *)NULL);
+	night(dir, 1);
+	filter_export(dir, "persons.csv", 0, NULL, DUPS);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "3 records rejected");
+	keep_delivered(dir, out, "night1.xml", file, sizeof(file));
+	free(out);
+
+	only_entry(at(dir, "state/rejects"), path, sizeof(path));
+	s = read_or_die(path, NULL);
+	has(s, "persons.csv:21: id: ");
+	has(s, "persons.csv:22: id: ");
+	has(s, "persons.csv:23: id: ");
+	has(s, "S1099");
+	free(s);
+	ck_assert_uint_eq(mode_of(path), 0600);
+
+	/* Rejected, never guessed: neither copy of S1099 goes out. */
+	s = read_or_die(file, NULL);
+	hasnt(s, "S1099");
+	has(s, "S1001");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_max_rejects)
+{
+	char *out, *s;
+
+	/* 3 of 51 records = 5.9% > 5%. */
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	night(dir, 1);
+	filter_export(dir, "persons.csv", 0, NULL, DUPS);
+	out = expect_run(1, dir, "run", (char *)NULL);
+	has(out, "max_rejects");
+	hasnt(out, "delivered: ");
+	free(out);
+	ck_assert(!tu_exists(at(dir, "state/snapshot")));
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 0);
+	ck_assert_int_eq(count_dir(at(dir, "state/rejects")), 1);
+	s = last_line(at(dir, "state/runs.log"));
+	has(s, "status=failed");
+	has(s, "stage=read");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_header_only)
+{
+	char *out, *snap;
+	size_t snaplen;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	delivered_night1(dir, "night1.xml");
+	snap = read_or_die(at(dir, "state/snapshot"), &snaplen);
+	tu_write(at(dir, "export"), "memberships.csv",
+	    "group_id,person_id,role,state\n");
+	out = expect_run(1, dir, "run", (char *)NULL);
+	has(out, "memberships.csv");
+	has(out, "header");
+	hasnt(out, "delivered: ");
+	free(out);
+	ck_assert(file_is(at(dir, "state/snapshot"), snap, snaplen));
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 1);
+	free(snap);
+}
+END_TEST
+
+START_TEST(test_missing_column)
+{
+	char *out, *s;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	night(dir, 1);
+	s = read_or_die(at(dir, "export/groups.csv"), NULL);
+	memcpy(s, "grp_code", 8);	/* was group_id */
+	tu_write(at(dir, "export"), "groups.csv", s);
+	free(s);
+	out = expect_run(1, dir, "run", (char *)NULL);
+	has(out, "groups.csv");
+	has(out, "group_id");
+	free(out);
+	ck_assert(!tu_exists(at(dir, "state/snapshot")));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* DTD validity                                                        */
+
+START_TEST(test_dtd_full)
+{
+	char file[PATH_MAX];
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	delivered_night1(dir, "night1.xml");
+	snprintf(file, sizeof(file), "%s", at(dir, "outbox/night1.xml"));
+	dtd_valid(file);
+	dtd_valid(at(dir, "state/snapshot"));
+}
+END_TEST
+
+START_TEST(test_dtd_delta)
+{
+	char *out, *s, file[PATH_MAX];
+
+	make_root(dir, "first_run: block", "first_run: allow",
+	    "mode: full", "mode: delta", (char *)NULL);
+	delivered_night1(dir, "night1.xml");
+	dtd_valid(at(dir, "outbox/night1.xml"));
+	night(dir, 2);
+	out = expect_run(0, dir, "run", "--override", (char *)NULL);
+	keep_delivered(dir, out, "night2.xml", file, sizeof(file));
+	free(out);
+	dtd_valid(file);
+	s = read_or_die(file, NULL);
+	has(s, "<type>delta</type>");
+	has(s, "recstatus=\"3\"");
+	has(s, "<id>S1013</id>");
+	has(s, "<userid>mia.wilson</userid>");
+	has(s, "recstatus=\"1\"");
+	has(s, "<id>S1016</id>");
+	hasnt(s, "<id>S1001</id>");	/* unchanged: not in a delta */
+	free(s);
+	/* The snapshot stays a full file. */
+	s = read_or_die(at(dir, "state/snapshot"), NULL);
+	has(s, "<id>S1001</id>");
+	hasnt(s, "<id>S1013</id>");
+	hasnt(s, "recstatus");
+	free(s);
+	dtd_valid(at(dir, "state/snapshot"));
+}
+END_TEST
+
+START_TEST(test_dtd_gzip)
+{
+	char *out, *s, file[PATH_MAX];
+	size_t len;
+
+	make_root(dir, "first_run: block", "first_run: allow",
+	    "compress: none", "compress: gzip",
+	    "%S.xml\"", "%S.xml.gz\"", (char *)NULL);
+	night(dir, 1);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, ".xml.gz");
+	keep_delivered(dir, out, "night1.xml.gz", file, sizeof(file));
+	free(out);
+	s = read_or_die(file, &len);
+	ck_assert_uint_gt(len, 2);
+	ck_assert_msg((unsigned char)s[0] == 0x1f &&
+	    (unsigned char)s[1] == 0x8b, "%s is not gzip", file);
+	free(s);
+	dtd_valid(file);
+	out = NULL;
+	ck_assert_int_eq(prog(tu_sisfeed(), &out, "validate", file,
+	    (char *)NULL), 0);
+	has(out, "19 persons");
+	free(out);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* determinism, validate, diff                                         */
+
+START_TEST(test_export_deterministic)
+{
+	char a[PATH_MAX], b[PATH_MAX], *out, *s;
+
+	make_root(dir, (char *)NULL);
+	night(dir, 1);
+	snprintf(a, sizeof(a), "%s", at(dir, "a.xml"));
+	snprintf(b, sizeof(b), "%s", at(dir, "b.xml"));
+	free(expect_run(0, dir, "export", "-o", a, (char *)NULL));
+	free(expect_run(0, dir, "export", "-o", b, (char *)NULL));
+	ck_assert_msg(same_file(a, b), "two exports differ");
+	/* export touches no state. */
+	ck_assert(!tu_exists(at(dir, "state/snapshot")));
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 0);
+	dtd_valid(a);
+	/* To stdout: the same bytes. */
+	s = read_or_die(a, NULL);
+	out = expect_run(0, dir, "export", (char *)NULL);
+	ck_assert_str_eq(out, s);
+	free(out);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_validate_and_diff)
+{
+	char f1[PATH_MAX], f2[PATH_MAX], *out = NULL;
+	int rc;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	delivered_night1(dir, "night1.xml");
+	snprintf(f1, sizeof(f1), "%s", at(dir, "outbox/night1.xml"));
+	night(dir, 2);
+	out = expect_run(0, dir, "run", "--override", (char *)NULL);
+	keep_delivered(dir, out, "night2.xml", f2, sizeof(f2));
+	free(out);
+
+	rc = prog(tu_sisfeed(), &out, "validate", f1, (char *)NULL);
+	ck_assert_msg(rc == 0, "validate: exit %d:\n%s", rc, out);
+	has(out, "19 persons, 6 groups, 23 memberships, 0 problems");
+	free(out);
+
+	rc = prog(tu_sisfeed(), &out, "diff", f1, f2, (char *)NULL);
+	ck_assert_msg(rc == 1, "diff: exit %d:\n%s", rc, out);
+	has(out, "- person S1013\n");
+	has(out, "- person S1014\n");
+	has(out, "- person S1015\n");
+	has(out, "+ person S1016\n");
+	has(out, "~ person S1002\n");
+	has(out, "- membership ENG-7B S1013 01\n");
+	has(out, "persons: 1 inserts, 2 updates, 3 deletes");
+	free(out);
+
+	rc = prog(tu_sisfeed(), &out, "diff", f1, f1, (char *)NULL);
+	ck_assert_msg(rc == 0, "diff X X: exit %d:\n%s", rc, out);
+	hasnt(out, "person S");
+	free(out);
+
+	/* A file that is not IMS Enterprise. */
+	tu_write(dir, "junk.xml", "<enterprise><person>\n");
+	rc = prog(tu_sisfeed(), &out, "validate", at(dir, "junk.xml"),
+	    (char *)NULL);
+	ck_assert_int_eq(rc, 1);
+	free(out);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* status, file modes                                                  */
+
+START_TEST(test_status)
+{
+	char *out, id[17];
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	out = expect_run(0, dir, "status", (char *)NULL);
+	has(out, "snapshot: none");
+	free(out);
+	delivered_night1(dir, "night1.xml");
+	night(dir, 2);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	approval_id(out, id);
+	free(out);
+
+	out = expect_run(0, dir, "status", (char *)NULL);
+	has(out, "snapshot: ");
+	hasnt(out, "snapshot: none");
+	has(out, "pending");
+	has(out, id);
+	has(out, "persons +1 ~2 -3");
+	has(out, "last runs");
+	has(out, "status=completed");
+	has(out, "status=blocked");
+	free(out);
+
+	/* Approved: nothing pending any more. */
+	free(expect_run(0, dir, "run", "--approve", id, (char *)NULL));
+	out = expect_run(0, dir, "status", (char *)NULL);
+	hasnt(out, "approval_id");
+	has(out, "approved_by=");
+	free(out);
+}
+END_TEST
+
+START_TEST(test_file_modes)
+{
+	char *out;
+
+	make_root(dir, (char *)NULL);
+	night(dir, 1);
+	free(expect_run(3, dir, "run", (char *)NULL));
+	ck_assert_uint_eq(mode_of(at(dir, "state")), 0700);
+	ck_assert_uint_eq(mode_of(at(dir, "state/pending")), 0600);
+	ck_assert_uint_eq(mode_of(at(dir, "state/runs.log")), 0600);
+	ck_assert_uint_eq(mode_of(at(dir, "state/lock")), 0600);
+	out = expect_run(0, dir, "run", "--override", (char *)NULL);
+	free(out);
+	ck_assert_uint_eq(mode_of(at(dir, "state")), 0700);
+	ck_assert_uint_eq(mode_of(at(dir, "state/snapshot")), 0600);
+	ck_assert_uint_eq(mode_of(at(dir, "state/runs.log")), 0600);
+	ck_assert_uint_eq(mode_of(at(dir, "state/runs")), 0700);
+	ck_assert_uint_eq(mode_of(at(dir, "state/rejects")), 0700);
+}
+END_TEST
+
+static Suite *
+run_suite(void)
+{
+	Suite *s = suite_create("run");
+	TCase *tc;
+
+	tc = tcase_create("approve");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_first_run_blocked_then_approve);
+	tcase_add_test(tc, test_first_run_override);
+	tcase_add_test(tc, test_first_run_allow);
+	tcase_add_test(tc, test_usage);
+	tcase_add_test(tc, test_night2_plan_and_approve);
+	tcase_add_test(tc, test_nothing_to_do);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("thresholds");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_threshold_percent_boundary);
+	tcase_add_test(tc, test_threshold_cap_boundary);
+	tcase_add_test(tc, test_threshold_min_base);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lock_crash");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_lock_held);
+	tcase_add_loop_test(tc, test_crash, 0,
+	    (int)(sizeof(crash_stages) / sizeof(crash_stages[0])));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_config_unknown_key);
+	tcase_add_test(tc, test_config_bad_threshold);
+	tcase_add_test(tc, test_config_missing);
+	tcase_add_test(tc, test_rejects);
+	tcase_add_test(tc, test_max_rejects);
+	tcase_add_test(tc, test_header_only);
+	tcase_add_test(tc, test_missing_column);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("output");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_dtd_full);
+	tcase_add_test(tc, test_dtd_delta);
+	tcase_add_test(tc, test_dtd_gzip);
+	tcase_add_test(tc, test_export_deterministic);
+	tcase_add_test(tc, test_validate_and_diff);
+	tcase_add_test(tc, test_status);
+	tcase_add_test(tc, test_file_modes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	/* A fixed <datetime>, so files of two runs compare by bytes. */
+	setenv("SOURCE_DATE_EPOCH", "1790000000", 1);
+	unsetenv("SISFEED_CRASH_AFTER");
+	return tu_run_suite(run_suite()) != 0;
+}
