@@ -162,8 +162,10 @@ int	 roster_add_group(struct roster *, const struct group *);
 /*
  * Sort persons and groups by key.  Every record whose key occurs more
  * than once is rejected (all copies: never guessed), naming file and
- * both lines.  Then groups whose parent is not a known group are
- * rejected (field "parent").  Returns 0, or -1 on I/O error.
+ * both lines.  Then groups on a parent cycle, and groups whose parent
+ * is not a known group, are rejected (field "parent").  Strings are
+ * stored as the XML output carries them (controls but TAB and LF
+ * dropped, CR LF as LF).  Returns 0, or -1 on I/O error.
  */
 int	 roster_seal_entities(struct roster *, struct rejects *,
 	    const char *personfile, const char *groupfile);
@@ -183,6 +185,9 @@ int	 roster_seal_members(struct roster *, struct rejects *,
 /* IMS roletype: name or code ("01", "1", "learner", "teacher", ...) to
  * 1..8, or 0 if unknown. */
 int	 role_parse(const char *);
+/* The DTD's spelling of an institutionroletype (Student, Faculty,
+ * Staff, ...) matched in any case, or NULL if s is none. */
+const char *institution_role_parse(const char *s);
 /* "Learner", "Instructor", ... for 1..8. */
 const char *role_name(int);
 /* Parse a status value: 1/0, true/false, yes/no, y/n, active/inactive

@@ -411,7 +411,8 @@ message_build(const struct config *c, const struct rlist *rl,
 	sb_printf(&b, "\nMessage-ID: <%s.%ld.%s@%s>\n", idpart,
 	    (long)getpid(), rnd, host);
 	sb_printf(&b, "MIME-Version: 1.0\n"
-	    "Content-Type: multipart/alternative; boundary=\"=_sisfeed_%s\"\n"
+	    "Content-Type: multipart/alternative;\n"
+	    " boundary=\"=_sisfeed_%s\"\n"
 	    "Auto-Submitted: auto-generated\n"
 	    "X-Mailer: sisfeed %s\n\n"
 	    "This is a MIME message: text and HTML.\n\n", bnd,

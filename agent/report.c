@@ -550,8 +550,8 @@ text_table(struct sbuf *b, const struct run_report *r)
 	sb_printf(b, "Persons deactivated: %zu, reactivated: %zu\n",
 	    cs->deactivated, cs->reactivated);
 	if (small)
-		sb_printf(b, "A base below min_base (%ld) is judged by the "
-		    "absolute cap only.\n", min_base);
+		sb_printf(b, "A base below min_base (%ld) is judged as if it "
+		    "were min_base.\n", min_base);
 }
 
 static void

@@ -546,6 +546,7 @@ run_init(struct run *r, const struct config *cfg,
 	r->opts = opts;
 	r->rep.cfg = cfg;
 	r->rep.status = RUN_COMPLETED;
+	r->rep.max_samples = opts->plan ? -1 : 0;
 	r->rep.started = time(NULL);
 	gmtime_r(&r->rep.started, &tm);
 	strftime(r->rep.run_id, sizeof(r->rep.run_id), "%Y%m%dT%H%M%SZ",

@@ -795,6 +795,7 @@ read_persons(const struct config *cfg, struct roster *r,
 	struct table t;
 	struct person p;
 	struct memo smemo = MEMO_INIT;
+	const char *irole = NULL;
 	int rc, active;
 
 	if (table_open(&t, cfg->source.persons, "persons",
@@ -815,6 +816,10 @@ read_persons(const struct config *cfg, struct roster *r,
 			rc = table_reject(&t, PF_FAMILY, "missing value");
 		else if ((active = table_status(&t, PF_STATUS, &smemo)) == -1)
 			rc = table_bad_status(&t, PF_STATUS);
+		else if (table_len(&t, PF_ROLE) > 0 && (irole =
+		    institution_role_parse(table_val(&t, PF_ROLE))) == NULL)
+			rc = table_reject(&t, PF_ROLE,
+			    "unknown institution role");
 		if (rc == -1)
 			goto fail;
 		if (rc == 2)
@@ -825,7 +830,7 @@ read_persons(const struct config *cfg, struct roster *r,
 		p.given = table_val(&t, PF_GIVEN);
 		p.family = table_val(&t, PF_FAMILY);
 		p.email = table_val(&t, PF_EMAIL);
-		p.role = table_val(&t, PF_ROLE);
+		p.role = table_len(&t, PF_ROLE) > 0 ? irole : "";
 		p.line = (uint32_t)csv_line(t.cr);
 		p.active = (uint8_t)active;
 		if (roster_add_person(r, &p) == -1)

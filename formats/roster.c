@@ -147,12 +147,62 @@ grow(void **v, size_t *cap, size_t n, size_t sz)
 	return 0;
 }
 
+/* 1 if s holds a byte the XML output cannot carry as it is. */
+static int
+needs_cleaning(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c < 0x20 && c != '\t' && c != '\n') || c == 0xef)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Copy s into the arena as the XML output will carry it, so that the
+ * snapshot read back equals tonight's roster and no record looks
+ * changed every night: CR LF and a lone CR become LF (XML parsers do
+ * the same), other C0 controls but TAB and LF are dropped, and so are
+ * the non-characters U+FFFE and U+FFFF.
+ */
 static const char *
 dupstr(struct roster *r, const char *s)
 {
+	size_t len, i, o;
+	char *d;
+
 	if (s == NULL)
 		return "";
-	return arena_strndup(&r->strings, s, strlen(s));
+	len = strlen(s);
+	if (!needs_cleaning(s, len))
+		return arena_strndup(&r->strings, s, len);
+	if ((d = arena_alloc(&r->strings, len + 1)) == NULL)
+		return NULL;
+	for (i = o = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\r') {
+			if (s[i + 1] != '\n')
+				d[o++] = '\n';
+			continue;
+		}
+		if (c < 0x20 && c != '\t' && c != '\n')
+			continue;
+		if (c == 0xef && i + 2 < len &&
+		    (unsigned char)s[i + 1] == 0xbf &&
+		    ((unsigned char)s[i + 2] == 0xbe ||
+		    (unsigned char)s[i + 2] == 0xbf)) {
+			i += 2;
+			continue;
+		}
+		d[o++] = (char)c;
+	}
+	d[o] = '\0';
+	return d;
 }
 
 /*
@@ -284,6 +334,66 @@ drop_duplicates(void *base, size_t n, size_t sz, size_t koff, size_t loff,
 }
 
 /*
+ * Reject every group on a parent cycle (A -> B -> A); a group that
+ * names itself is a root, as itslearning has it.  Their children are
+ * then rejected for an unknown parent.  Needs sorted, unique groups.
+ * Returns 0 or -1.
+ */
+static int
+reject_cycles(struct roster *r, struct rejects *rj, const char *file)
+{
+	unsigned char *state;	/* 0 new, 1 on the current walk, 2 done */
+	size_t i, out;
+	long k, j;
+
+	if (r->ngroups == 0)
+		return 0;
+	if ((state = calloc(r->ngroups, 1)) == NULL)
+		return error_sys("roster");
+	for (i = 0; i < r->ngroups; i++) {
+		for (k = (long)i; k >= 0 && state[k] == 0; ) {
+			const struct group *g = &r->groups[k];
+
+			state[k] = 1;
+			if (g->parent[0] == '\0' ||
+			    strcmp(g->parent, g->id) == 0)
+				break;
+			k = roster_find_group(r, g->parent);
+		}
+		if (k >= 0 && state[k] == 1 && r->groups[k].parent[0] != '\0' &&
+		    strcmp(r->groups[k].parent, r->groups[k].id) != 0) {
+			/* k is on a cycle: mark the cycle 3 */
+			for (j = k; state[j] != 3; j = roster_find_group(r,
+			    r->groups[j].parent))
+				state[j] = 3;
+		}
+		for (k = (long)i; k >= 0 && state[k] == 1; ) {
+			const struct group *g = &r->groups[k];
+
+			state[k] = 2;
+			if (g->parent[0] == '\0')
+				break;
+			k = roster_find_group(r, g->parent);
+		}
+	}
+	for (i = out = 0; i < r->ngroups; i++) {
+		if (state[i] == 3) {
+			if (rejects_add(rj, file, r->groups[i].line, "parent",
+			    "parent cycle through '%s'",
+			    r->groups[i].parent) == -1) {
+				free(state);
+				return -1;
+			}
+			continue;
+		}
+		r->groups[out++] = r->groups[i];
+	}
+	r->ngroups = out;
+	free(state);
+	return 0;
+}
+
+/*
  * Sort persons and groups by key; reject every copy of a duplicated
  * key, then groups whose parent is unknown (repeated until stable,
  * since dropping a parent orphans its children).  Returns 0 or -1.
@@ -313,6 +423,8 @@ roster_seal_entities(struct roster *r, struct rejects *rj,
 		return -1;
 	r->ngroups = (size_t)n;
 
+	if (reject_cycles(r, rj, groupfile) == -1)
+		return -1;
 	do {
 		changed = 0;
 		for (i = out = 0; i < r->ngroups; i++) {
@@ -492,6 +604,26 @@ role_name(int role)
 	if (role < 1 || role > 8)
 		return "";
 	return role_display[role];
+}
+
+static const char *const instroles[] = {
+	"Student", "Faculty", "Staff", "Alumni", "ProspectiveStudent",
+	"Guest", "Other", "Administrator", "Observer",
+};
+
+/*
+ * The IMS institutionroletype spelled as the DTD wants it for s (any
+ * case), or NULL if s is not one.
+ */
+const char *
+institution_role_parse(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(instroles) / sizeof(instroles[0]); i++)
+		if (strcasecmp(s, instroles[i]) == 0)
+			return instroles[i];
+	return NULL;
 }
 
 /*

@@ -378,7 +378,8 @@ START_TEST(test_escaping)
 	    "t&lt;y&gt;pe</typevalue>"));
 	ck_assert_ptr_nonnull(strstr(s,
 	    "<short>Short &amp; \"long\"</short>"));
-	ck_assert_ptr_nonnull(strstr(s, "<long>L\r\nx</long>"));
+	/* the roster stores CR LF as LF, as an XML parser reads it back */
+	ck_assert_ptr_nonnull(strstr(s, "<long>L\nx</long>"));
 	ck_assert_ptr_nonnull(strstr(s, "<id>G&amp;1</id>"));
 	ck_assert_ptr_nonnull(strstr(s, "<role roletype=\"03\">"));
 	/* Neither CDATA nor numeric character references. */
@@ -460,7 +461,8 @@ START_TEST(test_cycle_fails)
 	roster_init(&r);
 	add_group(&r, "A", "", "a", "", "B", "");
 	add_group(&r, "B", "", "b", "", "A", "");
-	seal_entities(&r);
+	/* Not sealed (already in key order): roster_seal_entities rejects
+	 * cycles; the writer must still refuse one on its own. */
 	f = path_in(dir, "cycle.xml");
 	ck_assert_int_eq(ims_write_full(f, &r, &opts_plain), -1);
 	ck_assert_ptr_nonnull(strstr(error_last(), "cycle"));

@@ -388,6 +388,48 @@ START_TEST(sha256_vectors)
 }
 END_TEST
 
+START_TEST(roster_parent_cycles_rejected)
+{
+	struct roster r;
+	struct rejects rj = { 0 };
+
+	roster_init(&r);
+	add_group(&r, "ROOT", "ROOT");		/* a root naming itself */
+	add_group(&r, "A", "B");		/* A -> B -> C -> A */
+	add_group(&r, "B", "C");
+	add_group(&r, "C", "A");
+	add_group(&r, "D", "A");		/* hangs off the cycle */
+	add_group(&r, "E", "ROOT");
+	add_group(&r, "F", "E");
+	ck_assert_int_eq(roster_seal_entities(&r, &rj, "p", "g"), 0);
+	ck_assert_uint_eq(r.ngroups, 3);
+	ck_assert_str_eq(r.groups[0].id, "E");
+	ck_assert_str_eq(r.groups[1].id, "F");
+	ck_assert_str_eq(r.groups[2].id, "ROOT");
+	ck_assert_uint_eq(rj.count, 4);
+	roster_free(&r);
+}
+END_TEST
+
+START_TEST(roster_strings_as_xml_carries_them)
+{
+	struct roster r;
+	struct person p;
+
+	roster_init(&r);
+	memset(&p, 0, sizeof(p));
+	p.id = "X";
+	p.given = "A\x01" "b\r\nc\rd\te\xef\xbf\xbe!";
+	p.family = "Plain";
+	ck_assert_int_eq(roster_add_person(&r, &p), 0);
+	ck_assert_str_eq(r.persons[0].given, "Ab\nc\nd\te!");
+	ck_assert_str_eq(r.persons[0].family, "Plain");
+	ck_assert_str_eq(institution_role_parse("faculty"), "Faculty");
+	ck_assert_ptr_null(institution_role_parse("Janitor"));
+	roster_free(&r);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -404,6 +446,8 @@ main(void)
 	tcase_add_test(tc, approval_id);
 	tcase_add_test(tc, roster_duplicates_rejected);
 	tcase_add_test(tc, parsers);
+	tcase_add_test(tc, roster_parent_cycles_rejected);
+	tcase_add_test(tc, roster_strings_as_xml_carries_them);
 	tcase_add_test(tc, sha256_vectors);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s) != 0;

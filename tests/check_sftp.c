@@ -305,10 +305,13 @@ sshd_stop(int sig)
 	srv.pid = -1;
 }
 
+/* A failed assertion exits the test's process without the teardown. */
 static void
 cleanup_at_exit(void)
 {
 	sshd_stop(SIGKILL);
+	if (srv.dir[0] != '\0')
+		tu_rmtree(srv.dir);
 }
 
 /* Start sshd -D -e -f CONFIG and wait until it accepts. */

@@ -10,6 +10,7 @@ MAILDIR.  Runs until SIGTERM or SIGINT.
 """
 import signal
 import sys
+import warnings
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
@@ -25,8 +26,10 @@ def main():
     def authenticator(server, session, envelope, mechanism, auth_data):
         ok = (isinstance(auth_data, LoginPassword) and
               auth_data.login == user and auth_data.password == password)
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd itself answers 535 on failure.
+        return AuthResult(success=ok, handled=False)
 
+    warnings.simplefilter("ignore")     # AUTH without TLS, on purpose
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     controller = Controller(Mailbox(maildir), hostname="127.0.0.1",
                             port=port, authenticator=authenticator,
