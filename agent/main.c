@@ -60,6 +60,13 @@ cmd_run(const struct config *cfg, int argc, char *argv[], int plan)
 			ro.override = 1;
 			break;
 		case 'A':
+			if (strlen(optarg) != 16 ||
+			    strspn(optarg, "0123456789abcdef") != 16) {
+				fprintf(stderr, "sisfeed: --approve: '%s' is "
+				    "not an approval id (16 hex digits, as "
+				    "the blocked run printed)\n", optarg);
+				return EXIT_USAGE;
+			}
 			ro.approve = optarg;
 			break;
 		default:

@@ -18,8 +18,6 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,7 +36,7 @@
 #define RETRY_BASE_MS		1000		/* SISFEED_RETRY_BASE_MS */
 #define RETRY_CAP_MS		60000
 #define WINDOW_MIN		(256 * 1024)
-#define WINDOW_MAX		(16 * 1024 * 1024)
+#define WINDOW_MAX		(4 * 1024 * 1024)
 #define SECRET_MAX		1024
 
 /* One connection and what the messages need to say about it. */
@@ -954,19 +952,6 @@ conn_open(struct conn *c, FILE *fp)
 	if (known_hosts_load(c, &kh, &missing) == -1)
 		return check_line(fp, -1, "known_hosts %s", c->known_hosts);
 	hostkey_prefer_known(c, kh);
-	{ /* XXX experiment */
-		const char *x;
-		if ((x = getenv("X_CRYPT")) != NULL) {
-			libssh2_session_method_pref(c->ssh, LIBSSH2_METHOD_CRYPT_CS, x);
-		}
-		if ((x = getenv("X_MAC")) != NULL) {
-			libssh2_session_method_pref(c->ssh, LIBSSH2_METHOD_MAC_CS, x);
-		}
-		if (getenv("X_NODELAY") != NULL) {
-			int one = 1;
-			setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		}
-	}
 	if ((rc = libssh2_session_handshake(c->ssh, c->fd)) != 0) {
 		ssh_fail(c, rc, "SSH handshake", NULL);
 		libssh2_knownhost_free(kh);
@@ -1112,7 +1097,6 @@ window_size(const struct conn *c, off_t done, int64_t started)
 		return WINDOW_MIN;
 	rate = (double)done * 1000.0 / (double)ms;
 	w = rate * c->timeout / 4;
-	if (getenv("X_WINDOW")) return (size_t)atol(getenv("X_WINDOW"));
 	if (w > WINDOW_MAX)
 		return WINDOW_MAX;
 	if (w < WINDOW_MIN)
