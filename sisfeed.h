@@ -391,6 +391,24 @@ int	 ims_write_delta(const char *path, const struct roster *nr,
 	    const struct ims_options *);
 
 /* ------------------------------------------------------------------ */
+/* formats/rindex.c: the snapshot's compact companion (a cache).       */
+
+/*
+ * Write the sealed roster r as the index of the snapshot whose identity
+ * is digest (snapshot_digest), atomically, mode 0600.  0 or -1.
+ */
+int	 rindex_write(const char *path, const struct roster *r,
+	    const unsigned char digest[32]);
+/*
+ * Load the index into the empty roster r if it belongs to the snapshot
+ * with this identity and is intact (size, CRC-32, offsets).  Returns 0
+ * when loaded, 1 when missing, stale or damaged (r left empty), -1 on
+ * an error such as no memory.
+ */
+int	 rindex_read(const char *path, struct roster *r,
+	    const unsigned char digest[32]);
+
+/* ------------------------------------------------------------------ */
 /* filters/diff.c: the change set by sync key.                         */
 
 struct change {

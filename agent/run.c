@@ -186,6 +186,30 @@ stage_read(struct run *r, int keep_rejects)
 }
 
 /*
+ * Read the snapshot at path into or: from its companion index when that
+ * belongs to it, else by parsing the XML.  Returns 0 or -1.
+ */
+static int
+read_snapshot(const struct config *cfg, const char *path, struct roster *or)
+{
+	char idx[PATH_MAX];
+	unsigned char digest[32];
+	int rc;
+
+	if (snapshot_digest(cfg->state_dir, digest) == -1 ||
+	    path_fmt(idx, sizeof(idx), "%s/snapshot.idx", cfg->state_dir)
+	    == -1)
+		return -1;
+	if ((rc = rindex_read(idx, or, digest)) <= 0) {
+		if (rc == 0)
+			log_debug("snapshot read from its index %s", idx);
+		return rc;
+	}
+	log_debug("snapshot index missing or stale: parsing %s", path);
+	return ims_read(path, or, NULL);
+}
+
+/*
  * Stage diff: read the snapshot (if any) and compute the change set.
  */
 static int
@@ -195,7 +219,7 @@ stage_diff(struct run *r)
 
 	stage_begin(r);
 	r->have_snapshot = snapshot_path(r->cfg->state_dir, path, sizeof(path));
-	if (r->have_snapshot && ims_read(path, &r->or, NULL) == -1) {
+	if (r->have_snapshot && read_snapshot(r->cfg, path, &r->or) == -1) {
 		error_set("snapshot %s: %s", path, error_last());
 		return fail(r, ST_DIFF);
 	}
@@ -415,6 +439,22 @@ stage_deliver(struct run *r)
 }
 
 /*
+ * Write the new snapshot's companion index from tonight's roster.  It
+ * is a cache: a failure costs the next run a parse, nothing more.
+ */
+static void
+write_index(struct run *r)
+{
+	char idx[PATH_MAX];
+	unsigned char digest[32];
+
+	if (snapshot_digest(r->cfg->state_dir, digest) == -1 ||
+	    path_fmt(idx, sizeof(idx), "%s/snapshot.idx", r->cfg->state_dir)
+	    == -1 || rindex_write(idx, &r->nr, digest) == -1)
+		log_warn("snapshot index: %s", error_last());
+}
+
+/*
  * Stage commit: the delivered state becomes the snapshot.
  */
 static int
@@ -426,6 +466,7 @@ stage_commit(struct run *r)
 		return fail(r, ST_COMMIT);
 	r->full_tmp[0] = '\0';
 	clear_pending(r->cfg);
+	write_index(r);
 	stage_end(r, ST_COMMIT);
 	crash_point("commit");
 	return 0;

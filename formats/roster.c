@@ -261,10 +261,17 @@ roster_add_group(struct roster *r, const struct group *g)
 int
 roster_add_member(struct roster *r, const struct membership *m)
 {
+	struct membership *d;
+
 	if (grow((void **)&r->members, &r->capmembers, r->nmembers,
 	    sizeof(*m)) == -1)
 		return -1;
-	r->members[r->nmembers++] = *m;
+	d = &r->members[r->nmembers++];
+	memset(d, 0, sizeof(*d));	/* padding too: the index writes it */
+	d->group = m->group;
+	d->person = m->person;
+	d->role = m->role;
+	d->active = m->active;
 	return 0;
 }
 
