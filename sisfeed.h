@@ -256,6 +256,7 @@ struct config {
 		enum output_mode mode;
 		enum compress compress;
 		char	*name;		/* strftime pattern */
+		int	 threads;	/* gzip threads 1..64; 0 automatic */
 	} output;
 
 	struct {
@@ -371,6 +372,8 @@ struct ims_options {
 	const char	*target;	/* NULL: no <target> */
 	int		 gzip;
 	int		 delta;		/* writes <type>delta</type> */
+	int		 threads;	/* gzip: compressing threads; 1 on
+					 * this thread, 0 online CPUs (<= 8) */
 };
 
 struct changeset;

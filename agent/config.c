@@ -925,9 +925,9 @@ walk_source(const struct ctx *x, const struct ent *se)
 }
 
 static const char *const output_keys[] = { "source", "datasource",
-	"target", "mode", "compress", "name", NULL };
+	"target", "mode", "compress", "name", "threads", NULL };
 enum { O_SOURCE, O_DATASOURCE, O_TARGET, O_MODE, O_COMPRESS, O_NAME,
-	NO };
+	O_THREADS, NO };
 static const char *const mode_names[] = { "full", "delta", NULL };
 static const char *const compress_names[] = { "none", "gzip", NULL };
 
@@ -973,6 +973,10 @@ walk_output(const struct ctx *x, const struct ent *oe)
 			return cerr(x, e[O_NAME].v->line, "output.name",
 			    "must be a file name, not a path");
 	}
+	/* Absent: 0, the online CPUs (at most 8), chosen by the writer. */
+	if (e[O_THREADS].v != NULL && get_int(x, e[O_THREADS].v,
+	    "output.threads", 1, 64, &c->output.threads) == -1)
+		return -1;
 	return 0;
 }
 

@@ -42,11 +42,12 @@
 #include "sisfeed.h"
 
 #define SFTP_PORT		22
-#define SFTP_TIMEOUT		30		/* seconds, when unset */
+#define SFTP_TIMEOUT		60		/* seconds, when unset */
 #define RETRY_BASE_MS		1000		/* SISFEED_RETRY_BASE_MS */
 #define RETRY_CAP_MS		60000
-#define WINDOW_MIN		(256 * 1024)
-#define WINDOW_MAX		(4 * 1024 * 1024)
+#define WINDOW_MIN		(512 * 1024)
+#define WINDOW_LAN		(1024 * 1024)	/* round trip < 2 ms */
+#define WINDOW_MAX		(2 * 1024 * 1024)	/* sshd's channel window */
 #define SECRET_MAX		1024
 
 /* SFTP v3 (draft-ietf-secsh-filexfer-02) and OpenSSH's extensions. */
@@ -107,6 +108,7 @@ struct conn {
 	char			 hostspec[300];	/* name in known_hosts */
 	char			 where[400];	/* user@host:port */
 	char			 hostkey[160];	/* "ssh-ed25519 SHA256:..." */
+	char			 known_types[256]; /* in known_hosts */
 	char			 method[600];	/* how we logged in */
 	int			 fd;
 	LIBSSH2_SESSION		*ssh;
@@ -124,6 +126,7 @@ struct conn {
 	int			 oom;		/* building a request failed */
 	size_t			 max_write;	/* data per WRITE */
 	int			 posix_rename;	/* posix-rename@openssh.com */
+	int64_t			 rtt;		/* ms, of a STAT */
 };
 
 /* A progress line on a terminal. */
@@ -734,9 +737,11 @@ hostkey_prefer_known(struct conn *c, LIBSSH2_KNOWNHOSTS *kh)
 		len += (size_t)snprintf(list + len, sizeof(list) - len,
 		    "%s%s", len ? "," : "", keytypes[i].name);
 	}
-	if (len > 0 && len < sizeof(list))
+	if (len > 0 && len < sizeof(list)) {
 		(void)libssh2_session_method_pref(c->ssh,
 		    LIBSSH2_METHOD_HOSTKEY, list);
+		snprintf(c->known_types, sizeof(c->known_types), "%s", list);
+	}
 }
 
 /* Describe the server's key: "TYPE SHA256:base64" into c->hostkey. */
@@ -901,7 +906,8 @@ auth(struct conn *c)
 	return auth_password(c);
 }
 
-/* Print "sftp: STEP: ok" or "sftp: STEP: FAILED: why" to fp, if any. */
+/* Print "ok   sftp STEP" or "FAIL sftp STEP: why" to fp, if any (the
+ * format of sisfeed check). */
 static int
 check_line(FILE *fp, int rc, const char *fmt, ...) PRINTF_LIKE(3, 4);
 
@@ -915,14 +921,14 @@ check_line(FILE *fp, int rc, const char *fmt, ...)
 		return rc;
 	if (strncmp(e, "sftp: ", 6) == 0)
 		e += 6;
-	fputs("sftp: ", fp);
+	fputs(rc == 0 ? "ok   sftp " : "FAIL sftp ", fp);
 	va_start(ap, fmt);
 	vfprintf(fp, fmt, ap);
 	va_end(ap);
 	if (rc == 0)
-		fputs(": ok\n", fp);
+		fputc('\n', fp);
 	else
-		fprintf(fp, ": FAILED: %s\n", e);
+		fprintf(fp, ": %s\n", e);
 	fflush(fp);
 	return rc;
 }
@@ -1419,7 +1425,8 @@ sx_rename(struct conn *c, const char *from, const char *to)
 	return sx_status_call(c, id, "cannot rename to", to);
 }
 
-/* One WRITE of data at off, from buf: a single request, no copy. */
+/* One small WRITE of n bytes at off, waiting for its reply (the probe
+ * of sisfeed check; uploads use write_file). */
 static int
 sx_write(struct conn *c, const unsigned char *h, size_t hlen, uint64_t off,
     const void *data, size_t n, const char *path)
@@ -1483,13 +1490,13 @@ sx_start(struct conn *c)
 			limits = 1;
 	}
 	if (!limits)
-		return 0;
+		goto out;
 	id = req_begin(c, FXP_EXTENDED);
 	put_cstr(c, "limits@openssh.com");
 	if (sx_call(c, id, &type, &r, "SFTP limits") == -1)
 		return -1;
 	if (type == FXP_STATUS)
-		return 0;
+		goto out;
 	if (type != FXP_EXTENDED_REPLY || get_u64(&r, &maxpacket) == -1 ||
 	    get_u64(&r, &maxread) == -1 || get_u64(&r, &maxwrite) == -1)
 		return bad_reply(c, "SFTP limits");
@@ -1498,6 +1505,10 @@ sx_start(struct conn *c)
 		    WRITE_MAX;
 	if (maxpacket > 2048 && c->max_write + 1024 > maxpacket)
 		c->max_write = (size_t)maxpacket - 1024;
+out:
+	log_debug("sftp: %s: SFTP version %lu, writes of %zu bytes, "
+	    "posix-rename %s", c->where, (unsigned long)version,
+	    c->max_write, c->posix_rename ? "offered" : "not offered");
 	return 0;
 }
 
@@ -1534,17 +1545,19 @@ conn_open(struct conn *c, FILE *fp)
 	if (known_hosts_load(c, &kh, &missing) == -1)
 		return check_line(fp, -1, "known_hosts %s", c->known_hosts);
 	hostkey_prefer_known(c, kh);
-	{ /* XXX experiment */
-		const char *x;
-		if ((x = getenv("X_CRYPT")) != NULL) {
-			libssh2_session_method_pref(c->ssh, LIBSSH2_METHOD_CRYPT_CS, x);
-		}
-		if ((x = getenv("X_MAC")) != NULL) {
-			libssh2_session_method_pref(c->ssh, LIBSSH2_METHOD_MAC_CS, x);
-		}
-	}
 	if ((rc = libssh2_session_handshake(c->ssh, c->fd)) != 0) {
-		ssh_fail(c, rc, "SSH handshake", NULL);
+		if (rc == LIBSSH2_ERROR_KEX_FAILURE &&
+		    c->known_types[0] != '\0')
+			error_set("sftp: %s: SSH handshake failed: %s has "
+			    "only %s keys for %s, and the server offers none "
+			    "of them that libssh2 1.10 can check (it cannot "
+			    "use rsa-sha2-256/512 host keys); add the server's "
+			    "ed25519 key, checked with its administrator: "
+			    "ssh-keyscan -t ed25519 -p %d %s >> %s", c->where,
+			    c->known_hosts, c->known_types, c->hostspec,
+			    c->port, c->host, c->known_hosts);
+		else
+			ssh_fail(c, rc, "SSH handshake", NULL);
 		libssh2_knownhost_free(kh);
 		return check_line(fp, -1, "SSH handshake with %s", c->where);
 	}
@@ -1612,11 +1625,15 @@ static int
 remote_dir_check(struct conn *c)
 {
 	struct fattr a;
+	int64_t t0 = now_ms();
+	int rc;
 
 	c->retry = 0;
+	rc = sx_stat(c, c->remote_dir != NULL ? c->remote_dir : ".", &a);
+	c->rtt = now_ms() - t0;
 	if (c->remote_dir == NULL)
-		return 0;
-	if (sx_stat(c, c->remote_dir, &a) == -1) {
+		return rc == -1 && c->fx == FX_OK ? -1 : 0;
+	if (rc == -1) {
 		if (c->fx == FX_NO_SUCH_FILE)
 			return error_set("sftp: %s: remote_dir %s does not "
 			    "exist", c->where, c->remote_dir);
@@ -1667,21 +1684,24 @@ progress_break(struct progress *pg)
  * How much to keep in flight: what the link moves in a quarter of the
  * timeout (libssh2's timeout covers a whole blocking call, and the
  * reply to the oldest write comes after the rest was sent), between
- * WINDOW_MIN and WINDOW_MAX.
+ * WINDOW_MIN and WINDOW_MAX, the window OpenSSH's sshd gives a channel:
+ * more would only wait in buffers.  On a LAN (a round trip under 2 ms)
+ * a megabyte covers the bandwidth-delay product and measures faster
+ * than two over loopback (less data queued, warmer caches).
  */
 static size_t
 window_size(const struct conn *c, off_t done, int64_t started)
 {
 	int64_t ms = now_ms() - started;
+	size_t max = c->rtt < 2 ? WINDOW_LAN : WINDOW_MAX;
 	double rate, w;
 
 	if (ms < 50)
 		return WINDOW_MIN;
 	rate = (double)done * 1000.0 / (double)ms;
 	w = rate * c->timeout / 4;
-	if (getenv("X_WINDOW")) return (size_t)atol(getenv("X_WINDOW"));
-	if (w > WINDOW_MAX)
-		return WINDOW_MAX;
+	if (w > max)
+		return max;
 	if (w < WINDOW_MIN)
 		return WINDOW_MIN;
 	return (size_t)w;
@@ -1825,14 +1845,23 @@ size_ok(struct conn *c, const struct fattr *a, const char *path, off_t size)
 
 /*
  * Rename part to dst, replacing dst: atomically with
- * posix-rename@openssh.com, else (plain SFTP v3 rename does not
- * overwrite) by removing dst first.  Then dst must have size bytes.
+ * posix-rename@openssh.com, else (the server lacks or denies it; plain
+ * SFTP v3 rename does not overwrite) by removing dst first.  Then dst
+ * must have size bytes.
  */
 static int
 replace(struct conn *c, const char *part, const char *dst, off_t size)
 {
 	struct fattr a;
 
+	if (c->posix_rename && sx_rename(c, part, dst) == -1) {
+		if (c->fx != FX_OP_UNSUPPORTED &&
+		    c->fx != FX_PERMISSION_DENIED)
+			return -1;
+		log_debug("sftp: the server refused posix-rename (%s); "
+		    "removing %s, then renaming", fx_text(c->fx), dst);
+		c->posix_rename = 0;
+	}
 	if (!c->posix_rename) {
 		if (sx_stat(c, dst, &a) == 0) {
 			if (sx_remove(c, dst) == -1 &&
@@ -1840,8 +1869,10 @@ replace(struct conn *c, const char *part, const char *dst, off_t size)
 				return -1;
 		} else if (c->fx != FX_NO_SUCH_FILE)
 			return -1;
+		if (sx_rename(c, part, dst) == -1)
+			return -1;
 	}
-	if (sx_rename(c, part, dst) == -1 || sx_stat(c, dst, &a) == -1)
+	if (sx_stat(c, dst, &a) == -1)
 		return -1;
 	return size_ok(c, &a, dst, size);
 }
@@ -1906,8 +1937,10 @@ retry_delay(int64_t base, int n)
 
 /*
  * Upload path as cfg->delivery.s.remote_dir/name: NAME.part written
- * and size-checked, NAME removed if present, NAME.part renamed to
- * NAME.  A refused connection, a timeout or a cut connection is tried
+ * (truncated if left over, mode 0600) and size-checked, then renamed
+ * to NAME, replacing it (atomically with posix-rename@openssh.com,
+ * else NAME is removed first).  A refused connection, a timeout or a
+ * cut connection is tried
  * again up to delivery.sftp.retries times with exponential backoff
  * (1 s, 2 s, 4 s, ... up to a minute; SISFEED_RETRY_BASE_MS changes
  * the first delay).  Returns 0 when the server holds the whole file
@@ -2003,7 +2036,7 @@ probe_writable(struct conn *c)
 /*
  * sisfeed check: connect, verify the host key, log in, and check that
  * remote_dir exists and is writable (a probe file is written and
- * removed).  Prints "sftp: STEP: ok" or "sftp: STEP: FAILED: why" per
+ * removed).  Prints "ok   sftp STEP" or "FAIL sftp STEP: why" per
  * step to fp.  No retries.  Returns 0 if every check passed, else -1
  * with the error set.
  */
@@ -2022,11 +2055,11 @@ sftp_check(const struct config *cfg, FILE *fp)
 	rc = conn_open(&c, fp);
 	dir = c.remote_dir != NULL ? c.remote_dir : "(login directory)";
 	if (rc == 0)
-		rc = check_line(fp, remote_dir_check(&c),
-		    "remote_dir %s exists", dir);
+		rc = check_line(fp, remote_dir_check(&c), "remote_dir %s",
+		    dir);
 	if (rc == 0)
-		rc = check_line(fp, probe_writable(&c),
-		    "remote_dir %s writable (probe written and removed)", dir);
+		rc = check_line(fp, probe_writable(&c), "remote_dir %s is "
+		    "writable (probe file written and removed)", dir);
 	conn_close(&c, rc != 0);
 	libssh2_exit();
 	return rc;

@@ -93,6 +93,8 @@ main(int argc, char *argv[])
 	cfg.delivery.s.known_hosts = argv[5];
 	cfg.delivery.s.remote_dir = argv[6];
 	cfg.delivery.s.timeout = 30;
+	if (getenv("SISFEED_VERBOSE") != NULL)
+		log_verbosity = 2;
 	if (stat(argv[7], &st) == -1) {
 		perror(argv[7]);
 		return 1;

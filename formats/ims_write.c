@@ -11,9 +11,11 @@
  *
  * Two layers: "render" appends records to a large byte buffer (struct
  * out) with hand-written escaping; "sink" takes full buffers and puts
- * them into the file, plain or through zlib's deflate (level 1, gzip
- * framing).  Only out_flush() crosses from one to the other, so the
- * sink can later run on a second thread or as parallel gzip members.
+ * them into the file, plain or gzip.  Only out_flush() crosses from one
+ * to the other.  gzip is one member of 1 MiB chunks compressed in
+ * parallel (level 1) by ims_options.threads threads while this thread
+ * renders the next ones, then written in order; the bytes do not depend
+ * on the thread count (see CHUNK below).
  *
  * Decisions (see also the report of the change that added this file):
  *
@@ -49,6 +51,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,18 +63,81 @@
 
 #include "sisfeed.h"
 
-#define OUT_FLUSH	(1024 * 1024)	/* render this much, then sink it */
-#define ZBUF_SIZE	(256 * 1024)
+/*
+ * gzip output is one gzip member made of independently compressed
+ * chunks (as pigz does): the XML byte stream is cut every CHUNK bytes,
+ * each chunk is raw deflate (level 1) ending on a byte boundary
+ * (Z_SYNC_FLUSH; the last one Z_FINISH), and the outputs are written in
+ * order between one gzip header and one trailer (CRC-32 of the chunks'
+ * CRCs combined, ISIZE).  The cuts depend only on the byte stream, so
+ * the file is the same bytes whatever the number of threads and
+ * however they are scheduled.
+ */
+#define CHUNK		(1024 * 1024)	/* XML bytes per deflate chunk */
+#define OUT_FLUSH	CHUNK		/* render this much, then sink it */
+#define OUT_SLACK	(64 * 1024)	/* room past OUT_FLUSH for a record */
+#define GZ_MAX_THREADS	64
+#define GZ_AUTO_THREADS	8		/* threads 0: online CPUs, at most */
 #define SDID_LEVELS	5		/* indent levels of a <sourcedid> */
+
+enum slot_state { SL_FREE, SL_QUEUED, SL_BUSY, SL_DONE, SL_FAILED };
+
+/* One chunk: its XML in, its raw deflate out. */
+struct slot {
+	char		*in;		/* XML (kept for reuse once written) */
+	size_t		 incap, inlen;
+	unsigned char	*out;
+	size_t		 outcap, outlen;
+	uLong		 crc;		/* crc32 of in[0..inlen) */
+	int		 last;		/* ends the deflate stream */
+	int		 err;		/* SL_FAILED: errno, 0 for zlib */
+	enum slot_state	 state;
+};
+
+struct gz;
+
+/* A compressing thread and its own deflate state. */
+struct worker {
+	struct gz	*gz;
+	pthread_t	 tid;
+	z_stream	 z;
+	int		 zinit;
+	int		 running;
+};
+
+/*
+ * The gzip side of a sink: a ring of slots.  Chunk number seq lives in
+ * slots[seq % nslots]; chunks written <= seq < submitted are in flight
+ * (queued, being compressed, or compressed and waiting to be written),
+ * chunk `submitted` is the one being rendered.  Only the writing thread
+ * changes submitted and written; workers take chunks in order (taken).
+ * State, submitted, taken and stop are guarded by mu; a slot's buffers
+ * belong to the worker between SL_BUSY and SL_DONE, else to the writer.
+ */
+struct gz {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 work;		/* a chunk was queued, or stop */
+	pthread_cond_t	 done;		/* a chunk was compressed */
+	int		 sync;		/* mu, work and done initialised */
+	struct slot	*slots;
+	size_t		 nslots;
+	uint64_t	 submitted, taken, written;
+	int		 stop;
+	int		 want;		/* compressing threads; 1: inline */
+	struct worker	*w;		/* want of them, once started */
+	int		 nw;		/* workers running; 0: inline */
+	int		 started;
+	z_stream	 z;		/* the inline compressor */
+	int		 zinit;
+	uLong		 crc;		/* of the chunks written */
+	uint32_t	 isize;		/* their length mod 2^32 */
+};
 
 /* Where rendered bytes go: a file, plain or gzip. */
 struct sink {
 	const char	*path;
 	int		 fd;
-	int		 gzip;
-	int		 zinit;
-	z_stream	 z;
-	unsigned char	*zbuf;
+	struct gz	*gz;		/* NULL: plain */
 };
 
 /* The render buffer and the record being written (for messages). */
@@ -118,12 +185,378 @@ write_all(const char *path, int fd, const void *p, size_t n)
 	return 0;
 }
 
-static int
-sink_open(struct sink *s, const char *path, int gzip)
+/* A mutex or condition call that cannot fail unless memory is corrupt. */
+static void
+must(int rc)
 {
+	if (rc != 0)
+		abort();
+}
+
+/* The number of compressing threads for ims_options.threads. */
+static int
+gz_threads(int want)
+{
+	long n;
+
+	if (want > 0)
+		return want > GZ_MAX_THREADS ? GZ_MAX_THREADS : want;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return 1;
+	return n > GZ_AUTO_THREADS ? GZ_AUTO_THREADS : (int)n;
+}
+
+/* A deflate state for raw chunks: level 1, 32 KiB window. */
+static int
+gz_zinit(z_stream *z)
+{
+	memset(z, 0, sizeof(*z));
+	return deflateInit2(z, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) ==
+	    Z_OK ? 0 : -1;
+}
+
+/*
+ * Compress the chunk of slot s with z (reset first): raw deflate that
+ * ends on a byte boundary, or with the final block if s->last, and the
+ * chunk's CRC-32.  Touches only z and s, so any thread may run it.
+ * Returns 0, or -1 with s->err set (an errno, or 0 for zlib).
+ */
+static int
+gz_compress(z_stream *z, struct slot *s)
+{
+	unsigned char *nb;
+	size_t used, ncap;
+	int flush = s->last ? Z_FINISH : Z_SYNC_FLUSH, rc;
+
+	s->err = 0;
+	if (deflateReset(z) != Z_OK)
+		return -1;
+	s->crc = crc32(0L, (const Bytef *)s->in, (uInt)s->inlen);
+	z->next_in = (Bytef *)s->in;
+	z->avail_in = (uInt)s->inlen;
+	z->next_out = s->out;
+	z->avail_out = (uInt)s->outcap;
+	for (;;) {
+		rc = deflate(z, flush);
+		if (rc == Z_STREAM_ERROR)
+			return -1;
+		if (s->last ? rc == Z_STREAM_END :
+		    z->avail_in == 0 && z->avail_out > 0)
+			break;
+		if (z->avail_out > 0) {
+			if (rc == Z_BUF_ERROR)	/* no progress possible */
+				return -1;
+			continue;
+		}
+		/* Incompressible data: more room than compressBound. */
+		used = (size_t)(z->next_out - s->out);
+		ncap = s->outcap + s->outcap / 2;
+		if ((nb = realloc(s->out, ncap)) == NULL) {
+			s->err = ENOMEM;
+			return -1;
+		}
+		s->out = nb;
+		s->outcap = ncap;
+		z->next_out = nb + used;
+		z->avail_out = (uInt)(ncap - used);
+	}
+	s->outlen = (size_t)(z->next_out - s->out);
+	return 0;
+}
+
+/* A compressing thread: takes queued chunks in order until stopped. */
+static void *
+gz_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct gz *g = w->gz;
+	struct slot *s;
+	int rc;
+
+	must(pthread_mutex_lock(&g->mu));
+	for (;;) {
+		while (!g->stop && g->taken == g->submitted)
+			must(pthread_cond_wait(&g->work, &g->mu));
+		if (g->stop)
+			break;
+		s = &g->slots[g->taken++ % g->nslots];
+		s->state = SL_BUSY;
+		must(pthread_mutex_unlock(&g->mu));
+		rc = gz_compress(&w->z, s);
+		must(pthread_mutex_lock(&g->mu));
+		s->state = rc == 0 ? SL_DONE : SL_FAILED;
+		must(pthread_cond_signal(&g->done));
+	}
+	must(pthread_mutex_unlock(&g->mu));
+	return NULL;
+}
+
+/*
+ * Start the compressing threads (with every signal blocked: signals
+ * stay with the main thread).  Threads that cannot be started are done
+ * without: fewer workers, or none (inline), give the same bytes.
+ */
+static void
+gz_start(struct sink *s)
+{
+	struct gz *g = s->gz;
+	sigset_t all, old;
+	int i, masked;
+
+	g->started = 1;
+	if (g->want < 2)
+		return;
+	if ((g->w = calloc((size_t)g->want, sizeof(*g->w))) == NULL) {
+		log_warn("%s: gzip: no memory for threads, compressing "
+		    "inline", s->path);
+		return;
+	}
+	sigfillset(&all);
+	masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
+	for (i = 0; i < g->want; i++) {
+		g->w[i].gz = g;
+		if (gz_zinit(&g->w[i].z) == -1)
+			break;
+		g->w[i].zinit = 1;
+		if (pthread_create(&g->w[i].tid, NULL, gz_worker,
+		    &g->w[i]) != 0)
+			break;
+		g->w[i].running = 1;
+		g->nw++;
+	}
+	if (masked)
+		must(pthread_sigmask(SIG_SETMASK, &old, NULL));
+	if (g->nw < g->want)
+		log_warn("%s: gzip: started %d of %d compressing threads",
+		    s->path, g->nw, g->want);
+}
+
+/* Stop and join the workers, free everything.  NULL is fine. */
+static void
+gz_free(struct gz *g)
+{
+	size_t i;
+	int k;
+
+	if (g == NULL)
+		return;
+	if (g->sync) {
+		must(pthread_mutex_lock(&g->mu));
+		g->stop = 1;
+		must(pthread_cond_broadcast(&g->work));
+		must(pthread_mutex_unlock(&g->mu));
+	}
+	for (k = 0; g->w != NULL && k < g->want; k++) {
+		if (g->w[k].running)
+			must(pthread_join(g->w[k].tid, NULL));
+		if (g->w[k].zinit)
+			deflateEnd(&g->w[k].z);
+	}
+	free(g->w);
+	if (g->zinit)
+		deflateEnd(&g->z);
+	for (i = 0; g->slots != NULL && i < g->nslots; i++) {
+		free(g->slots[i].in);
+		free(g->slots[i].out);
+	}
+	free(g->slots);
+	if (g->sync) {
+		pthread_cond_destroy(&g->done);
+		pthread_cond_destroy(&g->work);
+		pthread_mutex_destroy(&g->mu);
+	}
+	free(g);
+}
+
+/* The gzip state for `threads` (ims_options.threads).  NULL on error. */
+static struct gz *
+gz_new(const char *path, int threads)
+{
+	struct gz *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		error_sys("%s: gzip", path);
+		return NULL;
+	}
+	g->want = gz_threads(threads);
+	/* Two per thread keep every worker busy while the writer waits
+	 * for the oldest; inline needs the one rendered and the next. */
+	g->nslots = g->want > 1 ? (size_t)g->want * 2 + 2 : 2;
+	if ((g->slots = calloc(g->nslots, sizeof(*g->slots))) == NULL) {
+		error_sys("%s: gzip", path);
+		goto fail;
+	}
+	if (gz_zinit(&g->z) == -1) {
+		error_set("%s: gzip: deflateInit2 failed", path);
+		goto fail;
+	}
+	g->zinit = 1;
+	if (pthread_mutex_init(&g->mu, NULL) != 0) {
+		error_set("%s: gzip: pthread_mutex_init failed", path);
+		goto fail;
+	}
+	if (pthread_cond_init(&g->work, NULL) != 0) {
+		pthread_mutex_destroy(&g->mu);
+		error_set("%s: gzip: pthread_cond_init failed", path);
+		goto fail;
+	}
+	if (pthread_cond_init(&g->done, NULL) != 0) {
+		pthread_cond_destroy(&g->work);
+		pthread_mutex_destroy(&g->mu);
+		error_set("%s: gzip: pthread_cond_init failed", path);
+		goto fail;
+	}
+	g->sync = 1;
+	return g;
+fail:
+	gz_free(g);
+	return NULL;
+}
+
+/*
+ * Write the oldest chunk in flight once it is compressed: wait for it
+ * if block, else only if it is already done.  Returns 1 if written, 0
+ * if not (nothing in flight, or not done), -1 on error.
+ */
+static int
+gz_write_one(struct sink *s, int block)
+{
+	struct gz *g = s->gz;
+	struct slot *c;
+	enum slot_state st;
+
+	if (g->written == g->submitted)
+		return 0;
+	c = &g->slots[g->written % g->nslots];
+	if (g->nw > 0) {
+		must(pthread_mutex_lock(&g->mu));
+		while (block && c->state != SL_DONE && c->state != SL_FAILED)
+			must(pthread_cond_wait(&g->done, &g->mu));
+		st = c->state;
+		must(pthread_mutex_unlock(&g->mu));
+	} else
+		st = c->state;
+	if (st == SL_FAILED) {
+		if (c->err != 0) {
+			errno = c->err;
+			return error_sys("%s: gzip", s->path);
+		}
+		return error_set("%s: gzip: deflate failed", s->path);
+	}
+	if (st != SL_DONE)
+		return 0;
+	if (write_all(s->path, s->fd, c->out, c->outlen) == -1)
+		return -1;
+	g->crc = crc32_combine(g->crc, c->crc, (z_off_t)c->inlen);
+	g->isize += (uint32_t)c->inlen;
+	c->state = SL_FREE;
+	g->written++;
+	return 1;
+}
+
+/* Write the chunks in flight, in order: all of them (waiting) if
+ * block, else those done so far.  0 or -1. */
+static int
+gz_write_done(struct sink *s, int block)
+{
+	int rc;
+
+	while ((rc = gz_write_one(s, block)) == 1)
+		;
+	return rc;
+}
+
+/*
+ * Make the first n bytes of the render buffer *buf chunk number
+ * `submitted` (last: the end of the stream) and queue it, or compress
+ * it inline.  The render side gets the next slot's buffer with the
+ * bytes after n in it (last: no buffer).  0 or -1.
+ */
+static int
+gz_submit(struct sink *s, char **buf, size_t *len, size_t *cap, size_t n,
+    int last)
+{
+	struct gz *g = s->gz;
+	struct slot *cur, *next = NULL;
+	size_t rest = *len - n, need;
+	char *nb;
+
+	if (!g->started && !last)
+		gz_start(s);
+	cur = &g->slots[g->submitted % g->nslots];
+	if (cur->out == NULL) {
+		cur->outcap = compressBound(CHUNK) + 64;
+		if ((cur->out = malloc(cur->outcap)) == NULL)
+			return error_sys("%s: gzip buffer", s->path);
+	}
+	if (!last) {
+		/* The next slot's last chunk must have been written. */
+		while (g->submitted + 1 - g->written >= g->nslots)
+			if (gz_write_one(s, 1) == -1)
+				return -1;
+		next = &g->slots[(g->submitted + 1) % g->nslots];
+		need = rest > OUT_FLUSH ? rest : OUT_FLUSH;
+		need += OUT_SLACK;
+		if (next->incap < need) {
+			if ((nb = realloc(next->in, need)) == NULL)
+				return error_sys("%s: output buffer", s->path);
+			next->in = nb;
+			next->incap = need;
+		}
+		memcpy(next->in, *buf + n, rest);
+	}
+	free(cur->in);		/* NULL: the render side had it */
+	cur->in = *buf;
+	cur->incap = *cap;
+	cur->inlen = n;
+	cur->last = last;
+	if (last) {
+		*buf = NULL;
+		*cap = *len = 0;
+	} else {
+		*buf = next->in;
+		*cap = next->incap;
+		*len = rest;
+		next->in = NULL;
+		next->incap = 0;
+	}
+	if (g->nw == 0) {
+		cur->state = gz_compress(&g->z, cur) == 0 ? SL_DONE :
+		    SL_FAILED;
+		g->submitted++;
+	} else {
+		must(pthread_mutex_lock(&g->mu));
+		cur->state = SL_QUEUED;
+		g->submitted++;
+		must(pthread_cond_signal(&g->work));
+		must(pthread_mutex_unlock(&g->mu));
+	}
+	return gz_write_done(s, 0);
+}
+
+/* Queue every whole chunk of the render buffer; if final, the rest as
+ * the last chunk too.  0 or -1. */
+static int
+gz_push(struct sink *s, char **buf, size_t *len, size_t *cap, int final)
+{
+	while (*len > CHUNK)
+		if (gz_submit(s, buf, len, cap, CHUNK, 0) == -1)
+			return -1;
+	if (final)
+		return gz_submit(s, buf, len, cap, *len, 1);
+	return 0;
+}
+
+static int
+sink_open(struct sink *s, const char *path, int gzip, int threads)
+{
+	/* mtime 0, no flags, XFL 4 (fastest), OS 3 (Unix). */
+	static const unsigned char hdr[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0,
+		4, 3 };
+
 	memset(s, 0, sizeof(*s));
 	s->path = path;
-	s->gzip = gzip;
 	s->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (s->fd == -1)
 		return error_sys("%s: open", path);
@@ -133,81 +566,71 @@ sink_open(struct sink *s, const char *path, int gzip)
 	}
 	if (!gzip)
 		return 0;
-	if ((s->zbuf = malloc(ZBUF_SIZE)) == NULL) {
-		error_sys("%s: gzip buffer", path);
+	if ((s->gz = gz_new(path, threads)) == NULL)
 		goto fail;
-	}
-	/* windowBits 15 + 16: gzip framing, mtime 0, no name. */
-	if (deflateInit2(&s->z, 1, Z_DEFLATED, 15 + 16, 8,
-	    Z_DEFAULT_STRATEGY) != Z_OK) {
-		error_set("%s: deflateInit2 failed", path);
+	if (write_all(path, s->fd, hdr, sizeof(hdr)) == -1)
 		goto fail;
-	}
-	s->zinit = 1;
 	return 0;
 fail:
-	free(s->zbuf);
-	s->zbuf = NULL;
+	gz_free(s->gz);
+	s->gz = NULL;
 	close(s->fd);
 	s->fd = -1;
 	unlink(path);
 	return -1;
 }
 
-/* Deflate what is in s->z with flush mode `flush` and write it out. */
+/*
+ * Put the render buffer (*buf, *len bytes, *cap) into the file: plain,
+ * all of it; gzip, its whole chunks (final: all of it, and *buf is
+ * taken).  *buf, *len and *cap are updated.  0 or -1.
+ */
 static int
-sink_deflate(struct sink *s, int flush)
+sink_flush(struct sink *s, char **buf, size_t *len, size_t *cap, int final)
 {
-	int rc;
-	size_t have;
-
-	do {
-		s->z.next_out = s->zbuf;
-		s->z.avail_out = ZBUF_SIZE;
-		rc = deflate(&s->z, flush);
-		if (rc == Z_STREAM_ERROR)
-			return error_set("%s: deflate failed", s->path);
-		have = ZBUF_SIZE - s->z.avail_out;
-		if (have > 0 && write_all(s->path, s->fd, s->zbuf, have) == -1)
-			return -1;
-	} while (s->z.avail_out == 0 ||
-	    (flush == Z_FINISH && rc != Z_STREAM_END));
+	if (s->gz != NULL)
+		return gz_push(s, buf, len, cap, final);
+	if (*len > 0 && write_all(s->path, s->fd, *buf, *len) == -1)
+		return -1;
+	*len = 0;
 	return 0;
 }
 
-static int
-sink_write(struct sink *s, const void *p, size_t n)
+/* Give up: stop the threads, close and remove the partial file. */
+static void
+sink_abort(struct sink *s)
 {
-	const unsigned char *c = p;
-	size_t chunk;
-
-	if (!s->gzip)
-		return write_all(s->path, s->fd, p, n);
-	while (n > 0) {
-		chunk = n > (1U << 30) ? (1U << 30) : n;
-		s->z.next_in = (unsigned char *)(uintptr_t)c;
-		s->z.avail_in = (uInt)chunk;
-		if (sink_deflate(s, Z_NO_FLUSH) == -1)
-			return -1;
-		c += chunk;
-		n -= chunk;
+	gz_free(s->gz);
+	s->gz = NULL;
+	if (s->fd != -1) {
+		close(s->fd);
+		s->fd = -1;
+		unlink(s->path);
 	}
-	return 0;
 }
 
-/* Finish the gzip stream, fsync and close.  0, or -1 (file removed). */
+/*
+ * After the final sink_flush: write the chunks still in flight and the
+ * gzip trailer, fsync and close.  0, or -1 (file removed).
+ */
 static int
 sink_close(struct sink *s)
 {
-	if (s->gzip) {
-		s->z.next_in = NULL;
-		s->z.avail_in = 0;
-		if (sink_deflate(s, Z_FINISH) == -1)
+	struct gz *g = s->gz;
+	unsigned char t[8];
+	int i;
+
+	if (g != NULL) {
+		if (gz_write_done(s, 1) == -1)
 			goto fail;
-		deflateEnd(&s->z);
-		s->zinit = 0;
-		free(s->zbuf);
-		s->zbuf = NULL;
+		for (i = 0; i < 4; i++) {
+			t[i] = (unsigned char)(g->crc >> (8 * i));
+			t[4 + i] = (unsigned char)(g->isize >> (8 * i));
+		}
+		if (write_all(s->path, s->fd, t, sizeof(t)) == -1)
+			goto fail;
+		gz_free(g);
+		s->gz = NULL;
 	}
 	if (fsync(s->fd) == -1) {
 		error_sys("%s: fsync", s->path);
@@ -222,31 +645,8 @@ sink_close(struct sink *s)
 	s->fd = -1;
 	return 0;
 fail:
-	if (s->zinit)
-		deflateEnd(&s->z);
-	s->zinit = 0;
-	free(s->zbuf);
-	s->zbuf = NULL;
-	close(s->fd);
-	s->fd = -1;
-	unlink(s->path);
+	sink_abort(s);
 	return -1;
-}
-
-/* Give up: close and remove the partial file. */
-static void
-sink_abort(struct sink *s)
-{
-	if (s->zinit)
-		deflateEnd(&s->z);
-	s->zinit = 0;
-	free(s->zbuf);
-	s->zbuf = NULL;
-	if (s->fd != -1) {
-		close(s->fd);
-		s->fd = -1;
-		unlink(s->path);
-	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -257,11 +657,10 @@ out_flush(struct out *o)
 {
 	if (o->failed)
 		return -1;
-	if (o->len > 0 && sink_write(&o->sink, o->buf, o->len) == -1) {
+	if (sink_flush(&o->sink, &o->buf, &o->len, &o->cap, 0) == -1) {
 		o->failed = 1;
 		return -1;
 	}
-	o->len = 0;
 	return 0;
 }
 
@@ -277,14 +676,14 @@ out_reserve(struct out *o, size_t n)
 		return 0;
 	if (out_flush(o) == -1)
 		return -1;
-	if (o->cap >= n)
+	if (o->cap - o->len >= n)
 		return 0;
-	if ((nb = realloc(o->buf, n)) == NULL) {
+	if ((nb = realloc(o->buf, o->len + n)) == NULL) {
 		o->failed = 1;
 		return error_sys("%s: output buffer", o->sink.path);
 	}
 	o->buf = nb;
-	o->cap = n;
+	o->cap = o->len + n;
 	return 0;
 }
 
@@ -505,6 +904,7 @@ out_sourcedid_frames(struct out *o, const char *source)
 
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.sink.path = o->sink.path;
+	tmp.sink.fd = -1;
 	tmp.kind = "properties";
 	tmp.key = "source";
 	put_escaped(&tmp, "source", source, 0);
@@ -563,12 +963,12 @@ out_open(struct out *o, const char *path, const struct ims_options *opt)
 		out_free(o);
 		return -1;
 	}
-	o->cap = OUT_FLUSH + 64 * 1024;
+	o->cap = OUT_FLUSH + OUT_SLACK;
 	if ((o->buf = malloc(o->cap)) == NULL) {
 		out_free(o);
 		return error_sys("%s: output buffer", path);
 	}
-	if (sink_open(&o->sink, path, opt->gzip) == -1) {
+	if (sink_open(&o->sink, path, opt->gzip, opt->threads) == -1) {
 		out_free(o);
 		return -1;
 	}
@@ -581,7 +981,8 @@ out_close(struct out *o)
 {
 	int rc = 0;
 
-	if (o->failed || out_flush(o) == -1) {
+	if (o->failed || sink_flush(&o->sink, &o->buf, &o->len, &o->cap,
+	    1) == -1) {
 		sink_abort(&o->sink);
 		rc = -1;
 	} else if (sink_close(&o->sink) == -1)

@@ -123,6 +123,7 @@ static const char FULL[] =
 	"  mode: delta\n"
 	"  compress: gzip\n"
 	"  name: \"feed-%Y%m%d.xml.gz\"\n"
+	"  threads: 3\n"
 	"safety:\n"
 	"  persons:     {inserts: 11%, updates: 2.5%, deletes: [2%, 500]}\n"
 	"  groups:      {inserts: off, updates: 40, deletes: [7, 3%]}\n"
@@ -206,6 +207,7 @@ START_TEST(test_full)
 	ck_assert_int_eq(c->output.mode, MODE_DELTA);
 	ck_assert_int_eq(c->output.compress, COMPRESS_GZIP);
 	ck_assert_str_eq(c->output.name, "feed-%Y%m%d.xml.gz");
+	ck_assert_int_eq(c->output.threads, 3);
 
 	t = c->safety.t;
 	ck_assert_double_eq(t[TYPE_PERSON][OP_INSERT].percent, 11);
@@ -289,6 +291,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c->output.mode, MODE_FULL);
 	ck_assert_int_eq(c->output.compress, COMPRESS_NONE);
 	ck_assert_str_eq(c->output.name, "sisfeed-%Y%m%d.xml");
+	ck_assert_int_eq(c->output.threads, 0);
 	for (t = 0; t < NTYPES; t++)
 		for (o = 0; o < NOPS; o++) {
 			ck_assert_double_eq(c->safety.t[t][o].percent,
@@ -454,6 +457,23 @@ START_TEST(test_err_enum_range)
 	    "key 'delivery.sftp.port': 70000 is out of range (1..65535)");
 	expect_error(load_min("mail:\n  smtp: smtp://h\n  from: a@b.c\n"
 	    "  to: d@e.f\n  samples: 500\n"), 19, "key 'mail.samples'");
+	expect_error(load(
+	    "site: s\n"
+	    "source: {format: ims, file: f}\n"
+	    "output:\n"
+	    "  source: s\n"
+	    "  threads: 0\n"), 5,
+	    "key 'output.threads': 0 is out of range (1..64)");
+	expect_error(load(
+	    "site: s\n"
+	    "source: {format: ims, file: f}\n"
+	    "output: {source: s, threads: 65}\n"), 3,
+	    "key 'output.threads': 65 is out of range (1..64)");
+	expect_error(load(
+	    "site: s\n"
+	    "source: {format: ims, file: f}\n"
+	    "output: {source: s, threads: two}\n"), 3,
+	    "key 'output.threads': 'two' is not a whole number");
 	expect_error(load_min("mail:\n  smtp: smtp://h\n  from: a@b.c\n"
 	    "  to: d@e.f\n  on: [completed, sometimes]\n"), 19,
 	    "'sometimes' is not completed, blocked or failed");

@@ -1,11 +1,16 @@
 /*
  * check_ims.c -- the IMS Enterprise 1.1 writer and reader.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "sisfeed.h"
 #include "tests/testutil.h"
@@ -13,10 +18,10 @@
 #define WHEN	1725156000	/* 2024-09-01T02:00:00Z */
 
 static const struct ims_options opts_plain = {
-	"sis.example.org", "Example District", "lms", 0, 0
+	"sis.example.org", "Example District", "lms", 0, 0, 0
 };
 static const struct ims_options opts_gzip = {
-	"sis.example.org", "Example District", NULL, 1, 0
+	"sis.example.org", "Example District", NULL, 1, 0, 0
 };
 
 /* ------------------------------------------------------------------ */
@@ -396,7 +401,7 @@ START_TEST(test_source_escaped)
 	char dir[256];
 	const char *f;
 	struct roster r;
-	struct ims_options o = { "a&b", "d<s", NULL, 0, 0 };
+	struct ims_options o = { "a&b", "d<s", NULL, 0, 0, 0 };
 	char *s;
 
 	tu_mkdtemp(dir, sizeof(dir));
@@ -994,6 +999,272 @@ START_TEST(test_delta_empty)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Parallel gzip.                                                      */
+
+#define GZ_CHUNK	(1024 * 1024)	/* the writer's chunk of XML */
+
+/*
+ * A roster of about 11 MiB of XML (over 8 chunks): npersons persons
+ * with varied names, a school and nclasses classes of per persons each.
+ * The last person's e-mail is pad characters long (0: none).
+ */
+static void
+build_big(struct roster *r, size_t npersons, size_t nclasses, size_t per,
+    size_t pad)
+{
+	static const char *const given[] = { "Ola", "Kari", "\xc3\x85sa",
+		"Zo\xc3\xab", "Jos\xc3\xa9", "\xe6\x98\x8e", "Nguy\xe1\xbb\x85n",
+		"Per", "Ingrid", "Ali" };
+	static const char *const family[] = { "Nordmann", "Hansen",
+		"Garc\xc3\xad" "a, Jr.", "O'Brien & Sons", "<Test>", "Berg",
+		"\xe7\x94\xb0\xe4\xb8\xad", "Smith", "Olsen", "Dahl" };
+	char id[32], uid[32], mail[64], sh[64], lg[96], *padmail = NULL;
+	size_t i, j;
+
+	roster_init(r);
+	r->datetime = WHEN;
+	if (pad > 0) {
+		padmail = malloc(pad + 1);
+		ck_assert_ptr_nonnull(padmail);
+		memset(padmail, 'x', pad);
+		padmail[pad] = '\0';
+	}
+	for (i = 0; i < npersons; i++) {
+		snprintf(id, sizeof(id), "P%07zu", (i * 7919) % 10000000);
+		snprintf(uid, sizeof(uid), "u%zu", i);
+		snprintf(mail, sizeof(mail), "u%zu@example.org", i);
+		add_person(r, id, uid, given[i % 10], family[(i / 10) % 10],
+		    i + 1 == npersons && padmail != NULL ? padmail : mail,
+		    i % 25 == 0 ? "Faculty" : "Student", i % 97 != 0);
+	}
+	add_group(r, "SCH", "school", "Big School", "", "", "");
+	for (i = 0; i < nclasses; i++) {
+		snprintf(id, sizeof(id), "CL%05zu", (i * 31) % 100000);
+		snprintf(sh, sizeof(sh), "Class %zu", i);
+		snprintf(lg, sizeof(lg), "Class %zu & friends <%zu>", i, i % 7);
+		add_group(r, id, "class", sh, lg, "SCH", "2026/27");
+	}
+	seal_entities(r);
+	for (i = 0; i < nclasses; i++) {
+		snprintf(sh, sizeof(sh), "CL%05zu", (i * 31) % 100000);
+		for (j = 0; j < per; j++) {
+			snprintf(id, sizeof(id), "P%07zu",
+			    (((i * per + j * 13) % npersons) * 7919) %
+			    10000000);
+			add_member(r, sh, id, j == 0 ? 2 : 1, j % 50 != 1);
+		}
+	}
+	seal_members(r);
+	free(padmail);
+}
+
+/*
+ * Inflate the gzip file at path with zlib, checking that it is exactly
+ * one gzip member with nothing after it.  malloc'd; length in *len.
+ */
+static unsigned char *
+gunzip_one_member(const char *path, size_t *len)
+{
+	z_stream z;
+	unsigned char *in, *out;
+	size_t inlen, cap = 1 << 20;
+	int rc;
+
+	in = (unsigned char *)slurp(path, &inlen);
+	out = malloc(cap);
+	ck_assert_ptr_nonnull(out);
+	memset(&z, 0, sizeof(z));
+	ck_assert_int_eq(inflateInit2(&z, 15 + 16), Z_OK);
+	z.next_in = in;
+	z.avail_in = (uInt)inlen;
+	*len = 0;
+	do {
+		if (cap - *len < 65536) {
+			cap *= 2;
+			out = realloc(out, cap);
+			ck_assert_ptr_nonnull(out);
+		}
+		z.next_out = out + *len;
+		z.avail_out = (uInt)(cap - *len);
+		rc = inflate(&z, Z_NO_FLUSH);
+		ck_assert_msg(rc == Z_OK || rc == Z_STREAM_END,
+		    "%s: inflate %d", path, rc);
+		*len = cap - z.avail_out;
+	} while (rc != Z_STREAM_END);
+	/* One member: the trailer ends the file. */
+	ck_assert_uint_eq(z.avail_in, 0);
+	inflateEnd(&z);
+	free(in);
+	return out;
+}
+
+/* /bin/gzip -t must accept the file. */
+static void
+assert_gzip_t(const char *file)
+{
+	const char *gzip = tu_exists("/bin/gzip") ? "/bin/gzip" :
+	    find_prog("gzip");
+	char *argv[4], *out = NULL;
+	int rc;
+
+	ck_assert_msg(gzip != NULL, "gzip not found");
+	argv[0] = (char *)gzip;
+	argv[1] = "-t";
+	argv[2] = (char *)file;
+	argv[3] = NULL;
+	rc = tu_run(argv, &out, 60);
+	ck_assert_msg(rc == 0, "gzip -t %s: exit %d: %s", file, rc, out);
+	free(out);
+}
+
+/* Write r as gzip with each thread count; all the same bytes, the XML
+ * of the plain file.  Returns the gzip file (threads 1). */
+static const char *
+assert_threads_identical(const char *dir, const struct roster *r,
+    size_t minlen)
+{
+	static const int threads[] = { 1, 0, 2, 3, 8 };
+	struct ims_options o = opts_gzip;
+	const char *plain = path_in(dir, "plain.xml");
+	char name[32], *x, *ref = NULL, *g;
+	unsigned char *u;
+	size_t xl, refl = 0, gl, ul, i;
+
+	ck_assert_int_eq(ims_write_full(plain, r, &opts_plain), 0);
+	x = slurp(plain, &xl);
+	ck_assert_uint_ge(xl, minlen);
+	for (i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
+		snprintf(name, sizeof(name), "t%d.xml.gz", threads[i]);
+		o.threads = threads[i];
+		o.target = opts_plain.target;
+		ck_assert_msg(ims_write_full(path_in(dir, name), r, &o) == 0,
+		    "threads %d: %s", threads[i], error_last());
+		g = slurp(path_in(dir, name), &gl);
+		if (ref == NULL) {
+			ref = g;
+			refl = gl;
+			continue;
+		}
+		ck_assert_msg(gl == refl && memcmp(g, ref, gl) == 0,
+		    "threads %d differs from threads 1", threads[i]);
+		free(g);
+	}
+	free(ref);
+	assert_gzip_t(path_in(dir, "t1.xml.gz"));
+	u = gunzip_one_member(path_in(dir, "t1.xml.gz"), &ul);
+	ck_assert_uint_eq(ul, xl);
+	ck_assert(memcmp(u, x, xl) == 0);
+	free(u);
+	free(x);
+	return path_in(dir, "t1.xml.gz");
+}
+
+START_TEST(test_gzip_threads_identical)
+{
+	char dir[256];
+	const char *gz;
+	struct roster r, back;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build_big(&r, 4000, 400, 100, 0);
+	ck_assert_uint_eq(r.nmembers, 40000);
+	gz = assert_threads_identical(dir, &r, 8 * GZ_CHUNK + 1);
+	roster_init(&back);
+	ck_assert_msg(ims_read(gz, &back, NULL) == 0, "%s", error_last());
+	ck_assert_uint_eq(back.npersons, r.npersons);
+	ck_assert_uint_eq(back.ngroups, r.ngroups);
+	ck_assert_uint_eq(back.nmembers, r.nmembers);
+	ck_assert(memcmp(back.members, r.members,
+	    r.nmembers * sizeof(*r.members)) == 0);
+	roster_free(&back);
+	assert_dtd_valid(gz);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+/* The XML ends exactly on a chunk boundary, one byte before, one
+ * after: the same bytes for any thread count, and valid gzip. */
+START_TEST(test_gzip_chunk_boundary)
+{
+	static const long delta[] = { 0, -1, 1 };
+	char dir[256];
+	struct roster r;
+	struct stat st;
+	size_t i;
+	off_t base, target;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	/* The plain size with a 1-byte pad; the pad adds bytes 1:1. */
+	build_big(&r, 800, 80, 50, 1);
+	ck_assert_int_eq(ims_write_full(path_in(dir, "m.xml"), &r,
+	    &opts_plain), 0);
+	ck_assert_int_eq(stat(path_in(dir, "m.xml"), &st), 0);
+	base = st.st_size - 1;
+	roster_free(&r);
+	ck_assert_int_lt(base, 2 * GZ_CHUNK - 2);
+	for (i = 0; i < sizeof(delta) / sizeof(delta[0]); i++) {
+		target = 2 * GZ_CHUNK + delta[i];
+		build_big(&r, 800, 80, 50, (size_t)(target - base));
+		assert_threads_identical(dir, &r, (size_t)target);
+		ck_assert_int_eq(stat(path_in(dir, "plain.xml"), &st), 0);
+		ck_assert_int_eq(st.st_size, target);
+		roster_free(&r);
+	}
+	tu_rmtree(dir);
+}
+END_TEST
+
+/*
+ * A write that fails half way (the file size limit: EFBIG) fails the
+ * call, names the file, removes it and joins the threads.  In a child,
+ * so that the limit stays there.
+ */
+START_TEST(test_gzip_write_fails)
+{
+	char dir[256];
+	const char *gz;
+	struct roster r;
+	struct ims_options o = opts_gzip;
+	struct rlimit rl;
+	struct stat st;
+	pid_t pid;
+	int status;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build_big(&r, 4000, 400, 100, 0);
+	gz = path_in(dir, "big.xml.gz");
+	o.threads = 3;
+	ck_assert_int_eq(ims_write_full(gz, &r, &o), 0);
+	ck_assert_int_eq(stat(gz, &st), 0);
+	ck_assert_int_gt(st.st_size, 128 * 1024);
+	ck_assert_int_eq(unlink(gz), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_IGN);
+		rl.rlim_cur = rl.rlim_max = 64 * 1024;
+		if (setrlimit(RLIMIT_FSIZE, &rl) == -1)
+			_exit(10);
+		if (ims_write_full(gz, &r, &o) != -1)
+			_exit(11);
+		if (strstr(error_last(), gz) == NULL ||
+		    strstr(error_last(), "write") == NULL)
+			_exit(12);
+		if (access(gz, F_OK) == 0 || errno != ENOENT)
+			_exit(13);
+		roster_free(&r);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status %d", status);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
 static Suite *
 ims_suite(void)
 {
@@ -1001,10 +1272,12 @@ ims_suite(void)
 	TCase *w = tcase_create("write");
 	TCase *r = tcase_create("read");
 	TCase *d = tcase_create("delta");
+	TCase *z = tcase_create("gzip");
 
 	tcase_set_timeout(w, 120);
 	tcase_set_timeout(r, 60);
 	tcase_set_timeout(d, 120);
+	tcase_set_timeout(z, 120);
 	tcase_add_test(w, test_full_dtd_valid);
 	tcase_add_test(w, test_full_records);
 	tcase_add_test(w, test_escaping);
@@ -1027,6 +1300,10 @@ ims_suite(void)
 	suite_add_tcase(s, w);
 	suite_add_tcase(s, r);
 	suite_add_tcase(s, d);
+	tcase_add_test(z, test_gzip_threads_identical);
+	tcase_add_test(z, test_gzip_chunk_boundary);
+	tcase_add_test(z, test_gzip_write_fails);
+	suite_add_tcase(s, z);
 	return s;
 }
 

@@ -5,7 +5,9 @@
  * throwaway host keys (ed25519 and ECDSA), a generated client key and
  * `Subsystem sftp internal-sftp`, and stops it by pid.  The server
  * serves this machine's file system, so the test reads what arrived
- * directly.
+ * directly.  sftp_upload and sftp_check are called with a config built
+ * by hand; the e2e cases run the sisfeed binary ($SISFEED_BIN) with the
+ * example config delivering to the test's sshd.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -20,6 +22,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -305,15 +308,6 @@ sshd_stop(int sig)
 	srv.pid = -1;
 }
 
-/* A failed assertion exits the test's process without the teardown. */
-static void
-cleanup_at_exit(void)
-{
-	sshd_stop(SIGKILL);
-	if (srv.dir[0] != '\0')
-		tu_rmtree(srv.dir);
-}
-
 /* Start sshd -D -e -f CONFIG and wait until it accepts. */
 static void
 sshd_start(void)
@@ -347,8 +341,9 @@ sshd_start(void)
 	ck_assert_msg(up, "sshd does not listen: %s", sshd_log());
 }
 
+/* sshd_config; sftp_args go after internal-sftp (e.g. "-P ..."). */
 static void
-sshd_config_write(void)
+sshd_config_write(const char *sftp_args)
 {
 	FILE *fp = fopen(srv.config, "w");
 
@@ -366,9 +361,10 @@ sshd_config_write(void)
 	    "PasswordAuthentication yes\n"
 	    "KbdInteractiveAuthentication no\n"
 	    "MaxAuthTries 20\n"
-	    "Subsystem sftp internal-sftp\n"
+	    "Subsystem sftp internal-sftp %s\n"
 	    "LogLevel VERBOSE\n",
-	    srv.port, srv.host, srv.hk_ed, srv.hk_ec, srv.authkeys);
+	    srv.port, srv.host, srv.hk_ed, srv.hk_ec, srv.authkeys,
+	    sftp_args);
 	ck_assert_int_eq(fclose(fp), 0);
 }
 
@@ -380,9 +376,11 @@ setup(void)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.pid = -1;
-	atexit(cleanup_at_exit);
+	ck_assert_msg(access(SSHD, X_OK) == 0, "%s: %s (the SFTP tests need "
+	    "openssh-server)", SSHD, strerror(errno));
 	if (mkdir("/run/sshd", 0755) == -1 && errno != EEXIST)
-		ck_abort_msg("mkdir /run/sshd: %s", strerror(errno));
+		ck_abort_msg("mkdir /run/sshd: %s (sshd wants it; the SFTP "
+		    "tests run as root in CI)", strerror(errno));
 	ck_assert_ptr_nonnull(pw);
 	snprintf(srv.user, sizeof(srv.user), "%s", pw->pw_name);
 	snprintf(srv.host, sizeof(srv.host), "127.0.0.1");
@@ -409,7 +407,7 @@ setup(void)
 	 * first, so this also tests the host key preference. */
 	snprintf(pub, sizeof(pub), "%s.pub", srv.hk_ed);
 	known_hosts_write(srv.known, pub, NULL);
-	sshd_config_write();
+	sshd_config_write("");
 	sshd_start();
 
 	cfg = calloc(1, sizeof(*cfg));
@@ -493,6 +491,44 @@ START_TEST(t_replaces_existing_and_leftover_part)
 	ck_assert(!tu_exists(part));
 	ck_assert_int_eq(stat(dst, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+}
+END_TEST
+
+/* A server without posix-rename, limits and fsetstat: plain SFTP v3
+ * (32 kB writes, remove then rename). */
+START_TEST(t_plain_sftp_v3)
+{
+	const char *local = in(srv.dir, "local.xml");
+	const char *dst = in(srv.remote, "feed.xml");
+	char *log;
+	int saved, fd, rc;
+
+	sshd_stop(SIGTERM);
+	sshd_config_write("-P posix-rename,limits,fsetstat");
+	sshd_start();
+	tu_write(srv.remote, "feed.xml", "yesterday's file\n");
+	file_make(in(srv.remote, "feed.xml.part"), 100, 9);
+	file_make(local, 1000 * 1000 + 3, 5);
+
+	/* catch the -v messages on stderr */
+	ck_assert_int_ne(saved = dup(2), -1);
+	ck_assert_int_ne(fd = open(in(srv.dir, "stderr"), O_WRONLY |
+	    O_CREAT | O_TRUNC, 0600), -1);
+	ck_assert_int_ne(dup2(fd, 2), -1);
+	log_verbosity = 2;
+	rc = sftp_upload(cfg, local, "feed.xml");
+	log_verbosity = 1;
+	ck_assert_int_ne(dup2(saved, 2), -1);
+	close(fd);
+	close(saved);
+	ck_assert_msg(rc == 0, "%s\n%s", error_last(), sshd_log());
+	ck_assert(files_equal(local, dst));
+	ck_assert(!tu_exists(in(srv.remote, "feed.xml.part")));
+	log = tu_read(in(srv.dir, "stderr"), NULL);
+	ck_assert_ptr_nonnull(log);
+	ck_assert_msg(strstr(log, "writes of 32768 bytes, posix-rename not "
+	    "offered") != NULL, "%s", log);
+	free(log);
 }
 END_TEST
 
@@ -658,6 +694,23 @@ START_TEST(t_changed_host_key)
 	assert_names_fingerprint(error_last());
 	ck_assert(!tu_exists(in(srv.remote, "c.xml")));
 	ck_assert(!tu_exists(in(srv.remote, "c.xml.part")));
+}
+END_TEST
+
+/* known_hosts has only an RSA key for the host, which offers none. */
+START_TEST(t_known_hosts_rsa_only)
+{
+	const char *local = tu_write(srv.dir, "l.xml", "<enterprise/>\n");
+	char rsa[600], pub[640];
+
+	snprintf(rsa, sizeof(rsa), "%s/rsa_hostkey", srv.dir);
+	snprintf(pub, sizeof(pub), "%s.pub", rsa);
+	keygen("rsa", "2048", "", rsa);
+	known_hosts_write(srv.known, pub, NULL);
+	ck_assert_int_eq(sftp_upload(cfg, local, "r.xml"), -1);
+	ck_assert_msg(strstr(error_last(), "only ssh-rsa keys") != NULL,
+	    "%s", error_last());
+	ck_assert_ptr_nonnull(strstr(error_last(), "ssh-keyscan -t ed25519"));
 }
 END_TEST
 
@@ -958,22 +1011,22 @@ START_TEST(t_check_ok)
 	out = check_output(&rc);
 	ck_assert_msg(rc == 0, "%s", out);
 	ck_assert_int_eq(count_lines(out), 5);
-	snprintf(want, sizeof(want), "sftp: connect to 127.0.0.1 port %d: "
-	    "ok\n", srv.port);
+	snprintf(want, sizeof(want), "ok   sftp connect to 127.0.0.1 port "
+	    "%d\n", srv.port);
 	ck_assert_ptr_nonnull(strstr(out, want));
 	snprintf(pub, sizeof(pub), "%s.pub", srv.hk_ed);
 	fingerprint(pub, fp, sizeof(fp));
-	snprintf(want, sizeof(want), "sftp: host key ssh-ed25519 %s of "
-	    "[127.0.0.1]:%d in %s: ok\n", fp, srv.port, srv.known);
+	snprintf(want, sizeof(want), "ok   sftp host key ssh-ed25519 %s of "
+	    "[127.0.0.1]:%d in %s\n", fp, srv.port, srv.known);
 	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
-	snprintf(want, sizeof(want), "sftp: login as %s with key %s: ok\n",
+	snprintf(want, sizeof(want), "ok   sftp login as %s with key %s\n",
 	    srv.user, srv.key);
 	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
-	snprintf(want, sizeof(want), "sftp: remote_dir %s exists: ok\n",
-	    srv.remote);
+	snprintf(want, sizeof(want), "ok   sftp remote_dir %s\n", srv.remote);
 	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
-	ck_assert_ptr_nonnull(strstr(out, "writable (probe written and "
-	    "removed): ok\n"));
+	snprintf(want, sizeof(want), "ok   sftp remote_dir %s is writable "
+	    "(probe file written and removed)\n", srv.remote);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
 	free(out);
 	d = opendir(srv.remote);		/* the probe is gone */
 	ck_assert_ptr_nonnull(d);
@@ -987,7 +1040,7 @@ END_TEST
 
 START_TEST(t_check_failures)
 {
-	char dir[600];
+	char dir[600], want[700];
 	char *out;
 	int rc;
 
@@ -996,7 +1049,8 @@ START_TEST(t_check_failures)
 	out = check_output(&rc);
 	ck_assert_int_eq(rc, -1);
 	ck_assert_int_eq(count_lines(out), 4);
-	ck_assert_msg(strstr(out, "exists: FAILED: ") != NULL, "%s", out);
+	snprintf(want, sizeof(want), "FAIL sftp remote_dir %s: ", dir);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "does not exist"));
 	free(out);
 
@@ -1005,8 +1059,8 @@ START_TEST(t_check_failures)
 	out = check_output(&rc);
 	ck_assert_int_eq(rc, -1);
 	ck_assert_int_eq(count_lines(out), 2);
-	ck_assert_msg(strstr(out, ": FAILED: the host key of") != NULL, "%s",
-	    out);
+	ck_assert_msg(strstr(out, "FAIL sftp host key ") != NULL &&
+	    strstr(out, ": the host key of") != NULL, "%s", out);
 	assert_names_fingerprint(out);
 	free(out);
 
@@ -1014,9 +1068,357 @@ START_TEST(t_check_failures)
 	out = check_output(&rc);
 	ck_assert_int_eq(rc, -1);
 	ck_assert_int_eq(count_lines(out), 1);
-	ck_assert_msg(strstr(out, "FAILED") != NULL &&
+	ck_assert_msg(strncmp(out, "FAIL sftp connect to ", 21) == 0 &&
 	    strstr(out, "refused") != NULL, "%s", out);
 	free(out);
+}
+END_TEST
+
+
+/* ------------------------------------------------------------------ */
+/* end to end: the sisfeed binary                                     */
+
+/*
+ * An installation in srv.dir/inst: export/ with night 1 of the example
+ * (or, with big, that many generated persons, each in a class), and
+ * sisfeed.yaml, the example config with first_run: allow, delivering
+ * over SFTP to this test's sshd.
+ */
+static void
+e2e_root(int retries, int big)
+{
+	static const char *const files[] = {
+		"persons.csv", "groups.csv", "memberships.csv",
+	};
+	char path[700], root[600], *s, *cut, sftp[4096];
+	FILE *fp;
+	size_t i;
+	int n;
+
+	snprintf(root, sizeof(root), "%s/inst", srv.dir);
+	ck_assert_int_eq(mkdir(root, 0755), 0);
+	ck_assert_int_eq(mkdir(in(root, "export"), 0755), 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/etc/examples/night1/%s",
+		    tu_top(), files[i]);
+		s = tu_read(path, NULL);
+		ck_assert_msg(s != NULL, "cannot read %s", path);
+		tu_write(in(root, "export"), files[i], s);
+		free(s);
+	}
+	if (big > 0) {
+		fp = fopen(in(in(root, "export"), "persons.csv"), "w");
+		ck_assert_ptr_nonnull(fp);
+		fputs("student_id,username,first_name,last_name,email,active,"
+		    "profile\n", fp);
+		for (n = 0; n < big; n++)
+			fprintf(fp, "P%07d,user%07d,Given%d,Family%d,user%07d@"
+			    "students.example.org,1,Student\n", n, n, n, n, n);
+		ck_assert_int_eq(fclose(fp), 0);
+		fp = fopen(in(in(root, "export"), "memberships.csv"), "w");
+		ck_assert_ptr_nonnull(fp);
+		fputs("group_id,person_id,role,state\n", fp);
+		for (n = 0; n < big; n++)
+			fprintf(fp, "MATH-9A,P%07d,student,active\n", n);
+		ck_assert_int_eq(fclose(fp), 0);
+	}
+	snprintf(path, sizeof(path), "%s/etc/examples/sisfeed.yaml",
+	    tu_top());
+	s = tu_read(path, NULL);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(cut = strstr(s, "first_run: block"));
+	memcpy(cut, "first_run: allow", 16);
+	ck_assert_ptr_nonnull(cut = strstr(s, "\ndelivery:"));
+	cut[1] = '\0';
+	snprintf(sftp, sizeof(sftp),
+	    "delivery:\n"
+	    "  sftp:\n"
+	    "    host: 127.0.0.1\n"
+	    "    port: %d\n"
+	    "    user: %s\n"
+	    "    identity: %s\n"
+	    "    known_hosts: %s\n"
+	    "    remote_dir: %s\n"
+	    "    retries: %d\n"
+	    "    timeout: 10\n",
+	    srv.port, srv.user, srv.key, srv.known, srv.remote, retries);
+	fp = fopen(in(root, "sisfeed.yaml"), "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(s, fp);
+	fputs(sftp, fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	free(s);
+}
+
+/* sisfeed -c inst/sisfeed.yaml ARGS... (NULL-terminated).  Returns the
+ * exit status; output (stdout and stderr) in *out. */
+static int
+e2e_sisfeed(char **out, ...)
+{
+	char *argv[12], conf[700];
+	const char *a;
+	int argc = 0;
+	va_list ap;
+
+	snprintf(conf, sizeof(conf), "%s", in(in(srv.dir, "inst"),
+	    "sisfeed.yaml"));
+	argv[argc++] = (char *)tu_sisfeed();
+	argv[argc++] = "-c";
+	argv[argc++] = conf;
+	va_start(ap, out);
+	while ((a = va_arg(ap, const char *)) != NULL && argc < 11)
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+	return tu_run(argv, out, 120);
+}
+
+/* The snapshot's bytes (malloc'd), or NULL if there is none. */
+static char *
+e2e_snapshot(size_t *len)
+{
+	return tu_read(in(in(in(srv.dir, "inst"), "state"), "snapshot"), len);
+}
+
+/* The one delivered file in remote_dir (not .part): its path, or NULL
+ * when there is none; fails when there are several. */
+static const char *
+e2e_delivered(void)
+{
+	static char path[1024];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d = opendir(srv.remote));
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+
+		if (e->d_name[0] == '.' || (len > 5 &&
+		    strcmp(e->d_name + len - 5, ".part") == 0))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", srv.remote, e->d_name);
+		n++;
+	}
+	closedir(d);
+	ck_assert_int_le(n, 1);
+	return n == 1 ? path : NULL;
+}
+
+/* The newest file in remote_dir equals the snapshot. */
+static void
+assert_delivered_is_snapshot(void)
+{
+	const char *f = e2e_delivered();
+	char snap[1024];
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(snap, sizeof(snap), "%s", in(in(in(srv.dir, "inst"),
+	    "state"), "snapshot"));
+	ck_assert_msg(files_equal(f, snap), "%s differs from %s", f, snap);
+}
+
+START_TEST(t_e2e_delivers_and_check)
+{
+	char *out, want[700];
+
+	e2e_root(2, 0);
+	ck_assert_msg(e2e_sisfeed(&out, "run", (char *)NULL) == EXIT_OK,
+	    "%s\n%s", out, sshd_log());
+	ck_assert_ptr_nonnull(strstr(out, "delivered"));
+	free(out);
+	assert_delivered_is_snapshot();
+
+	ck_assert_msg(e2e_sisfeed(&out, "check", (char *)NULL) == EXIT_OK,
+	    "%s", out);
+	snprintf(want, sizeof(want), "ok   sftp remote_dir %s is writable",
+	    srv.remote);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	free(out);
+}
+END_TEST
+
+/* One update for the next run: Ada Lovelace becomes Ada King. */
+static void
+rename_ada(void)
+{
+	char path[700], *s, *p, *t;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/inst/export", srv.dir);
+	s = tu_read(in(path, "persons.csv"), &len);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(p = strstr(s, "Ada,Lovelace,"));
+	ck_assert_ptr_nonnull(t = malloc(len + 1));
+	snprintf(t, len + 1, "%.*sAda,King,%s", (int)(p - s), s, p + 13);
+	tu_write(path, "persons.csv", t);
+	free(t);
+	free(s);
+}
+
+START_TEST(t_e2e_host_key_refused)
+{
+	char *out, *before, *after, other[600], pub[640], ed[600];
+	size_t blen, alen;
+
+	e2e_root(2, 0);
+	ck_assert_msg(e2e_sisfeed(&out, "run", (char *)NULL) == EXIT_OK,
+	    "%s", out);
+	free(out);
+	ck_assert_ptr_nonnull(before = e2e_snapshot(&blen));
+
+	/* a changed key: refused, exit 1, the snapshot stays */
+	snprintf(other, sizeof(other), "%s/other_hostkey", srv.dir);
+	snprintf(pub, sizeof(pub), "%s.pub", other);
+	keygen("ed25519", NULL, "", other);
+	known_hosts_write(srv.known, pub, NULL);
+	rename_ada();
+	ck_assert_int_eq(e2e_sisfeed(&out, "run", "--override",
+	    (char *)NULL), EXIT_FAILED);
+	ck_assert_msg(strstr(out, "HOST KEY CHANGED") != NULL, "%s", out);
+	assert_names_fingerprint(out);
+	free(out);
+	ck_assert_ptr_nonnull(after = e2e_snapshot(&alen));
+	ck_assert(alen == blen && memcmp(before, after, blen) == 0);
+	free(after);
+
+	/* an unknown host: the same */
+	tu_write(srv.dir, "known_hosts", "");
+	ck_assert_int_eq(e2e_sisfeed(&out, "run", "--override",
+	    (char *)NULL), EXIT_FAILED);
+	ck_assert_msg(strstr(out, "ssh-keyscan -p") != NULL, "%s", out);
+	assert_names_fingerprint(out);
+	free(out);
+	ck_assert_ptr_nonnull(after = e2e_snapshot(&alen));
+	ck_assert(alen == blen && memcmp(before, after, blen) == 0);
+	free(after);
+
+	/* the right key again: the next run delivers */
+	snprintf(ed, sizeof(ed), "%s.pub", srv.hk_ed);
+	known_hosts_write(srv.known, ed, NULL);
+	sleep_ms(1100);		/* output.name has seconds: a new name */
+	ck_assert_msg(e2e_sisfeed(&out, "run", "--override",
+	    (char *)NULL) == EXIT_OK, "%s", out);
+	free(out);
+	ck_assert_ptr_nonnull(after = e2e_snapshot(&alen));
+	ck_assert(alen != blen || memcmp(before, after, blen) != 0);
+	free(after);
+	free(before);
+}
+END_TEST
+
+START_TEST(t_e2e_nothing_listens)
+{
+	char *out;
+	time_t t0 = time(NULL);
+
+	e2e_root(2, 0);
+	sshd_stop(SIGTERM);
+	setenv("SISFEED_RETRY_BASE_MS", "10", 1);
+	ck_assert_int_eq(e2e_sisfeed(&out, "run", (char *)NULL),
+	    EXIT_FAILED);
+	ck_assert_msg(strstr(out, "Connection refused") != NULL &&
+	    strstr(out, "gave up after 3 attempts") != NULL, "%s", out);
+	free(out);
+	ck_assert_int_lt(time(NULL) - t0, 60);
+	ck_assert_ptr_null(e2e_snapshot(NULL));
+	ck_assert_ptr_null(e2e_delivered());
+
+	sshd_start();
+	ck_assert_msg(e2e_sisfeed(&out, "run", (char *)NULL) == EXIT_OK,
+	    "%s", out);
+	free(out);
+	assert_delivered_is_snapshot();
+}
+END_TEST
+
+START_TEST(t_e2e_key_mode_0644)
+{
+	char *out;
+
+	e2e_root(2, 0);
+	ck_assert_int_eq(chmod(srv.key, 0644), 0);
+	ck_assert_int_eq(e2e_sisfeed(&out, "run", (char *)NULL),
+	    EXIT_FAILED);
+	ck_assert_msg(strstr(out, srv.key) != NULL &&
+	    strstr(out, "0644") != NULL, "%s", out);
+	free(out);
+	ck_assert_ptr_null(e2e_snapshot(NULL));
+	ck_assert_ptr_null(e2e_delivered());
+}
+END_TEST
+
+/* sisfeed run in a thread, so the test can kill the server. */
+struct e2e_job {
+	pthread_t	 t;
+	int		 rc;
+	char		*out;
+	atomic_int	 done;
+};
+
+static void *
+e2e_job_run(void *arg)
+{
+	struct e2e_job *j = arg;
+
+	j->rc = e2e_sisfeed(&j->out, "run", (char *)NULL);
+	atomic_store(&j->done, 1);
+	return NULL;
+}
+
+/* Size of the first *.part in remote_dir, or -1. */
+static off_t
+part_size(void)
+{
+	struct dirent *e;
+	DIR *d;
+	off_t size = -1;
+
+	if ((d = opendir(srv.remote)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL && size == -1) {
+		size_t len = strlen(e->d_name);
+
+		if (len > 5 && strcmp(e->d_name + len - 5, ".part") == 0)
+			size = file_size(in(srv.remote, e->d_name));
+	}
+	closedir(d);
+	return size;
+}
+
+START_TEST(t_e2e_killed_mid_upload)
+{
+	struct e2e_job j;
+	char part[1100];
+	int i, killed = 0;
+
+	e2e_root(1, 100000);		/* about 65 MB of XML */
+	setenv("SISFEED_RETRY_BASE_MS", "10", 1);
+	memset(&j, 0, sizeof(j));
+	ck_assert_int_eq(pthread_create(&j.t, NULL, e2e_job_run, &j), 0);
+	for (i = 0; i < 100000 && !atomic_load(&j.done); i++) {
+		if (part_size() >= 1024 * 1024) {
+			sshd_stop(SIGKILL);
+			killed = 1;
+			break;
+		}
+		sleep_ms(1);
+	}
+	ck_assert_int_eq(pthread_join(j.t, NULL), 0);
+	ck_assert_msg(killed, "the run ended before the kill: %s", j.out);
+	ck_assert_msg(j.rc == EXIT_FAILED, "exit %d: %s", j.rc, j.out);
+	ck_assert_msg(strstr(j.out, "connection lost") != NULL, "%s", j.out);
+	free(j.out);
+	ck_assert_ptr_null(e2e_delivered());	/* no file under its name */
+	ck_assert_ptr_null(e2e_snapshot(NULL));	/* the snapshot stays */
+
+	sshd_start();
+	ck_assert_msg(e2e_sisfeed(&j.out, "run", (char *)NULL) == EXIT_OK,
+	    "%s", j.out);
+	free(j.out);
+	assert_delivered_is_snapshot();
+	snprintf(part, sizeof(part), "%s.part", e2e_delivered());
+	ck_assert(!tu_exists(part));
 }
 END_TEST
 
@@ -1033,6 +1435,7 @@ sftp_suite(void)
 	tcase_add_test(tc, t_empty_file);
 	tcase_add_test(tc, t_replaces_existing_and_leftover_part);
 	tcase_add_test(tc, t_remote_dir_trailing_slash);
+	tcase_add_test(tc, t_plain_sftp_v3);
 	tcase_add_test(tc, t_ecdsa_client_key);
 	tcase_add_test(tc, t_hashed_known_hosts_both_types);
 	tcase_add_test(tc, t_encrypted_key);
@@ -1043,6 +1446,7 @@ sftp_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, t_unknown_host_key);
 	tcase_add_test(tc, t_changed_host_key);
+	tcase_add_test(tc, t_known_hosts_rsa_only);
 	tcase_add_test(tc, t_wrong_key);
 	tcase_add_test(tc, t_wrong_user);
 	tcase_add_test(tc, t_rsa_key);
@@ -1067,11 +1471,40 @@ sftp_suite(void)
 	tcase_add_test(tc, t_check_ok);
 	tcase_add_test(tc, t_check_failures);
 	suite_add_tcase(s, tc);
+
+	tc = tcase_create("e2e");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, t_e2e_delivers_and_check);
+	tcase_add_test(tc, t_e2e_host_key_refused);
+	tcase_add_test(tc, t_e2e_nothing_listens);
+	tcase_add_test(tc, t_e2e_key_mode_0644);
+	tcase_add_test(tc, t_e2e_killed_mid_upload);
+	suite_add_tcase(s, tc);
 	return s;
 }
 
+/*
+ * A failed assertion ends the test's process at once (_exit), without
+ * the teardown: every test's directory lives under one directory that
+ * main removes at the end, and sshd dies with the test's process
+ * (PR_SET_PDEATHSIG; Check kills the process group on a timeout).
+ */
 int
 main(void)
 {
-	return tu_run_suite(sftp_suite()) != 0;
+	const char *t = getenv("TMPDIR");
+	char base[4096];
+	int failed;
+
+	snprintf(base, sizeof(base), "%s/sisfeed-sftp.XXXXXX",
+	    t != NULL && *t != '\0' ? t : "/tmp");
+	if (mkdtemp(base) == NULL) {
+		perror(base);
+		return 1;
+	}
+	setenv("TMPDIR", base, 1);
+	failed = tu_run_suite(sftp_suite());
+	tu_rmtree(base);
+	return failed != 0;
 }
