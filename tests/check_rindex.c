@@ -102,8 +102,9 @@ assert_same(const struct roster *a, const struct roster *b)
 	    a->nmembers * sizeof(*a->members));
 }
 
-static const struct ims_options opts = { "sis.example.org", "Test", NULL,
-	0, 0 };
+static const struct ims_options opts = {
+	.source = "sis.example.org", .datasource = "Test",
+};
 
 START_TEST(index_equals_parsed_snapshot)
 {
