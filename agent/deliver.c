@@ -6,12 +6,15 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sisfeed.h"
 
 /*
  * Deliver the local file `path` under `name` by the configured method.
- * remote gets where it landed.  Returns 0 only when the receiver holds
+ * remote gets where it landed.  In delta mode an existing file of that
+ * name is never replaced (the receiver has not imported it yet, and its
+ * changes would be lost): that is an error.  Returns 0 only when the receiver holds
  * the complete file under its final name; -1 (error set) otherwise.
  */
 int
@@ -28,6 +31,12 @@ deliver_file(const struct config *cfg, const char *path, const char *name,
 		if (path_fmt(dst, sizeof(dst), "%s/%s", cfg->delivery.dir,
 		    name) == -1)
 			return -1;
+		if (cfg->output.mode == MODE_DELTA && access(dst, F_OK) == 0)
+			return error_set("%s is still there: in delta mode a "
+			    "file must not replace one the receiver has not "
+			    "imported yet (its changes would be lost); give "
+			    "output.name a time, e.g. "
+			    "sisfeed-%%Y%%m%%d-%%H%%M%%S.xml", dst);
 		if (file_copy_atomic(path, dst, NULL) == -1)
 			return -1;
 		snprintf(remote, remotelen, "%s", dst);

@@ -126,6 +126,7 @@ struct conn {
 	int			 oom;		/* building a request failed */
 	size_t			 max_write;	/* data per WRITE */
 	int			 posix_rename;	/* posix-rename@openssh.com */
+	int			 noreplace;	/* delta mode: never replace */
 	int64_t			 rtt;		/* ms, of a STAT */
 };
 
@@ -1890,8 +1891,17 @@ upload_once(struct conn *c, int fd, off_t size, const char *local,
 	if (remote_path(c, name, "", dst, sizeof(dst)) == -1 ||
 	    remote_path(c, name, ".part", part, sizeof(part)) == -1)
 		return -1;
-	if (conn_open(c, NULL) == -1 || remote_dir_check(c) == -1 ||
-	    sx_open(c, part, 0600, h, &hlen) == -1)
+	if (conn_open(c, NULL) == -1 || remote_dir_check(c) == -1)
+		return -1;
+	if (c->noreplace && sx_stat(c, dst, &a) == 0) {
+		c->retry = 0;
+		return error_set("sftp: %s: %s is still there: in delta mode a "
+		    "file must not replace one the receiver has not imported "
+		    "yet (its changes would be lost); give output.name a "
+		    "time, e.g. sisfeed-%%Y%%m%%d-%%H%%M%%S.xml", c->where,
+		    dst);
+	}
+	if (sx_open(c, part, 0600, h, &hlen) == -1)
 		return -1;
 	/* A leftover NAME.part keeps its mode through O_TRUNC: 0600 where
 	 * the server allows. */
@@ -1959,6 +1969,7 @@ sftp_upload(const struct config *cfg, const char *path, const char *name)
 
 	if (conn_setup(&c, cfg) == -1)
 		return -1;
+	c.noreplace = cfg->output.mode == MODE_DELTA;
 	if (name == NULL || *name == '\0' || strchr(name, '/') != NULL)
 		return error_set("sftp: bad remote file name \"%s\"",
 		    name != NULL ? name : "");

@@ -1093,6 +1093,40 @@ START_TEST(test_dtd_delta)
 }
 END_TEST
 
+START_TEST(test_delta_never_replaces)
+{
+	char *out, *before, *after;
+	size_t n1, n2;
+
+	make_root(dir, "first_run: block", "first_run: allow",
+	    "mode: full", "mode: delta",
+	    "name: \"sisfeed-%Y%m%d-%H%M%S.xml\"", "name: feed.xml",
+	    (char *)NULL);
+	night(dir, 1);
+	free(expect_run(0, dir, "run", (char *)NULL));
+	ck_assert_int_eq(tu_exists(at(dir, "outbox/feed.xml")), 1);
+	/* The receiver has not taken night 1's delta yet: night 2's must
+	 * not replace it, and the snapshot must stay. */
+	before = read_or_die(at(dir, "state/snapshot"), &n1);
+	night(dir, 2);
+	out = expect_run(1, dir, "run", "--override", (char *)NULL);
+	has(out, "still there");
+	free(out);
+	after = read_or_die(at(dir, "state/snapshot"), &n2);
+	ck_assert_uint_eq(n1, n2);
+	ck_assert_mem_eq(before, after, n1);
+	free(after);
+	/* Once it is imported (gone), the next run delivers night 2. */
+	ck_assert_int_eq(unlink(at(dir, "outbox/feed.xml")), 0);
+	free(expect_run(0, dir, "run", "--override", (char *)NULL));
+	after = read_or_die(at(dir, "outbox/feed.xml"), NULL);
+	has(after, "<type>delta</type>");
+	has(after, "<id>S1016</id>");
+	free(after);
+	free(before);
+}
+END_TEST
+
 START_TEST(test_dtd_gzip)
 {
 	char *out, *s, file[PATH_MAX];
@@ -1298,6 +1332,7 @@ run_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_dtd_full);
 	tcase_add_test(tc, test_dtd_delta);
+	tcase_add_test(tc, test_delta_never_replaces);
 	tcase_add_test(tc, test_dtd_gzip);
 	tcase_add_test(tc, test_export_deterministic);
 	tcase_add_test(tc, test_validate_and_diff);
