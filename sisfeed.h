@@ -500,6 +500,21 @@ int	 file_write_atomic(const char *path, const void *, size_t len);
 int	 file_copy_atomic(const char *src, const char *dst, off_t *size);
 
 /* ------------------------------------------------------------------ */
+/* agent/sbuf.c: a growing string; out of memory sets err, and later    */
+/* appends do nothing until sbuf_done reports it.                       */
+
+struct sbuf {
+	char	*p;
+	size_t	 len, cap;
+	int	 err;
+};
+void	 sbuf_putn(struct sbuf *, const char *, size_t);
+void	 sbuf_puts(struct sbuf *, const char *);
+void	 sbuf_printf(struct sbuf *, const char *, ...) PRINTF_LIKE(2, 3);
+/* The string (caller frees), or NULL with "WHAT: out of memory" set. */
+char	*sbuf_done(struct sbuf *, const char *what);
+
+/* ------------------------------------------------------------------ */
 /* agent/report.c: the run's summary (mail text, JSON, status).        */
 
 #define REPORT_SAMPLES 20

@@ -32,91 +32,11 @@
 #define SPOOL_SUFFIX	".mail"
 #define QP_WIDTH	76
 
-/* A growing string; err is set once memory ran out. */
-struct sbuf {
-	char	*p;
-	size_t	 len, cap;
-	int	 err;
-};
-
 /* Envelope recipients: pointers into the config or a spool file. */
 struct rlist {
 	const char	**v;
 	size_t		  n;
 };
-
-static void
-sb_grow(struct sbuf *b, size_t more)
-{
-	size_t ncap;
-	char *np;
-
-	if (b->err || b->len + more + 1 <= b->cap)
-		return;
-	ncap = b->cap == 0 ? 4096 : b->cap;
-	while (ncap < b->len + more + 1)
-		ncap *= 2;
-	if ((np = realloc(b->p, ncap)) == NULL) {
-		b->err = 1;
-		return;
-	}
-	b->p = np;
-	b->cap = ncap;
-}
-
-static void
-sb_putn(struct sbuf *b, const char *s, size_t n)
-{
-	sb_grow(b, n);
-	if (b->err)
-		return;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-sb_puts(struct sbuf *b, const char *s)
-{
-	sb_putn(b, s, strlen(s));
-}
-
-static void PRINTF_LIKE(2, 3)
-sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->err = 1;
-		return;
-	}
-	sb_grow(b, (size_t)n);
-	if (b->err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-/* The finished buffer, or NULL (error set) when memory ran out. */
-static char *
-sb_done(struct sbuf *b)
-{
-	if (!b->err && b->p == NULL)
-		sb_putn(b, "", 0);
-	if (b->err) {
-		free(b->p);
-		b->p = NULL;
-		error_set("mail: out of memory");
-		return NULL;
-	}
-	return b->p;
-}
 
 /* ------------------------------------------------------------------ */
 /* Encodings.                                                          */
@@ -141,7 +61,7 @@ sb_base64(struct sbuf *b, const unsigned char *s, size_t n)
 		q[1] = b64chars[(v >> 12) & 63];
 		q[2] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
 		q[3] = i + 2 < n ? b64chars[v & 63] : '=';
-		sb_putn(b, q, 4);
+		sbuf_putn(b, q, 4);
 	}
 }
 
@@ -163,7 +83,7 @@ sb_qp(struct sbuf *b, const char *s)
 	for (; *s != '\0'; s++) {
 		c = (unsigned char)*s;
 		if (c == '\n') {
-			sb_putn(b, "\n", 1);
+			sbuf_putn(b, "\n", 1);
 			col = 0;
 			continue;
 		}
@@ -182,14 +102,14 @@ sb_qp(struct sbuf *b, const char *s)
 			tl = 1;
 		}
 		if (col + tl > QP_WIDTH - 1) {
-			sb_puts(b, "=\n");
+			sbuf_puts(b, "=\n");
 			col = 0;
 		}
-		sb_putn(b, tok, tl);
+		sbuf_putn(b, tok, tl);
 		col += tl;
 	}
 	if (col > 0)
-		sb_putn(b, "\n", 1);
+		sbuf_putn(b, "\n", 1);
 }
 
 /* Length of the UTF-8 character starting with byte c (1 if invalid). */
@@ -233,7 +153,7 @@ sb_subject(struct sbuf *b, const char *s)
 		n = i - 1;
 	clean[n] = '\0';
 	if (ascii && n <= 900) {
-		sb_puts(b, clean);
+		sbuf_puts(b, clean);
 		return;
 	}
 	for (start = 0; start < n; start = i) {
@@ -245,10 +165,10 @@ sb_subject(struct sbuf *b, const char *s)
 		if (i == start)
 			i = n;
 		if (start > 0)
-			sb_puts(b, "\n ");
-		sb_puts(b, "=?UTF-8?B?");
+			sbuf_puts(b, "\n ");
+		sbuf_puts(b, "=?UTF-8?B?");
 		sb_base64(b, (const unsigned char *)clean + start, i - start);
-		sb_puts(b, "?=");
+		sbuf_puts(b, "?=");
 	}
 }
 
@@ -391,42 +311,42 @@ message_build(const struct config *c, const struct rlist *rl,
 	host_name(host, sizeof(host));
 	random_hex(rnd, 8);
 	random_hex(bnd, 12);
-	sb_printf(&b, "Date: %s\nFrom: %s\nTo: ", date, from_of(c));
+	sbuf_printf(&b, "Date: %s\nFrom: %s\nTo: ", date, from_of(c));
 	for (i = 0, col = 4; i < rl->n; i++) {
 		if (i > 0) {
-			sb_puts(&b, ",");
+			sbuf_puts(&b, ",");
 			if (col + strlen(rl->v[i]) + 2 > 78) {
-				sb_puts(&b, "\n ");
+				sbuf_puts(&b, "\n ");
 				col = 1;
 			} else {
-				sb_puts(&b, " ");
+				sbuf_puts(&b, " ");
 				col += 2;
 			}
 		}
-		sb_puts(&b, rl->v[i]);
+		sbuf_puts(&b, rl->v[i]);
 		col += strlen(rl->v[i]);
 	}
-	sb_puts(&b, "\nSubject: ");
+	sbuf_puts(&b, "\nSubject: ");
 	sb_subject(&b, subject);
-	sb_printf(&b, "\nMessage-ID: <%s.%ld.%s@%s>\n", idpart,
+	sbuf_printf(&b, "\nMessage-ID: <%s.%ld.%s@%s>\n", idpart,
 	    (long)getpid(), rnd, host);
-	sb_printf(&b, "MIME-Version: 1.0\n"
+	sbuf_printf(&b, "MIME-Version: 1.0\n"
 	    "Content-Type: multipart/alternative;\n"
 	    " boundary=\"=_sisfeed_%s\"\n"
 	    "Auto-Submitted: auto-generated\n"
 	    "X-Mailer: sisfeed %s\n\n"
 	    "This is a MIME message: text and HTML.\n\n", bnd,
 	    SISFEED_VERSION);
-	sb_printf(&b, "--=_sisfeed_%s\n"
+	sbuf_printf(&b, "--=_sisfeed_%s\n"
 	    "Content-Type: text/plain; charset=UTF-8\n"
 	    "Content-Transfer-Encoding: quoted-printable\n\n", bnd);
 	sb_qp(&b, text);
-	sb_printf(&b, "\n--=_sisfeed_%s\n"
+	sbuf_printf(&b, "\n--=_sisfeed_%s\n"
 	    "Content-Type: text/html; charset=UTF-8\n"
 	    "Content-Transfer-Encoding: quoted-printable\n\n", bnd);
 	sb_qp(&b, html);
-	sb_printf(&b, "\n--=_sisfeed_%s--\n", bnd);
-	return sb_done(&b);
+	sbuf_printf(&b, "\n--=_sisfeed_%s--\n", bnd);
+	return sbuf_done(&b, "mail");
 }
 
 /* An HTML document around a fragment. */
@@ -435,11 +355,11 @@ html_document(const char *fragment)
 {
 	struct sbuf b = { 0 };
 
-	sb_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+	sbuf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
 	    "<title>sisfeed</title></head>\n<body>\n");
-	sb_puts(&b, fragment);
-	sb_puts(&b, "</body></html>\n");
-	return sb_done(&b);
+	sbuf_puts(&b, fragment);
+	sbuf_puts(&b, "</body></html>\n");
+	return sbuf_done(&b, "mail");
 }
 
 /* ------------------------------------------------------------------ */
@@ -472,14 +392,14 @@ to_crlf(const char *msg, size_t *len)
 
 	for (p = msg; *p != '\0'; p = nl + 1) {
 		if ((nl = strchr(p, '\n')) == NULL) {
-			sb_puts(&b, p);
-			sb_puts(&b, "\r\n");
+			sbuf_puts(&b, p);
+			sbuf_puts(&b, "\r\n");
 			break;
 		}
-		sb_putn(&b, p, (size_t)(nl - p));
-		sb_putn(&b, "\r\n", 2);
+		sbuf_putn(&b, p, (size_t)(nl - p));
+		sbuf_putn(&b, "\r\n", 2);
 	}
-	if (sb_done(&b) == NULL)
+	if (sbuf_done(&b, "mail") == NULL)
 		return NULL;
 	*len = b.len;
 	return b.p;
@@ -859,13 +779,13 @@ spool_write(const struct config *c, const struct rlist *rl,
 	if ((size_t)snprintf(out, outlen, "%s/%s-%09ld-%ld-%u%s", dir, stamp,
 	    (long)ts.tv_nsec, (long)getpid(), seq++, SPOOL_SUFFIX) >= outlen)
 		return error_set("%s: path too long", dir);
-	sb_puts(&b, SPOOL_MAGIC);
-	sb_printf(&b, "from %s\n", from);
+	sbuf_puts(&b, SPOOL_MAGIC);
+	sbuf_printf(&b, "from %s\n", from);
 	for (i = 0; i < rl->n; i++)
-		sb_printf(&b, "rcpt %s\n", rl->v[i]);
-	sb_puts(&b, "\n");
-	sb_puts(&b, msg);
-	if (sb_done(&b) == NULL)
+		sbuf_printf(&b, "rcpt %s\n", rl->v[i]);
+	sbuf_puts(&b, "\n");
+	sbuf_puts(&b, msg);
+	if (sbuf_done(&b, "mail") == NULL)
 		return -1;
 	rc = file_write_atomic(out, b.p, b.len);
 	free(b.p);
@@ -1137,15 +1057,15 @@ mail_test(const struct config *c)
 		    "mail.to_status)");
 	}
 	host_name(host, sizeof(host));
-	sb_printf(&s, "[sisfeed] %s: test message",
+	sbuf_printf(&s, "[sisfeed] %s: test message",
 	    c->site != NULL ? c->site : "sisfeed");
-	sb_printf(&t, "This is a test message from sisfeed %s on %s.\n\n"
+	sbuf_printf(&t, "This is a test message from sisfeed %s on %s.\n\n"
 	    "If you can read it, sisfeed can mail its run reports to you.\n",
 	    SISFEED_VERSION, host);
-	sb_printf(&h, "<p>This is a test message from sisfeed %s on %s.</p>"
+	sbuf_printf(&h, "<p>This is a test message from sisfeed %s on %s.</p>"
 	    "\n<p>If you can read it, sisfeed can mail its run reports to "
 	    "you.</p>\n", SISFEED_VERSION, host);
-	if (sb_done(&s) != NULL && sb_done(&t) != NULL && sb_done(&h) != NULL)
+	if (sbuf_done(&s, "mail") != NULL && sbuf_done(&t, "mail") != NULL && sbuf_done(&h, "mail") != NULL)
 		rc = mail_send(c, &rl, "test", s.p, t.p, h.p, 0);
 	free(s.p);
 	free(t.p);

@@ -19,85 +19,6 @@
 
 #include "sisfeed.h"
 
-/* A growing string; err is set once memory ran out. */
-struct sbuf {
-	char	*p;
-	size_t	 len, cap;
-	int	 err;
-};
-
-static void
-sb_grow(struct sbuf *b, size_t more)
-{
-	size_t ncap;
-	char *np;
-
-	if (b->err || b->len + more + 1 <= b->cap)
-		return;
-	ncap = b->cap == 0 ? 1024 : b->cap;
-	while (ncap < b->len + more + 1)
-		ncap *= 2;
-	if ((np = realloc(b->p, ncap)) == NULL) {
-		b->err = 1;
-		return;
-	}
-	b->p = np;
-	b->cap = ncap;
-}
-
-static void
-sb_putn(struct sbuf *b, const char *s, size_t n)
-{
-	sb_grow(b, n);
-	if (b->err)
-		return;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-sb_puts(struct sbuf *b, const char *s)
-{
-	sb_putn(b, s, strlen(s));
-}
-
-static void PRINTF_LIKE(2, 3)
-sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->err = 1;
-		return;
-	}
-	sb_grow(b, (size_t)n);
-	if (b->err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-/* The finished string, or NULL (error set) when memory ran out. */
-static char *
-sb_done(struct sbuf *b, const char *what)
-{
-	if (!b->err && b->p == NULL)
-		sb_putn(b, "", 0);
-	if (b->err) {
-		free(b->p);
-		error_set("%s: out of memory", what);
-		return NULL;
-	}
-	return b->p;
-}
-
 /*
  * Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if
  * the bytes there are not one.
@@ -133,13 +54,13 @@ sb_text(struct sbuf *b, const char *s)
 		unsigned char c = (unsigned char)s[i];
 
 		if (c < 0x20 || c == 0x7f) {
-			sb_putn(b, c == '\t' ? " " : "?", 1);
+			sbuf_putn(b, c == '\t' ? " " : "?", 1);
 			i++;
 		} else if ((k = utf8_seq(s + i, n - i)) == 0) {
-			sb_puts(b, "\xef\xbf\xbd");
+			sbuf_puts(b, "\xef\xbf\xbd");
 			i++;
 		} else {
-			sb_putn(b, s + i, k);
+			sbuf_putn(b, s + i, k);
 			i += k;
 		}
 	}
@@ -156,30 +77,30 @@ sb_html(struct sbuf *b, const char *s)
 
 		switch (c) {
 		case '&':
-			sb_puts(b, "&amp;");
+			sbuf_puts(b, "&amp;");
 			break;
 		case '<':
-			sb_puts(b, "&lt;");
+			sbuf_puts(b, "&lt;");
 			break;
 		case '>':
-			sb_puts(b, "&gt;");
+			sbuf_puts(b, "&gt;");
 			break;
 		case '"':
-			sb_puts(b, "&quot;");
+			sbuf_puts(b, "&quot;");
 			break;
 		case '\'':
-			sb_puts(b, "&#39;");
+			sbuf_puts(b, "&#39;");
 			break;
 		default:
 			if (c < 0x20 || c == 0x7f) {
-				sb_puts(b, c == '\n' || c == '\t' ? " " : "?");
+				sbuf_puts(b, c == '\n' || c == '\t' ? " " : "?");
 				break;
 			}
 			if ((k = utf8_seq(s + i, n - i)) == 0) {
-				sb_puts(b, "&#xfffd;");
+				sbuf_puts(b, "&#xfffd;");
 				break;
 			}
-			sb_putn(b, s + i, k);
+			sbuf_putn(b, s + i, k);
 			i += k;
 			continue;
 		}
@@ -194,35 +115,35 @@ sb_json(struct sbuf *b, const char *s)
 	size_t n, i = 0, k;
 
 	if (s == NULL) {
-		sb_puts(b, "null");
+		sbuf_puts(b, "null");
 		return;
 	}
 	n = strlen(s);
-	sb_putn(b, "\"", 1);
+	sbuf_putn(b, "\"", 1);
 	while (i < n) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '"' || c == '\\') {
-			sb_putn(b, "\\", 1);
-			sb_putn(b, s + i, 1);
+			sbuf_putn(b, "\\", 1);
+			sbuf_putn(b, s + i, 1);
 		} else if (c == '\n')
-			sb_puts(b, "\\n");
+			sbuf_puts(b, "\\n");
 		else if (c == '\t')
-			sb_puts(b, "\\t");
+			sbuf_puts(b, "\\t");
 		else if (c == '\r')
-			sb_puts(b, "\\r");
+			sbuf_puts(b, "\\r");
 		else if (c < 0x20 || c == 0x7f)
-			sb_printf(b, "\\u%04x", c);
+			sbuf_printf(b, "\\u%04x", c);
 		else if ((k = utf8_seq(s + i, n - i)) == 0)
-			sb_puts(b, "\\ufffd");
+			sbuf_puts(b, "\\ufffd");
 		else {
-			sb_putn(b, s + i, k);
+			sbuf_putn(b, s + i, k);
 			i += k;
 			continue;
 		}
 		i++;
 	}
-	sb_putn(b, "\"", 1);
+	sbuf_putn(b, "\"", 1);
 }
 
 /* A JSON string, or null when s is empty. */
@@ -237,9 +158,9 @@ static void
 sb_json_num(struct sbuf *b, double d)
 {
 	if (!isfinite(d) || d < 0)
-		sb_puts(b, "null");
+		sbuf_puts(b, "null");
 	else
-		sb_printf(b, "%.4g", d);
+		sbuf_printf(b, "%.4g", d);
 }
 
 static const char *stage_names[NSTAGES] = {
@@ -437,24 +358,24 @@ sb_approve(struct sbuf *b, const struct run_report *r)
 	const char *path = r->cfg != NULL ? r->cfg->path : NULL;
 	const char *s;
 
-	sb_puts(b, "sisfeed ");
+	sbuf_puts(b, "sisfeed ");
 	if (path != NULL && *path != '\0') {
-		sb_puts(b, "-c ");
+		sbuf_puts(b, "-c ");
 		if (shell_safe(path))
-			sb_puts(b, path);
+			sbuf_puts(b, path);
 		else {
-			sb_putn(b, "'", 1);
+			sbuf_putn(b, "'", 1);
 			for (s = path; *s != '\0'; s++) {
 				if (*s == '\'')
-					sb_puts(b, "'\\''");
+					sbuf_puts(b, "'\\''");
 				else
-					sb_putn(b, s, 1);
+					sbuf_putn(b, s, 1);
 			}
-			sb_putn(b, "'", 1);
+			sbuf_putn(b, "'", 1);
 		}
-		sb_putn(b, " ", 1);
+		sbuf_putn(b, " ", 1);
 	}
-	sb_printf(b, "run --approve %s", approval_of(r));
+	sbuf_printf(b, "run --approve %s", approval_of(r));
 }
 
 /* The approve command as a malloc'd string, or NULL. */
@@ -464,7 +385,7 @@ approve_command(const struct run_report *r)
 	struct sbuf b = { 0 };
 
 	sb_approve(&b, r);
-	return sb_done(&b, "report");
+	return sbuf_done(&b, "report");
 }
 
 static double
@@ -483,38 +404,38 @@ text_head(struct sbuf *b, const struct run_report *r)
 {
 	char t1[64], t2[64];
 
-	sb_puts(b, "sisfeed ");
+	sbuf_puts(b, "sisfeed ");
 	sb_text(b, site_of(r));
-	sb_printf(b, ": %s\n\n", status_word(r));
+	sbuf_printf(b, ": %s\n\n", status_word(r));
 	fmt_time(r->started, 0, t1, sizeof(t1));
 	fmt_time(r->finished, 0, t2, sizeof(t2));
-	sb_printf(b, "Run:       %s\n", r->run_id[0] ? r->run_id : "-");
-	sb_printf(b, "Started:   %s\nFinished:  %s\n", t1, t2);
-	sb_printf(b, "Status:    %s\n", status_word(r));
+	sbuf_printf(b, "Run:       %s\n", r->run_id[0] ? r->run_id : "-");
+	sbuf_printf(b, "Started:   %s\nFinished:  %s\n", t1, t2);
+	sbuf_printf(b, "Status:    %s\n", status_word(r));
 	if (r->status == RUN_COMPLETED && r->nothing_to_do)
-		sb_puts(b, "Nothing to do: the export matches the last "
+		sbuf_puts(b, "Nothing to do: the export matches the last "
 		    "delivered snapshot.\n");
 	if (r->v != NULL && r->v->first_run)
-		sb_puts(b, "First run: no snapshot yet, this is an initial "
+		sbuf_puts(b, "First run: no snapshot yet, this is an initial "
 		    "load.\n");
 	if (r->status == RUN_BLOCKED || *reason_of(r) != '\0') {
-		sb_puts(b, "Reason:    ");
+		sbuf_puts(b, "Reason:    ");
 		sb_text(b, *reason_of(r) ? reason_of(r) : "-");
-		sb_putn(b, "\n", 1);
+		sbuf_putn(b, "\n", 1);
 	}
 	if (r->approved_by[0] != '\0') {
-		sb_puts(b, "Approved:  by ");
+		sbuf_puts(b, "Approved:  by ");
 		sb_text(b, r->approved_by);
 		if (*approval_of(r) != '\0')
-			sb_printf(b, " (approval id %s)", approval_of(r));
-		sb_putn(b, "\n", 1);
+			sbuf_printf(b, " (approval id %s)", approval_of(r));
+		sbuf_putn(b, "\n", 1);
 	}
 	if (r->status == RUN_FAILED) {
-		sb_puts(b, "Stage:     ");
+		sbuf_puts(b, "Stage:     ");
 		sb_text(b, r->stage[0] ? r->stage : "unknown");
-		sb_puts(b, "\nError:     ");
+		sbuf_puts(b, "\nError:     ");
 		sb_text(b, r->error[0] ? r->error : "unknown");
-		sb_putn(b, "\n", 1);
+		sbuf_putn(b, "\n", 1);
 	}
 }
 
@@ -526,31 +447,31 @@ text_table(struct sbuf *b, const struct run_report *r)
 	int t, o, small = 0;
 	long min_base = r->cfg != NULL ? r->cfg->safety.min_base : 0;
 
-	sb_puts(b, "\nChanges against the last delivered snapshot:\n\n");
-	sb_printf(b, "  %-12s %-8s %9s %9s  %-14s %s\n", "type", "change",
+	sbuf_puts(b, "\nChanges against the last delivered snapshot:\n\n");
+	sbuf_printf(b, "  %-12s %-8s %9s %9s  %-14s %s\n", "type", "change",
 	    "count", "of base", "threshold", "tripped");
 	for (t = 0; t < NTYPES; t++) {
 		for (o = 0; o < NOPS; o++) {
 			fmt_pct(percent_of(r, t, o), pct, sizeof(pct));
 			fmt_threshold(threshold_of(r, t, o), thr, sizeof(thr));
-			sb_printf(b, "  %-12s %-8s %9zu %9s  %-14s %s\n",
+			sbuf_printf(b, "  %-12s %-8s %9zu %9s  %-14s %s\n",
 			    type_name(t), op_name(o), cs->count[t][o], pct,
 			    thr, tripped(r, t, o) ? "YES" : "no");
 		}
 		if ((long)cs->base[t] < min_base)
 			small = 1;
 	}
-	sb_puts(b, "\n");
-	sb_printf(b, "Base (snapshot): persons %zu, groups %zu, "
+	sbuf_puts(b, "\n");
+	sbuf_printf(b, "Base (snapshot): persons %zu, groups %zu, "
 	    "memberships %zu\n", cs->base[TYPE_PERSON], cs->base[TYPE_GROUP],
 	    cs->base[TYPE_MEMBER]);
-	sb_printf(b, "Now (export):    persons %zu, groups %zu, "
+	sbuf_printf(b, "Now (export):    persons %zu, groups %zu, "
 	    "memberships %zu\n", r->count[TYPE_PERSON], r->count[TYPE_GROUP],
 	    r->count[TYPE_MEMBER]);
-	sb_printf(b, "Persons deactivated: %zu, reactivated: %zu\n",
+	sbuf_printf(b, "Persons deactivated: %zu, reactivated: %zu\n",
 	    cs->deactivated, cs->reactivated);
 	if (small)
-		sb_printf(b, "A base below min_base (%ld) is judged as if it "
+		sbuf_printf(b, "A base below min_base (%ld) is judged as if it "
 		    "were min_base.\n", min_base);
 }
 
@@ -562,23 +483,23 @@ text_samples(struct sbuf *b, const struct run_report *r)
 
 	if (!any_samples(r))
 		return;
-	sb_puts(b, "\nSamples of the records the tripped thresholds would "
+	sbuf_puts(b, "\nSamples of the records the tripped thresholds would "
 	    "touch:\n");
 	for (t = 0; t < NTYPES; t++) {
 		for (o = 0; o < NOPS; o++) {
 			n = samples_shown(r, t, o);
 			if (n == 0 || r->samples[t][o][0] == NULL)
 				continue;
-			sb_printf(b, "\n  %s %s", type_name(t), op_name(o));
+			sbuf_printf(b, "\n  %s %s", type_name(t), op_name(o));
 			if (r->cs != NULL)
-				sb_printf(b, " (%zu in all, %zu shown)",
+				sbuf_printf(b, " (%zu in all, %zu shown)",
 				    r->cs->count[t][o], n);
-			sb_puts(b, ":\n");
+			sbuf_puts(b, ":\n");
 			for (i = 0; i < n && r->samples[t][o][i] != NULL;
 			    i++) {
-				sb_puts(b, "    ");
+				sbuf_puts(b, "    ");
 				sb_text(b, r->samples[t][o][i]);
-				sb_putn(b, "\n", 1);
+				sbuf_putn(b, "\n", 1);
 			}
 		}
 	}
@@ -591,45 +512,45 @@ text_tail(struct sbuf *b, const struct run_report *r)
 	int i, any = 0;
 
 	if (r->rejects > 0 || r->rejects_path[0] != '\0') {
-		sb_printf(b, "\nRejected records: %zu", r->rejects);
+		sbuf_printf(b, "\nRejected records: %zu", r->rejects);
 		if (r->rejects_path[0] != '\0') {
-			sb_puts(b, " (see ");
+			sbuf_puts(b, " (see ");
 			sb_text(b, r->rejects_path);
-			sb_puts(b, ")");
+			sbuf_puts(b, ")");
 		}
-		sb_putn(b, "\n", 1);
+		sbuf_putn(b, "\n", 1);
 	}
 	if (r->file_name[0] != '\0') {
-		sb_puts(b, "\nDelivered: ");
+		sbuf_puts(b, "\nDelivered: ");
 		sb_text(b, r->file_name);
-		sb_printf(b, " (%lld bytes)", (long long)r->file_size);
+		sbuf_printf(b, " (%lld bytes)", (long long)r->file_size);
 		if (r->remote_path[0] != '\0') {
-			sb_puts(b, " as ");
+			sbuf_puts(b, " as ");
 			sb_text(b, r->remote_path);
 		}
-		sb_putn(b, "\n", 1);
+		sbuf_putn(b, "\n", 1);
 	}
 	if (r->status == RUN_BLOCKED && *approval_of(r) != '\0') {
-		sb_puts(b, "\nNothing was delivered.  To deliver exactly this "
+		sbuf_puts(b, "\nNothing was delivered.  To deliver exactly this "
 		    "change set, run:\n\n    ");
 		sb_approve(b, r);
-		sb_puts(b, "\n\nIf the export changes meanwhile, the run "
+		sbuf_puts(b, "\n\nIf the export changes meanwhile, the run "
 		    "blocks again with a new id.\n");
 	}
 	for (i = 0; i < NSTAGES; i++) {
 		if (r->seconds[i] <= 0)
 			continue;
-		sb_printf(b, "%s%s %.2f s", any ? ", " : "\nDurations: ",
+		sbuf_printf(b, "%s%s %.2f s", any ? ", " : "\nDurations: ",
 		    stage_name(i), r->seconds[i]);
 		any = 1;
 	}
 	if ((tot = total_seconds(r)) >= 0) {
-		sb_printf(b, "%stotal %.0f s", any ? ", " : "\nDurations: ",
+		sbuf_printf(b, "%stotal %.0f s", any ? ", " : "\nDurations: ",
 		    tot);
 		any = 1;
 	}
 	if (any)
-		sb_putn(b, "\n", 1);
+		sbuf_putn(b, "\n", 1);
 }
 
 /*
@@ -648,7 +569,7 @@ report_text(const struct run_report *r)
 		text_table(&b, r);
 	text_samples(&b, r);
 	text_tail(&b, r);
-	return sb_done(&b, "report");
+	return sbuf_done(&b, "report");
 }
 
 /* ------------------------------------------------------------------ */
@@ -673,7 +594,7 @@ html_bar(struct sbuf *b, const struct run_report *r, int t, int o)
 			ratio = x;
 	}
 	if (ratio < 0) {
-		sb_puts(b, "<td></td>");
+		sbuf_puts(b, "<td></td>");
 		return;
 	}
 	width = ratio >= 1 ? 100 : (int)(ratio * 100 + 0.5);
@@ -683,7 +604,7 @@ html_bar(struct sbuf *b, const struct run_report *r, int t, int o)
 		colour = "#ef6c00";
 	else
 		colour = "#2e7d32";
-	sb_printf(b, "<td title=\"%.0f%% of the threshold\">"
+	sbuf_printf(b, "<td title=\"%.0f%% of the threshold\">"
 	    "<div style=\"width:100px;height:10px;background:#e0e0e0\">"
 	    "<div style=\"width:%dpx;height:10px;background:%s\"></div>"
 	    "</div></td>", ratio * 100, width, colour);
@@ -696,7 +617,7 @@ html_table(struct sbuf *b, const struct run_report *r)
 	char pct[32], thr[64];
 	int t, o;
 
-	sb_puts(b, "<h3>Changes against the last delivered snapshot</h3>\n"
+	sbuf_puts(b, "<h3>Changes against the last delivered snapshot</h3>\n"
 	    "<table style=\"border-collapse:collapse\" cellpadding=\"4\">\n"
 	    "<tr style=\"text-align:left\"><th>type</th><th>change</th>"
 	    "<th style=\"text-align:right\">count</th>"
@@ -706,7 +627,7 @@ html_table(struct sbuf *b, const struct run_report *r)
 		for (o = 0; o < NOPS; o++) {
 			fmt_pct(percent_of(r, t, o), pct, sizeof(pct));
 			fmt_threshold(threshold_of(r, t, o), thr, sizeof(thr));
-			sb_printf(b, "<tr%s><td>%s</td><td>%s</td>"
+			sbuf_printf(b, "<tr%s><td>%s</td><td>%s</td>"
 			    "<td style=\"text-align:right\">%zu</td>"
 			    "<td style=\"text-align:right\">%s</td>"
 			    "<td>%s</td><td>%s</td>",
@@ -715,11 +636,11 @@ html_table(struct sbuf *b, const struct run_report *r)
 			    type_name(t), op_name(o), cs->count[t][o], pct,
 			    thr, tripped(r, t, o) ? "<b>YES</b>" : "no");
 			html_bar(b, r, t, o);
-			sb_puts(b, "</tr>\n");
+			sbuf_puts(b, "</tr>\n");
 		}
 	}
-	sb_puts(b, "</table>\n");
-	sb_printf(b, "<p>Base (snapshot): persons %zu, groups %zu, "
+	sbuf_puts(b, "</table>\n");
+	sbuf_printf(b, "<p>Base (snapshot): persons %zu, groups %zu, "
 	    "memberships %zu<br>\nNow (export): persons %zu, groups %zu, "
 	    "memberships %zu<br>\nPersons deactivated: %zu, reactivated: "
 	    "%zu</p>\n", cs->base[TYPE_PERSON], cs->base[TYPE_GROUP],
@@ -736,25 +657,25 @@ html_samples(struct sbuf *b, const struct run_report *r)
 
 	if (!any_samples(r))
 		return;
-	sb_puts(b, "<h3>Samples of the records the tripped thresholds "
+	sbuf_puts(b, "<h3>Samples of the records the tripped thresholds "
 	    "would touch</h3>\n");
 	for (t = 0; t < NTYPES; t++) {
 		for (o = 0; o < NOPS; o++) {
 			n = samples_shown(r, t, o);
 			if (n == 0 || r->samples[t][o][0] == NULL)
 				continue;
-			sb_printf(b, "<p>%s %s", type_name(t), op_name(o));
+			sbuf_printf(b, "<p>%s %s", type_name(t), op_name(o));
 			if (r->cs != NULL)
-				sb_printf(b, " (%zu in all, %zu shown)",
+				sbuf_printf(b, " (%zu in all, %zu shown)",
 				    r->cs->count[t][o], n);
-			sb_puts(b, ":</p>\n<ul>\n");
+			sbuf_puts(b, ":</p>\n<ul>\n");
 			for (i = 0; i < n && r->samples[t][o][i] != NULL;
 			    i++) {
-				sb_puts(b, "<li>");
+				sbuf_puts(b, "<li>");
 				sb_html(b, r->samples[t][o][i]);
-				sb_puts(b, "</li>\n");
+				sbuf_puts(b, "</li>\n");
 			}
-			sb_puts(b, "</ul>\n");
+			sbuf_puts(b, "</ul>\n");
 		}
 	}
 }
@@ -767,45 +688,45 @@ html_tail(struct sbuf *b, const struct run_report *r)
 	int i;
 
 	if (r->rejects > 0 || r->rejects_path[0] != '\0') {
-		sb_printf(b, "<p>Rejected records: %zu", r->rejects);
+		sbuf_printf(b, "<p>Rejected records: %zu", r->rejects);
 		if (r->rejects_path[0] != '\0') {
-			sb_puts(b, " (see <code>");
+			sbuf_puts(b, " (see <code>");
 			sb_html(b, r->rejects_path);
-			sb_puts(b, "</code>)");
+			sbuf_puts(b, "</code>)");
 		}
-		sb_puts(b, "</p>\n");
+		sbuf_puts(b, "</p>\n");
 	}
 	if (r->file_name[0] != '\0') {
-		sb_puts(b, "<p>Delivered: <code>");
+		sbuf_puts(b, "<p>Delivered: <code>");
 		sb_html(b, r->file_name);
-		sb_printf(b, "</code> (%lld bytes)", (long long)r->file_size);
+		sbuf_printf(b, "</code> (%lld bytes)", (long long)r->file_size);
 		if (r->remote_path[0] != '\0') {
-			sb_puts(b, " as <code>");
+			sbuf_puts(b, " as <code>");
 			sb_html(b, r->remote_path);
-			sb_puts(b, "</code>");
+			sbuf_puts(b, "</code>");
 		}
-		sb_puts(b, "</p>\n");
+		sbuf_puts(b, "</p>\n");
 	}
 	if (r->status == RUN_BLOCKED && *approval_of(r) != '\0') {
 		if ((cmd = approve_command(r)) == NULL) {
 			b->err = 1;
 			return;
 		}
-		sb_puts(b, "<p>Nothing was delivered.  To deliver exactly "
+		sbuf_puts(b, "<p>Nothing was delivered.  To deliver exactly "
 		    "this change set, run:</p>\n<pre>");
 		sb_html(b, cmd);
-		sb_puts(b, "</pre>\n<p>If the export changes meanwhile, the "
+		sbuf_puts(b, "</pre>\n<p>If the export changes meanwhile, the "
 		    "run blocks again with a new id.</p>\n");
 		free(cmd);
 	}
-	sb_puts(b, "<p>Durations:");
+	sbuf_puts(b, "<p>Durations:");
 	for (i = 0; i < NSTAGES; i++)
 		if (r->seconds[i] > 0)
-			sb_printf(b, " %s %.2f&nbsp;s;", stage_name(i),
+			sbuf_printf(b, " %s %.2f&nbsp;s;", stage_name(i),
 			    r->seconds[i]);
 	if ((tot = total_seconds(r)) >= 0)
-		sb_printf(b, " total %.0f&nbsp;s", tot);
-	sb_puts(b, "</p>\n");
+		sbuf_printf(b, " total %.0f&nbsp;s", tot);
+	sbuf_puts(b, "</p>\n");
 }
 
 /*
@@ -819,45 +740,45 @@ report_html(const struct run_report *r)
 	struct sbuf b = { 0 };
 	char t1[64], t2[64];
 
-	sb_puts(&b, "<div style=\"font-family:sans-serif\">\n<h2>");
+	sbuf_puts(&b, "<div style=\"font-family:sans-serif\">\n<h2>");
 	sb_html(&b, site_of(r));
-	sb_printf(&b, ": %s</h2>\n<p>Run: %s<br>\n", status_word(r),
+	sbuf_printf(&b, ": %s</h2>\n<p>Run: %s<br>\n", status_word(r),
 	    r->run_id[0] ? r->run_id : "-");
 	fmt_time(r->started, 0, t1, sizeof(t1));
 	fmt_time(r->finished, 0, t2, sizeof(t2));
-	sb_printf(&b, "Started: %s<br>\nFinished: %s<br>\n"
+	sbuf_printf(&b, "Started: %s<br>\nFinished: %s<br>\n"
 	    "Status: <b>%s</b></p>\n", t1, t2, status_word(r));
 	if (r->status == RUN_COMPLETED && r->nothing_to_do)
-		sb_puts(&b, "<p>Nothing to do: the export matches the last "
+		sbuf_puts(&b, "<p>Nothing to do: the export matches the last "
 		    "delivered snapshot.</p>\n");
 	if (r->v != NULL && r->v->first_run)
-		sb_puts(&b, "<p>First run: no snapshot yet, this is an "
+		sbuf_puts(&b, "<p>First run: no snapshot yet, this is an "
 		    "initial load.</p>\n");
 	if (*reason_of(r) != '\0') {
-		sb_puts(&b, "<p>Reason: ");
+		sbuf_puts(&b, "<p>Reason: ");
 		sb_html(&b, reason_of(r));
-		sb_puts(&b, "</p>\n");
+		sbuf_puts(&b, "</p>\n");
 	}
 	if (r->approved_by[0] != '\0') {
-		sb_puts(&b, "<p>Approved by ");
+		sbuf_puts(&b, "<p>Approved by ");
 		sb_html(&b, r->approved_by);
-		sb_puts(&b, " (approval id ");
+		sbuf_puts(&b, " (approval id ");
 		sb_html(&b, approval_of(r));
-		sb_puts(&b, ")</p>\n");
+		sbuf_puts(&b, ")</p>\n");
 	}
 	if (r->status == RUN_FAILED) {
-		sb_puts(&b, "<p>Failed in stage <b>");
+		sbuf_puts(&b, "<p>Failed in stage <b>");
 		sb_html(&b, r->stage[0] ? r->stage : "unknown");
-		sb_puts(&b, "</b>:</p>\n<pre>");
+		sbuf_puts(&b, "</b>:</p>\n<pre>");
 		sb_html(&b, r->error[0] ? r->error : "unknown");
-		sb_puts(&b, "</pre>\n");
+		sbuf_puts(&b, "</pre>\n");
 	}
 	if (r->cs != NULL)
 		html_table(&b, r);
 	html_samples(&b, r);
 	html_tail(&b, r);
-	sb_puts(&b, "</div>\n");
-	return sb_done(&b, "report");
+	sbuf_puts(&b, "</div>\n");
+	return sbuf_done(&b, "report");
 }
 
 /* ------------------------------------------------------------------ */
@@ -870,32 +791,32 @@ json_changes(struct sbuf *b, const struct run_report *r)
 	struct threshold th;
 	int t, o;
 
-	sb_puts(b, ",\n  \"changes\": {");
+	sbuf_puts(b, ",\n  \"changes\": {");
 	for (t = 0; t < NTYPES; t++) {
-		sb_printf(b, "%s\n    \"%s\": {\"base\": %zu, \"now\": %zu",
+		sbuf_printf(b, "%s\n    \"%s\": {\"base\": %zu, \"now\": %zu",
 		    t ? "," : "", type_name(t), cs->base[t], r->count[t]);
 		if (t == TYPE_PERSON)
-			sb_printf(b, ", \"deactivated\": %zu, "
+			sbuf_printf(b, ", \"deactivated\": %zu, "
 			    "\"reactivated\": %zu", cs->deactivated,
 			    cs->reactivated);
 		for (o = 0; o < NOPS; o++) {
 			th = threshold_of(r, t, o);
-			sb_printf(b, ",\n      \"%s\": {\"count\": %zu, "
+			sbuf_printf(b, ",\n      \"%s\": {\"count\": %zu, "
 			    "\"percent\": ", op_name(o), cs->count[t][o]);
 			sb_json_num(b, percent_of(r, t, o));
-			sb_puts(b, ", \"threshold_percent\": ");
+			sbuf_puts(b, ", \"threshold_percent\": ");
 			sb_json_num(b, th.percent);
 			if (th.cap >= 0)
-				sb_printf(b, ", \"threshold_cap\": %ld",
+				sbuf_printf(b, ", \"threshold_cap\": %ld",
 				    th.cap);
 			else
-				sb_puts(b, ", \"threshold_cap\": null");
-			sb_printf(b, ", \"tripped\": %s}",
+				sbuf_puts(b, ", \"threshold_cap\": null");
+			sbuf_printf(b, ", \"tripped\": %s}",
 			    tripped(r, t, o) ? "true" : "false");
 		}
-		sb_puts(b, "}");
+		sbuf_puts(b, "}");
 	}
-	sb_puts(b, "\n  }");
+	sbuf_puts(b, "\n  }");
 }
 
 static void
@@ -904,24 +825,24 @@ json_samples(struct sbuf *b, const struct run_report *r)
 	size_t i, n;
 	int t, o, first = 1;
 
-	sb_puts(b, ",\n  \"samples\": {");
+	sbuf_puts(b, ",\n  \"samples\": {");
 	for (t = 0; t < NTYPES; t++) {
 		for (o = 0; o < NOPS; o++) {
 			n = samples_shown(r, t, o);
 			if (n == 0 || r->samples[t][o][0] == NULL)
 				continue;
-			sb_printf(b, "%s\n    \"%s %s\": [", first ? "" : ",",
+			sbuf_printf(b, "%s\n    \"%s %s\": [", first ? "" : ",",
 			    type_name(t), op_name(o));
 			first = 0;
 			for (i = 0; i < n && r->samples[t][o][i] != NULL;
 			    i++) {
-				sb_puts(b, i ? ", " : "");
+				sbuf_puts(b, i ? ", " : "");
 				sb_json(b, r->samples[t][o][i]);
 			}
-			sb_puts(b, "]");
+			sbuf_puts(b, "]");
 		}
 	}
-	sb_puts(b, first ? "}" : "\n  }");
+	sbuf_puts(b, first ? "}" : "\n  }");
 }
 
 static void
@@ -930,20 +851,20 @@ json_tail(struct sbuf *b, const struct run_report *r)
 	char *cmd;
 	int i;
 
-	sb_printf(b, ",\n  \"rejects\": {\"count\": %zu, \"path\": ",
+	sbuf_printf(b, ",\n  \"rejects\": {\"count\": %zu, \"path\": ",
 	    r->rejects);
 	sb_json_opt(b, r->rejects_path);
-	sb_puts(b, "},\n  \"delivery\": ");
+	sbuf_puts(b, "},\n  \"delivery\": ");
 	if (r->file_name[0] != '\0') {
-		sb_puts(b, "{\"file\": ");
+		sbuf_puts(b, "{\"file\": ");
 		sb_json(b, r->file_name);
-		sb_printf(b, ", \"size\": %lld, \"remote_path\": ",
+		sbuf_printf(b, ", \"size\": %lld, \"remote_path\": ",
 		    (long long)r->file_size);
 		sb_json_opt(b, r->remote_path);
-		sb_puts(b, "}");
+		sbuf_puts(b, "}");
 	} else
-		sb_puts(b, "null");
-	sb_puts(b, ",\n  \"approve_command\": ");
+		sbuf_puts(b, "null");
+	sbuf_puts(b, ",\n  \"approve_command\": ");
 	if (r->status == RUN_BLOCKED && *approval_of(r) != '\0') {
 		if ((cmd = approve_command(r)) == NULL) {
 			b->err = 1;
@@ -952,15 +873,15 @@ json_tail(struct sbuf *b, const struct run_report *r)
 		sb_json(b, cmd);
 		free(cmd);
 	} else
-		sb_puts(b, "null");
-	sb_puts(b, ",\n  \"seconds\": {");
+		sbuf_puts(b, "null");
+	sbuf_puts(b, ",\n  \"seconds\": {");
 	for (i = 0; i < NSTAGES; i++) {
-		sb_printf(b, "%s\"%s\": ", i ? ", " : "", stage_name(i));
+		sbuf_printf(b, "%s\"%s\": ", i ? ", " : "", stage_name(i));
 		sb_json_num(b, r->seconds[i]);
 	}
-	sb_puts(b, ", \"total\": ");
+	sbuf_puts(b, ", \"total\": ");
 	sb_json_num(b, total_seconds(r));
-	sb_puts(b, "}");
+	sbuf_puts(b, "}");
 }
 
 /*
@@ -976,35 +897,35 @@ report_json(const struct run_report *r)
 
 	fmt_time(r->started, 1, t1, sizeof(t1));
 	fmt_time(r->finished, 1, t2, sizeof(t2));
-	sb_puts(&b, "{\n  \"run_id\": ");
+	sbuf_puts(&b, "{\n  \"run_id\": ");
 	sb_json_opt(&b, r->run_id);
-	sb_puts(&b, ",\n  \"site\": ");
+	sbuf_puts(&b, ",\n  \"site\": ");
 	sb_json(&b, site_of(r));
-	sb_printf(&b, ",\n  \"status\": \"%s\",\n  \"nothing_to_do\": %s,\n"
+	sbuf_printf(&b, ",\n  \"status\": \"%s\",\n  \"nothing_to_do\": %s,\n"
 	    "  \"first_run\": %s,\n  \"started\": ", status_json(r),
 	    r->nothing_to_do ? "true" : "false",
 	    r->v != NULL && r->v->first_run ? "true" : "false");
 	sb_json(&b, r->started ? t1 : NULL);
-	sb_puts(&b, ",\n  \"finished\": ");
+	sbuf_puts(&b, ",\n  \"finished\": ");
 	sb_json(&b, r->finished ? t2 : NULL);
-	sb_puts(&b, ",\n  \"reason\": ");
+	sbuf_puts(&b, ",\n  \"reason\": ");
 	sb_json_opt(&b, reason_of(r));
-	sb_puts(&b, ",\n  \"stage\": ");
+	sbuf_puts(&b, ",\n  \"stage\": ");
 	sb_json_opt(&b, r->status == RUN_FAILED ? r->stage : NULL);
-	sb_puts(&b, ",\n  \"error\": ");
+	sbuf_puts(&b, ",\n  \"error\": ");
 	sb_json_opt(&b, r->status == RUN_FAILED ? r->error : NULL);
-	sb_puts(&b, ",\n  \"approval_id\": ");
+	sbuf_puts(&b, ",\n  \"approval_id\": ");
 	sb_json_opt(&b, approval_of(r));
-	sb_puts(&b, ",\n  \"approved_by\": ");
+	sbuf_puts(&b, ",\n  \"approved_by\": ");
 	sb_json_opt(&b, r->approved_by);
 	if (r->cs != NULL)
 		json_changes(&b, r);
 	else
-		sb_puts(&b, ",\n  \"changes\": null");
+		sbuf_puts(&b, ",\n  \"changes\": null");
 	json_samples(&b, r);
 	json_tail(&b, r);
-	sb_puts(&b, "\n}\n");
-	return sb_done(&b, "report");
+	sbuf_puts(&b, "\n}\n");
+	return sbuf_done(&b, "report");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1029,26 +950,26 @@ subject_tripped(struct sbuf *b, const struct run_report *r)
 			th = threshold_of(r, t, o);
 			p = percent_of(r, t, o);
 			count = r->cs->count[t][o];
-			sb_printf(b, "%s%s %c%zu", n++ ? ", " : "",
+			sbuf_printf(b, "%s%s %c%zu", n++ ? ", " : "",
 			    type_name(t), op_sign[o], count);
 			fmt_pct(p, pct, sizeof(pct));
 			if (th.percent >= 0 && p >= 0 && p > th.percent) {
 				snprintf(lim, sizeof(lim), "%g%%", th.percent);
-				sb_printf(b, " (%s > %s)", pct, lim);
+				sbuf_printf(b, " (%s > %s)", pct, lim);
 			} else if (th.cap >= 0 && (long)count > th.cap)
-				sb_printf(b, " (%zu > %ld)", count, th.cap);
+				sbuf_printf(b, " (%zu > %ld)", count, th.cap);
 			else if (p >= 0)
-				sb_printf(b, " (%s)", pct);
+				sbuf_printf(b, " (%s)", pct);
 		}
 	}
 	if (n > 0)
 		return;
 	if (r->v != NULL && r->v->first_run)
-		sb_puts(b, "first run");
+		sbuf_puts(b, "first run");
 	else if (*reason_of(r) != '\0')
 		sb_text(b, reason_of(r));
 	else
-		sb_puts(b, "held");
+		sbuf_puts(b, "held");
 }
 
 /* "persons +3 ~5 -1, groups +0 ~0 -0, memberships +2 ~0 -0" */
@@ -1058,11 +979,11 @@ subject_counts(struct sbuf *b, const struct run_report *r)
 	int t;
 
 	if (r->nothing_to_do) {
-		sb_puts(b, "no changes");
+		sbuf_puts(b, "no changes");
 		return;
 	}
 	for (t = 0; t < NTYPES; t++)
-		sb_printf(b, "%s%s +%zu ~%zu -%zu", t ? ", " : "",
+		sbuf_printf(b, "%s%s +%zu ~%zu -%zu", t ? ", " : "",
 		    type_name(t), r->cs->count[t][OP_INSERT],
 		    r->cs->count[t][OP_UPDATE], r->cs->count[t][OP_DELETE]);
 }
@@ -1077,30 +998,30 @@ report_subject(const struct run_report *r)
 {
 	struct sbuf b = { 0 };
 
-	sb_puts(&b, "[sisfeed] ");
+	sbuf_puts(&b, "[sisfeed] ");
 	sb_text(&b, site_of(r));
-	sb_printf(&b, ": %s", status_word(r));
+	sbuf_printf(&b, ": %s", status_word(r));
 	switch (r->status) {
 	case RUN_BLOCKED:
-		sb_puts(&b, " \xe2\x80\x94 ");
+		sbuf_puts(&b, " \xe2\x80\x94 ");
 		subject_tripped(&b, r);
 		break;
 	case RUN_FAILED:
 		if (r->stage[0] != '\0') {
-			sb_puts(&b, " in ");
+			sbuf_puts(&b, " in ");
 			sb_text(&b, r->stage);
 		}
 		break;
 	default:
 		if (r->cs != NULL || r->nothing_to_do) {
-			sb_puts(&b, " \xe2\x80\x94 ");
+			sbuf_puts(&b, " \xe2\x80\x94 ");
 			subject_counts(&b, r);
 		}
 		if (r->approved_by[0] != '\0')
-			sb_puts(&b, " (approved)");
+			sbuf_puts(&b, " (approved)");
 		break;
 	}
-	return sb_done(&b, "report");
+	return sbuf_done(&b, "report");
 }
 
 /*

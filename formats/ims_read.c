@@ -71,13 +71,13 @@ static const char *const el_names[NEL] = {
 };
 
 /* A growable string. */
-struct sbuf {
+struct tbuf {
 	char	*p;
 	size_t	 len, cap;
 };
 
 struct person_rec {
-	struct sbuf	 id, userid, fn, family, given, email, role;
+	struct tbuf	 id, userid, fn, family, given, email, role;
 	int		 have_id, have_userid, have_email;
 	int		 have_n;	/* n/family or n/given seen */
 	int		 have_role, role_primary;
@@ -86,7 +86,7 @@ struct person_rec {
 };
 
 struct group_rec {
-	struct sbuf	 id, type, shortname, longname, term, parent, relid;
+	struct tbuf	 id, type, shortname, longname, term, parent, relid;
 	int		 have_id, have_type, have_short, have_long;
 	int		 have_term, have_parent, have_relid;
 	int		 relation, recstatus;
@@ -94,19 +94,19 @@ struct group_rec {
 };
 
 struct member_rec {
-	struct sbuf	 group;		/* the <membership>'s key */
+	struct tbuf	 group;		/* the <membership>'s key */
 	int		 have_group;
 	long		 gidx;		/* -1 unknown */
-	struct sbuf	 person;	/* the <member>'s key */
+	struct tbuf	 person;	/* the <member>'s key */
 	int		 have_person;
 	long		 pidx;		/* -2 not looked up yet, -1 unknown */
-	struct sbuf	 idtype;
+	struct tbuf	 idtype;
 	int		 have_idtype;
 	unsigned long	 mline;		/* of <member> */
 	int		 roletype;	/* 1..8, 0 unknown */
-	struct sbuf	 roleraw;
+	struct tbuf	 roleraw;
 	int		 rstatus;	/* recstatus of <role> */
-	struct sbuf	 status;
+	struct tbuf	 status;
 	int		 have_status;
 	unsigned long	 rline;		/* of <role> */
 };
@@ -121,7 +121,7 @@ struct reader {
 	 * localname, prefix, URI, value, end per attribute). */
 	const xmlChar	**attrs;
 	int		 nattrs;
-	struct sbuf	 abuf;		/* the attribute value asked for */
+	struct tbuf	 abuf;		/* the attribute value asked for */
 	int		 want;		/* collect text: a leaf we read */
 	struct roster	*r;
 	struct rejects	*rj;		/* never NULL: local when no caller's */
@@ -132,7 +132,7 @@ struct reader {
 	int		 sdskip;	/* this <sourcedid> is Old/Duplicate */
 	int		 sealed;	/* persons and groups sealed */
 	int		 seen_root;
-	struct sbuf	 text;
+	struct tbuf	 text;
 	struct person_rec p;
 	struct group_rec g;
 	struct member_rec m;
@@ -142,7 +142,7 @@ struct reader {
 /* Small helpers.                                                      */
 
 static int
-sb_append(struct sbuf *b, const char *s, size_t n)
+sb_append(struct tbuf *b, const char *s, size_t n)
 {
 	char *np;
 	size_t nc;
@@ -163,14 +163,14 @@ sb_append(struct sbuf *b, const char *s, size_t n)
 }
 
 static int
-sb_set(struct sbuf *b, const struct sbuf *from)
+sb_set(struct tbuf *b, const struct tbuf *from)
 {
 	b->len = 0;
 	return sb_append(b, from->p ? from->p : "", from->len);
 }
 
 static void
-sb_clear(struct sbuf *b)
+sb_clear(struct tbuf *b)
 {
 	b->len = 0;
 	if (b->p != NULL)
@@ -179,13 +179,13 @@ sb_clear(struct sbuf *b)
 
 /* The contents, "" when never set. */
 static const char *
-sb_str(const struct sbuf *b)
+sb_str(const struct tbuf *b)
 {
 	return b->p != NULL ? b->p : "";
 }
 
 static void
-sb_free(struct sbuf *b)
+sb_free(struct tbuf *b)
 {
 	free(b->p);
 	memset(b, 0, sizeof(*b));
@@ -695,7 +695,7 @@ start_element(struct reader *rd, enum el e)
 
 /* Keep the text of the element just closed in dst, once (first wins). */
 static int
-take(struct reader *rd, struct sbuf *dst, int *have)
+take(struct reader *rd, struct tbuf *dst, int *have)
 {
 	if (*have)
 		return 0;
@@ -899,7 +899,7 @@ sax_error(void *ctx, xmlErrorPtr err)
 static void
 reader_free(struct reader *rd)
 {
-	struct sbuf *p[] = { &rd->text, &rd->abuf, &rd->p.id, &rd->p.userid,
+	struct tbuf *p[] = { &rd->text, &rd->abuf, &rd->p.id, &rd->p.userid,
 		&rd->p.fn, &rd->p.family, &rd->p.given, &rd->p.email,
 		&rd->p.role, &rd->g.id, &rd->g.type, &rd->g.shortname,
 		&rd->g.longname, &rd->g.term, &rd->g.parent, &rd->g.relid,
