@@ -548,6 +548,8 @@ gz_push(struct sink *s, char **buf, size_t *len, size_t *cap, int final)
 	return 0;
 }
 
+/* Create path 0600 (gzip: with its compressing state and the gzip
+ * header written).  0, or -1 with nothing left behind. */
 static int
 sink_open(struct sink *s, const char *path, int gzip, int threads)
 {
