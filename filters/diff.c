@@ -2,7 +2,8 @@
  * diff.c -- the change set between the snapshot and tonight's roster.
  *
  * Both rosters are sorted by key, so the diff is a merge-join: one pass
- * per type, no hashing, no per-record allocation.  The digest of the
+ * per type, no hashing, no per-record allocation; memberships compare
+ * integers (ranks from the person and group passes), not strings.  The digest of the
  * change set covers every change and the new values it carries, so an
  * approval names exactly one set of changes.
  */
@@ -113,9 +114,16 @@ hash_member(struct sha256 *h, int op, const struct roster *r,
 	hash_str(h, r->persons[m->person].id);
 }
 
+/*
+ * The merge-joins of persons and groups also rank every old record
+ * among the new ones: 2j+1 when it is new record j, 2j when it sorts
+ * just before new record j (gone tonight).  Memberships then compare
+ * ranks, integers, instead of key strings.
+ */
 static int
 diff_persons(const struct roster *or, const struct roster *nr,
-    struct changeset *cs, struct clist *l, struct sha256 *h)
+    struct changeset *cs, struct clist *l, struct sha256 *h,
+    uint64_t *rank)
 {
 	size_t i = 0, j = 0;
 
@@ -130,6 +138,7 @@ diff_persons(const struct roster *or, const struct roster *nr,
 			if (add(cs, l, TYPE_PERSON, OP_DELETE, i, 0) == -1)
 				return -1;
 			hash_person(h, OP_DELETE, a);
+			rank[i] = 2 * (uint64_t)j;
 			i++;
 		} else if (c > 0) {
 			if (add(cs, l, TYPE_PERSON, OP_INSERT, 0, j) == -1)
@@ -147,6 +156,7 @@ diff_persons(const struct roster *or, const struct roster *nr,
 				else if (!a->active && b->active)
 					cs->reactivated++;
 			}
+			rank[i] = 2 * (uint64_t)j + 1;
 			i++;
 			j++;
 		}
@@ -156,7 +166,8 @@ diff_persons(const struct roster *or, const struct roster *nr,
 
 static int
 diff_groups(const struct roster *or, const struct roster *nr,
-    struct changeset *cs, struct clist *l, struct sha256 *h)
+    struct changeset *cs, struct clist *l, struct sha256 *h,
+    uint64_t *rank)
 {
 	size_t i = 0, j = 0;
 
@@ -169,6 +180,7 @@ diff_groups(const struct roster *or, const struct roster *nr,
 			if (add(cs, l, TYPE_GROUP, OP_DELETE, i, 0) == -1)
 				return -1;
 			hash_group(h, OP_DELETE, a);
+			rank[i] = 2 * (uint64_t)j;
 			i++;
 		} else if (c > 0) {
 			if (add(cs, l, TYPE_GROUP, OP_INSERT, 0, j) == -1)
@@ -182,6 +194,7 @@ diff_groups(const struct roster *or, const struct roster *nr,
 					return -1;
 				hash_group(h, OP_UPDATE, b);
 			}
+			rank[i] = 2 * (uint64_t)j + 1;
 			i++;
 			j++;
 		}
@@ -190,28 +203,30 @@ diff_groups(const struct roster *or, const struct roster *nr,
 }
 
 /*
- * Order two memberships of different rosters by (group key, person
- * key, role).  Index order equals key order inside one roster, so only
- * the strings are compared across rosters.
+ * Order an old membership against a new one by (group key, person
+ * key, role), through the ranks of the old records among the new.
  */
 static int
-member_keycmp(const struct roster *or, const struct membership *a,
-    const struct roster *nr, const struct membership *b)
+member_rankcmp(const struct membership *a, const uint64_t *grank,
+    const uint64_t *prank, const struct membership *b)
 {
-	int c;
+	uint64_t x, y;
 
-	if ((c = strcmp(or->groups[a->group].id, nr->groups[b->group].id))
-	    != 0)
-		return c;
-	if ((c = strcmp(or->persons[a->person].id,
-	    nr->persons[b->person].id)) != 0)
-		return c;
+	x = grank[a->group];
+	y = 2 * (uint64_t)b->group + 1;
+	if (x != y)
+		return x < y ? -1 : 1;
+	x = prank[a->person];
+	y = 2 * (uint64_t)b->person + 1;
+	if (x != y)
+		return x < y ? -1 : 1;
 	return (a->role > b->role) - (a->role < b->role);
 }
 
 static int
 diff_members(const struct roster *or, const struct roster *nr,
-    struct changeset *cs, struct clist *l, struct sha256 *h)
+    struct changeset *cs, struct clist *l, struct sha256 *h,
+    const uint64_t *grank, const uint64_t *prank)
 {
 	size_t i = 0, j = 0;
 
@@ -221,7 +236,7 @@ diff_members(const struct roster *or, const struct roster *nr,
 		const struct membership *b = j < nr->nmembers ?
 		    &nr->members[j] : NULL;
 		int c = a == NULL ? 1 : b == NULL ? -1 :
-		    member_keycmp(or, a, nr, b);
+		    member_rankcmp(a, grank, prank, b);
 
 		if (c < 0) {
 			if (add(cs, l, TYPE_MEMBER, OP_DELETE, i, 0) == -1)
@@ -259,14 +274,25 @@ diff_compute(const struct roster *or, const struct roster *nr,
 {
 	struct clist l[NTYPES];
 	struct sha256 h;
-	int t;
+	uint64_t *prank, *grank;
+	int t, rc;
 
 	memset(cs, 0, sizeof(*cs));
 	memset(l, 0, sizeof(l));
 	sha256_init(&h);
-	if (diff_persons(or, nr, cs, &l[TYPE_PERSON], &h) == -1 ||
-	    diff_groups(or, nr, cs, &l[TYPE_GROUP], &h) == -1 ||
-	    diff_members(or, nr, cs, &l[TYPE_MEMBER], &h) == -1) {
+	prank = malloc((or->npersons ? or->npersons : 1) * sizeof(*prank));
+	grank = malloc((or->ngroups ? or->ngroups : 1) * sizeof(*grank));
+	rc = prank == NULL || grank == NULL ? error_sys("diff") : 0;
+	if (rc == 0)
+		rc = diff_persons(or, nr, cs, &l[TYPE_PERSON], &h, prank);
+	if (rc == 0)
+		rc = diff_groups(or, nr, cs, &l[TYPE_GROUP], &h, grank);
+	if (rc == 0)
+		rc = diff_members(or, nr, cs, &l[TYPE_MEMBER], &h, grank,
+		    prank);
+	free(prank);
+	free(grank);
+	if (rc == -1) {
 		for (t = 0; t < NTYPES; t++)
 			free(l[t].v);
 		memset(cs, 0, sizeof(*cs));

@@ -430,6 +430,103 @@ START_TEST(roster_strings_as_xml_carries_them)
 }
 END_TEST
 
+/* A random roster over a small key space (fixed seed), for diff_random. */
+static void
+random_roster(struct roster *r, unsigned *seed)
+{
+	struct rejects rj = { 0 };
+	char id[16];
+	int i, g, p, role;
+
+	roster_init(r);
+	for (i = 0; i < 40; i++)
+		if (rand_r(seed) % 3 != 0) {
+			snprintf(id, sizeof(id), "p%02d", i);
+			add_person(r, id, "G", 1);
+		}
+	for (i = 0; i < 8; i++)
+		if (rand_r(seed) % 4 != 0) {
+			snprintf(id, sizeof(id), "g%d", i);
+			add_group(r, id, "");
+		}
+	ck_assert_int_eq(roster_seal_entities(r, &rj, "p", "g"), 0);
+	for (i = 0; i < 150 && r->npersons > 0 && r->ngroups > 0; i++) {
+		struct membership m;
+
+		g = rand_r(seed) % (int)r->ngroups;
+		p = rand_r(seed) % (int)r->npersons;
+		role = 1 + rand_r(seed) % 3;
+		m.group = (uint32_t)g;
+		m.person = (uint32_t)p;
+		m.role = (uint8_t)role;
+		m.active = (uint8_t)(rand_r(seed) % 5 != 0);
+		ck_assert_int_eq(roster_add_member(r, &m), 0);
+	}
+	rj.fp = NULL;
+	ck_assert_int_eq(roster_seal_members(r, &rj, "m", NULL), 0);
+}
+
+/* Is membership (gid, pid, role) in r; its active flag in *active. */
+static int
+has_member(const struct roster *r, const char *gid, const char *pid,
+    int role, int *active)
+{
+	size_t i;
+
+	for (i = 0; i < r->nmembers; i++) {
+		const struct membership *m = &r->members[i];
+
+		if (strcmp(r->groups[m->group].id, gid) == 0 &&
+		    strcmp(r->persons[m->person].id, pid) == 0 &&
+		    m->role == role) {
+			*active = m->active;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The merge-join by ranks agrees with a brute-force comparison. */
+START_TEST(diff_random)
+{
+	unsigned seed = 20261125;
+	int round;
+
+	for (round = 0; round < 200; round++) {
+		struct roster a, b;
+		struct changeset cs;
+		size_t i, ins = 0, upd = 0, del = 0;
+		int act, act2;
+
+		random_roster(&a, &seed);
+		random_roster(&b, &seed);
+		ck_assert_int_eq(diff_compute(&a, &b, &cs), 0);
+		for (i = 0; i < b.nmembers; i++) {
+			const struct membership *m = &b.members[i];
+
+			if (!has_member(&a, b.groups[m->group].id,
+			    b.persons[m->person].id, m->role, &act))
+				ins++;
+			else if (act != m->active)
+				upd++;
+		}
+		for (i = 0; i < a.nmembers; i++) {
+			const struct membership *m = &a.members[i];
+
+			if (!has_member(&b, a.groups[m->group].id,
+			    a.persons[m->person].id, m->role, &act2))
+				del++;
+		}
+		ck_assert_uint_eq(cs.count[TYPE_MEMBER][OP_INSERT], ins);
+		ck_assert_uint_eq(cs.count[TYPE_MEMBER][OP_UPDATE], upd);
+		ck_assert_uint_eq(cs.count[TYPE_MEMBER][OP_DELETE], del);
+		changeset_free(&cs);
+		roster_free(&a);
+		roster_free(&b);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -438,6 +535,7 @@ main(void)
 
 	tcase_add_test(tc, diff_merge_join);
 	tcase_add_test(tc, diff_same_is_empty_and_digest_stable);
+	tcase_add_test(tc, diff_random);
 	tcase_add_test(tc, percent_boundary);
 	tcase_add_test(tc, cap_boundary);
 	tcase_add_test(tc, min_base);
