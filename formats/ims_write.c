@@ -757,65 +757,62 @@ utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
 	return 4;
 }
 
+/* Fail the record: its field holds invalid UTF-8. */
+static void
+bad_utf8(struct out *o, const char *field)
+{
+	o->failed = 1;
+	if (utf8_valid(o->key, strlen(o->key)))
+		error_set("%s: %s '%s': %s: invalid UTF-8", o->sink.path,
+		    o->kind, o->key, field);
+	else
+		error_set("%s: %s (key not UTF-8): %s: invalid UTF-8",
+		    o->sink.path, o->kind, field);
+}
+
 /*
  * Append s escaped for element text (attr 0: & < >) or for a
  * double-quoted attribute (attr 1: also ").  Drops characters XML 1.0
- * does not allow; fails on invalid UTF-8, naming the field.
+ * does not allow; fails on invalid UTF-8, naming the field.  One pass
+ * over s: runs of plain ASCII are copied whole, and the NUL ends it.
  */
 static void
 put_escaped(struct out *o, const char *field, const char *s, int attr)
 {
-	const unsigned char *p = (const unsigned char *)s, *q, *end;
-	size_t n = strlen(s), k;
+	const unsigned char *p = (const unsigned char *)s, *q;
+	size_t k;
 	uint32_t cp;
-	char *d;
 
-	/* The worst case is "&quot;" for every byte. */
-	if (n > (SIZE_MAX - 64) / 6) {
-		o->failed = 1;
-		error_set("%s: %s '%s': %s: too long", o->sink.path, o->kind,
-		    o->key, field);
-		return;
-	}
-	if (out_reserve(o, n * 6 + 64) == -1)
-		return;
-	d = o->buf + o->len;
-	end = p + n;
-	while (p < end) {
-		for (q = p; q < end && *q >= 0x20 && *q < 0x80 &&
-		    *q != '&' && *q != '<' && *q != '>' &&
-		    (!attr || *q != '"'); q++)
+	for (;;) {
+		for (q = p; *q >= 0x20 && *q < 0x80 && *q != '&' &&
+		    *q != '<' && *q != '>' && (!attr || *q != '"'); q++)
 			;
-		memcpy(d, p, (size_t)(q - p));
-		d += q - p;
-		if (q == end)
-			break;
+		if (q > p)
+			put_raw(o, (const char *)p, (size_t)(q - p));
 		p = q;
 		switch (*p) {
+		case '\0':
+			return;
 		case '&':
-			memcpy(d, "&amp;", 5);
-			d += 5;
+			PUT(o, "&amp;");
 			p++;
 			continue;
 		case '<':
-			memcpy(d, "&lt;", 4);
-			d += 4;
+			PUT(o, "&lt;");
 			p++;
 			continue;
 		case '>':
-			memcpy(d, "&gt;", 4);
-			d += 4;
+			PUT(o, "&gt;");
 			p++;
 			continue;
 		case '"':
-			memcpy(d, "&quot;", 6);
-			d += 6;
+			PUT(o, "&quot;");
 			p++;
 			continue;
 		case '\t':
 		case '\n':
 		case '\r':
-			*d++ = (char)*p++;
+			put_raw(o, (const char *)p++, 1);
 			continue;
 		default:
 			break;
@@ -824,24 +821,16 @@ put_escaped(struct out *o, const char *field, const char *s, int attr)
 			p++;
 			continue;
 		}
-		if ((k = utf8_seq(p, (size_t)(end - p), &cp)) == 0) {
-			o->failed = 1;
-			if (utf8_valid(o->key, strlen(o->key)))
-				error_set("%s: %s '%s': %s: invalid UTF-8",
-				    o->sink.path, o->kind, o->key, field);
-			else
-				error_set("%s: %s (key not UTF-8): %s: "
-				    "invalid UTF-8", o->sink.path, o->kind,
-				    field);
+		/* 4 is enough: a NUL fails the continuation-byte test
+		 * before anything past it is read. */
+		if ((k = utf8_seq(p, 4, &cp)) == 0) {
+			bad_utf8(o, field);
 			return;
 		}
-		if (cp != 0xFFFE && cp != 0xFFFF) {
-			memcpy(d, p, k);
-			d += k;
-		}
+		if (cp != 0xFFFE && cp != 0xFFFF)
+			put_raw(o, (const char *)p, k);
 		p += k;
 	}
-	o->len = (size_t)(d - o->buf);
 }
 
 /* Append <name>text</name> and a newline at an indent level. */
@@ -907,6 +896,10 @@ out_sourcedid_frames(struct out *o, const char *source)
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.sink.path = o->sink.path;
 	tmp.sink.fd = -1;
+	/* room for the worst case ("&quot;" a byte): never flushed */
+	tmp.cap = strlen(source) * 6 + 64;
+	if ((tmp.buf = malloc(tmp.cap)) == NULL)
+		return error_sys("malloc");
 	tmp.kind = "properties";
 	tmp.key = "source";
 	put_escaped(&tmp, "source", source, 0);
