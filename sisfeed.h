@@ -398,7 +398,8 @@ int	 ims_write_delta(const char *path, const struct roster *nr,
 
 /*
  * Write the sealed roster r as the index of the snapshot whose identity
- * is digest (snapshot_digest), atomically, mode 0600.  0 or -1.
+ * is digest (snapshot_digest), atomically, mode 0600; not fsync'd, as a
+ * torn index fails its own checks.  0 or -1.
  */
 int	 rindex_write(const char *path, const struct roster *r,
 	    const unsigned char digest[32]);

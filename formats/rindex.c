@@ -171,8 +171,8 @@ build(const struct roster *r, struct blob *b, struct rperson **pp,
 
 /*
  * Write the roster r (sealed) as the index of the snapshot whose
- * identity is digest, atomically (temporary name, fsync, rename),
- * mode 0600.  Returns 0, or -1 (error set; no file left behind).
+ * identity is digest, atomically (temporary name, rename; not fsync'd:
+ * see below), mode 0600.  Returns 0, or -1 (error set; no file left behind).
  */
 int
 rindex_write(const char *path, const struct roster *r,
@@ -213,8 +213,10 @@ rindex_write(const char *path, const struct roster *r,
 	    &crc, tmp) == -1)
 		goto out;
 	h.crc = crc;
-	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
-	    fsync(fd) == -1) {
+	/* No fsync: the index is a cache.  A crash may leave it short or
+	 * torn, which the size and CRC checks of rindex_read catch, and
+	 * the next run parses the snapshot instead. */
+	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
 		error_sys("%s", tmp);
 		goto out;
 	}
