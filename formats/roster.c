@@ -275,26 +275,193 @@ roster_add_member(struct roster *r, const struct membership *m)
 	return 0;
 }
 
-static int
-person_cmp(const void *a, const void *b)
-{
-	const struct person *x = a, *y = b;
-	int c = strcmp(x->id, y->id);
+/*
+ * Sorting records by key.  Each record gets an 8-byte big-endian digit
+ * of its key, taken after the prefix every key shares (often "S" or
+ * "student-"), and these (digit, index) pairs are radix sorted: linear,
+ * and the keys themselves are not touched again but where two digits
+ * tie.  Ties (equal digits) are ordered by the rest of the key, then by
+ * line, so duplicates stay in file order.
+ */
+struct keyslot {
+	uint64_t	 digit;
+	uint32_t	 idx;
+};
 
-	if (c != 0)
-		return c;
-	return (x->line > y->line) - (x->line < y->line);
+/* The ordering context of a tie run. */
+struct tiectx {
+	const char	*base;
+	size_t		 size, koff, loff, skip;
+};
+
+static const char *
+key_at(const struct tiectx *t, uint32_t idx)
+{
+	return *(const char *const *)(t->base + (size_t)idx * t->size +
+	    t->koff);
 }
 
-static int
-group_cmp(const void *a, const void *b)
+static uint32_t
+line_at(const struct tiectx *t, uint32_t idx)
 {
-	const struct group *x = a, *y = b;
-	int c = strcmp(x->id, y->id);
+	uint32_t line;
+
+	memcpy(&line, t->base + (size_t)idx * t->size + t->loff,
+	    sizeof(line));
+	return line;
+}
+
+/* Compare the tails of two keys past skip bytes, then their lines. */
+static int
+tie_cmp(const struct tiectx *t, uint32_t a, uint32_t b)
+{
+	int c = strcmp(key_at(t, a) + t->skip, key_at(t, b) + t->skip);
 
 	if (c != 0)
 		return c;
-	return (x->line > y->line) - (x->line < y->line);
+	return (line_at(t, a) > line_at(t, b)) -
+	    (line_at(t, a) < line_at(t, b));
+}
+
+/* Insertion sort of a tie run (runs are short unless keys are alike
+ * far past the shared prefix; then a merge sort takes over). */
+static void
+sort_ties(const struct tiectx *t, struct keyslot *v, size_t n,
+    struct keyslot *tmp)
+{
+	size_t i, j, h, l, r, k;
+
+	if (n <= 16) {
+		for (i = 1; i < n; i++) {
+			struct keyslot x = v[i];
+
+			for (j = i; j > 0 && tie_cmp(t, v[j - 1].idx,
+			    x.idx) > 0; j--)
+				v[j] = v[j - 1];
+			v[j] = x;
+		}
+		return;
+	}
+	h = n / 2;
+	sort_ties(t, v, h, tmp);
+	sort_ties(t, v + h, n - h, tmp);
+	for (l = 0, r = h, k = 0; l < h || r < n; k++)
+		tmp[k] = r >= n || (l < h && tie_cmp(t, v[l].idx,
+		    v[r].idx) <= 0) ? v[l++] : v[r++];
+	memcpy(v, tmp, n * sizeof(*v));
+}
+
+/* Length of the prefix all n keys share. */
+static size_t
+shared_prefix(const struct tiectx *t, size_t n)
+{
+	const char *first = key_at(t, 0);
+	size_t lcp = strlen(first), i, k;
+
+	for (i = 1; i < n && lcp > 0; i++) {
+		const char *s = key_at(t, (uint32_t)i);
+
+		for (k = 0; k < lcp && s[k] == first[k]; k++)
+			;
+		lcp = k;
+	}
+	return lcp;
+}
+
+static uint64_t
+digit_of_key(const char *s, size_t skip)
+{
+	uint64_t d = 0;
+	size_t i, len = strlen(s);
+	const unsigned char *p = (const unsigned char *)s + skip;
+
+	for (i = 0; i < 8; i++)
+		d = d << 8 | (skip + i < len ? p[i] : 0);
+	return d;
+}
+
+static void
+radix_keyslots(struct keyslot *a, struct keyslot *b, size_t n,
+    size_t *count, struct keyslot **out)
+{
+	struct keyslot *t;
+	size_t i, sum;
+	int pass;
+
+	for (pass = 0; pass < 4; pass++) {
+		int sh = pass * 16;
+
+		memset(count, 0, (1 << 16) * sizeof(*count));
+		for (i = 0; i < n; i++)
+			count[(a[i].digit >> sh) & 0xffff]++;
+		if (count[(a[0].digit >> sh) & 0xffff] == n)
+			continue;
+		for (i = 0, sum = 0; i < (1 << 16); i++) {
+			size_t c = count[i];
+
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			b[count[(a[i].digit >> sh) & 0xffff]++] = a[i];
+		t = a;
+		a = b;
+		b = t;
+	}
+	*out = a;
+}
+
+/*
+ * Sort n records of size sz at *basep by their key (a const char * at
+ * koff), ties by line (a uint32_t at loff).  The array is replaced by
+ * a sorted copy.  Returns 0 or -1 (error set; *basep unchanged).
+ */
+static int
+sort_by_key(void **basep, size_t n, size_t sz, size_t koff, size_t loff)
+{
+	struct keyslot *a, *b, *v;
+	struct tiectx t;
+	char *sorted;
+	size_t i, j, *count;
+
+	if (n < 2)
+		return 0;
+	t.base = *basep;
+	t.size = sz;
+	t.koff = koff;
+	t.loff = loff;
+	t.skip = shared_prefix(&t, n);
+	a = malloc(n * sizeof(*a));
+	b = malloc(n * sizeof(*b));
+	sorted = malloc(n * sz);
+	count = malloc((1 << 16) * sizeof(*count));
+	if (a == NULL || b == NULL || sorted == NULL || count == NULL) {
+		free(a);
+		free(b);
+		free(sorted);
+		free(count);
+		return error_sys("roster");
+	}
+	for (i = 0; i < n; i++) {
+		a[i].digit = digit_of_key(key_at(&t, (uint32_t)i), t.skip);
+		a[i].idx = (uint32_t)i;
+	}
+	radix_keyslots(a, b, n, count, &v);
+	free(count);
+	t.skip += 8;
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && v[j].digit == v[i].digit; j++)
+			;
+		if (j - i > 1)
+			sort_ties(&t, v + i, j - i, v == a ? b : a);
+	}
+	for (i = 0; i < n; i++)
+		memcpy(sorted + i * sz, t.base + (size_t)v[i].idx * sz, sz);
+	free(a);
+	free(b);
+	free(*basep);
+	*basep = sorted;
+	return 0;
 }
 
 /*
@@ -413,10 +580,15 @@ roster_seal_entities(struct roster *r, struct rejects *rj,
 	size_t i, out;
 	int changed;
 
-	if (r->npersons > 0)
-		qsort(r->persons, r->npersons, sizeof(*r->persons), person_cmp);
-	if (r->ngroups > 0)
-		qsort(r->groups, r->ngroups, sizeof(*r->groups), group_cmp);
+	if (sort_by_key((void **)&r->persons, r->npersons,
+	    sizeof(struct person), offsetof(struct person, id),
+	    offsetof(struct person, line)) == -1 ||
+	    sort_by_key((void **)&r->groups, r->ngroups,
+	    sizeof(struct group), offsetof(struct group, id),
+	    offsetof(struct group, line)) == -1)
+		return -1;
+	r->cappersons = r->npersons > 0 ? r->npersons : r->cappersons;
+	r->capgroups = r->ngroups > 0 ? r->ngroups : r->capgroups;
 	n = drop_duplicates(r->persons, r->npersons, sizeof(struct person),
 	    offsetof(struct person, id), offsetof(struct person, line),
 	    rj, personfile, "person");

@@ -527,6 +527,53 @@ START_TEST(diff_random)
 }
 END_TEST
 
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The radix key sort agrees with strcmp order on awkward keys: a
+ * shared prefix, prefixes of each other, bytes above 0x7f, ties
+ * beyond 8 bytes. */
+START_TEST(key_sort_random)
+{
+	static const char *const stems[] = { "student-", "student-0000",
+	    "S", "", "\xc3\xa5", "student-00001111222" };
+	unsigned seed = 7;
+	char *keys[600], buf[64];
+	struct roster r;
+	struct rejects rj = { 0 };
+	size_t i, n = 0;
+	int round;
+
+	for (round = 0; round < 6; round++) {
+		roster_init(&r);
+		n = 0;
+		for (i = 0; i < 600; i++) {
+			snprintf(buf, sizeof(buf), "%s%u",
+			    stems[(round + (int)(i % 2)) % 6],
+			    (unsigned)rand_r(&seed) % 100000);
+			if (round == 5)	/* all alike past 8 bytes */
+				snprintf(buf, sizeof(buf),
+				    "student-00001111222%03zu", i % 997);
+			add_person(&r, buf, "G", 1);
+		}
+		ck_assert_int_eq(roster_seal_entities(&r, &rj, "p", "g"), 0);
+		for (i = 0; i + 1 < r.npersons; i++)
+			ck_assert_msg(strcmp(r.persons[i].id,
+			    r.persons[i + 1].id) < 0, "%s !< %s",
+			    r.persons[i].id, r.persons[i + 1].id);
+		for (i = 0; i < r.npersons; i++)
+			keys[n++] = (char *)r.persons[i].id;
+		qsort(keys, n, sizeof(keys[0]), str_cmp);
+		for (i = 0; i < n; i++)
+			ck_assert_str_eq(keys[i], r.persons[i].id);
+		roster_free(&r);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -536,6 +583,7 @@ main(void)
 	tcase_add_test(tc, diff_merge_join);
 	tcase_add_test(tc, diff_same_is_empty_and_digest_stable);
 	tcase_add_test(tc, diff_random);
+	tcase_add_test(tc, key_sort_random);
 	tcase_add_test(tc, percent_boundary);
 	tcase_add_test(tc, cap_boundary);
 	tcase_add_test(tc, min_base);
