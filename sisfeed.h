@@ -497,8 +497,10 @@ int	 path_fmt(char *buf, size_t len, const char *fmt, ...)
 int	 fsync_path(const char *path);
 /* Write len bytes to path atomically (temp, fsync, rename), mode 0600. */
 int	 file_write_atomic(const char *path, const void *, size_t len);
-/* Copy src to dst atomically (temp in dst's directory, rename). */
-int	 file_copy_atomic(const char *src, const char *dst, off_t *size);
+/* Copy src to dst atomically (temp in dst's directory with the given
+ * mode, fsync, rename).  0 or -1. */
+int	 file_copy_atomic(const char *src, const char *dst, mode_t mode,
+	    off_t *size);
 
 /* ------------------------------------------------------------------ */
 /* agent/sbuf.c: a growing string; out of memory sets err, and later    */

@@ -233,7 +233,7 @@ write_all(int fd, const void *buf, size_t len)
 }
 
 static int
-open_temp(const char *dst, char *tmp, size_t len)
+open_temp(const char *dst, char *tmp, size_t len, mode_t mode)
 {
 	int fd;
 
@@ -241,7 +241,7 @@ open_temp(const char *dst, char *tmp, size_t len)
 		return error_set("%s: path too long", dst);
 	if ((fd = mkstemp(tmp)) == -1)
 		return error_sys("%s", tmp);
-	if (fchmod(fd, 0600) == -1) {
+	if (fchmod(fd, mode) == -1) {
 		error_sys("%s", tmp);
 		close(fd);
 		unlink(tmp);
@@ -283,7 +283,7 @@ file_write_atomic(const char *path, const void *buf, size_t len)
 	char tmp[PATH_MAX];
 	int fd;
 
-	if ((fd = open_temp(path, tmp, sizeof(tmp))) < 0)
+	if ((fd = open_temp(path, tmp, sizeof(tmp), 0600)) < 0)
 		return -1;
 	if (write_all(fd, buf, len) == -1) {
 		error_sys("%s", tmp);
@@ -295,12 +295,13 @@ file_write_atomic(const char *path, const void *buf, size_t len)
 }
 
 /*
- * Copy src to dst atomically (temporary name beside dst, fsync,
- * rename); *size gets the bytes copied if non-NULL.  Returns 0, or -1
- * (error set; dst untouched, no temporary file left).
+ * Copy src to dst atomically (temporary name beside dst, given mode,
+ * fsync, rename); *size gets the bytes copied if non-NULL.  Returns 0,
+ * or -1 (error set; dst untouched, no temporary file left).
  */
 int
-file_copy_atomic(const char *src, const char *dst, off_t *size)
+file_copy_atomic(const char *src, const char *dst, mode_t mode,
+    off_t *size)
 {
 	char tmp[PATH_MAX];
 	static char buf[1 << 20];
@@ -310,7 +311,7 @@ file_copy_atomic(const char *src, const char *dst, off_t *size)
 
 	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
 		return error_sys("%s", src);
-	if ((out = open_temp(dst, tmp, sizeof(tmp))) < 0) {
+	if ((out = open_temp(dst, tmp, sizeof(tmp), mode)) < 0) {
 		close(in);
 		return -1;
 	}
