@@ -1127,6 +1127,39 @@ START_TEST(test_delta_never_replaces)
 }
 END_TEST
 
+/* An IMS file as the source: a night-1 export read back, then fed
+ * as tonight's export, gives the same records (nothing to do). */
+START_TEST(test_source_ims)
+{
+	char *cfg, *src, *out;
+	const char *start, *end;
+	size_t len;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	night(dir, 1);
+	free(expect_run(0, dir, "run", (char *)NULL));
+	free(expect_run(0, dir, "export", "-o", at(dir, "export/feed.xml"),
+	    (char *)NULL));
+	/* the same installation, its source now the IMS file */
+	cfg = read_or_die(at(dir, "sisfeed.yaml"), &len);
+	start = strstr(cfg, "source:\n");
+	end = strstr(cfg, "output:\n");
+	ck_assert_ptr_nonnull(start);
+	ck_assert_ptr_nonnull(end);
+	len = (size_t)(start - cfg) + 64 + strlen(end);
+	src = malloc(len);
+	ck_assert_ptr_nonnull(src);
+	snprintf(src, len, "%.*ssource:\n  format: ims\n  file: "
+	    "export/feed.xml\n%s", (int)(start - cfg), cfg, end);
+	tu_write(dir, "sisfeed.yaml", src);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "nothing to do");
+	free(out);
+	free(src);
+	free(cfg);
+}
+END_TEST
+
 START_TEST(test_dtd_gzip)
 {
 	char *out, *s, file[PATH_MAX];
@@ -1333,6 +1366,7 @@ run_suite(void)
 	tcase_add_test(tc, test_dtd_full);
 	tcase_add_test(tc, test_dtd_delta);
 	tcase_add_test(tc, test_delta_never_replaces);
+	tcase_add_test(tc, test_source_ims);
 	tcase_add_test(tc, test_dtd_gzip);
 	tcase_add_test(tc, test_export_deterministic);
 	tcase_add_test(tc, test_validate_and_diff);
