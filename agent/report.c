@@ -513,7 +513,7 @@ text_tail(struct sbuf *b, const struct run_report *r)
 
 	if (r->rejects > 0 || r->rejects_path[0] != '\0') {
 		sbuf_printf(b, "\nRejected records: %zu", r->rejects);
-		if (r->rejects_path[0] != '\0') {
+		if (r->rejects > 0 && r->rejects_path[0] != '\0') {
 			sbuf_puts(b, " (see ");
 			sb_text(b, r->rejects_path);
 			sbuf_puts(b, ")");
@@ -689,7 +689,7 @@ html_tail(struct sbuf *b, const struct run_report *r)
 
 	if (r->rejects > 0 || r->rejects_path[0] != '\0') {
 		sbuf_printf(b, "<p>Rejected records: %zu", r->rejects);
-		if (r->rejects_path[0] != '\0') {
+		if (r->rejects > 0 && r->rejects_path[0] != '\0') {
 			sbuf_puts(b, " (see <code>");
 			sb_html(b, r->rejects_path);
 			sbuf_puts(b, "</code>)");
