@@ -346,6 +346,11 @@ void	 csv_close(struct csv_reader *);
  */
 int	 csv_read_roster(const struct config *, struct roster *r,
 	    struct rejects *rj);
+/*
+ * SOURCE_DATE_EPOCH: 1 and *t set if it is set, 0 if not, -1 (error
+ * set) if it is not a decimal number in range.  Shared with oneroster.c.
+ */
+int	 csv_source_date_epoch(time_t *t);
 
 /* formats/oneroster.c: OneRoster 1.1 CSV (users, orgs, classes,
  * enrollments) from cfg->source.dir.  Same contract as csv_read_roster. */

@@ -1249,10 +1249,12 @@ fail:
 
 /*
  * SOURCE_DATE_EPOCH as a time: 1 and *t set if it is set, 0 if not,
- * -1 if it is not a decimal number.
+ * -1 (error set) if it is not a decimal number or out of range.
+ * Public so that the OneRoster reader (oneroster.c) dates its roster
+ * the same way.
  */
-static int
-source_date_epoch(time_t *t)
+int
+csv_source_date_epoch(time_t *t)
 {
 	const char *s = getenv("SOURCE_DATE_EPOCH");
 	unsigned long long v = 0;
@@ -1290,7 +1292,7 @@ csv_read_roster(const struct config *cfg, struct roster *r,
 
 	if (rj == NULL)
 		rj = &none;
-	if ((rc = source_date_epoch(&sde)) == -1)
+	if ((rc = csv_source_date_epoch(&sde)) == -1)
 		return -1;
 	if (read_persons(cfg, r, rj, &newest) == -1 ||
 	    read_groups(cfg, r, rj, &newest) == -1)

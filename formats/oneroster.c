@@ -1,23 +1,1160 @@
 /*
- * oneroster.c -- OneRoster 1.1 CSV (users.csv, orgs.csv, classes.csv,
- * enrollments.csv in one directory).
+ * oneroster.c -- a OneRoster 1.1 CSV bulk export as the source: the
+ * files of one directory (cfg->source.dir), read with the RFC 4180
+ * reader of csv.c.
  *
- * Not yet implemented: the config accepts the format so that a
- * deployment can name it, and a run fails with a clear message.
+ * Files.  users.csv, orgs.csv, classes.csv and enrollments.csv are
+ * required: a missing one, an empty one or one with a header and no
+ * record is a fatal error naming it.  academicSessions.csv is read when
+ * present, for term titles.  manifest.csv is read when present: a
+ * "file.*" property whose value is "delta" is a fatal error, since a
+ * delta export lists changes only and the diff needs the whole roster.
+ * courses.csv and every other file are not read.
+ *
+ * Columns are found by header name, in any order and any case; other
+ * columns are ignored.  Every column the specification requires and
+ * this reader uses must be there (a fatal error names file:1 and the
+ * column); status, email, parentSourcedId and classCode may be left
+ * out.  In every file a record whose status is "tobedeleted" is absent
+ * (not read, so the diff makes it a delete, as bulk semantics have it);
+ * "active" or empty is active, "inactive" (OneRoster 1.0) inactive, any
+ * other status rejects the record.
+ *
+ * users.csv -> persons: id sourcedId, userid username, given givenName,
+ * family familyName, email email; active if enabledUser is true (any
+ * case; empty is true; 1/0, yes/no also work) and the status is not
+ * inactive.  The institution role follows role: student Student,
+ * teacher Faculty, administrator Administrator, aide and proctor Staff,
+ * guardian, parent and relative Other; any other role rejects the user.
+ * Each org in orgSourcedIds (a comma-separated list in one field) makes
+ * a membership of the user in that org, its role by the user's role:
+ * student Learner, teacher Instructor, administrator Administrator,
+ * aide TeachingAssistant, any other Member.  An org that is not there
+ * rejects that one membership (field orgSourcedIds).
+ *
+ * orgs.csv -> groups: id sourcedId, type type (district, school,
+ * department, local, state, national in any case, or an "ext:" value),
+ * short name, no long, parent parentSourcedId.  The parent must be an
+ * org.
+ *
+ * classes.csv -> groups of type "class": short title (classCode when
+ * the title is empty), long classCode when both are set, parent
+ * schoolSourcedId (an org), term the title of the first session of
+ * termSourcedIds in academicSessions.csv, or that id itself when the
+ * file or the session is not there.
+ *
+ * enrollments.csv -> memberships of userSourcedId in classSourcedId
+ * (which must be a class, not an org).  The role: source.roles first
+ * (names compared in any case), then student Learner, teacher
+ * Instructor, aide TeachingAssistant, administrator Administrator,
+ * proctor, guardian, parent and relative Mentor; any other role
+ * rejects the enrollment.  source.roles applies to the org memberships
+ * of users.csv too.  Active unless the status is inactive.  beginDate,
+ * endDate and primary are not read.
+ *
+ * Rejects are "file:line: column: reason", with the wording of csv.c
+ * ("empty key", "missing value", "invalid UTF-8", "unknown ...").
+ *
+ * Sealing.  roster_seal_entities names one group file, and a group
+ * carries no file of its own, so groups are sealed in two steps that
+ * keep every reject's file and line true.  First an id used twice, in
+ * one file or by an org and a class, is rejected here (every copy,
+ * under its own file; field "id").  Then the orgs are added and sealed
+ * with users.csv and orgs.csv: duplicate users ("id") and orgs whose
+ * parent is unknown or on a cycle ("parent") are rejected there.  Then
+ * each class's school is checked against the sealed orgs (field
+ * schoolSourcedId), the classes are added and the roster is sealed
+ * again naming classes.csv, with nothing left for it to reject.  Org
+ * memberships only go to orgs and enrollments only to classes, so a
+ * duplicate membership can only come from enrollments.csv, the file
+ * roster_seal_members names; a user listing one org twice is rejected
+ * here.
+ *
+ * r->datetime is SOURCE_DATE_EPOCH when set, else the newest
+ * modification time of the files read.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
 #include "sisfeed.h"
 
+#define OR_MAXCOLS	8
+
+/* One file of the export with its header's columns found by name. */
+struct orfile {
+	char			 path[PATH_MAX];
+	const char *const	*cols;		/* the columns read */
+	size_t			 ncols;
+	long			 col[OR_MAXCOLS];	/* header index, -1 */
+	long			 scol;		/* "status", or -1 */
+	size_t			 nhdr;
+	struct csv_reader	*cr;
+	char			**f;		/* the current record */
+	size_t			*l;
+	size_t			 records;
+	int			 active;	/* the record's status */
+	struct rejects		*rj;
+};
+
+/* of_next's results besides 0 (end) and -1 (fatal). */
+enum { REC_OK = 1, REC_REJECTED = 2, REC_DELETED = 3 };
+
+/* A session of academicSessions.csv. */
+struct session {
+	const char		*id;
+	const char		*title;
+	uint32_t		 line;
+};
+
+/* The orgs of one user, made memberships once the roster is sealed. */
+struct orgpend {
+	const char		*user;		/* in the roster's arena */
+	const char		*orgs;		/* in the context's arena */
+	uint32_t		 line;
+	uint8_t			 role;
+	uint8_t			 active;
+};
+
+struct orctx {
+	const struct config	*cfg;
+	struct roster		*r;
+	struct rejects		*rj;
+	time_t			 newest;
+	struct arena		 tmp;
+	struct session		*sess;
+	size_t			 nsess, capsess;
+	struct orgpend		*pend;
+	size_t			 npend, cappend;
+	struct roster		 og, cg;	/* orgs, classes unsealed */
+	uint8_t			*odrop, *cdrop;
+	uint32_t		*lines;		/* parallel to r->members */
+	size_t			 caplines;
+	char			*tok;
+	size_t			 tokcap;
+	char			 upath[PATH_MAX], opath[PATH_MAX];
+	char			 cpath[PATH_MAX], epath[PATH_MAX];
+};
+
+/* A OneRoster role: what it means for a user and in a membership. */
+static const struct orrole {
+	const char	*name;
+	const char	*inst;		/* IMS institution role of a user */
+	uint8_t		 enrol;		/* IMS roletype in a class */
+	uint8_t		 org;		/* IMS roletype in the user's orgs */
+} orroles[] = {
+	{ "student",		"Student",	 1, 1 },
+	{ "teacher",		"Faculty",	 2, 2 },
+	{ "administrator",	"Administrator", 7, 7 },
+	{ "aide",		"Staff",	 8, 8 },
+	{ "proctor",		"Staff",	 6, 4 },
+	{ "guardian",		"Other",	 6, 4 },
+	{ "parent",		"Other",	 6, 4 },
+	{ "relative",		"Other",	 6, 4 },
+};
+
+static const char *const orgtypes[] = {
+	"district", "school", "department", "local", "state", "national",
+};
+
+/* Grow *v to hold n + 1 elements of size sz.  0 or -1. */
+static int
+grow(void **v, size_t *cap, size_t n, size_t sz)
+{
+	size_t ncap;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 64;
+	if ((nv = reallocarray(*v, ncap, sz)) == NULL)
+		return error_sys("oneroster");
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
 /*
- * Read a OneRoster 1.1 CSV directory.  For now always fails (-1) with
- * a message saying that the format is not supported yet.
+ * A value made safe to quote on one line of the rejects file: control
+ * bytes become '?', long values are cut at a character boundary.
+ */
+static const char *
+shown(const char *s, size_t len, char *buf, size_t bufsz)
+{
+	size_t i, n = len;
+	int cut = 0;
+
+	if (n > bufsz - 4) {
+		n = bufsz - 4;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+		cut = 1;
+	}
+	for (i = 0; i < n; i++)
+		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ?
+		    '?' : s[i];
+	if (cut) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* One file.                                                           */
+
+static void
+of_close(struct orfile *f)
+{
+	csv_close(f->cr);
+	f->cr = NULL;
+}
+
+/*
+ * Open dir/name and find the columns cols[0..ncols) in its header (and
+ * "status" when status is set); a column whose bit is in required must
+ * be there.  Returns 0, 1 if the file is optional and absent, or -1
+ * (error set: no file, empty file, a column missing or twice).  The
+ * file's mtime updates *newest.  of_close it in every case.
+ */
+static int
+of_open(struct orfile *f, struct orctx *x, const char *name,
+    const char *const *cols, size_t ncols, unsigned required, int status,
+    int optional)
+{
+	const char *dir = x->cfg->source.dir;
+	size_t dlen = strlen(dir), i, j;
+	struct stat st;
+	char **h;
+	size_t *hl;
+	int n;
+
+	memset(f, 0, sizeof(*f));
+	f->cols = cols;
+	f->ncols = ncols;
+	f->rj = x->rj;
+	f->scol = -1;
+	for (i = 0; i < OR_MAXCOLS; i++)
+		f->col[i] = -1;
+	if (path_fmt(f->path, sizeof(f->path), "%s%s%s", dir,
+	    dlen > 0 && dir[dlen - 1] == '/' ? "" : "/", name) == -1)
+		return -1;
+	if (stat(f->path, &st) == -1) {
+		if (errno == ENOENT && optional)
+			return 1;
+		return error_sys("%s", f->path);
+	}
+	if (st.st_mtime > x->newest)
+		x->newest = st.st_mtime;
+	if ((f->cr = csv_open(f->path, ',')) == NULL)
+		return -1;
+	if ((n = csv_next(f->cr, &h, &hl)) == -1)
+		return -1;
+	if (n == 0)
+		return error_set("%s: empty file (no header)", f->path);
+	f->nhdr = (size_t)n;
+	for (j = 0; j < f->nhdr; j++) {
+		if (status && strcasecmp(h[j], "status") == 0) {
+			if (f->scol != -1)
+				return error_set("%s:%lu: column 'status' "
+				    "appears twice in header", f->path,
+				    csv_line(f->cr));
+			f->scol = (long)j;
+		}
+		for (i = 0; i < ncols; i++) {
+			if (strcasecmp(h[j], cols[i]) != 0)
+				continue;
+			if (f->col[i] != -1)
+				return error_set("%s:%lu: column '%s' appears "
+				    "twice in header", f->path,
+				    csv_line(f->cr), cols[i]);
+			f->col[i] = (long)j;
+		}
+	}
+	for (i = 0; i < ncols; i++)
+		if ((required & (1u << i)) && f->col[i] == -1)
+			return error_set("%s:%lu: column '%s' not in header",
+			    f->path, csv_line(f->cr), cols[i]);
+	return 0;
+}
+
+/* The value of column i in the current record ("" if not there). */
+static const char *
+of_val(const struct orfile *f, size_t i)
+{
+	return f->col[i] == -1 ? "" : f->f[f->col[i]];
+}
+
+static size_t
+of_len(const struct orfile *f, size_t i)
+{
+	return f->col[i] == -1 ? 0 : f->l[f->col[i]];
+}
+
+/*
+ * Reject the current record: "file:line: field: reason".  Returns
+ * REC_REJECTED, or -1 on an I/O error.
+ */
+static int
+of_reject(struct orfile *f, const char *field, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
+
+static int
+of_reject(struct orfile *f, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[512];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return rejects_add(f->rj, f->path, csv_line(f->cr), field, "%s",
+	    msg) == -1 ? -1 : REC_REJECTED;
+}
+
+/* Reject for column i, quoting its value when there is one. */
+static int
+of_reject_col(struct orfile *f, size_t i, const char *reason)
+{
+	char sb[64];
+
+	if (of_len(f, i) == 0)
+		return of_reject(f, f->cols[i], "%s", reason);
+	return of_reject(f, f->cols[i], "%s '%s'", reason,
+	    shown(of_val(f, i), of_len(f, i), sb, sizeof(sb)));
+}
+
+/*
+ * Reject a malformed record with the reader's reason, worded as csv.c
+ * does: "record: quote inside unquoted field (column 4)".
+ */
+static int
+of_malformed(struct orfile *f)
+{
+	char pre[PATH_MAX + 32], msg[512];
+	const char *e = error_last();
+	unsigned long col;
+	size_t n;
+	int off = 0;
+
+	snprintf(pre, sizeof(pre), "%s:%lu: ", f->path, csv_line(f->cr));
+	n = strlen(pre);
+	if (strncmp(e, pre, n) == 0)
+		e += n;
+	if (sscanf(e, "field %lu: %n", &col, &off) == 1 && off > 0)
+		snprintf(msg, sizeof(msg), "%s (column %lu)", e + off, col);
+	else
+		snprintf(msg, sizeof(msg), "%s", e);
+	return of_reject(f, "record", "%s", msg);
+}
+
+/* 1 if field c of the current record is valid UTF-8 without NUL. */
+static int
+of_clean(const struct orfile *f, size_t c, const char **why)
+{
+	if (!utf8_valid(f->f[c], f->l[c])) {
+		*why = "invalid UTF-8";
+		return 0;
+	}
+	if (memchr(f->f[c], '\0', f->l[c]) != NULL) {
+		*why = "NUL byte in value";
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Read the next record and do the common checks: well formed, as many
+ * fields as the header, a known status, valid UTF-8 and no NUL byte in
+ * every column read.  Returns REC_OK (record in f->f, status in
+ * f->active), REC_REJECTED, REC_DELETED (status tobedeleted: skip it),
+ * 0 at the end, or -1 (fatal; also at the end when need_data and there
+ * was no record at all).
+ */
+static int
+of_next(struct orfile *f, int need_data)
+{
+	const char *v, *why;
+	size_t i, len;
+	char sb[64];
+	int n;
+
+	if ((n = csv_next(f->cr, &f->f, &f->l)) == 0) {
+		if (need_data && f->records == 0)
+			return error_set("%s: no data records (header only)",
+			    f->path);
+		return 0;
+	}
+	if (n == -1 && csv_fatal(f->cr))
+		return -1;
+	f->records++;
+	f->rj->records++;
+	if (n == -1)
+		return of_malformed(f);
+	if ((size_t)n != f->nhdr)
+		return of_reject(f, "record", "%d fields, header has %zu", n,
+		    f->nhdr);
+	f->active = 1;
+	if (f->scol != -1) {
+		v = f->f[f->scol];
+		len = f->l[f->scol];
+		if (!of_clean(f, (size_t)f->scol, &why))
+			return of_reject(f, "status", "%s", why);
+		if (strcasecmp(v, "tobedeleted") == 0)
+			return REC_DELETED;
+		if (strcasecmp(v, "inactive") == 0)
+			f->active = 0;
+		else if (len != 0 && strcasecmp(v, "active") != 0)
+			return of_reject(f, "status", "unknown status '%s'",
+			    shown(v, len, sb, sizeof(sb)));
+	}
+	for (i = 0; i < f->ncols; i++)
+		if (f->col[i] != -1 && !of_clean(f, (size_t)f->col[i], &why))
+			return of_reject(f, f->cols[i], "%s", why);
+	return REC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Small helpers.                                                      */
+
+/*
+ * The next item of a comma-separated list at *sp, blanks around it
+ * trimmed: its start, length in *len, *sp moved past it.  NULL when
+ * the list is done.  Empty items are skipped.
+ */
+static const char *
+list_next(const char **sp, size_t *len)
+{
+	const char *s = *sp, *b, *e;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0') {
+			*sp = s;
+			return NULL;
+		}
+		b = s;
+		while (*s != '\0' && *s != ',')
+			s++;
+		e = s;
+		if (*s == ',')
+			s++;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e > b)
+			break;
+	}
+	*sp = s;
+	*len = (size_t)(e - b);
+	return b;
+}
+
+/* Copy s[0..len) into the context's token buffer.  NULL on no memory. */
+static const char *
+tok_set(struct orctx *x, const char *s, size_t len)
+{
+	char *p;
+
+	if (len + 1 > x->tokcap) {
+		if ((p = realloc(x->tok, len + 1)) == NULL) {
+			error_sys("oneroster");
+			return NULL;
+		}
+		x->tok = p;
+		x->tokcap = len + 1;
+	}
+	memcpy(x->tok, s, len);
+	x->tok[len] = '\0';
+	return x->tok;
+}
+
+static const struct orrole *
+orrole_find(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(orroles) / sizeof(orroles[0]); i++)
+		if (strcasecmp(s, orroles[i].name) == 0)
+			return &orroles[i];
+	return NULL;
+}
+
+/* The IMS roletype source.roles gives a role name, or 0. */
+static int
+config_role(const struct config *cfg, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->source.nroles; i++)
+		if (cfg->source.roles[i].name != NULL &&
+		    strcasecmp(cfg->source.roles[i].name, s) == 0)
+			return cfg->source.roles[i].role >= 1 &&
+			    cfg->source.roles[i].role <= 8 ?
+			    cfg->source.roles[i].role : 0;
+	return 0;
+}
+
+/* Append a membership and the line it came from.  0 or -1. */
+static int
+member_add(struct orctx *x, long gi, long pi, int role, int active,
+    unsigned long line)
+{
+	struct membership m;
+
+	if (grow((void **)&x->lines, &x->caplines, x->r->nmembers,
+	    sizeof(*x->lines)) == -1)
+		return -1;
+	memset(&m, 0, sizeof(m));
+	m.group = (uint32_t)gi;
+	m.person = (uint32_t)pi;
+	m.role = (uint8_t)role;
+	m.active = (uint8_t)(active != 0);
+	x->lines[x->r->nmembers] = (uint32_t)line;
+	return roster_add_member(x->r, &m);
+}
+
+/* ------------------------------------------------------------------ */
+/* manifest.csv                                                        */
+
+enum { M_NAME, M_VALUE, NMCOLS };
+static const char *const mcols[NMCOLS] = { "propertyName", "value" };
+
+/*
+ * Refuse a delta export.  The manifest is optional; a malformed one is
+ * a fatal error (it could hide a delta).  0 or -1.
+ */
+static int
+read_manifest(struct orctx *x)
+{
+	struct orfile f;
+	int rc, n;
+
+	if ((rc = of_open(&f, x, "manifest.csv", mcols, NMCOLS,
+	    1u << M_NAME | 1u << M_VALUE, 0, 1)) != 0) {
+		of_close(&f);
+		return rc == 1 ? 0 : -1;
+	}
+	while ((n = csv_next(f.cr, &f.f, &f.l)) > 0) {
+		if ((size_t)n != f.nhdr) {
+			error_set("%s:%lu: %d fields, header has %zu", f.path,
+			    csv_line(f.cr), n, f.nhdr);
+			break;
+		}
+		if (strncasecmp(of_val(&f, M_NAME), "file.", 5) == 0 &&
+		    strcasecmp(of_val(&f, M_VALUE), "delta") == 0) {
+			error_set("%s:%lu: %.64s is delta: delta OneRoster "
+			    "exports are not supported; export bulk", f.path,
+			    csv_line(f.cr), of_val(&f, M_NAME));
+			break;
+		}
+	}
+	of_close(&f);
+	return n == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* academicSessions.csv                                                */
+
+enum { S_ID, S_TITLE, NSCOLS };
+static const char *const scols[NSCOLS] = { "sourcedId", "title" };
+
+static int
+session_cmp(const void *a, const void *b)
+{
+	const struct session *p = a, *q = b;
+	int c = strcmp(p->id, q->id);
+
+	if (c != 0)
+		return c;
+	return p->line < q->line ? -1 : p->line > q->line;
+}
+
+/*
+ * Sort the sessions and drop every copy of a duplicated id, each
+ * rejected (a term title is never guessed).  0 or -1.
+ */
+static int
+sessions_seal(struct orctx *x, const char *path)
+{
+	size_t i = 0, j, k, out = 0;
+
+	if (x->nsess > 1)
+		qsort(x->sess, x->nsess, sizeof(*x->sess), session_cmp);
+	while (i < x->nsess) {
+		for (j = i + 1; j < x->nsess &&
+		    strcmp(x->sess[j].id, x->sess[i].id) == 0; j++)
+			;
+		if (j - i == 1)
+			x->sess[out++] = x->sess[i];
+		else
+			for (k = i; k < j; k++)
+				if (rejects_add(x->rj, path, x->sess[k].line,
+				    "sourcedId", "duplicate session key '%s' "
+				    "(also on line %u)", x->sess[k].id,
+				    x->sess[k == i ? i + 1 : i].line) == -1)
+					return -1;
+		i = j;
+	}
+	x->nsess = out;
+	return 0;
+}
+
+/* The title of the session with this id, or NULL. */
+static const char *
+session_title(const struct orctx *x, const char *id)
+{
+	size_t lo = 0, hi = x->nsess, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = strcmp(id, x->sess[mid].id)) == 0)
+			return x->sess[mid].title;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* Read the optional academicSessions.csv.  0 or -1. */
+static int
+read_sessions(struct orctx *x)
+{
+	struct orfile f;
+	struct session *s;
+	int rc;
+
+	if ((rc = of_open(&f, x, "academicSessions.csv", scols, NSCOLS,
+	    1u << S_ID | 1u << S_TITLE, 1, 1)) != 0) {
+		of_close(&f);
+		return rc == 1 ? 0 : -1;
+	}
+	while ((rc = of_next(&f, 0)) > 0) {
+		if (rc != REC_OK)
+			continue;
+		if (of_len(&f, S_ID) == 0)
+			rc = of_reject_col(&f, S_ID, "empty key");
+		else if (of_len(&f, S_TITLE) == 0)
+			rc = of_reject_col(&f, S_TITLE, "missing value");
+		if (rc == -1)
+			break;
+		if (rc != REC_OK)
+			continue;
+		if ((rc = grow((void **)&x->sess, &x->capsess, x->nsess,
+		    sizeof(*x->sess))) == -1)
+			break;
+		s = &x->sess[x->nsess];
+		if ((s->id = arena_strndup(&x->tmp, of_val(&f, S_ID),
+		    of_len(&f, S_ID))) == NULL ||
+		    (s->title = arena_strndup(&x->tmp, of_val(&f, S_TITLE),
+		    of_len(&f, S_TITLE))) == NULL) {
+			rc = -1;
+			break;
+		}
+		s->line = (uint32_t)csv_line(f.cr);
+		x->nsess++;
+	}
+	if (rc == 0)
+		rc = sessions_seal(x, f.path);
+	of_close(&f);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* users.csv                                                           */
+
+enum { U_ID, U_ENABLED, U_ORGS, U_ROLE, U_USERNAME, U_GIVEN, U_FAMILY,
+	U_EMAIL, NUCOLS };
+static const char *const ucols[NUCOLS] = { "sourcedId", "enabledUser",
+	"orgSourcedIds", "role", "username", "givenName", "familyName",
+	"email" };
+
+/* Keep the orgs of the user just added, for org memberships. */
+static int
+pend_add(struct orctx *x, const struct orfile *f, int role)
+{
+	struct orgpend *p;
+
+	if (grow((void **)&x->pend, &x->cappend, x->npend,
+	    sizeof(*x->pend)) == -1)
+		return -1;
+	p = &x->pend[x->npend];
+	p->user = x->r->persons[x->r->npersons - 1].id;
+	if ((p->orgs = arena_strndup(&x->tmp, of_val(f, U_ORGS),
+	    of_len(f, U_ORGS))) == NULL)
+		return -1;
+	p->line = (uint32_t)csv_line(f->cr);
+	p->role = (uint8_t)role;
+	p->active = (uint8_t)f->active;
+	x->npend++;
+	return 0;
+}
+
+/*
+ * Check the current user record and add it.  REC_OK, REC_REJECTED or
+ * -1.
+ */
+static int
+user_add(struct orctx *x, struct orfile *f)
+{
+	const struct orrole *ro = NULL;
+	struct person p;
+	int enabled = 1, role;
+
+	if (of_len(f, U_ID) == 0)
+		return of_reject_col(f, U_ID, "empty key");
+	if (of_len(f, U_GIVEN) == 0)
+		return of_reject_col(f, U_GIVEN, "missing value");
+	if (of_len(f, U_FAMILY) == 0)
+		return of_reject_col(f, U_FAMILY, "missing value");
+	if (of_len(f, U_ENABLED) > 0 &&
+	    (enabled = status_parse(of_val(f, U_ENABLED))) == -1)
+		return of_reject_col(f, U_ENABLED, "unknown status");
+	if (of_len(f, U_ROLE) == 0)
+		return of_reject_col(f, U_ROLE, "missing value");
+	if ((ro = orrole_find(of_val(f, U_ROLE))) == NULL)
+		return of_reject_col(f, U_ROLE, "unknown role");
+	memset(&p, 0, sizeof(p));
+	p.id = of_val(f, U_ID);
+	p.userid = of_val(f, U_USERNAME);
+	p.given = of_val(f, U_GIVEN);
+	p.family = of_val(f, U_FAMILY);
+	p.email = of_val(f, U_EMAIL);
+	p.role = ro->inst;
+	p.line = (uint32_t)csv_line(f->cr);
+	p.active = (uint8_t)(enabled && f->active);
+	if (roster_add_person(x->r, &p) == -1)
+		return -1;
+	if (of_len(f, U_ORGS) == 0)
+		return REC_OK;
+	if ((role = config_role(x->cfg, of_val(f, U_ROLE))) == 0)
+		role = ro->org;
+	return pend_add(x, f, role) == -1 ? -1 : REC_OK;
+}
+
+static int
+read_users(struct orctx *x)
+{
+	struct orfile f;
+	int rc;
+
+	if (of_open(&f, x, "users.csv", ucols, NUCOLS,
+	    ((1u << NUCOLS) - 1) & ~(1u << U_EMAIL), 1, 0) == -1) {
+		of_close(&f);
+		return -1;
+	}
+	memcpy(x->upath, f.path, sizeof(x->upath));
+	while ((rc = of_next(&f, 1)) > 0)
+		if (rc == REC_OK && (rc = user_add(x, &f)) == -1)
+			break;
+	of_close(&f);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* orgs.csv, classes.csv                                               */
+
+enum { O_ID, O_NAME, O_TYPE, O_PARENT, NOCOLS };
+static const char *const ocols[NOCOLS] = { "sourcedId", "name", "type",
+	"parentSourcedId" };
+
+/* An org type as written to the output, or NULL if unknown. */
+static const char *
+orgtype(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(orgtypes) / sizeof(orgtypes[0]); i++)
+		if (strcasecmp(s, orgtypes[i]) == 0)
+			return orgtypes[i];
+	if (strncasecmp(s, "ext:", 4) == 0 && s[4] != '\0')
+		return s;
+	return NULL;
+}
+
+static int
+org_add(struct orctx *x, struct orfile *f)
+{
+	struct group g;
+	const char *type;
+
+	if (of_len(f, O_ID) == 0)
+		return of_reject_col(f, O_ID, "empty key");
+	if (of_len(f, O_NAME) == 0)
+		return of_reject_col(f, O_NAME, "missing value");
+	if (of_len(f, O_TYPE) == 0)
+		return of_reject_col(f, O_TYPE, "missing value");
+	if ((type = orgtype(of_val(f, O_TYPE))) == NULL)
+		return of_reject_col(f, O_TYPE, "unknown org type");
+	memset(&g, 0, sizeof(g));
+	g.id = of_val(f, O_ID);
+	g.type = type;
+	g.shortname = of_val(f, O_NAME);
+	g.longname = "";
+	g.parent = of_val(f, O_PARENT);
+	g.term = "";
+	g.line = (uint32_t)csv_line(f->cr);
+	return roster_add_group(&x->og, &g) == -1 ? -1 : REC_OK;
+}
+
+static int
+read_orgs(struct orctx *x)
+{
+	struct orfile f;
+	int rc;
+
+	if (of_open(&f, x, "orgs.csv", ocols, NOCOLS,
+	    1u << O_ID | 1u << O_NAME | 1u << O_TYPE, 1, 0) == -1) {
+		of_close(&f);
+		return -1;
+	}
+	memcpy(x->opath, f.path, sizeof(x->opath));
+	while ((rc = of_next(&f, 1)) > 0)
+		if (rc == REC_OK && (rc = org_add(x, &f)) == -1)
+			break;
+	of_close(&f);
+	return rc;
+}
+
+enum { C_ID, C_TITLE, C_CODE, C_SCHOOL, C_TERMS, NCCOLS };
+static const char *const ccols[NCCOLS] = { "sourcedId", "title",
+	"classCode", "schoolSourcedId", "termSourcedIds" };
+
+static int
+class_add(struct orctx *x, struct orfile *f)
+{
+	struct group g;
+	const char *terms = of_val(f, C_TERMS), *t, *title;
+	size_t len;
+
+	if (of_len(f, C_ID) == 0)
+		return of_reject_col(f, C_ID, "empty key");
+	if (of_len(f, C_TITLE) == 0 && of_len(f, C_CODE) == 0)
+		return of_reject_col(f, C_TITLE, "missing value");
+	memset(&g, 0, sizeof(g));
+	g.id = of_val(f, C_ID);
+	g.type = "class";
+	if (of_len(f, C_TITLE) > 0) {
+		g.shortname = of_val(f, C_TITLE);
+		g.longname = of_val(f, C_CODE);
+	} else {
+		g.shortname = of_val(f, C_CODE);
+		g.longname = "";
+	}
+	g.parent = of_val(f, C_SCHOOL);
+	g.term = "";
+	if ((t = list_next(&terms, &len)) != NULL) {
+		if ((t = tok_set(x, t, len)) == NULL)
+			return -1;
+		g.term = (title = session_title(x, t)) != NULL ? title : t;
+	}
+	g.line = (uint32_t)csv_line(f->cr);
+	return roster_add_group(&x->cg, &g) == -1 ? -1 : REC_OK;
+}
+
+static int
+read_classes(struct orctx *x)
+{
+	struct orfile f;
+	int rc;
+
+	if (of_open(&f, x, "classes.csv", ccols, NCCOLS,
+	    ((1u << NCCOLS) - 1) & ~(1u << C_CODE), 1, 0) == -1) {
+		of_close(&f);
+		return -1;
+	}
+	memcpy(x->cpath, f.path, sizeof(x->cpath));
+	while ((rc = of_next(&f, 1)) > 0)
+		if (rc == REC_OK && (rc = class_add(x, &f)) == -1)
+			break;
+	of_close(&f);
+	return rc;
+}
+
+/* A group's key and where it came from, to find ids used twice. */
+struct gref {
+	const char	*id;
+	uint32_t	 line;
+	uint32_t	 idx;
+	uint8_t		 cls;		/* 0 orgs.csv, 1 classes.csv */
+};
+
+static int
+gref_cmp(const void *a, const void *b)
+{
+	const struct gref *p = a, *q = b;
+	int c = strcmp(p->id, q->id);
+
+	if (c != 0)
+		return c;
+	if (p->cls != q->cls)
+		return p->cls < q->cls ? -1 : 1;
+	return p->line < q->line ? -1 : p->line > q->line;
+}
+
+/*
+ * Mark every org and class whose id occurs more than once in the two
+ * files, rejecting each copy under its own file and line.  0 or -1.
+ */
+static int
+groups_dedupe(struct orctx *x)
+{
+	static const char *const base[2] = { "orgs.csv", "classes.csv" };
+	const char *path[2] = { x->opath, x->cpath };
+	size_t n = x->og.ngroups + x->cg.ngroups, i, j, k;
+	const struct gref *o;
+	struct gref *v;
+	int rc = 0;
+
+	if ((x->odrop = calloc(x->og.ngroups + 1, 1)) == NULL ||
+	    (x->cdrop = calloc(x->cg.ngroups + 1, 1)) == NULL)
+		return error_sys("oneroster");
+	if (n < 2)
+		return 0;
+	if ((v = calloc(n, sizeof(*v))) == NULL)
+		return error_sys("oneroster");
+	for (i = 0; i < x->og.ngroups; i++) {
+		v[i].id = x->og.groups[i].id;
+		v[i].line = x->og.groups[i].line;
+		v[i].idx = (uint32_t)i;
+	}
+	for (i = 0; i < x->cg.ngroups; i++) {
+		k = x->og.ngroups + i;
+		v[k].id = x->cg.groups[i].id;
+		v[k].line = x->cg.groups[i].line;
+		v[k].idx = (uint32_t)i;
+		v[k].cls = 1;
+	}
+	qsort(v, n, sizeof(*v), gref_cmp);
+	for (i = 0; i < n && rc == 0; i = j) {
+		for (j = i + 1; j < n && strcmp(v[j].id, v[i].id) == 0; j++)
+			;
+		for (k = i; j - i > 1 && k < j && rc == 0; k++) {
+			o = &v[k == i ? i + 1 : i];
+			(v[k].cls ? x->cdrop : x->odrop)[v[k].idx] = 1;
+			if (o->cls == v[k].cls)
+				rc = rejects_add(x->rj, path[v[k].cls],
+				    v[k].line, "id", "duplicate group key "
+				    "'%s' (also on line %u)", v[k].id,
+				    o->line);
+			else
+				rc = rejects_add(x->rj, path[v[k].cls],
+				    v[k].line, "id", "duplicate group key "
+				    "'%s' (also on line %u of %s)", v[k].id,
+				    o->line, base[o->cls]);
+		}
+	}
+	free(v);
+	return rc;
+}
+
+/*
+ * Put orgs and classes into the roster and seal it: orgs first (their
+ * duplicate and parent rejects name orgs.csv), then the classes whose
+ * school is a sealed org.  0 or -1.
+ */
+static int
+groups_seal(struct orctx *x)
+{
+	const struct group *g;
+	size_t i;
+
+	if (groups_dedupe(x) == -1)
+		return -1;
+	for (i = 0; i < x->og.ngroups; i++)
+		if (!x->odrop[i] &&
+		    roster_add_group(x->r, &x->og.groups[i]) == -1)
+			return -1;
+	if (roster_seal_entities(x->r, x->rj, x->upath, x->opath) == -1)
+		return -1;
+	for (i = 0; i < x->cg.ngroups; i++) {
+		g = &x->cg.groups[i];
+		if (x->cdrop[i] || g->parent[0] == '\0' ||
+		    roster_find_group(x->r, g->parent) >= 0)
+			continue;
+		x->cdrop[i] = 1;
+		if (rejects_add(x->rj, x->cpath, g->line, "schoolSourcedId",
+		    "unknown org '%s'", g->parent) == -1)
+			return -1;
+	}
+	for (i = 0; i < x->cg.ngroups; i++)
+		if (!x->cdrop[i] &&
+		    roster_add_group(x->r, &x->cg.groups[i]) == -1)
+			return -1;
+	return roster_seal_entities(x->r, x->rj, x->upath, x->cpath);
+}
+
+/* ------------------------------------------------------------------ */
+/* Memberships: users' orgs, enrollments.csv                           */
+
+/* The index of the org (not class) with this key, or -1. */
+static long
+find_org(const struct roster *r, const char *key)
+{
+	long gi = roster_find_group(r, key);
+
+	if (gi >= 0 && strcmp(r->groups[gi].type, "class") == 0)
+		return -1;
+	return gi;
+}
+
+/* The memberships of one user in the orgs of orgSourcedIds.  0 or -1. */
+static int
+user_orgs(struct orctx *x, const struct orgpend *p)
+{
+	const char *s = p->orgs, *t;
+	size_t len, first = x->r->nmembers, k;
+	long pi, gi;
+	int dup;
+
+	/* A user rejected as a duplicate key: already in the rejects. */
+	if ((pi = roster_find_person(x->r, p->user)) < 0)
+		return 0;
+	while ((t = list_next(&s, &len)) != NULL) {
+		if ((t = tok_set(x, t, len)) == NULL)
+			return -1;
+		if ((gi = find_org(x->r, t)) < 0) {
+			if (rejects_add(x->rj, x->upath, p->line,
+			    "orgSourcedIds", "unknown org '%s'", t) == -1)
+				return -1;
+			continue;
+		}
+		for (dup = 0, k = first; k < x->r->nmembers && !dup; k++)
+			dup = x->r->members[k].group == (uint32_t)gi;
+		if (dup) {
+			if (rejects_add(x->rj, x->upath, p->line,
+			    "orgSourcedIds", "duplicate membership of '%s' "
+			    "in '%s'", p->user, t) == -1)
+				return -1;
+			continue;
+		}
+		if (member_add(x, gi, pi, p->role, p->active, p->line) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+enum { E_CLASS, E_USER, E_ROLE, NECOLS };
+static const char *const ecols[NECOLS] = { "classSourcedId",
+	"userSourcedId", "role" };
+
+/* Check the current enrollment and add it.  REC_* or -1. */
+static int
+enrollment_add(struct orctx *x, struct orfile *f)
+{
+	const struct orrole *ro;
+	long gi, pi;
+	int role;
+
+	if (of_len(f, E_CLASS) == 0)
+		return of_reject_col(f, E_CLASS, "empty key");
+	if (of_len(f, E_USER) == 0)
+		return of_reject_col(f, E_USER, "empty key");
+	if (of_len(f, E_ROLE) == 0)
+		return of_reject_col(f, E_ROLE, "missing value");
+	if ((role = config_role(x->cfg, of_val(f, E_ROLE))) == 0 &&
+	    (ro = orrole_find(of_val(f, E_ROLE))) != NULL)
+		role = ro->enrol;
+	if (role == 0)
+		return of_reject_col(f, E_ROLE, "unknown role");
+	gi = roster_find_group(x->r, of_val(f, E_CLASS));
+	if (gi < 0 || strcmp(x->r->groups[gi].type, "class") != 0)
+		return of_reject_col(f, E_CLASS, "unknown class");
+	if ((pi = roster_find_person(x->r, of_val(f, E_USER))) < 0)
+		return of_reject_col(f, E_USER, "unknown user");
+	if (member_add(x, gi, pi, role, f->active, csv_line(f->cr)) == -1)
+		return -1;
+	return REC_OK;
+}
+
+static int
+read_members(struct orctx *x)
+{
+	struct orfile f;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < x->npend; i++)
+		if (user_orgs(x, &x->pend[i]) == -1)
+			return -1;
+	if (of_open(&f, x, "enrollments.csv", ecols, NECOLS,
+	    (1u << NECOLS) - 1, 1, 0) == -1) {
+		of_close(&f);
+		return -1;
+	}
+	memcpy(x->epath, f.path, sizeof(x->epath));
+	while ((rc = of_next(&f, 1)) > 0)
+		if (rc == REC_OK && (rc = enrollment_add(x, &f)) == -1)
+			break;
+	of_close(&f);
+	if (rc == -1)
+		return -1;
+	/* Only enrollments can repeat (see the top of this file). */
+	return roster_seal_members(x->r, x->rj, x->epath, x->lines);
+}
+
+static void
+ctx_free(struct orctx *x)
+{
+	arena_free(&x->tmp);
+	free(x->sess);
+	free(x->pend);
+	roster_free(&x->og);
+	roster_free(&x->cg);
+	free(x->odrop);
+	free(x->cdrop);
+	free(x->lines);
+	free(x->tok);
+}
+
+/*
+ * Read the OneRoster 1.1 CSV bulk export in cfg->source.dir into r
+ * (empty on entry), rejecting bad records into rj (NULL: count
+ * nothing); the mapping is at the top of this file.  r->datetime is
+ * SOURCE_DATE_EPOCH when set, else the newest modification time of the
+ * files read.  Returns 0 with r sealed, or -1 with the error set (a
+ * required file missing, empty or header-only, a required column
+ * missing, a delta manifest, I/O error); r must be freed either way.
  */
 int
 oneroster_read_roster(const struct config *cfg, struct roster *r,
     struct rejects *rj)
 {
-	(void)r;
-	(void)rj;
-	return error_set("%s: source.format oneroster is not supported yet; "
-	    "use csv with a column mapping", cfg->source.dir ?
-	    cfg->source.dir : cfg->path);
+	struct rejects none = { NULL, 0, 0 };
+	struct orctx x;
+	time_t sde = 0;
+	int rc, ret = -1;
+
+	if (rj == NULL)
+		rj = &none;
+	if (cfg->source.dir == NULL || *cfg->source.dir == '\0')
+		return error_set("source.dir: no OneRoster directory "
+		    "configured");
+	if ((rc = csv_source_date_epoch(&sde)) == -1)
+		return -1;
+	memset(&x, 0, sizeof(x));
+	x.cfg = cfg;
+	x.r = r;
+	x.rj = rj;
+	roster_init(&x.og);
+	roster_init(&x.cg);
+	if (read_manifest(&x) == -1 || read_sessions(&x) == -1 ||
+	    read_users(&x) == -1 || read_orgs(&x) == -1 ||
+	    read_classes(&x) == -1 || groups_seal(&x) == -1 ||
+	    read_members(&x) == -1)
+		goto out;
+	r->datetime = rc == 1 ? sde : x.newest;
+	ret = 0;
+out:
+	ctx_free(&x);
+	return ret;
 }

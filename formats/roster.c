@@ -311,11 +311,17 @@ line_at(const struct tiectx *t, uint32_t idx)
 	return line;
 }
 
-/* Compare the tails of two keys past skip bytes, then their lines. */
+/*
+ * Compare the tails of two keys past skip bytes, then their lines.  A
+ * key shorter than skip ends inside the tied digit, so both keys are
+ * equal up to its end: compare from there, never past a NUL.
+ */
 static int
 tie_cmp(const struct tiectx *t, uint32_t a, uint32_t b)
 {
-	int c = strcmp(key_at(t, a) + t->skip, key_at(t, b) + t->skip);
+	const char *x = key_at(t, a), *y = key_at(t, b);
+	size_t off = strnlen(x, t->skip);
+	int c = strcmp(x + off, y + off);
 
 	if (c != 0)
 		return c;
