@@ -151,6 +151,10 @@ struct rejects {
 int	 rejects_add(struct rejects *, const char *file, unsigned long line,
 	    const char *field, const char *fmt, ...) PRINTF_LIKE(5, 6);
 
+/* s[0..len) made safe to quote in a reject line (controls as '?', cut
+ * at a character boundary to fit bufsz with "..."); returns buf. */
+const char *rejects_quote(const char *s, size_t len, char *buf,
+	    size_t bufsz);
 /* An empty roster. */
 void	 roster_init(struct roster *);
 /* Free everything a roster holds; it is empty afterwards. */

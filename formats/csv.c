@@ -689,32 +689,6 @@ table_len(const struct table *t, size_t i)
 	return t->col[i] == -1 ? 0 : t->l[t->col[i]];
 }
 
-/*
- * A value made safe to quote on one line of the rejects file: control
- * bytes become '?', long values are cut at a character boundary.
- */
-static const char *
-shown(const char *s, size_t len, char *buf, size_t bufsz)
-{
-	size_t i, n = len;
-	int cut = 0;
-
-	if (n > bufsz - 4) {
-		n = bufsz - 4;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-		cut = 1;
-	}
-	for (i = 0; i < n; i++)
-		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ?
-		    '?' : s[i];
-	if (cut) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
-}
 
 /*
  * Reject the current record of t for field i, quoting the value when
@@ -729,7 +703,8 @@ table_reject(struct table *t, size_t i, const char *reason)
 		return table_reject_at(t, csv_line(t->cr), t->names[i], "%s",
 		    reason);
 	return table_reject_at(t, csv_line(t->cr), t->names[i], "%s '%s'",
-	    reason, shown(table_val(t, i), table_len(t, i), sb, sizeof(sb)));
+	    reason, rejects_quote(table_val(t, i), table_len(t, i), sb,
+	    sizeof(sb)));
 }
 
 /* 1 and *res set if the memo holds the value v (len bytes). */
@@ -1106,7 +1081,8 @@ member_finish(struct mstate *ms, const struct mpend *e, const char *key)
 	if ((pi = keyindex_find(&ms->pk, key, e->len, e->hash)) != -1)
 		return member_add(ms, e, pi);
 	if (rejects_add(ms->t->rj, ms->t->file, e->line, "person",
-	    "unknown person '%s'", shown(key, e->len, sb, sizeof(sb))) == -1)
+	    "unknown person '%s'", rejects_quote(key, e->len, sb,
+	    sizeof(sb))) == -1)
 		return -1;
 	return 0;
 }

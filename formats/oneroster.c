@@ -179,32 +179,6 @@ grow(void **v, size_t *cap, size_t n, size_t sz)
 	return 0;
 }
 
-/*
- * A value made safe to quote on one line of the rejects file: control
- * bytes become '?', long values are cut at a character boundary.
- */
-static const char *
-shown(const char *s, size_t len, char *buf, size_t bufsz)
-{
-	size_t i, n = len;
-	int cut = 0;
-
-	if (n > bufsz - 4) {
-		n = bufsz - 4;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-		cut = 1;
-	}
-	for (i = 0; i < n; i++)
-		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ?
-		    '?' : s[i];
-	if (cut) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
-}
 
 /* ------------------------------------------------------------------ */
 /* One file.                                                           */
@@ -327,7 +301,7 @@ of_reject_col(struct orfile *f, size_t i, const char *reason)
 	if (of_len(f, i) == 0)
 		return of_reject(f, f->cols[i], "%s", reason);
 	return of_reject(f, f->cols[i], "%s '%s'", reason,
-	    shown(of_val(f, i), of_len(f, i), sb, sizeof(sb)));
+	    rejects_quote(of_val(f, i), of_len(f, i), sb, sizeof(sb)));
 }
 
 /*
@@ -412,7 +386,7 @@ of_next(struct orfile *f, int need_data)
 			f->active = 0;
 		else if (len != 0 && strcasecmp(v, "active") != 0)
 			return of_reject(f, "status", "unknown status '%s'",
-			    shown(v, len, sb, sizeof(sb)));
+			    rejects_quote(v, len, sb, sizeof(sb)));
 	}
 	for (i = 0; i < f->ncols; i++)
 		if (f->col[i] != -1 && !of_clean(f, (size_t)f->col[i], &why))

@@ -109,6 +109,34 @@ rejects_add(struct rejects *rj, const char *file, unsigned long line,
 }
 
 /*
+ * A value made safe to quote on one line of the rejects file: control
+ * bytes become '?', long values are cut at a character boundary and
+ * end in "...".  Returns buf.
+ */
+const char *
+rejects_quote(const char *s, size_t len, char *buf, size_t bufsz)
+{
+	size_t i, n = len;
+	int cut = 0;
+
+	if (n > bufsz - 4) {
+		n = bufsz - 4;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+		cut = 1;
+	}
+	for (i = 0; i < n; i++)
+		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ?
+		    '?' : s[i];
+	if (cut) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
  * An empty roster.
  */
 void
