@@ -14,8 +14,9 @@
  * Deliver the local file `path` under `name` by the configured method.
  * remote gets where it landed.  In delta mode an existing file of that
  * name is never replaced (the receiver has not imported it yet, and its
- * changes would be lost): that is an error.  Returns 0 only when the receiver holds
- * the complete file under its final name; -1 (error set) otherwise.
+ * changes would be lost): that is an error.  Returns 0 only when the
+ * receiver holds the complete file under its final name; -1 (error
+ * set) otherwise.
  */
 int
 deliver_file(const struct config *cfg, const char *path, const char *name,

@@ -1065,7 +1065,8 @@ mail_test(const struct config *c)
 	sbuf_printf(&h, "<p>This is a test message from sisfeed %s on %s.</p>"
 	    "\n<p>If you can read it, sisfeed can mail its run reports to "
 	    "you.</p>\n", SISFEED_VERSION, host);
-	if (sbuf_done(&s, "mail") != NULL && sbuf_done(&t, "mail") != NULL && sbuf_done(&h, "mail") != NULL)
+	if (sbuf_done(&s, "mail") != NULL && sbuf_done(&t, "mail") != NULL &&
+	    sbuf_done(&h, "mail") != NULL)
 		rc = mail_send(c, &rl, "test", s.p, t.p, h.p, 0);
 	free(s.p);
 	free(t.p);

@@ -3,9 +3,9 @@
  *
  * Both rosters are sorted by key, so the diff is a merge-join: one pass
  * per type, no hashing, no per-record allocation; memberships compare
- * integers (ranks from the person and group passes), not strings.  The digest of the
- * change set covers every change and the new values it carries, so an
- * approval names exactly one set of changes.
+ * integers (ranks from the person and group passes), not strings.  The
+ * digest of the change set covers every change and the new values it
+ * carries, so an approval names exactly one set of changes.
  */
 #include <stdlib.h>
 #include <string.h>
