@@ -504,6 +504,8 @@ int	 path_fmt(char *buf, size_t len, const char *fmt, ...)
 	    PRINTF_LIKE(3, 4);
 /* fsync a file by path and its directory.  0 or -1. */
 int	 fsync_path(const char *path);
+/* Write all of buf to fd (short writes, EINTR); 0, or -1 with errno. */
+int	 fd_write(int fd, const void *buf, size_t len);
 /* Write len bytes to path atomically (temp, fsync, rename), mode 0600. */
 int	 file_write_atomic(const char *path, const void *, size_t len);
 /* Copy src to dst atomically (temp in dst's directory with the given

@@ -213,13 +213,18 @@ fsync_path(const char *path)
 	return fsync_dir_of(path);
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
+/*
+ * Write all len bytes of buf to fd, going on after short writes and
+ * EINTR, at most 1 GiB a call.  Returns 0, or -1 with errno set (no
+ * error message: the caller names the file).
+ */
+int
+fd_write(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
 
 		if (n == -1) {
 			if (errno == EINTR)
@@ -285,7 +290,7 @@ file_write_atomic(const char *path, const void *buf, size_t len)
 
 	if ((fd = open_temp(path, tmp, sizeof(tmp), 0600)) < 0)
 		return -1;
-	if (write_all(fd, buf, len) == -1) {
+	if (fd_write(fd, buf, len) == -1) {
 		error_sys("%s", tmp);
 		close(fd);
 		unlink(tmp);
@@ -318,7 +323,7 @@ file_copy_atomic(const char *src, const char *dst, mode_t mode,
 	while ((n = read(in, buf, sizeof(buf))) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 || write_all(out, buf, (size_t)n) == -1) {
+		if (n == -1 || fd_write(out, buf, (size_t)n) == -1) {
 			error_sys("%s", n == -1 ? src : tmp);
 			close(in);
 			close(out);

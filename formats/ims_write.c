@@ -169,19 +169,8 @@ static const char *const instroles[] = {
 static int
 write_all(const char *path, int fd, const void *p, size_t n)
 {
-	const char *c = p;
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, c, n > (1U << 30) ? (1U << 30) : n);
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			return error_sys("%s: write", path);
-		}
-		c += w;
-		n -= (size_t)w;
-	}
+	if (fd_write(fd, p, n) == -1)
+		return error_sys("%s: write", path);
 	return 0;
 }
 

@@ -104,17 +104,8 @@ write_all(int fd, const void *p, size_t n, uint32_t *crc, const char *path)
 			done += chunk;
 		}
 	}
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			return error_sys("%s", path);
-		}
-		c += w;
-		n -= (size_t)w;
-	}
+	if (fd_write(fd, c, n) == -1)
+		return error_sys("%s", path);
 	return 0;
 }
 
