@@ -1160,6 +1160,32 @@ START_TEST(test_source_ims)
 }
 END_TEST
 
+/* A damaged or missing snapshot index only costs a parse: the plan
+ * of night 2 is the same. */
+START_TEST(test_index_damaged)
+{
+	char *good, *out;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	night(dir, 1);
+	free(expect_run(0, dir, "run", (char *)NULL));
+	ck_assert_int_eq(tu_exists(at(dir, "state/snapshot.idx")), 1);
+	night(dir, 2);
+	good = expect_run(3, dir, "plan", (char *)NULL);
+	has(good, "persons      deletes          3");
+	ck_assert_int_eq(truncate(at(dir, "state/snapshot.idx"), 100), 0);
+	out = expect_run(3, dir, "plan", (char *)NULL);
+	has(out, "persons      deletes          3");
+	has(out, "memberships  deletes          3");
+	free(out);
+	ck_assert_int_eq(unlink(at(dir, "state/snapshot.idx")), 0);
+	out = expect_run(3, dir, "plan", (char *)NULL);
+	has(out, "persons      deletes          3");
+	free(out);
+	free(good);
+}
+END_TEST
+
 START_TEST(test_dtd_gzip)
 {
 	char *out, *s, file[PATH_MAX];
@@ -1367,6 +1393,7 @@ run_suite(void)
 	tcase_add_test(tc, test_dtd_delta);
 	tcase_add_test(tc, test_delta_never_replaces);
 	tcase_add_test(tc, test_source_ims);
+	tcase_add_test(tc, test_index_damaged);
 	tcase_add_test(tc, test_dtd_gzip);
 	tcase_add_test(tc, test_export_deterministic);
 	tcase_add_test(tc, test_validate_and_diff);
