@@ -1258,23 +1258,180 @@ group_order(const char *path, const struct roster *r, uint32_t **order,
 /* ------------------------------------------------------------------ */
 /* Full files.                                                         */
 
+/* A person's id as a <member> carries it: escaped once, not once for
+ * every membership. */
+struct eid {
+	const char	*s;
+	size_t		 len;
+	char		*own;		/* escaped copy, or NULL */
+};
+
+/* 1 if s needs no escaping and no checking: printable ASCII but & < >. */
+static int
+plain_ascii(const char *s, size_t *len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p != '\0'; p++)
+		if (*p < 0x20 || *p >= 0x80 || *p == '&' || *p == '<' ||
+		    *p == '>')
+			return 0;
+	*len = (size_t)(p - (const unsigned char *)s);
+	return 1;
+}
+
+/* The escaped ids of all persons of r; NULL with o->failed on error. */
+static struct eid *
+escaped_ids(struct out *o, const struct roster *r)
+{
+	struct eid *v;
+	struct out tmp;
+	size_t i;
+
+	if ((v = calloc(r->npersons ? r->npersons : 1, sizeof(*v))) == NULL) {
+		o->failed = 1;
+		error_sys("%s: person ids", o->sink.path);
+		return NULL;
+	}
+	for (i = 0; i < r->npersons && !o->failed; i++) {
+		const char *id = r->persons[i].id;
+
+		if (plain_ascii(id, &v[i].len)) {
+			v[i].s = id;
+			continue;
+		}
+		memset(&tmp, 0, sizeof(tmp));
+		tmp.sink.path = o->sink.path;
+		tmp.sink.fd = -1;
+		tmp.kind = "person";
+		tmp.key = id;
+		tmp.cap = strlen(id) * 6 + 64;	/* never flushed */
+		if ((tmp.buf = malloc(tmp.cap)) == NULL) {
+			o->failed = 1;
+			error_sys("%s: person ids", o->sink.path);
+			break;
+		}
+		put_escaped(&tmp, "id", id, 0);
+		if (tmp.failed)
+			o->failed = 1;
+		v[i].s = v[i].own = tmp.buf;
+		v[i].len = tmp.len;
+	}
+	if (o->failed) {
+		for (i = 0; i < r->npersons; i++)
+			free(v[i].own);
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
+/*
+ * Every <member> of a full file is the same frame around the person's
+ * id: an opening part, and a closing part for each role and status.
+ * They are rendered once; a member is then three copies.
+ */
+struct member_frames {
+	char	*open;
+	size_t	 openlen;
+	char	*close[9][2];		/* [role][active] */
+	size_t	 closelen[9][2];
+};
+
+static void
+frames_free(struct member_frames *f)
+{
+	int role, a;
+
+	free(f->open);
+	for (role = 0; role < 9; role++)
+		for (a = 0; a < 2; a++)
+			free(f->close[role][a]);
+	memset(f, 0, sizeof(*f));
+}
+
+static int
+frames_make(struct out *o, struct member_frames *f)
+{
+	char buf[512];
+	int role, a, n;
+
+	memset(f, 0, sizeof(*f));
+	n = snprintf(buf, sizeof(buf), "    <member>\n%.*s",
+	    (int)o->sd_prelen[3], o->sd_pre[3]);
+	if (n < 0 || (size_t)n >= sizeof(buf) ||
+	    (f->open = strdup(buf)) == NULL)
+		goto fail;
+	f->openlen = (size_t)n;
+	for (role = 1; role <= 8; role++)
+		for (a = 0; a < 2; a++) {
+			n = snprintf(buf, sizeof(buf), "%.*s      <idtype>1"
+			    "</idtype>\n      <role roletype=\"%02d\">\n"
+			    "        <status>%d</status>\n      </role>\n"
+			    "    </member>\n", (int)o->sd_postlen[3],
+			    o->sd_post[3], role, a);
+			if (n < 0 || (size_t)n >= sizeof(buf) ||
+			    (f->close[role][a] = strdup(buf)) == NULL)
+				goto fail;
+			f->closelen[role][a] = (size_t)n;
+		}
+	return 0;
+fail:
+	frames_free(f);
+	o->failed = 1;
+	return error_sys("%s: member frames", o->sink.path);
+}
+
+static void
+put_member_framed(struct out *o, const struct member_frames *f,
+    const struct eid *id, const struct membership *m)
+{
+	size_t cl;
+	char *d;
+
+	if (m->role < 1 || m->role > 8) {
+		put_member(o, id->s, m->role, m->active, REC_NONE);
+		return;
+	}
+	cl = f->closelen[m->role][m->active != 0];
+	if (out_reserve(o, f->openlen + id->len + cl) == -1)
+		return;
+	d = o->buf + o->len;
+	memcpy(d, f->open, f->openlen);
+	memcpy(d + f->openlen, id->s, id->len);
+	memcpy(d + f->openlen + id->len, f->close[m->role][m->active != 0],
+	    cl);
+	o->len += f->openlen + id->len + cl;
+}
+
 static void
 put_members_full(struct out *o, const struct roster *r)
 {
+	struct member_frames f;
+	struct eid *ids;
 	size_t i = 0;
 	uint32_t g;
 
+	if (r->nmembers == 0)
+		return;
+	if ((ids = escaped_ids(o, r)) == NULL)
+		return;
+	if (frames_make(o, &f) == -1) {
+		free(ids);
+		return;
+	}
 	while (i < r->nmembers && !o->failed) {
 		g = r->members[i].group;
 		put_membership_open(o, r->groups[g].id);
-		for (; i < r->nmembers && r->members[i].group == g; i++) {
-			const struct membership *m = &r->members[i];
-
-			put_member(o, r->persons[m->person].id, m->role,
-			    m->active, REC_NONE);
-		}
+		for (; i < r->nmembers && r->members[i].group == g; i++)
+			put_member_framed(o, &f, &ids[r->members[i].person],
+			    &r->members[i]);
 		put_membership_close(o);
 	}
+	frames_free(&f);
+	for (i = 0; i < r->npersons; i++)
+		free(ids[i].own);
+	free(ids);
 }
 
 /*
