@@ -449,10 +449,14 @@ write_index(struct run *r)
 	char idx[PATH_MAX];
 	unsigned char digest[32];
 
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (snapshot_digest(r->cfg->state_dir, digest) == -1 ||
 	    path_fmt(idx, sizeof(idx), "%s/snapshot.idx", r->cfg->state_dir)
 	    == -1 || rindex_write(idx, &r->nr, digest) == -1)
 		log_warn("snapshot index: %s", error_last());
+	log_debug("snapshot index written in %.3f s", elapsed(&t0));
 }
 
 /*
