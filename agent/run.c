@@ -317,6 +317,65 @@ clear_pending(const struct config *cfg)
 }
 
 /*
+ * An approval stands until its change set is delivered: when the run
+ * that was approved fails later (the server was down), the next run
+ * with the very same change set (same approval id, so the same
+ * snapshot and the same changes) goes on without asking again.  The
+ * file STATE/approved holds "ID APPROVER"; the commit removes it.
+ */
+static int
+save_approval(struct run *r)
+{
+	char path[PATH_MAX], line[256];
+	int n;
+
+	if (path_fmt(path, sizeof(path), "%s/approved", r->cfg->state_dir)
+	    == -1)
+		return fail(r, ST_SAFETY);
+	n = snprintf(line, sizeof(line), "%s %s\n", r->v.approval_id,
+	    r->rep.approved_by);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = (int)strlen(line);
+	if (file_write_atomic(path, line, (size_t)n) == -1)
+		log_warn("%s", error_last());
+	return 0;
+}
+
+/* 1 if STATE/approved approves this very change set; sets approved_by. */
+static int
+load_approval(struct run *r)
+{
+	char path[PATH_MAX], line[256], *sp;
+	FILE *fp;
+
+	if (path_fmt(path, sizeof(path), "%s/approved", r->cfg->state_dir)
+	    == -1 || (fp = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(line, sizeof(line), fp) == NULL) {
+		fclose(fp);
+		return 0;
+	}
+	fclose(fp);
+	line[strcspn(line, "\n")] = '\0';
+	if ((sp = strchr(line, ' ')) == NULL)
+		return 0;
+	*sp++ = '\0';
+	if (strcmp(line, r->v.approval_id) != 0)
+		return 0;
+	snprintf(r->rep.approved_by, sizeof(r->rep.approved_by), "%s", sp);
+	return 1;
+}
+
+static void
+clear_approval(const struct config *cfg)
+{
+	char path[PATH_MAX];
+
+	if (path_fmt(path, sizeof(path), "%s/approved", cfg->state_dir) == 0)
+		unlink(path);
+}
+
+/*
  * Stage safety: the verdict, and what an override or an approval id
  * makes of it.  Returns 0 to go on, 1 when the run is blocked, -1 on
  * error.
@@ -342,13 +401,19 @@ stage_safety(struct run *r)
 		who_am_i(r->rep.approved_by, sizeof(r->rep.approved_by));
 		log_info("blocked (%s); approved by %s with --override",
 		    r->v.reason, r->rep.approved_by);
-		return 0;
+		return save_approval(r);
 	}
 	if (want != NULL && strcmp(want, r->v.approval_id) == 0 &&
 	    !r->opts->plan) {
 		who_am_i(r->rep.approved_by, sizeof(r->rep.approved_by));
 		log_info("blocked (%s); approved by %s with id %s",
 		    r->v.reason, r->rep.approved_by, want);
+		return save_approval(r);
+	}
+	if (!r->opts->plan && load_approval(r)) {
+		log_info("blocked (%s); approved earlier by %s (id %s), not "
+		    "yet delivered", r->v.reason, r->rep.approved_by,
+		    r->v.approval_id);
 		return 0;
 	}
 	r->rep.status = RUN_BLOCKED;
@@ -471,6 +536,7 @@ stage_commit(struct run *r)
 		return fail(r, ST_COMMIT);
 	r->full_tmp[0] = '\0';
 	clear_pending(r->cfg);
+	clear_approval(r->cfg);
 	write_index(r);
 	stage_end(r, ST_COMMIT);
 	crash_point("commit");
@@ -623,8 +689,10 @@ run_stages(struct run *r)
 	if (r->have_snapshot && r->cs.n[0] + r->cs.n[1] + r->cs.n[2] == 0) {
 		r->rep.nothing_to_do = 1;
 		log_info("nothing to do: the export matches the snapshot");
-		if (!r->opts->plan)
+		if (!r->opts->plan) {
 			clear_pending(r->cfg);
+			clear_approval(r->cfg);
+		}
 		return 0;
 	}
 	if ((rc = stage_safety(r)) != 0 || r->opts->plan)

@@ -1186,6 +1186,37 @@ START_TEST(test_index_damaged)
 }
 END_TEST
 
+/* An approval stands until delivered: the approved run fails in
+ * delivery, and the next run with the same change set goes on without
+ * a new approval; a changed export needs one again. */
+START_TEST(test_approval_survives_failed_delivery)
+{
+	char *out, id[17];
+
+	make_root(dir, "dir: outbox", "dir: missing-outbox", (char *)NULL);
+	night(dir, 1);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	approval_id(out, id);
+	free(out);
+	out = expect_run(1, dir, "run", "--approve", id, (char *)NULL);
+	has(out, "deliver");
+	free(out);
+	ck_assert_int_eq(tu_exists(at(dir, "state/snapshot")), 0);
+	ck_assert_int_eq(mkdir(at(dir, "missing-outbox"), 0755), 0);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "approved earlier");
+	free(out);
+	ck_assert_int_eq(tu_exists(at(dir, "state/snapshot")), 1);
+	ck_assert_int_eq(tu_exists(at(dir, "state/approved")), 0);
+	out = last_line(at(dir, "state/runs.log"));
+	has(out, "approved_by=");
+	free(out);
+	/* the approval was used up: night 2 blocks again */
+	night(dir, 2);
+	free(expect_run(3, dir, "run", (char *)NULL));
+}
+END_TEST
+
 START_TEST(test_dtd_gzip)
 {
 	char *out, *s, file[PATH_MAX];
@@ -1394,6 +1425,7 @@ run_suite(void)
 	tcase_add_test(tc, test_delta_never_replaces);
 	tcase_add_test(tc, test_source_ims);
 	tcase_add_test(tc, test_index_damaged);
+	tcase_add_test(tc, test_approval_survives_failed_delivery);
 	tcase_add_test(tc, test_dtd_gzip);
 	tcase_add_test(tc, test_export_deterministic);
 	tcase_add_test(tc, test_validate_and_diff);
