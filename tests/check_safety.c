@@ -363,6 +363,22 @@ START_TEST(parsers)
 	ck_assert_int_eq(utf8_valid("\xc0\xaf", 2), 0);		/* overlong */
 	ck_assert_int_eq(utf8_valid("\xed\xa0\x80", 3), 0);	/* surrogate */
 	ck_assert_int_eq(utf8_valid("\xf4\x90\x80\x80", 4), 0);
+	/* long ASCII runs (checked eight bytes at a time) around a bad or
+	 * a good sequence, at every offset */
+	{
+		char buf[40];
+		size_t at;
+
+		for (at = 0; at < 24; at++) {
+			memset(buf, 'a', sizeof(buf));
+			buf[at] = '\xff';
+			ck_assert_int_eq(utf8_valid(buf, sizeof(buf)), 0);
+			buf[at] = '\xc3';
+			buf[at + 1] = '\xa5';
+			ck_assert_int_eq(utf8_valid(buf, sizeof(buf)), 1);
+			ck_assert_int_eq(utf8_valid(buf, at + 1), 0);
+		}
+	}
 }
 END_TEST
 
