@@ -487,8 +487,9 @@ void	 snapshot_unlock(int fd);
 /* Path of the current snapshot in state_dir into buf; 1 if it exists,
  * 0 if not (first run). */
 int	 snapshot_path(const char *state_dir, char *buf, size_t len);
-/* The digest that identifies the snapshot (of its inode, size and
- * mtime: new with every commit), or zeros if there is none.  0 or -1. */
+/* The digest that identifies the snapshot (of its size and mtime to
+ * the nanosecond: new with every commit, kept by a restore from backup),
+ * or zeros if there is none.  0 or -1. */
 int	 snapshot_digest(const char *state_dir, unsigned char out[32]);
 /*
  * Make tmp (a complete, fsync'd file in state_dir) the new snapshot:

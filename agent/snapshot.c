@@ -138,10 +138,13 @@ snapshot_path(const char *state_dir, char *buf, size_t len)
 }
 
 /*
- * The identity of the current snapshot: a digest of its device, inode,
- * size and modification time, which change with every commit (a
- * rename brings a new inode) and with nothing else.  Zeros when there
- * is no snapshot.  Returns 0, or -1 when it cannot be examined.
+ * The identity of the current snapshot: a digest of its size and its
+ * modification time to the nanosecond, which every commit renews (the
+ * snapshot is a file written just before).  Not the inode: a state
+ * directory restored from a backup (cp -a, tar, rsync -a keep mtimes)
+ * keeps its identity, and so its index and a pending approval id.
+ * Zeros when there is no snapshot.  Returns 0, or -1 when it cannot be
+ * examined.
  */
 int
 snapshot_digest(const char *state_dir, unsigned char out[32])
@@ -149,7 +152,7 @@ snapshot_digest(const char *state_dir, unsigned char out[32])
 	char path[PATH_MAX];
 	struct stat st;
 	struct sha256 h;
-	unsigned long long v[5];
+	unsigned long long v[3];
 
 	memset(out, 0, 32);
 	snprintf(path, sizeof(path), "%s/snapshot", state_dir);
@@ -158,11 +161,9 @@ snapshot_digest(const char *state_dir, unsigned char out[32])
 			return 0;
 		return error_sys("%s", path);
 	}
-	v[0] = (unsigned long long)st.st_dev;
-	v[1] = (unsigned long long)st.st_ino;
-	v[2] = (unsigned long long)st.st_size;
-	v[3] = (unsigned long long)st.st_mtim.tv_sec;
-	v[4] = (unsigned long long)st.st_mtim.tv_nsec;
+	v[0] = (unsigned long long)st.st_size;
+	v[1] = (unsigned long long)st.st_mtim.tv_sec;
+	v[2] = (unsigned long long)st.st_mtim.tv_nsec;
 	sha256_init(&h);
 	sha256_update(&h, v, sizeof(v));
 	sha256_final(&h, out);

@@ -1217,6 +1217,34 @@ START_TEST(test_approval_survives_failed_delivery)
 }
 END_TEST
 
+/* A state directory restored from a backup (cp -a keeps mtimes) keeps
+ * its snapshot's identity: the index is used, the approval id holds. */
+START_TEST(test_state_restored)
+{
+	char *out, *argv[5], id1[17], id2[17];
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	night(dir, 1);
+	free(expect_run(0, dir, "run", (char *)NULL));
+	night(dir, 2);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	approval_id(out, id1);
+	free(out);
+	ck_assert_int_eq(rename(at(dir, "state"), at(dir, "state.old")), 0);
+	argv[0] = (char *)"/bin/cp";
+	argv[1] = (char *)"-a";
+	argv[2] = (char *)at(dir, "state.old");
+	argv[3] = (char *)at(dir, "state");
+	argv[4] = NULL;
+	ck_assert_int_eq(tu_run(argv, NULL, 30), 0);
+	out = expect_run(3, dir, "-v", "run", (char *)NULL);
+	has(out, "snapshot read from its index");
+	approval_id(out, id2);
+	ck_assert_str_eq(id1, id2);
+	free(out);
+}
+END_TEST
+
 START_TEST(test_dtd_gzip)
 {
 	char *out, *s, file[PATH_MAX];
@@ -1426,6 +1454,7 @@ run_suite(void)
 	tcase_add_test(tc, test_source_ims);
 	tcase_add_test(tc, test_index_damaged);
 	tcase_add_test(tc, test_approval_survives_failed_delivery);
+	tcase_add_test(tc, test_state_restored);
 	tcase_add_test(tc, test_dtd_gzip);
 	tcase_add_test(tc, test_export_deterministic);
 	tcase_add_test(tc, test_validate_and_diff);
