@@ -184,77 +184,84 @@ drop_persons(const char *root, const char *const *ids)
 }
 
 /*
- * Run sisfeed -c root/sisfeed.yaml ARGS... (NULL-terminated); output
- * (stdout and stderr) into *out.  Returns the exit status, 128+signal
- * when killed.
+ * Run argv[0..npre) followed by the NULL-terminated arguments in ap,
+ * capturing stdout and stderr into *out.  Returns the exit status,
+ * 128+signal when killed.
  */
 static int
-sisfeed(const char *root, char **out, ...)
+vrun(const char *const *pre, int npre, va_list ap, char **out)
 {
 	char *argv[MAXARGS];
 	const char *a;
-	char cfg[PATH_MAX];
-	int argc = 0;
-	va_list ap;
+	int argc;
 
-	snprintf(cfg, sizeof(cfg), "%s", at(root, "sisfeed.yaml"));
-	argv[argc++] = (char *)tu_sisfeed();
-	argv[argc++] = (char *)"-c";
-	argv[argc++] = cfg;
-	va_start(ap, out);
+	for (argc = 0; argc < npre; argc++)
+		argv[argc] = (char *)pre[argc];
 	while ((a = va_arg(ap, const char *)) != NULL) {
 		ck_assert_int_lt(argc, MAXARGS - 1);
 		argv[argc++] = (char *)a;
 	}
-	va_end(ap);
 	argv[argc] = NULL;
 	return tu_run(argv, out, TIMEOUT);
+}
+
+/*
+ * Run sisfeed -c root/sisfeed.yaml with NULL-terminated arguments,
+ * output into *out.  Returns the exit status, 128+signal when killed.
+ */
+static int
+sisfeed(const char *root, char **out, ...)
+{
+	char cfg[PATH_MAX];
+	const char *pre[3];
+	va_list ap;
+	int rc;
+
+	snprintf(cfg, sizeof(cfg), "%s", at(root, "sisfeed.yaml"));
+	pre[0] = tu_sisfeed();
+	pre[1] = "-c";
+	pre[2] = cfg;
+	va_start(ap, out);
+	rc = vrun(pre, 3, ap, out);
+	va_end(ap);
+	return rc;
 }
 
 /* Run a program with NULL-terminated arguments, no config. */
 static int
 prog(const char *path, char **out, ...)
 {
-	char *argv[MAXARGS];
-	const char *a;
-	int argc = 0;
 	va_list ap;
+	int rc;
 
-	argv[argc++] = (char *)path;
 	va_start(ap, out);
-	while ((a = va_arg(ap, const char *)) != NULL) {
-		ck_assert_int_lt(argc, MAXARGS - 1);
-		argv[argc++] = (char *)a;
-	}
+	rc = vrun(&path, 1, ap, out);
 	va_end(ap);
-	argv[argc] = NULL;
-	return tu_run(argv, out, TIMEOUT);
+	return rc;
 }
 
-/* Run and expect exit code want; returns the output (to free). */
+/* Run sisfeed on root's config and expect exit code want; returns the
+ * output (to free). */
 static char *
 expect_run(int want, const char *root, ...)
 {
-	char *argv[MAXARGS], *out = NULL;
-	const char *a;
-	char cfg[PATH_MAX];
-	int argc = 0, rc;
+	char cfg[PATH_MAX], *out = NULL;
+	const char *pre[3], *first;
 	va_list ap;
+	int rc;
 
 	snprintf(cfg, sizeof(cfg), "%s", at(root, "sisfeed.yaml"));
-	argv[argc++] = (char *)tu_sisfeed();
-	argv[argc++] = (char *)"-c";
-	argv[argc++] = cfg;
+	pre[0] = tu_sisfeed();
+	pre[1] = "-c";
+	pre[2] = cfg;
 	va_start(ap, root);
-	while ((a = va_arg(ap, const char *)) != NULL) {
-		ck_assert_int_lt(argc, MAXARGS - 1);
-		argv[argc++] = (char *)a;
-	}
+	first = va_arg(ap, const char *);
 	va_end(ap);
-	argv[argc] = NULL;
-	rc = tu_run(argv, &out, TIMEOUT);
+	va_start(ap, root);
+	rc = vrun(pre, 3, ap, &out);
+	va_end(ap);
 	ck_assert_msg(rc == want, "%s: exit %d, want %d; output:\n%s",
-	    argv[3], rc, want, out);
+	    first != NULL ? first : "", rc, want, out);
 	return out;
 }
 
