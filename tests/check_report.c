@@ -59,99 +59,21 @@ config_init(void)
 }
 
 static void
-set_counts(size_t pi, size_t pu, size_t pd, size_t gi, size_t gu,
-    size_t gd, size_t mi, size_t mu, size_t md)
-{
-	size_t c[NTYPES][NOPS] = { { pi, pu, pd }, { gi, gu, gd },
-	    { mi, mu, md } };
-	int t, o;
-
-	memset(&cs, 0, sizeof(cs));
-	memset(&vd, 0, sizeof(vd));
-	cs.base[TYPE_PERSON] = 5000;
-	cs.base[TYPE_GROUP] = 120;
-	cs.base[TYPE_MEMBER] = 9000;
-	for (t = 0; t < NTYPES; t++)
-		for (o = 0; o < NOPS; o++) {
-			cs.count[t][o] = c[t][o];
-			vd.percent[t][o] = 100.0 * (double)c[t][o] /
-			    (double)cs.base[t];
-		}
-}
-
-static void
 report_completed(struct run_report *r)
 {
-	memset(r, 0, sizeof(*r));
-	set_counts(3, 5, 1, 0, 1, 0, 10, 0, 2);
-	cs.deactivated = 2;
-	cs.reactivated = 1;
-	r->cfg = &cfg;
-	r->status = RUN_COMPLETED;
-	snprintf(r->run_id, sizeof(r->run_id), "20240501T020000Z");
-	r->started = 1714528800;
-	r->finished = 1714528812;
-	r->cs = &cs;
-	r->v = &vd;
-	r->count[TYPE_PERSON] = 5002;
-	r->count[TYPE_GROUP] = 120;
-	r->count[TYPE_MEMBER] = 9008;
-	snprintf(r->file_name, sizeof(r->file_name),
-	    "sisfeed-20240501.xml.gz");
-	snprintf(r->remote_path, sizeof(r->remote_path),
-	    "/incoming/sisfeed-20240501.xml.gz");
-	r->file_size = 123456;
-	r->seconds[ST_READ] = 1.25;
-	r->seconds[ST_DELIVER] = 3.5;
+	tu_report_completed(r, &cfg, &cs, &vd);
 }
 
 static void
 report_blocked(struct run_report *r)
 {
-	static const char *names[] = { "s1001 Doe, Jane",
-	    "s1002 \xc3\x96lz, J\xc3\xbcrgen", "s1003 <script>x</script>",
-	    "s1004 Roe, Richard", "s1005 Poe, Edgar" };
-	size_t i;
-
-	memset(r, 0, sizeof(*r));
-	set_counts(3, 5, 412, 0, 1, 0, 10, 0, 300);
-	vd.blocked = 1;
-	vd.tripped[TYPE_PERSON][OP_DELETE] = 1;
-	snprintf(vd.approval_id, sizeof(vd.approval_id), "0123456789abcdef");
-	snprintf(vd.reason, sizeof(vd.reason),
-	    "persons deletes 412 (8.2%%) exceed 2%% of 5000");
-	r->cfg = &cfg;
-	r->status = RUN_BLOCKED;
-	snprintf(r->run_id, sizeof(r->run_id), "20240502T020000Z");
-	r->started = 1714615200;
-	r->finished = 1714615203;
-	r->cs = &cs;
-	r->v = &vd;
-	r->count[TYPE_PERSON] = 4591;
-	r->count[TYPE_GROUP] = 120;
-	r->count[TYPE_MEMBER] = 8710;
-	r->rejects = 7;
-	snprintf(r->rejects_path, sizeof(r->rejects_path),
-	    "/var/lib/sisfeed/rejects/20240502T020000Z.txt");
-	for (i = 0; i < 5; i++) {
-		r->samples[TYPE_PERSON][OP_DELETE][i] = strdup(names[i]);
-		ck_assert_ptr_nonnull(r->samples[TYPE_PERSON][OP_DELETE][i]);
-	}
-	r->nsamples[TYPE_PERSON][OP_DELETE] = 5;
+	tu_report_blocked(r, &cfg, &cs, &vd);
 }
 
 static void
 report_failed(struct run_report *r)
 {
-	memset(r, 0, sizeof(*r));
-	r->cfg = &cfg;
-	r->status = RUN_FAILED;
-	snprintf(r->run_id, sizeof(r->run_id), "20240503T020000Z");
-	r->started = 1714701600;
-	r->finished = 1714701660;
-	snprintf(r->stage, sizeof(r->stage), "%s", stage_name(ST_DELIVER));
-	snprintf(r->error, sizeof(r->error),
-	    "sftp.lms.example.com:22: connect: Connection refused");
+	tu_report_failed(r, &cfg, &cs, &vd);
 }
 
 /* The JSON s flattened by Python ("a.b.c=value" lines); malloc'd. */

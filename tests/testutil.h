@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "sisfeed.h"
+
 /* A fresh private directory under $TMPDIR (or /tmp); path in buf.
  * Aborts the test on failure. */
 void	 tu_mkdtemp(char *buf, size_t len);
@@ -34,6 +36,17 @@ int	 tu_free_port(void);
 /* Wait until something accepts on 127.0.0.1:port; 0 if it did within
  * timeout_ms (polls at most timeout_ms/20 times), -1 if not. */
 int	 tu_wait_port(int port, int timeout_ms);
+/*
+ * Hand-built run reports of a 5000-person district (completed, blocked
+ * on 412 person deletes with five samples, failed in deliver), filling
+ * r and the change set and verdict it points to.
+ */
+void	 tu_report_completed(struct run_report *, const struct config *,
+	    struct changeset *, struct verdict *);
+void	 tu_report_blocked(struct run_report *, const struct config *,
+	    struct changeset *, struct verdict *);
+void	 tu_report_failed(struct run_report *, const struct config *,
+	    struct changeset *, struct verdict *);
 /* Run a Check suite; returns the number failed. */
 int	 tu_run_suite(Suite *);
 
