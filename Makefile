@@ -21,7 +21,7 @@ CFLAGS	?=
 SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ALL_CFLAGS = $(STD) $(WARN) $(OPT) -I. $(PKG_CFLAGS) $(CFLAGS)
 
-LIB_SRC	 = $(sort $(filter-out agent/main.c, $(wildcard formats/*.c filters/*.c agent/*.c)))
+LIB_SRC	 = $(sort $(filter-out agent/main.c, $(wildcard lib/*.c formats/*.c filters/*.c agent/*.c)))
 TEST_SRC = $(sort $(wildcard tests/check_*.c))
 HDR	 = sisfeed.h $(wildcard tests/*.h)
 

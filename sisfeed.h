@@ -33,7 +33,7 @@
 #endif
 
 /* ------------------------------------------------------------------ */
-/* agent/log.c: the last error message (one per thread), and logging. */
+/* lib/log.c: the last error message (one per thread), and logging.   */
 
 /* Record a formatted error message; returns -1 so callers can write
  * "return error_set(...)". */
@@ -46,13 +46,32 @@ const char *error_last(void);
 void	 error_clear(void);
 
 /* ------------------------------------------------------------------ */
-/* agent/log.c: messages to stderr (no colour, cron-friendly).         */
+/* lib/log.c: messages to stderr (no colour, cron-friendly).           */
 
 extern int log_verbosity;	/* 0 quiet, 1 normal, 2 verbose */
 void	 log_info(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void	 log_debug(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void	 log_warn(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void	 log_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* ------------------------------------------------------------------ */
+/* lib/fileio.c: paths, full writes and atomic file replacement.       */
+
+/* snprintf into a path buffer; -1 (error set) if it does not fit. */
+int	 path_fmt(char *buf, size_t len, const char *fmt, ...)
+	    PRINTF_LIKE(3, 4);
+/* fsync the directory holding path (a rename in it is durable). */
+int	 fsync_dir_of(const char *path);
+/* fsync a file by path and its directory.  0 or -1. */
+int	 fsync_path(const char *path);
+/* Write all of buf to fd (short writes, EINTR); 0, or -1 with errno. */
+int	 fd_write(int fd, const void *buf, size_t len);
+/* Write len bytes to path atomically (temp, fsync, rename), mode 0600. */
+int	 file_write_atomic(const char *path, const void *, size_t len);
+/* Copy src to dst atomically (temp in dst's directory with the given
+ * mode, fsync, rename).  0 or -1. */
+int	 file_copy_atomic(const char *src, const char *dst, mode_t mode,
+	    off_t *size);
 
 /* ------------------------------------------------------------------ */
 /* formats/roster.c: strings that live as long as their roster.        */
@@ -500,22 +519,8 @@ int	 snapshot_commit(const char *state_dir, const char *tmp, int keep);
 /* Keep the newest `keep` files of state_dir/sub (names sort by time);
  * remove the rest.  0 or -1. */
 int	 snapshot_prune(const char *state_dir, const char *sub, int keep);
-/* snprintf into a path buffer; -1 (error set) if it does not fit. */
-int	 path_fmt(char *buf, size_t len, const char *fmt, ...)
-	    PRINTF_LIKE(3, 4);
-/* fsync a file by path and its directory.  0 or -1. */
-int	 fsync_path(const char *path);
-/* Write all of buf to fd (short writes, EINTR); 0, or -1 with errno. */
-int	 fd_write(int fd, const void *buf, size_t len);
-/* Write len bytes to path atomically (temp, fsync, rename), mode 0600. */
-int	 file_write_atomic(const char *path, const void *, size_t len);
-/* Copy src to dst atomically (temp in dst's directory with the given
- * mode, fsync, rename).  0 or -1. */
-int	 file_copy_atomic(const char *src, const char *dst, mode_t mode,
-	    off_t *size);
-
 /* ------------------------------------------------------------------ */
-/* agent/sbuf.c: a growing string; out of memory sets err, and later    */
+/* lib/sbuf.c: a growing string; out of memory sets err, and later      */
 /* appends do nothing until sbuf_done reports it.                       */
 
 struct sbuf {

@@ -1,0 +1,209 @@
+/*
+ * fileio.c -- ground file helpers for every layer: path formatting,
+ * full writes, fsync, and atomic replacement (temporary name beside the
+ * target, fsync, rename, fsync of the directory).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sisfeed.h"
+
+/*
+ * snprintf into a path buffer; a path that does not fit is an error
+ * (set) rather than silently cut.  Returns 0 or -1.
+ */
+int
+path_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len)
+		return error_set("path too long: %.64s...", buf);
+	return 0;
+}
+
+/*
+ * fsync the directory that holds path, so a rename in it is durable.
+ * Returns 0 or -1 (error set).
+ */
+int
+fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return error_sys("%s", dir);
+	if (fsync(fd) == -1 && errno != EINVAL) {
+		error_sys("%s: fsync", dir);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * fsync the file at path and then its directory.  Returns 0 or -1.
+ */
+int
+fsync_path(const char *path)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return error_sys("%s", path);
+	if (fsync(fd) == -1) {
+		error_sys("%s: fsync", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return fsync_dir_of(path);
+}
+
+/*
+ * Write all len bytes of buf to fd, going on after short writes and
+ * EINTR, at most 1 GiB a call.  Returns 0, or -1 with errno set (no
+ * error message: the caller names the file).
+ */
+int
+fd_write(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+open_temp(const char *dst, char *tmp, size_t len, mode_t mode)
+{
+	int fd;
+
+	if ((size_t)snprintf(tmp, len, "%s.tmp.XXXXXX", dst) >= len)
+		return error_set("%s: path too long", dst);
+	if ((fd = mkstemp(tmp)) == -1)
+		return error_sys("%s", tmp);
+	if (fchmod(fd, mode) == -1) {
+		error_sys("%s", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+finish_temp(int fd, const char *tmp, const char *dst)
+{
+	if (fsync(fd) == -1) {
+		error_sys("%s: fsync", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (close(fd) == -1) {
+		error_sys("%s", tmp);
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, dst) == -1) {
+		error_sys("%s: rename to %s", tmp, dst);
+		unlink(tmp);
+		return -1;
+	}
+	return fsync_dir_of(dst);
+}
+
+/*
+ * Write len bytes to path atomically: a temporary file in the same
+ * directory, mode 0600, fsync, rename, fsync of the directory.
+ * Returns 0, or -1 (error set; no temporary file left).
+ */
+int
+file_write_atomic(const char *path, const void *buf, size_t len)
+{
+	char tmp[PATH_MAX];
+	int fd;
+
+	if ((fd = open_temp(path, tmp, sizeof(tmp), 0600)) < 0)
+		return -1;
+	if (fd_write(fd, buf, len) == -1) {
+		error_sys("%s", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	return finish_temp(fd, tmp, path);
+}
+
+/*
+ * Copy src to dst atomically (temporary name beside dst, given mode,
+ * fsync, rename); *size gets the bytes copied if non-NULL.  Returns 0,
+ * or -1 (error set; dst untouched, no temporary file left).
+ */
+int
+file_copy_atomic(const char *src, const char *dst, mode_t mode,
+    off_t *size)
+{
+	char tmp[PATH_MAX];
+	static char buf[1 << 20];
+	int in, out;
+	off_t total = 0;
+	ssize_t n;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
+		return error_sys("%s", src);
+	if ((out = open_temp(dst, tmp, sizeof(tmp), mode)) < 0) {
+		close(in);
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 || fd_write(out, buf, (size_t)n) == -1) {
+			error_sys("%s", n == -1 ? src : tmp);
+			close(in);
+			close(out);
+			unlink(tmp);
+			return -1;
+		}
+		total += n;
+	}
+	close(in);
+	if (finish_temp(out, tmp, dst) == -1)
+		return -1;
+	if (size != NULL)
+		*size = total;
+	return 0;
+}
