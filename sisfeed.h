@@ -227,6 +227,10 @@ enum output_mode { MODE_FULL, MODE_DELTA };
 enum compress { COMPRESS_NONE, COMPRESS_GZIP };
 enum first_run { FIRST_RUN_BLOCK, FIRST_RUN_ALLOW };
 enum starttls { STARTTLS_REQUIRED, STARTTLS_TRY, STARTTLS_OFF };
+/* output.profile: the consumer the file is written for (sisfeed.yaml.5
+ * states each contract).  Only the writer and the config checks know a
+ * consumer by name. */
+enum output_profile { PROFILE_GENERIC, PROFILE_MOODLE, PROFILE_ITSLEARNING };
 
 /* Model fields a CSV column can map to. */
 enum person_field { PF_ID, PF_USERID, PF_GIVEN, PF_FAMILY, PF_EMAIL,
@@ -280,6 +284,8 @@ struct config {
 		enum compress compress;
 		char	*name;		/* strftime pattern */
 		int	 threads;	/* gzip threads 1..64; 0 automatic */
+		/* consumer profiles */
+		enum output_profile profile;	/* default generic */
 	} output;
 
 	struct {
@@ -402,6 +408,7 @@ struct ims_options {
 	int		 delta;		/* writes <type>delta</type> */
 	int		 threads;	/* gzip: compressing threads; 1 on
 					 * this thread, 0 online CPUs (<= 8) */
+	enum output_profile profile;	/* the consumer written for */
 };
 
 struct changeset;

@@ -925,11 +925,40 @@ walk_source(const struct ctx *x, const struct ent *se)
 }
 
 static const char *const output_keys[] = { "source", "datasource",
-	"target", "mode", "compress", "name", "threads", NULL };
+	"target", "mode", "compress", "name", "threads",
+	"profile", NULL };
 enum { O_SOURCE, O_DATASOURCE, O_TARGET, O_MODE, O_COMPRESS, O_NAME,
-	O_THREADS, NO };
+	O_THREADS,
+	O_PROFILE, NO };
 static const char *const mode_names[] = { "full", "delta", NULL };
 static const char *const compress_names[] = { "none", "gzip", NULL };
+static const char *const profile_names[] = { "generic", "moodle",
+	"itslearning", NULL };
+
+/*
+ * output.profile, and what a profile cannot go with.  Moodle imports
+ * nothing from a gzip file (and says it completed).
+ */
+static int
+walk_profile(const struct ctx *x, const struct ent *e)
+{
+	struct config *c = x->c;
+	int v;
+
+	if (e[O_PROFILE].v == NULL)
+		return 0;
+	if (get_enum(x, e[O_PROFILE].v, "output.profile", profile_names,
+	    &v) == -1)
+		return -1;
+	c->output.profile = (enum output_profile)v;
+	if (c->output.profile == PROFILE_MOODLE &&
+	    c->output.compress == COMPRESS_GZIP)
+		return cerr(x, e[O_PROFILE].v->line, "output.profile",
+		    "moodle cannot go with output.compress gzip: Moodle's "
+		    "importer reads the file as plain text and imports "
+		    "nothing from a gzip file");
+	return 0;
+}
 
 static int
 walk_output(const struct ctx *x, const struct ent *oe)
@@ -976,6 +1005,8 @@ walk_output(const struct ctx *x, const struct ent *oe)
 	/* Absent: 0, the online CPUs (at most 8), chosen by the writer. */
 	if (e[O_THREADS].v != NULL && get_int(x, e[O_THREADS].v,
 	    "output.threads", 1, 64, &c->output.threads) == -1)
+		return -1;
+	if (walk_profile(x, e) == -1)
 		return -1;
 	return 0;
 }

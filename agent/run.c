@@ -440,6 +440,7 @@ ims_options_of(const struct config *cfg, struct ims_options *o, int delta)
 	o->gzip = cfg->output.compress == COMPRESS_GZIP;
 	o->delta = delta;
 	o->threads = cfg->output.threads;
+	o->profile = cfg->output.profile;
 }
 
 /*

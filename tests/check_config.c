@@ -292,6 +292,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c->output.compress, COMPRESS_NONE);
 	ck_assert_str_eq(c->output.name, "sisfeed-%Y%m%d.xml");
 	ck_assert_int_eq(c->output.threads, 0);
+	ck_assert_int_eq(c->output.profile, PROFILE_GENERIC);
 	for (t = 0; t < NTYPES; t++)
 		for (o = 0; o < NOPS; o++) {
 			ck_assert_double_eq(c->safety.t[t][o].percent,
@@ -477,6 +478,45 @@ START_TEST(test_err_enum_range)
 	expect_error(load_min("mail:\n  smtp: smtp://h\n  from: a@b.c\n"
 	    "  to: d@e.f\n  on: [completed, sometimes]\n"), 19,
 	    "'sometimes' is not completed, blocked or failed");
+}
+END_TEST
+
+/* output.profile: each name, a wrong one, and moodle with gzip. */
+START_TEST(test_profile)
+{
+	static const char *const names[] = { "generic", "moodle",
+	    "itslearning" };
+	static const enum output_profile want[] = { PROFILE_GENERIC,
+	    PROFILE_MOODLE, PROFILE_ITSLEARNING };
+	char text[256];
+	struct config *c;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(text, sizeof(text), "site: s\n"
+		    "source: {format: ims, file: f}\n"
+		    "output: {source: s, profile: %s}\n"
+		    "delivery: {dir: out}\n", names[i]);
+		c = load(text);
+		ck_assert_msg(c != NULL, "%s", error_last());
+		ck_assert_int_eq(c->output.profile, want[i]);
+		config_free(c);
+	}
+	expect_error(load(
+	    "site: s\n"
+	    "source: {format: ims, file: f}\n"
+	    "output: {source: s, profile: blackboard}\n"), 3,
+	    "key 'output.profile': 'blackboard' is not one of: generic, "
+	    "moodle, itslearning");
+	expect_error(load(
+	    "site: s\n"
+	    "source: {format: ims, file: f}\n"
+	    "output:\n"
+	    "  source: s\n"
+	    "  compress: gzip\n"
+	    "  profile: moodle\n"), 6,
+	    "key 'output.profile': moodle cannot go with output.compress "
+	    "gzip");
 }
 END_TEST
 
@@ -884,6 +924,7 @@ main(void)
 	tcase_add_test(tc, test_err_wrong_type);
 	tcase_add_test(tc, test_err_threshold);
 	tcase_add_test(tc, test_err_enum_range);
+	tcase_add_test(tc, test_profile);
 	tcase_add_test(tc, test_err_delivery);
 	tcase_add_test(tc, test_err_missing);
 	tcase_add_test(tc, test_err_duplicate);

@@ -18,10 +18,10 @@
 #define WHEN	1725156000	/* 2024-09-01T02:00:00Z */
 
 static const struct ims_options opts_plain = {
-	"sis.example.org", "Example District", "lms", 0, 0, 0
+	"sis.example.org", "Example District", "lms", 0, 0, 0, PROFILE_GENERIC
 };
 static const struct ims_options opts_gzip = {
-	"sis.example.org", "Example District", NULL, 1, 0, 0
+	"sis.example.org", "Example District", NULL, 1, 0, 0, PROFILE_GENERIC
 };
 
 /* ------------------------------------------------------------------ */
@@ -401,7 +401,8 @@ START_TEST(test_source_escaped)
 	char dir[256];
 	const char *f;
 	struct roster r;
-	struct ims_options o = { "a&b", "d<s", NULL, 0, 0, 0 };
+	struct ims_options o = { "a&b", "d<s", NULL, 0, 0, 0,
+	    PROFILE_GENERIC };
 	char *s;
 
 	tu_mkdtemp(dir, sizeof(dir));
