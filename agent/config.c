@@ -168,6 +168,10 @@ yaml_fail(const struct ctx *x, const yaml_parser_t *p)
 	default:
 		break;
 	}
+	if (strstr(problem, "tab character") != NULL)
+		return cerr(x, p->problem_mark.line + 1, NULL,
+		    "a tab at column %lu: YAML indents with spaces only",
+		    (unsigned long)p->problem_mark.column + 1);
 	if (p->context != NULL)
 		return cerr(x, p->problem_mark.line + 1, NULL,
 		    "YAML syntax error: %s (%s at line %lu)", problem,

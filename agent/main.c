@@ -24,7 +24,7 @@ usage(FILE *fp)
 	    "       sisfeed [-c FILE] check [--mail]\n"
 	    "       sisfeed validate FILE\n"
 	    "       sisfeed diff OLD NEW\n"
-	    "       sisfeed --help | --version\n"
+	    "       sisfeed -h | --help | -V | --version\n"
 	    "\n"
 	    "  run       the nightly job: read the export, diff it with the\n"
 	    "            snapshot, block mass changes, deliver, advance\n"
@@ -37,7 +37,8 @@ usage(FILE *fp)
 	    "\n"
 	    "Exit: 0 delivered or nothing to do, 1 failed, 2 usage or config\n"
 	    "error, 3 blocked by the safety filter, 4 another run is going.\n"
-	    "Default config: " DEFAULT_CONFIG "; see sisfeed(8).\n");
+	    "-c FILE (or --config=FILE): default " DEFAULT_CONFIG "; see\n"
+	    "sisfeed(8).\n");
 }
 
 static int
@@ -127,6 +128,32 @@ cmd_check(const struct config *cfg, int argc, char *argv[])
 	return run_check(cfg, mail);
 }
 
+static int
+cmd_status(const struct config *cfg, int argc)
+{
+	if (argc != 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return run_status(cfg);
+}
+
+/* 1 if a command's arguments ask for help (-h or --help). */
+static int
+wants_help(int argc, char *argv[])
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return 0;
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Commands that need the config, and how to run them. */
 static int
 with_config(const char *path, const char *cmd, int argc, char *argv[])
@@ -145,7 +172,7 @@ with_config(const char *path, const char *cmd, int argc, char *argv[])
 	else if (strcmp(cmd, "export") == 0)
 		rc = cmd_export(cfg, argc, argv);
 	else if (strcmp(cmd, "status") == 0)
-		rc = argc == 1 ? run_status(cfg) : EXIT_USAGE;
+		rc = cmd_status(cfg, argc);
 	else
 		rc = cmd_check(cfg, argc, argv);
 	config_free(cfg);
@@ -157,6 +184,10 @@ dispatch(const char *config, int argc, char *argv[])
 {
 	const char *cmd = argv[0];
 
+	if (wants_help(argc, argv)) {
+		usage(stdout);
+		return EXIT_OK;
+	}
 	if (strcmp(cmd, "validate") == 0) {
 		if (argc != 2) {
 			usage(stderr);
@@ -184,7 +215,10 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -192,7 +226,7 @@ main(int argc, char *argv[])
 	int ch, rc;
 
 	/* Global options stop at the command ("+"). */
-	while ((ch = getopt_long(argc, argv, "+c:vqh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config = optarg;

@@ -89,6 +89,22 @@ fail(struct run *r, int s)
 	return -1;
 }
 
+/*
+ * The last error of the mail module with one "mail: " in front (its
+ * messages mostly carry it already).
+ */
+static const char *
+mail_error(void)
+{
+	static char buf[1100];
+	const char *e = error_last();
+
+	if (strncmp(e, "mail: ", 6) == 0)
+		return e;
+	snprintf(buf, sizeof(buf), "mail: %s", e);
+	return buf;
+}
+
 static void
 who_am_i(char *buf, size_t len)
 {
@@ -219,10 +235,9 @@ stage_diff(struct run *r)
 
 	stage_begin(r);
 	r->have_snapshot = snapshot_path(r->cfg->state_dir, path, sizeof(path));
-	if (r->have_snapshot && read_snapshot(r->cfg, path, &r->or) == -1) {
-		error_set("snapshot %s: %s", path, error_last());
+	/* The reader's message names the snapshot's path already. */
+	if (r->have_snapshot && read_snapshot(r->cfg, path, &r->or) == -1)
 		return fail(r, ST_DIFF);
-	}
 	if (diff_compute(&r->or, &r->nr, &r->cs) == -1)
 		return fail(r, ST_DIFF);
 	r->rep.cs = &r->cs;
@@ -305,6 +320,37 @@ save_pending(struct run *r)
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		n = (int)strlen(buf);
 	return file_write_atomic(path, buf, (size_t)n);
+}
+
+/*
+ * --approve ID needs a blocked run waiting with that very id: a typo
+ * must not re-run the job and mail BLOCKED to everyone again.  Returns
+ * 0 when STATE/pending holds id, -1 (error set) when it does not.
+ */
+static int
+approval_is_pending(const struct config *cfg, const char *id)
+{
+	char path[PATH_MAX], line[128];
+	FILE *fp;
+
+	if (path_fmt(path, sizeof(path), "%s/pending", cfg->state_dir) == -1)
+		return -1;
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return error_set("--approve %s: no run is waiting for "
+			    "approval (%s does not exist)", id, path);
+		return error_sys("--approve %s: %s", id, path);
+	}
+	if (fgets(line, sizeof(line), fp) == NULL)
+		line[0] = '\0';
+	fclose(fp);
+	line[strcspn(line, "\n")] = '\0';
+	if (strncmp(line, "approval_id ", 12) == 0 &&
+	    strcmp(line + 12, id) == 0)
+		return 0;
+	return error_set("--approve %s: the run waiting for approval has "
+	    "id %.16s (see %s); nothing was run", id,
+	    strncmp(line, "approval_id ", 12) == 0 ? line + 12 : "?", path);
 }
 
 static void
@@ -742,9 +788,16 @@ run_main(const struct config *cfg, const struct run_options *opts)
 			run_free(&r);
 			return EXIT_FAILED;
 		}
+		if (opts->approve != NULL &&
+		    approval_is_pending(cfg, opts->approve) == -1) {
+			log_error("%s", error_last());
+			run_free(&r);
+			snapshot_unlock(lock);
+			return EXIT_USAGE;
+		}
 		clean_out(cfg);
 		if (cfg->mail.enabled && mail_flush_spool(cfg) == -1)
-			log_warn("mail spool: %s", error_last());
+			log_warn("%s (sending the spool)", mail_error());
 	}
 	rc = run_stages(&r);
 	r.rep.finished = time(NULL);
@@ -766,7 +819,7 @@ run_main(const struct config *cfg, const struct run_options *opts)
 
 		clock_gettime(CLOCK_MONOTONIC, &tm);
 		if (mail_report(cfg, &r.rep) == -1)
-			log_warn("mail: %s", error_last());
+			log_warn("%s", mail_error());
 		r.rep.seconds[ST_MAIL] = elapsed(&tm);
 	}
 	if (rc == 0 && !r.rep.nothing_to_do)
@@ -966,7 +1019,7 @@ run_check(const struct config *cfg, int mail)
 			printf("FAIL mail: no mail section in %s\n", cfg->path);
 			bad++;
 		} else if (mail_test(cfg) == -1) {
-			printf("FAIL mail: %s\n", error_last());
+			printf("FAIL %s\n", mail_error());
 			bad++;
 		} else
 			printf("ok   mail: test message sent\n");
@@ -1022,7 +1075,7 @@ print_change(const struct roster *or, const struct roster *nr, int t,
 /*
  * The diff command: the change set between two IMS files, one line per
  * change then the counts.  Returns 0 when they hold the same records,
- * 1 when they differ or on error (like diff(1)), 2 is never used.
+ * 1 when they differ, 2 when a file cannot be read (like diff(1)).
  */
 int
 run_diff(const char *oldpath, const char *newpath)
@@ -1030,7 +1083,7 @@ run_diff(const char *oldpath, const char *newpath)
 	struct roster or, nr;
 	struct changeset cs;
 	size_t i;
-	int t, rc = EXIT_FAILED;
+	int t, rc = EXIT_USAGE;		/* diff(1)'s "trouble" */
 
 	roster_init(&or);
 	roster_init(&nr);
@@ -1048,7 +1101,7 @@ run_diff(const char *oldpath, const char *newpath)
 		printf("%s: %zu inserts, %zu updates, %zu deletes\n",
 		    type_name(t), cs.count[t][OP_INSERT],
 		    cs.count[t][OP_UPDATE], cs.count[t][OP_DELETE]);
-	rc = cs.n[0] + cs.n[1] + cs.n[2] == 0 ? EXIT_OK : EXIT_FAILED;
+	rc = cs.n[0] + cs.n[1] + cs.n[2] == 0 ? EXIT_OK : EXIT_FAILED;	/* differ */
 out:
 	changeset_free(&cs);
 	roster_free(&or);

@@ -1407,6 +1407,56 @@ START_TEST(test_file_modes)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* the command line: help, version, --config=, usage, diff's trouble    */
+
+START_TEST(test_cli)
+{
+	char *out, arg[PATH_MAX + 16];
+	int rc;
+
+	make_root(dir, "history: 7\n", "history: 7\n", (char *)NULL);
+	night(dir, 1);
+	/* Help needs no config. */
+	rc = prog(tu_sisfeed(), &out, "-c", at(dir, "none.yaml"), "run",
+	    "--help", (char *)NULL);
+	ck_assert_int_eq(rc, 0);
+	has(out, "usage:");
+	free(out);
+	ck_assert_int_eq(prog(tu_sisfeed(), &out, "-V", (char *)NULL), 0);
+	has(out, "sisfeed ");
+	free(out);
+	snprintf(arg, sizeof(arg), "--config=%s", at(dir, "sisfeed.yaml"));
+	rc = prog(tu_sisfeed(), &out, arg, "status", (char *)NULL);
+	ck_assert_msg(rc == 0, "--config=: exit %d:\n%s", rc, out);
+	has(out, "snapshot: none");
+	free(out);
+	out = expect_run(2, dir, "status", "extra", (char *)NULL);
+	has(out, "usage:");
+	free(out);
+	/* diff(1): 2 is trouble, never "they differ". */
+	rc = prog(tu_sisfeed(), &out, "diff", at(dir, "no.xml"),
+	    at(dir, "no.xml"), (char *)NULL);
+	ck_assert_int_eq(rc, 2);
+	has(out, "no.xml");
+	free(out);
+	/* A mistyped approval id: exit 2 at once, no run, no mail. */
+	free(expect_run(3, dir, "run", (char *)NULL));
+	out = expect_run(2, dir, "run", "--approve", "0123456789abcdef",
+	    (char *)NULL);
+	has(out, "the run waiting for approval has id ");
+	free(out);
+	ck_assert_int_eq(count_dir(at(dir, "state/runs")), 1);
+	/* A tab in the YAML: said plainly, with line and column. */
+	tu_write(dir, "tab.yaml", "site: x\n\tstate_dir: /tmp\n");
+	rc = prog(tu_sisfeed(), &out, "-c", at(dir, "tab.yaml"), "status",
+	    (char *)NULL);
+	ck_assert_int_eq(rc, 2);
+	has(out, "tab.yaml:2: a tab at column 1: YAML indents with spaces");
+	free(out);
+}
+END_TEST
+
 static Suite *
 run_suite(void)
 {
@@ -1467,6 +1517,12 @@ run_suite(void)
 	tcase_add_test(tc, test_validate_and_diff);
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_file_modes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("ops");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_cli);
 	suite_add_tcase(s, tc);
 	return s;
 }
