@@ -133,6 +133,11 @@ struct group {
 	const char	*longname;	/* description/long or "" */
 	const char	*parent;	/* parent group's key or "" */
 	const char	*term;		/* timeframe/adminperiod or "" */
+	/* Carried from the export for profiles that write them (issue 10). */
+	const char	*begin;		/* timeframe/begin (a date) or "" */
+	const char	*end;		/* timeframe/end (a date) or "" */
+	const char	*orgname;	/* org/orgname or "" */
+	const char	*orgunit;	/* org/orgunit or "" */
 	uint32_t	 line;
 };
 

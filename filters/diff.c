@@ -36,7 +36,11 @@ group_differs(const struct group *a, const struct group *b)
 	    strcmp(a->shortname, b->shortname) != 0 ||
 	    strcmp(a->longname, b->longname) != 0 ||
 	    strcmp(a->parent, b->parent) != 0 ||
-	    strcmp(a->term, b->term) != 0;
+	    strcmp(a->term, b->term) != 0 ||
+	    strcmp(a->begin, b->begin) != 0 ||
+	    strcmp(a->end, b->end) != 0 ||
+	    strcmp(a->orgname, b->orgname) != 0 ||
+	    strcmp(a->orgunit, b->orgunit) != 0;
 }
 
 struct clist {
@@ -101,6 +105,14 @@ hash_group(struct sha256 *h, int op, const struct group *g)
 	hash_str(h, g->longname);
 	hash_str(h, g->parent);
 	hash_str(h, g->term);
+	/* Only when set, so approval ids of exports without them stay. */
+	if (*g->begin != '\0' || *g->end != '\0' || *g->orgname != '\0' ||
+	    *g->orgunit != '\0') {
+		hash_str(h, g->begin);
+		hash_str(h, g->end);
+		hash_str(h, g->orgname);
+		hash_str(h, g->orgunit);
+	}
 }
 
 static void

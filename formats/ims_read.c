@@ -20,7 +20,8 @@
  *   and the institutionroletype of the primary <institutionrole> (else
  *   of the first one).
  * - group: key, the first grouptype/typevalue, description short and
- *   long, timeframe/adminperiod, and the first relationship relation 1
+ *   long, timeframe/adminperiod, begin and end, org/orgname and the
+ *   first org/orgunit, and the first relationship relation 1
  *   (the default) that does not point at the group itself: the parent.
  * - membership: the group key, then per <member> with idtype 1 (idtype
  *   2 members are skipped) one membership per <role>: roletype as code
@@ -58,7 +59,8 @@ enum el {
 	E_FAMILY, E_GIVEN, E_EMAIL, E_SYSTEMROLE, E_INSTITUTIONROLE,
 	E_GROUP, E_GROUPTYPE, E_TYPEVALUE, E_DESCRIPTION, E_SHORT, E_LONG,
 	E_TIMEFRAME, E_ADMINPERIOD, E_RELATIONSHIP, E_ENTERPRISE,
-	E_PROPERTIES, E_DATETIME, NEL
+	E_PROPERTIES, E_DATETIME, E_BEGIN, E_END, E_ORG, E_ORGNAME,
+	E_ORGUNIT, NEL
 };
 
 static const char *const el_names[NEL] = {
@@ -67,7 +69,8 @@ static const char *const el_names[NEL] = {
 	"family", "given", "email", "systemrole", "institutionrole",
 	"group", "grouptype", "typevalue", "description", "short", "long",
 	"timeframe", "adminperiod", "relationship", "enterprise",
-	"properties", "datetime"
+	"properties", "datetime", "begin", "end", "org", "orgname",
+	"orgunit"
 };
 
 /* A growable string. */
@@ -87,8 +90,10 @@ struct person_rec {
 
 struct group_rec {
 	struct tbuf	 id, type, shortname, longname, term, parent, relid;
+	struct tbuf	 begin, end, orgname, orgunit;
 	int		 have_id, have_type, have_short, have_long;
 	int		 have_term, have_parent, have_relid;
+	int		 have_begin, have_end, have_orgname, have_orgunit;
 	int		 relation, recstatus;
 	unsigned long	 line;
 };
@@ -396,8 +401,13 @@ group_begin(struct reader *rd)
 	sb_clear(&g->longname);
 	sb_clear(&g->term);
 	sb_clear(&g->parent);
+	sb_clear(&g->begin);
+	sb_clear(&g->end);
+	sb_clear(&g->orgname);
+	sb_clear(&g->orgunit);
 	g->have_id = g->have_type = g->have_short = g->have_long = 0;
 	g->have_term = g->have_parent = 0;
+	g->have_begin = g->have_end = g->have_orgname = g->have_orgunit = 0;
 	g->recstatus = attr_recstatus(rd);
 	g->line = cur_line(rd);
 }
@@ -427,6 +437,10 @@ group_end(struct reader *rd)
 	rec.longname = sb_str(&g->longname);
 	rec.parent = sb_str(&g->parent);
 	rec.term = sb_str(&g->term);
+	rec.begin = sb_str(&g->begin);
+	rec.end = sb_str(&g->end);
+	rec.orgname = sb_str(&g->orgname);
+	rec.orgunit = sb_str(&g->orgunit);
 	rec.line = (uint32_t)g->line;
 	return roster_add_group(rd->r, &rec);
 }
@@ -599,6 +613,10 @@ is_leaf(enum el e)
 	case E_LONG:
 	case E_ADMINPERIOD:
 	case E_DATETIME:
+	case E_BEGIN:
+	case E_END:
+	case E_ORGNAME:
+	case E_ORGUNIT:
 		return 1;
 	default:
 		return 0;
@@ -753,6 +771,14 @@ end_group(struct reader *rd, enum el e)
 		return take(rd, &g->longname, &g->have_long);
 	if (d == 4 && e == E_ADMINPERIOD && up == E_TIMEFRAME)
 		return take(rd, &g->term, &g->have_term);
+	if (d == 4 && e == E_BEGIN && up == E_TIMEFRAME)
+		return take(rd, &g->begin, &g->have_begin);
+	if (d == 4 && e == E_END && up == E_TIMEFRAME)
+		return take(rd, &g->end, &g->have_end);
+	if (d == 4 && e == E_ORGNAME && up == E_ORG)
+		return take(rd, &g->orgname, &g->have_orgname);
+	if (d == 4 && e == E_ORGUNIT && up == E_ORG)
+		return take(rd, &g->orgunit, &g->have_orgunit);
 	if (d == 5 && e == E_ID && at(rd, 4) == E_SOURCEDID &&
 	    up == E_RELATIONSHIP)
 		return take(rd, &g->relid, &g->have_relid);
@@ -903,6 +929,7 @@ reader_free(struct reader *rd)
 		&rd->p.fn, &rd->p.family, &rd->p.given, &rd->p.email,
 		&rd->p.role, &rd->g.id, &rd->g.type, &rd->g.shortname,
 		&rd->g.longname, &rd->g.term, &rd->g.parent, &rd->g.relid,
+		&rd->g.begin, &rd->g.end, &rd->g.orgname, &rd->g.orgunit,
 		&rd->m.group, &rd->m.person, &rd->m.idtype, &rd->m.roleraw,
 		&rd->m.status };
 	size_t i;

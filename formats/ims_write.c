@@ -1053,6 +1053,36 @@ put_person(struct out *o, const struct person *p, int rec)
 	out_record_done(o);
 }
 
+/* <org> and <timeframe> of a group, each only when it has a value. */
+static void
+put_group_org_timeframe(struct out *o, const struct group *g)
+{
+	if (*g->orgname != '\0' || *g->orgunit != '\0') {
+		PUT(o, "    <org>\n");
+		if (*g->orgname != '\0')
+			put_elem(o, 3, "orgname", g->orgname);
+		if (*g->orgunit != '\0')
+			put_elem(o, 3, "orgunit", g->orgunit);
+		PUT(o, "    </org>\n");
+	}
+	if (*g->term == '\0' && *g->begin == '\0' && *g->end == '\0')
+		return;
+	PUT(o, "    <timeframe>\n");
+	if (*g->begin != '\0') {
+		PUT(o, "      <begin restrict=\"0\">");
+		put_escaped(o, "begin", g->begin, 0);
+		PUT(o, "</begin>\n");
+	}
+	if (*g->end != '\0') {
+		PUT(o, "      <end restrict=\"0\">");
+		put_escaped(o, "end", g->end, 0);
+		PUT(o, "</end>\n");
+	}
+	if (*g->term != '\0')
+		put_elem(o, 3, "adminperiod", g->term);
+	PUT(o, "    </timeframe>\n");
+}
+
 static void
 put_group(struct out *o, const struct group *g, uint32_t depth, int rec)
 {
@@ -1079,11 +1109,7 @@ put_group(struct out *o, const struct group *g, uint32_t depth, int rec)
 	if (*g->longname != '\0')
 		put_elem(o, 3, "long", g->longname);
 	PUT(o, "    </description>\n");
-	if (*g->term != '\0') {
-		PUT(o, "    <timeframe>\n");
-		put_elem(o, 3, "adminperiod", g->term);
-		PUT(o, "    </timeframe>\n");
-	}
+	put_group_org_timeframe(o, g);
 	/* A root points at itself (itslearning, Cerebrum, PIFU). */
 	PUT(o, "    <relationship relation=\"1\">\n");
 	put_sourcedid(o, 3, parent);

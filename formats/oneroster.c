@@ -40,8 +40,9 @@
  * classes.csv -> groups of type "class": short title (classCode when
  * the title is empty), long classCode when both are set, parent
  * schoolSourcedId (an org), term the title of the first session of
- * termSourcedIds in academicSessions.csv, or that id itself when the
- * file or the session is not there.
+ * termSourcedIds in academicSessions.csv (and its startDate and
+ * endDate as the timeframe's begin and end), or that id itself when
+ * the file or the session is not there.
  *
  * enrollments.csv -> memberships of userSourcedId in classSourcedId
  * (which must be a class, not an org).  The role: source.roles first
@@ -109,6 +110,7 @@ enum { REC_OK = 1, REC_REJECTED = 2, REC_DELETED = 3 };
 struct session {
 	const char		*id;
 	const char		*title;
+	const char		*begin, *end;	/* startDate, endDate */
 	uint32_t		 line;
 };
 
@@ -536,8 +538,9 @@ read_manifest(struct orctx *x)
 /* ------------------------------------------------------------------ */
 /* academicSessions.csv                                                */
 
-enum { S_ID, S_TITLE, NSCOLS };
-static const char *const scols[NSCOLS] = { "sourcedId", "title" };
+enum { S_ID, S_TITLE, S_START, S_END, NSCOLS };
+static const char *const scols[NSCOLS] = { "sourcedId", "title",
+	"startDate", "endDate" };
 
 static int
 session_cmp(const void *a, const void *b)
@@ -580,9 +583,9 @@ sessions_seal(struct orctx *x, const char *path)
 	return 0;
 }
 
-/* The title of the session with this id, or NULL. */
-static const char *
-session_title(const struct orctx *x, const char *id)
+/* The session with this id, or NULL. */
+static const struct session *
+session_find(const struct orctx *x, const char *id)
 {
 	size_t lo = 0, hi = x->nsess, mid;
 	int c;
@@ -590,7 +593,7 @@ session_title(const struct orctx *x, const char *id)
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
 		if ((c = strcmp(id, x->sess[mid].id)) == 0)
-			return x->sess[mid].title;
+			return &x->sess[mid];
 		if (c < 0)
 			hi = mid;
 		else
@@ -630,7 +633,11 @@ read_sessions(struct orctx *x)
 		if ((s->id = arena_strndup(&x->tmp, of_val(&f, S_ID),
 		    of_len(&f, S_ID))) == NULL ||
 		    (s->title = arena_strndup(&x->tmp, of_val(&f, S_TITLE),
-		    of_len(&f, S_TITLE))) == NULL) {
+		    of_len(&f, S_TITLE))) == NULL ||
+		    (s->begin = arena_strndup(&x->tmp, of_val(&f, S_START),
+		    of_len(&f, S_START))) == NULL ||
+		    (s->end = arena_strndup(&x->tmp, of_val(&f, S_END),
+		    of_len(&f, S_END))) == NULL) {
 			rc = -1;
 			break;
 		}
@@ -807,7 +814,8 @@ static int
 class_add(struct orctx *x, struct orfile *f)
 {
 	struct group g;
-	const char *terms = of_val(f, C_TERMS), *t, *title;
+	const char *terms = of_val(f, C_TERMS), *t;
+	const struct session *se;
 	size_t len;
 
 	if (of_len(f, C_ID) == 0)
@@ -829,7 +837,12 @@ class_add(struct orctx *x, struct orfile *f)
 	if ((t = list_next(&terms, &len)) != NULL) {
 		if ((t = tok_set(x, t, len)) == NULL)
 			return -1;
-		g.term = (title = session_title(x, t)) != NULL ? title : t;
+		if ((se = session_find(x, t)) != NULL) {
+			g.term = se->title;
+			g.begin = se->begin;
+			g.end = se->end;
+		} else
+			g.term = t;
 	}
 	g.line = (uint32_t)csv_line(f->cr);
 	return roster_add_group(&x->cg, &g) == -1 ? -1 : REC_OK;

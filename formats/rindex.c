@@ -27,7 +27,7 @@
 
 #include "sisfeed.h"
 
-#define RINDEX_MAGIC	"SISFIDX2"
+#define RINDEX_MAGIC	"SISFIDX3"
 
 struct rindex_header {
 	char		magic[8];
@@ -46,7 +46,8 @@ struct rperson {
 };
 
 struct rgroup {
-	uint32_t	s[6];		/* id type short long parent term */
+	uint32_t	s[10];		/* id type short long parent term
+					 * begin end orgname orgunit */
 	uint32_t	line;
 	uint32_t	pad;
 };
@@ -151,6 +152,10 @@ build(const struct roster *r, struct blob *b, struct rperson **pp,
 		g[i].s[3] = blob_add(b, s->longname);
 		g[i].s[4] = blob_add(b, s->parent);
 		g[i].s[5] = blob_add(b, s->term);
+		g[i].s[6] = blob_add(b, s->begin);
+		g[i].s[7] = blob_add(b, s->end);
+		g[i].s[8] = blob_add(b, s->orgname);
+		g[i].s[9] = blob_add(b, s->orgunit);
 		g[i].line = s->line;
 	}
 	*pp = p;
@@ -315,7 +320,7 @@ load(int fd, const struct rindex_header *h, struct roster *r)
 		goto out;
 	if (!offsets_ok(&p[0].s[0], sizeof(*p) / 4, h->npersons, 6, blob,
 	    h->strbytes) || !offsets_ok(&g[0].s[0], sizeof(*g) / 4,
-	    h->ngroups, 6, blob, h->strbytes))
+	    h->ngroups, 10, blob, h->strbytes))
 		goto out;
 	for (i = 0; i < h->nmembers; i++)
 		if (r->members[i].group >= h->ngroups ||
@@ -342,6 +347,10 @@ load(int fd, const struct rindex_header *h, struct roster *r)
 		d->longname = blob + g[i].s[3];
 		d->parent = blob + g[i].s[4];
 		d->term = blob + g[i].s[5];
+		d->begin = blob + g[i].s[6];
+		d->end = blob + g[i].s[7];
+		d->orgname = blob + g[i].s[8];
+		d->orgunit = blob + g[i].s[9];
 		d->line = g[i].line;
 	}
 	r->npersons = h->npersons;

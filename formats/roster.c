@@ -276,7 +276,11 @@ roster_add_group(struct roster *r, const struct group *g)
 	    (d->shortname = dupstr(r, g->shortname)) == NULL ||
 	    (d->longname = dupstr(r, g->longname)) == NULL ||
 	    (d->parent = dupstr(r, g->parent)) == NULL ||
-	    (d->term = dupstr(r, g->term)) == NULL)
+	    (d->term = dupstr(r, g->term)) == NULL ||
+	    (d->begin = dupstr(r, g->begin)) == NULL ||
+	    (d->end = dupstr(r, g->end)) == NULL ||
+	    (d->orgname = dupstr(r, g->orgname)) == NULL ||
+	    (d->orgunit = dupstr(r, g->orgunit)) == NULL)
 		return -1;
 	r->ngroups++;
 	return 0;

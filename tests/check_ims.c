@@ -617,6 +617,51 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* Timeframe begin/end and org/orgunit go out DTD-valid and read back. */
+START_TEST(test_group_timeframe_org)
+{
+	char dir[256];
+	const char *a;
+	struct roster r, back;
+	struct group g;
+	long gi;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	roster_init(&r);
+	r.datetime = WHEN;
+	add_person(&r, "1001", "ola", "Ola", "Nordmann", "", "", 1);
+	memset(&g, 0, sizeof(g));
+	g.id = "C9";
+	g.type = "class";
+	g.shortname = "9A";
+	g.term = "Fall";
+	g.begin = "2024-08-15";
+	g.end = "2024-12-20";
+	g.orgname = "Example School";
+	g.orgunit = "Science";
+	g.line = 2;
+	ck_assert_int_eq(roster_add_group(&r, &g), 0);
+	seal_entities(&r);
+	a = path_in(dir, "tf.xml");
+	ck_assert_int_eq(ims_write_full(a, &r, &opts_plain), 0);
+	assert_dtd_valid(a);
+	roster_init(&back);
+	ck_assert_msg(ims_read(a, &back, NULL) == 0, "%s", error_last());
+	ck_assert_int_ge(gi = roster_find_group(&back, "C9"), 0);
+	ck_assert_str_eq(back.groups[gi].begin, "2024-08-15");
+	ck_assert_str_eq(back.groups[gi].end, "2024-12-20");
+	ck_assert_str_eq(back.groups[gi].orgname, "Example School");
+	ck_assert_str_eq(back.groups[gi].orgunit, "Science");
+	ck_assert_str_eq(back.groups[gi].term, "Fall");
+	ck_assert(!group_differs(&r.groups[0], &back.groups[gi]));
+	back.groups[gi].end = "2025-01-31";
+	ck_assert(group_differs(&r.groups[0], &back.groups[gi]));
+	roster_free(&back);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_read_thirdparty)
 {
 	char path[4096];
@@ -1290,6 +1335,7 @@ ims_suite(void)
 	tcase_add_test(w, test_deterministic);
 	tcase_add_test(w, test_gzip);
 	tcase_add_test(r, test_round_trip);
+	tcase_add_test(r, test_group_timeframe_org);
 	tcase_add_test(r, test_read_thirdparty);
 	tcase_add_test(r, test_read_rejects_file);
 	tcase_add_test(r, test_read_not_wellformed);
