@@ -3,6 +3,7 @@
  * size, for the benchmark (bench/run-bench).
  *
  *   gen OUTDIR PERSONS GROUPS MEMBERSHIPS [--night2 CHURN_PERCENT]
+ *       [--shape base|person|group|strings]
  *
  * writes OUTDIR/night1/{persons,groups,memberships}.csv in the columns of
  * etc/examples/sisfeed.yaml and, with --night2, OUTDIR/night2/ with the
@@ -57,7 +58,24 @@ struct gen {
 	uint64_t	 stride;	/* s_c = c * stride mod ns */
 	double		 churn;		/* fraction, 0.02 for 2% */
 	int		 night2;
+	int		 shape;		/* enum shape */
+	uint64_t	 per;		/* SHAPE_PERSON/GROUP: classes a student */
+	uint64_t	 rem;		/* students with per + 1 */
 };
+
+/*
+ * The data shapes (--shape): base is the shape above.  person: each
+ * student in about per random classes of all the classes, memberships
+ * written person by person, names with hyphens (Anna-Lena,
+ * Müller-Lüdenscheidt); group: the same memberships written class by
+ * class; strings: base's memberships, persons with a realistic string
+ * mix (one to three UTF-8 given names, double family names, long
+ * e-mail addresses at a school subdomain).
+ */
+enum shape { SHAPE_BASE, SHAPE_PERSON, SHAPE_GROUP, SHAPE_STRINGS };
+static const char *const shape_names[] = { "base", "person", "group",
+	"strings" };
+#define MAXPER		60	/* classes a student, person and group */
 
 /* Names: UTF-8, some with a comma or a quote (RFC 4180 quoting). */
 static const char *const given[] = {
@@ -309,20 +327,132 @@ student_at(const struct gen *g, uint64_t pos)
 
 /* ---- persons ------------------------------------------------------- */
 
+/* ---- names of the person, group and strings shapes (issue 13) ------- */
+
+static const char *const given_h[] = {
+	"Anna-Lena", "Jean-Pierre", "Hans-Jürgen", "Marie-Thérèse",
+	"Lise-Lotte", "Zoë-Ann", "Jan-Ove", "Éva-Kinga", "Ana-Sofía",
+	"Per-Åke",
+};
+static const char *const given_h_slug[] = {
+	"annalena", "jeanpierre", "hansjurgen", "marietherese", "liselotte",
+	"zoeann", "janove", "evakinga", "anasofia", "perake",
+};
+static const char *const family_h[] = {
+	"Müller-Lüdenscheidt", "García-Márquez", "Smith-Jones", "Łęcka-Żak",
+	"Ødegård-Hansen", "Ní Bhriain-Ó Sé", "Lindqvist-Åberg",
+	"Nguyễn-Trần", "Dupont-Lefèvre", "Öztürk-Çelik",
+};
+static const char *const family_h_slug[] = {
+	"mullerludenscheidt", "garciamarquez", "smithjones", "leckazak",
+	"odegardhansen", "nibhriainose", "lindqvistaberg", "nguyentran",
+	"dupontlefevre", "ozturkcelik",
+};
+
+/* A name part from seed: plain (given, family) or hyphenated (the _h
+ * tables) in pct_h percent of the cases; its slug into *slug. */
+static const char *
+name_part(uint64_t seed, int family_name, int pct_h, const char **slug)
+{
+	size_t k;
+
+	if ((int)(seed % 100) < pct_h) {
+		k = (seed / 100) % NELEM(given_h);
+		*slug = family_name ? family_h_slug[k] : given_h_slug[k];
+		return family_name ? family_h[k] : given_h[k];
+	}
+	if (family_name) {
+		k = (seed / 100) % NELEM(family);
+		*slug = family_slug[k];
+		return family[k];
+	}
+	k = (seed / 100) % NELEM(given);
+	*slug = given_slug[k];
+	return given[k];
+}
+
+/*
+ * Person and group shapes: a given name (25% hyphenated), a family name
+ * (20% hyphenated).  Strings shape: one to three given names, a family
+ * name, in 30% a double one ("Kim-Rossi"), and a long e-mail address:
+ * every given name, every family name, a number, a school subdomain.
+ * A rename picks another family name; username and e-mail keep night 1's.
+ */
 static void
-write_person(struct out *o, const struct gen *g, uint64_t i, uint64_t base)
+write_person_rich(struct out *o, const struct gen *g, uint64_t i,
+    uint64_t base)
+{
+	const char *gv[3], *gs[3], *fv[2], *fs[2], *ov[2], *os[2];
+	int strings = g->shape == SHAPE_STRINGS;
+	int ng = 1, nf = 1, k;
+	uint64_t fseed = h(2, base);
+	char buf[512];
+	size_t len;
+
+	if (strings) {
+		ng = 1 + (int)(h(6, base) % 3);
+		nf = h(7, base) % 10 < 3 ? 2 : 1;
+	}
+	for (k = 0; k < ng; k++)
+		gv[k] = name_part(h(1, base * 4 + (uint64_t)k), 0,
+		    strings ? 10 : 25, &gs[k]);
+	for (k = 0; k < nf; k++)
+		ov[k] = name_part(h(2, base * 4 + (uint64_t)k), 1,
+		    strings ? 10 : 20, &os[k]);
+	for (k = 0; k < nf; k++) {
+		fv[k] = ov[k];
+		fs[k] = os[k];
+	}
+	if (person_churn(g, i) == PC_RENAME)
+		fv[0] = name_part(fseed ^ h(5, i), 1, 20, &fs[0]);
+	put_person_key(o, g, i);
+	putc_(o, ',');
+	puts_(o, gs[0]);
+	putc_(o, '.');
+	puts_(o, os[0]);
+	putnum(o, keynum(i) % 100000, 0);
+	putc_(o, ',');
+	for (len = 0, k = 0; k < ng; k++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s",
+		    k > 0 ? " " : "", gv[k]);
+	putfield(o, buf);
+	putc_(o, ',');
+	for (len = 0, k = 0; k < nf; k++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s",
+		    k > 0 ? "-" : "", fv[k]);
+	putfield(o, buf);
+	putc_(o, ',');
+	for (k = 0; k < ng; k++) {
+		puts_(o, gs[k]);
+		putc_(o, '.');
+	}
+	for (k = 0; k < nf; k++) {
+		if (k > 0)
+			putc_(o, '-');
+		puts_(o, os[k]);
+	}
+	putnum(o, keynum(i) % 100000, 0);
+	if (!strings)
+		puts_(o, i < g->nt ? "@example.org," :
+		    "@students.example.org,");
+	else {
+		puts_(o, i < g->nt ? "@staff.school-" : "@students.school-");
+		putnum(o, 1 + h(8, base) % (g->nschools), 4);
+		puts_(o, ".bench-district.k12.example.org,");
+	}
+}
+
+static void
+write_person_base(struct out *o, const struct gen *g, uint64_t i,
+    uint64_t base)
 {
 	enum pchurn pc = person_churn(g, i);
 	size_t gi = h(1, base) % NELEM(given);
 	size_t fi = h(2, base) % NELEM(family);
 	size_t fo = fi;
-	int active = u01(3, base) >= 0.01;
-	uint64_t hs = h(4, base);
 
 	if (pc == PC_RENAME)
 		fi = (fi + 1 + h(5, i) % (NELEM(family) - 1)) % NELEM(family);
-	if (pc == PC_FLIP)
-		active = !active;
 	put_person_key(o, g, i);
 	putc_(o, ',');
 	/* username and email keep the night-1 family name */
@@ -340,6 +470,18 @@ write_person(struct out *o, const struct gen *g, uint64_t i, uint64_t base)
 	puts_(o, family_slug[fo]);
 	putnum(o, keynum(i) % 100000, 0);
 	puts_(o, i < g->nt ? "@example.org," : "@students.example.org,");
+}
+
+/* The columns after the e-mail: status and role. */
+static void
+write_person_tail(struct out *o, const struct gen *g, uint64_t i,
+    uint64_t base)
+{
+	int active = u01(3, base) >= 0.01;
+	uint64_t hs = h(4, base);
+
+	if (person_churn(g, i) == PC_FLIP)
+		active = !active;
 	puts_(o, active ? status_true[hs % NELEM(status_true)] :
 	    status_false[hs % NELEM(status_false)]);
 	putc_(o, ',');
@@ -348,6 +490,16 @@ write_person(struct out *o, const struct gen *g, uint64_t i, uint64_t base)
 	else
 		puts_(o, "Student");
 	putc_(o, '\n');
+}
+
+static void
+write_person(struct out *o, const struct gen *g, uint64_t i, uint64_t base)
+{
+	if (g->shape == SHAPE_BASE)
+		write_person_base(o, g, i, base);
+	else
+		write_person_rich(o, g, i, base);
+	write_person_tail(o, g, i, base);
 }
 
 static void
@@ -449,6 +601,161 @@ teachers_of(const struct gen *g, uint64_t c)
 	return g->nt >= 2 && c % 4 == 0 ? 2 : 1;
 }
 
+/* ---- memberships of the person and group shapes (issue 13) --------- */
+
+/* How many classes student i (nt <= i < np) is in. */
+static uint64_t
+classes_of(const struct gen *g, uint64_t i)
+{
+	return g->per + (i - g->nt < g->rem);
+}
+
+static int
+in_list(const uint64_t *v, uint64_t n, uint64_t c)
+{
+	uint64_t k;
+
+	for (k = 0; k < n; k++)
+		if (v[k] == c)
+			return 1;
+	return 0;
+}
+
+/*
+ * The classes of student i into cls (class numbers, 0..nclasses-1, all
+ * distinct), their count returned: random classes of all of them.  In
+ * night 2 a place moves to another class with probability churn / 2.
+ */
+static uint64_t
+student_classes(const struct gen *g, uint64_t i, uint64_t *cls)
+{
+	uint64_t n = classes_of(g, i), j, t, c;
+
+	for (j = 0; j < n; j++) {
+		t = 0;
+		do
+			c = h(40, i * 4096 + j * 64 + t++) % g->nclasses;
+		while (in_list(cls, j, c));
+		cls[j] = c;
+	}
+	if (!g->night2)
+		return n;
+	for (j = 0; j < n; j++) {
+		if (u01(41, i * 4096 + j) >= g->churn / 2)
+			continue;
+		t = 0;
+		do
+			c = h(42, i * 4096 + j * 64 + t++) % g->nclasses;
+		while (in_list(cls, n, c));
+		cls[j] = c;
+	}
+	return n;
+}
+
+/* The teacher and teaching assistant of class c (none: UINT64_MAX). */
+static uint64_t
+class_teacher(const struct gen *g, uint64_t c)
+{
+	return c % g->nt;
+}
+
+static uint64_t
+class_ta(const struct gen *g, uint64_t c)
+{
+	return teachers_of(g, c) == 2 ? (c + g->nt / 2) % g->nt : UINT64_MAX;
+}
+
+/* Student slot (i, j): role and state; the key is person pi's. */
+static void
+put_student(struct out *o, const struct gen *g, uint64_t c, uint64_t i,
+    uint64_t j, uint64_t pi)
+{
+	uint64_t sl = i * 4096 + j;
+	int active = u01(30, sl) >= 0.005;
+
+	if (g->night2 && u01(32, sl) < g->churn / 10)
+		active = !active;
+	put_member(o, g, g->nschools + 1 + c, pi,
+	    h(33, sl) % 3 == 0 ? "learner" : "student", active);
+}
+
+/* Person order: each teacher's classes, then each student's (leavers'
+ * places go to the newcomers, written last). */
+static void
+gen_members_person(const struct gen *g, struct out *o)
+{
+	uint64_t cls[MAXPER], t, c, i, j, n;
+
+	for (t = 0; t < g->nt; t++) {
+		for (c = t; c < g->nclasses; c += g->nt)
+			put_member(o, g, g->nschools + 1 + c, t, "teacher", 1);
+		/* class_ta(c) == t: c = t - nt/2 (mod nt) */
+		for (c = (t + g->nt - g->nt / 2) % g->nt; c < g->nclasses;
+		    c += g->nt)
+			if (class_ta(g, c) == t)
+				put_member(o, g, g->nschools + 1 + c, t, "ta",
+				    1);
+	}
+	for (i = g->nt; i < g->np; i++) {
+		if (person_churn(g, i) == PC_LEAVE)
+			continue;
+		n = student_classes(g, i, cls);
+		for (j = 0; j < n; j++)
+			put_student(o, g, cls[j], i, j, i);
+	}
+	if (!g->night2)
+		return;
+	for (i = g->nt; i < g->np; i++) {
+		if (person_churn(g, i) != PC_LEAVE)
+			continue;
+		n = student_classes(g, i, cls);
+		for (j = 0; j < n; j++)
+			put_student(o, g, cls[j], i, j, g->np + i);
+	}
+}
+
+/* Group order: the same memberships class by class (students in person
+ * index order, so not in key order). */
+static void
+gen_members_group(const struct gen *g, struct out *o)
+{
+	uint64_t cls[MAXPER], *start, *slot, c, i, j, n, k, total = 0;
+
+	if ((start = calloc(g->nclasses + 1, sizeof(*start))) == NULL)
+		die("calloc", o->path);
+	for (i = g->nt; i < g->np; i++) {
+		n = student_classes(g, i, cls);
+		for (j = 0; j < n; j++)
+			start[cls[j] + 1]++;
+		total += n;
+	}
+	for (c = 0; c < g->nclasses; c++)
+		start[c + 1] += start[c];
+	if ((slot = malloc((total + 1) * sizeof(*slot))) == NULL)
+		die("malloc", o->path);
+	for (i = g->nt; i < g->np; i++) {
+		n = student_classes(g, i, cls);
+		for (j = 0; j < n; j++)
+			slot[start[cls[j]]++] = i * 4096 + j;
+	}
+	for (c = 0, k = 0; c < g->nclasses; c++) {
+		put_member(o, g, g->nschools + 1 + c, class_teacher(g, c),
+		    "teacher", 1);
+		if (class_ta(g, c) != UINT64_MAX)
+			put_member(o, g, g->nschools + 1 + c,
+			    class_ta(g, c), "ta", 1);
+		/* start[c] is now the end of class c */
+		for (; k < start[c]; k++) {
+			i = slot[k] / 4096;
+			j = slot[k] % 4096;
+			put_student(o, g, c, i, j,
+			    person_churn(g, i) == PC_LEAVE ? g->np + i : i);
+		}
+	}
+	free(slot);
+	free(start);
+}
+
 static void
 gen_members(const struct gen *g, const char *path)
 {
@@ -457,6 +764,14 @@ gen_members(const struct gen *g, const char *path)
 
 	out_open(&o, path);
 	puts_(&o, "group_id,person_id,role,state\n");
+	if (g->shape == SHAPE_PERSON || g->shape == SHAPE_GROUP) {
+		if (g->shape == SHAPE_PERSON)
+			gen_members_person(g, &o);
+		else
+			gen_members_group(g, &o);
+		out_close(&o);
+		return;
+	}
 	per = g->learners / g->nclasses;
 	rem = g->learners % g->nclasses;
 	for (c = 0; c < g->nclasses; c++) {
@@ -527,7 +842,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: gen OUTDIR PERSONS GROUPS MEMBERSHIPS "
-	    "[--night2 CHURN_PERCENT]\n");
+	    "[--night2 CHURN_PERCENT] [--shape base|person|group|strings]\n");
 	exit(2);
 }
 
@@ -536,17 +851,30 @@ main(int argc, char *argv[])
 {
 	struct gen g;
 	uint64_t nteach, c;
+	int a;
 
 	memset(&g, 0, sizeof(g));
-	if (argc != 5 && argc != 7)
+	if (argc < 5)
 		usage();
-	if (argc == 7) {
+	for (a = 5; a < argc; a += 2) {
 		char *end;
 
-		if (strcmp(argv[5], "--night2") != 0)
+		if (a + 1 >= argc)
 			usage();
-		g.churn = strtod(argv[6], &end) / 100.0;
-		if (end == argv[6] || *end != '\0' || g.churn <= 0 ||
+		if (strcmp(argv[a], "--shape") == 0) {
+			for (g.shape = 0; g.shape < (int)NELEM(shape_names);
+			    g.shape++)
+				if (strcmp(argv[a + 1],
+				    shape_names[g.shape]) == 0)
+					break;
+			if (g.shape == (int)NELEM(shape_names))
+				usage();
+			continue;
+		}
+		if (strcmp(argv[a], "--night2") != 0)
+			usage();
+		g.churn = strtod(argv[a + 1], &end) / 100.0;
+		if (end == argv[a + 1] || *end != '\0' || g.churn <= 0 ||
 		    g.churn > 1) {
 			fprintf(stderr, "gen: churn must be in (0, 100]\n");
 			exit(2);
@@ -581,6 +909,15 @@ main(int argc, char *argv[])
 	}
 	/* classes tile the students: each student in ~learners/ns classes */
 	g.stride = g.learners / g.nclasses + 1;
+	/* person and group shapes: each student in per or per + 1 random
+	 * classes */
+	g.per = g.learners / g.ns;
+	g.rem = g.learners % g.ns;
+	if ((g.shape == SHAPE_PERSON || g.shape == SHAPE_GROUP) &&
+	    (g.per + 1 > MAXPER || g.per + 1 > g.nclasses / 2)) {
+		fprintf(stderr, "gen: too many memberships per student\n");
+		exit(2);
+	}
 	if (mkdir(argv[1], 0755) == -1 && errno != EEXIST)
 		die("mkdir", argv[1]);
 	night(&g, argv[1], 0);
