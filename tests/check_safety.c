@@ -596,6 +596,9 @@ main(void)
 	Suite *s = suite_create("safety");
 	TCase *tc = tcase_create("core");
 
+	/* diff_random builds 400 rosters: seconds under the sanitizers */
+	tcase_set_timeout(tc, 60);
+
 	tcase_add_test(tc, diff_merge_join);
 	tcase_add_test(tc, diff_same_is_empty_and_digest_stable);
 	tcase_add_test(tc, diff_random);
