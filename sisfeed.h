@@ -109,6 +109,12 @@ void	 sha256_hex(const unsigned char *digest, size_t n, char *out);
 
 enum sf_type { TYPE_PERSON, TYPE_GROUP, TYPE_MEMBER, NTYPES };
 enum sf_op { OP_INSERT, OP_UPDATE, OP_DELETE, NOPS };
+/* A status flip, a kind of update judged on its own. */
+enum sf_flip { FLIP_DEACTIVATE, FLIP_REACTIVATE, NFLIPS };
+/* The kinds a safety cell counts: the operations, then the flips. */
+#define KIND_DEACTIVATE	(NOPS + FLIP_DEACTIVATE)
+#define KIND_REACTIVATE	(NOPS + FLIP_REACTIVATE)
+#define NKINDS		(NOPS + NFLIPS)
 
 /*
  * A person.  Every string is non-NULL ("" when absent) and lives in the
@@ -262,6 +268,15 @@ struct strlist {
 	size_t		  n;
 };
 
+/*
+ * The safety nets beyond the nine cells: status flips as cells of their
+ * own (an unset deactivation cell takes the delete threshold of its
+ * type, an unset reactivation cell the insert threshold).
+ */
+struct safety_nets {
+	struct threshold flip[NTYPES][NFLIPS];
+};
+
 struct config {
 	char		*path;		/* the file read */
 	char		*site;
@@ -299,6 +314,9 @@ struct config {
 		enum first_run first_run;
 		double	 max_rejects;	/* percent */
 	} safety;
+
+	/* Safety nets beyond the nine cells (sisfeed.yaml(5)). */
+	struct safety_nets nets;
 
 	struct {
 		char	*dir;		/* delivery.dir, or NULL */
@@ -459,6 +477,7 @@ struct change {
 	uint32_t	 old;		/* index in the old roster */
 	uint32_t	 new;		/* index in the new roster */
 	uint8_t		 op;		/* enum sf_op */
+	uint8_t		 flip;		/* update: 0, or 1 + enum sf_flip */
 };
 
 struct changeset {
@@ -467,6 +486,9 @@ struct changeset {
 	size_t		 count[NTYPES][NOPS];
 	size_t		 deactivated;	/* persons active -> inactive */
 	size_t		 reactivated;	/* persons inactive -> active */
+	size_t		 flips[NTYPES][NFLIPS];	/* deactivations and
+					 * reactivations per type (persons and
+					 * memberships; groups have no status) */
 	size_t		 base[NTYPES];	/* old roster's counts */
 	unsigned char	 digest[32];	/* of every change, in order */
 };
@@ -485,6 +507,31 @@ int	 group_differs(const struct group *, const struct group *);
 /* ------------------------------------------------------------------ */
 /* filters/safety.c: thresholds and the verdict.                       */
 
+/*
+ * One safety check beyond the nine cells: a flip cell of the site, a
+ * cell of one org, or a cell summed over a window of days.
+ */
+enum check_scope { SCOPE_SITE, SCOPE_ORG, SCOPE_WINDOW };
+#define CHECK_SAMPLES	10
+
+struct check {
+	enum check_scope scope;
+	char		 org[64];	/* SCOPE_ORG: the org's id */
+	int		 days;		/* SCOPE_WINDOW: the window */
+	int		 type;		/* enum sf_type */
+	int		 kind;		/* enum sf_op or KIND_* */
+	size_t		 count;		/* changes counted */
+	size_t		 base;		/* records the cell is taken of */
+	struct threshold th;
+	double		 percent;	/* of base; -1 if no base */
+	int		 tripped;
+	/* tonight's changes in the cell (indexes into cs->c[type]), and
+	 * their descriptions filled in by the agent for the report */
+	uint32_t	 sample[CHECK_SAMPLES];
+	size_t		 nsample;
+	char		*sample_text[CHECK_SAMPLES];
+};
+
 struct verdict {
 	int		 blocked;
 	int		 first_run;		/* no snapshot: initial load */
@@ -492,18 +539,33 @@ struct verdict {
 	double		 percent[NTYPES][NOPS];	/* of the base; -1 if none */
 	char		 approval_id[17];	/* 16 hex */
 	char		 reason[512];
+	struct check	*checks;		/* verdict_free frees */
+	size_t		 nchecks, capchecks;
 };
 
 /*
- * Judge cs against cfg->safety.  snapshot_digest identifies the old
- * snapshot (zeros when there is none).  Fills v; never fails.
+ * Judge cs against cfg->safety and the flip cells of cfg->nets.
+ * snapshot_digest identifies the old snapshot (zeros when there is
+ * none).  Fills v (free with verdict_free); 0, or -1 on no memory.
  */
-void	 safety_evaluate(const struct config *, const struct changeset *,
+int	 safety_evaluate(const struct config *, const struct changeset *,
 	    int first_run, const unsigned char snapshot_digest[32],
 	    struct verdict *v);
 /* "persons", "groups", "memberships"; "inserts", "updates", "deletes" */
 const char *type_name(int);
 const char *op_name(int);
+/* op_name, and "deactivations", "reactivations" for the KIND_* flips. */
+const char *kind_name(int);
+/* Free the checks of a verdict (and their sample texts). */
+void	 verdict_free(struct verdict *);
+/*
+ * Add a check to v: judged against th with base (min_base applied),
+ * tripped when count is over it, its reason appended.  Returns the
+ * check, or NULL (error set) when memory runs out.
+ */
+struct check *verdict_add_check(struct verdict *, enum check_scope,
+	    const char *org, int days, int type, int kind, size_t count,
+	    size_t base, long min_base, const struct threshold *th);
 
 /* ------------------------------------------------------------------ */
 /* agent/snapshot.c: the state directory.                              */

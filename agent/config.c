@@ -76,7 +76,7 @@ cerr(const struct ctx *x, unsigned long line, const char *key,
 }
 
 static const char *
-kind_name(const struct node *n)
+cfg_node_kind(const struct node *n)
 {
 	switch (n->kind) {
 	case N_MAP:
@@ -419,14 +419,14 @@ map_get(const struct ctx *x, const struct node *m, const char *prefix,
 			return cerr(x, m->line, NULL,
 			    "the top level must be a mapping of keys");
 		return cerr(x, m->line, prefix, "expected a mapping, not %s",
-		    kind_name(m));
+		    cfg_node_kind(m));
 	}
 	for (i = 0; i + 1 < m->n; i += 2) {
 		k = m->v[i];
 		if (k->kind != N_SCALAR || k->null || strlen(k->s) != k->len)
 			return cerr(x, k->line, *prefix ? prefix : NULL,
 			    "a key must be a plain name, not %s",
-			    kind_name(k));
+			    cfg_node_kind(k));
 		kjoin(key, sizeof(key), prefix, k->s);
 		if ((idx = known(names, k->s)) < 0) {
 			if (secret_name(k->s))
@@ -465,7 +465,7 @@ scalar(const struct ctx *x, const struct node *n, const char *key,
 
 	if (n->kind != N_SCALAR) {
 		cerr(x, n->line, key, "expected %s, not %s", what,
-		    kind_name(n));
+		    cfg_node_kind(n));
 		return NULL;
 	}
 	if (n->null || n->len == 0) {
@@ -615,7 +615,7 @@ get_strlist(const struct ctx *x, const struct node *n, const char *key,
 			return cerr(x, n->line, key, "the list is empty");
 	} else if (n->kind != N_SCALAR)
 		return cerr(x, n->line, key, "expected %s or a list, not %s",
-		    what, kind_name(n));
+		    what, cfg_node_kind(n));
 	if ((v = calloc(count, sizeof(*v))) == NULL)
 		return error_sys("config");
 	l->v = v;
@@ -713,7 +713,7 @@ get_threshold(const struct ctx *x, const struct node *n, const char *key,
 	}
 	if (n->kind != N_SEQ)
 		return cerr(x, n->line, key, "expected a threshold (2%%, "
-		    "500 or [2%%, 500]), not %s", kind_name(n));
+		    "500 or [2%%, 500]), not %s", cfg_node_kind(n));
 	if (n->n == 0 || n->n > 2)
 		return cerr(x, n->line, key, "a list holds a percentage, a "
 		    "count, or both: [2%%, 500]");
@@ -837,7 +837,7 @@ walk_roles(const struct ctx *x, const struct node *m)
 
 	if (m->kind != N_MAP)
 		return cerr(x, m->line, "source.roles", "expected a mapping "
-		    "(export name: IMS role), not %s", kind_name(m));
+		    "(export name: IMS role), not %s", cfg_node_kind(m));
 	if (m->n == 0)
 		return 0;
 	if ((c->source.roles = calloc(m->n / 2, sizeof(struct rolemap))) ==
@@ -1021,14 +1021,18 @@ enum { SF_PERSONS, SF_GROUPS, SF_MEMBERSHIPS, SF_MIN_BASE, SF_FIRST_RUN,
 	SF_MAX_REJECTS, NSF };
 static const char *const op_keys[] = { "inserts", "updates", "deletes",
 	NULL };
+/* Persons and memberships have a status: their flips are cells too. */
+static const char *const status_op_keys[] = { "inserts", "updates",
+	"deletes", "deactivations", "reactivations", NULL };
 static const char *const first_run_names[] = { "block", "allow", NULL };
 
 static int
 walk_safety(const struct ctx *x, const struct ent *fe)
 {
 	struct config *c = x->c;
-	struct ent e[NSF], o[NOPS];
+	struct ent e[NSF], o[NKINDS];
 	char prefix[MAXKEY], key[MAXKEY];
+	const char *const *keys;
 	int type, op, v;
 
 	if (map_get(x, fe->v, "safety", safety_keys, e) == -1)
@@ -1037,14 +1041,16 @@ walk_safety(const struct ctx *x, const struct ent *fe)
 		if (e[type].v == NULL)
 			continue;
 		kjoin(prefix, sizeof(prefix), "safety", safety_keys[type]);
-		if (map_get(x, e[type].v, prefix, op_keys, o) == -1)
+		keys = type == TYPE_GROUP ? op_keys : status_op_keys;
+		if (map_get(x, e[type].v, prefix, keys, o) == -1)
 			return -1;
-		for (op = 0; op < NOPS; op++) {
+		for (op = 0; keys[op] != NULL; op++) {
 			if (o[op].v == NULL)
 				continue;
-			kjoin(key, sizeof(key), prefix, op_keys[op]);
-			if (get_threshold(x, o[op].v, key,
-			    &c->safety.t[type][op]) == -1)
+			kjoin(key, sizeof(key), prefix, keys[op]);
+			if (get_threshold(x, o[op].v, key, op < NOPS ?
+			    &c->safety.t[type][op] :
+			    &c->nets.flip[type][op - NOPS]) == -1)
 				return -1;
 		}
 	}
@@ -1399,6 +1405,38 @@ set_threshold(struct threshold *t, double percent)
 	t->cap = -1;
 }
 
+/* A threshold not given in the file (to be inherited). */
+#define UNSET	(-2)
+
+static void
+nets_defaults(struct safety_nets *n)
+{
+	int t, f;
+
+	for (t = 0; t < NTYPES; t++)
+		for (f = 0; f < NFLIPS; f++)
+			n->flip[t][f].percent = n->flip[t][f].cap = UNSET;
+}
+
+/*
+ * An unset deactivation cell takes the delete threshold of its type,
+ * an unset reactivation cell the insert threshold: a config written
+ * before the cells existed gets safer, never looser.
+ */
+static void
+nets_inherit(struct config *c)
+{
+	int t, f;
+
+	for (t = 0; t < NTYPES; t++)
+		for (f = 0; f < NFLIPS; f++)
+			if (c->nets.flip[t][f].percent == UNSET &&
+			    c->nets.flip[t][f].cap == UNSET)
+				c->nets.flip[t][f] = c->safety.t[t]
+				    [f == FLIP_DEACTIVATE ? OP_DELETE :
+				    OP_INSERT];
+}
+
 /* Defaults that do not depend on other keys. */
 static void
 defaults_early(struct config *c)
@@ -1420,6 +1458,7 @@ defaults_early(struct config *c)
 	c->safety.min_base = 100;
 	c->safety.first_run = FIRST_RUN_BLOCK;
 	c->safety.max_rejects = 1;
+	nets_defaults(&c->nets);
 	c->delivery.s.port = 22;
 	c->delivery.s.retries = 3;
 	c->delivery.s.timeout = 60;
@@ -1444,6 +1483,7 @@ dup_default(char **p, const char *s)
 static int
 defaults_late(struct config *c)
 {
+	nets_inherit(c);
 	if (dup_default(&c->state_dir, "/var/lib/sisfeed") == -1 ||
 	    dup_default(&c->output.datasource, c->site) == -1 ||
 	    dup_default(&c->output.name,

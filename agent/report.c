@@ -396,6 +396,10 @@ total_seconds(const struct run_report *r)
 	return difftime(r->finished, r->started);
 }
 
+static void	text_checks(struct sbuf *, const struct run_report *);
+static void	html_checks(struct sbuf *, const struct run_report *);
+static void	json_checks(struct sbuf *, const struct run_report *);
+
 /* ------------------------------------------------------------------ */
 /* Plain text.                                                         */
 
@@ -567,6 +571,7 @@ report_text(const struct run_report *r)
 	text_head(&b, r);
 	if (r->cs != NULL)
 		text_table(&b, r);
+	text_checks(&b, r);
 	text_samples(&b, r);
 	text_tail(&b, r);
 	return sbuf_done(&b, "report");
@@ -775,6 +780,7 @@ report_html(const struct run_report *r)
 	}
 	if (r->cs != NULL)
 		html_table(&b, r);
+	html_checks(&b, r);
 	html_samples(&b, r);
 	html_tail(&b, r);
 	sbuf_puts(&b, "</div>\n");
@@ -922,6 +928,7 @@ report_json(const struct run_report *r)
 		json_changes(&b, r);
 	else
 		sbuf_puts(&b, ",\n  \"changes\": null");
+	json_checks(&b, r);
 	json_samples(&b, r);
 	json_tail(&b, r);
 	sbuf_puts(&b, "\n}\n");
@@ -1072,4 +1079,198 @@ report_write_json(const struct run_report *r)
 	rc = file_write_atomic(path, json, strlen(json));
 	free(json);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Checks beyond the nine cells: flips, orgs, windows.                 */
+
+/* "site", "org SCH1" or "7 days" for a check. */
+static void
+fmt_scope(const struct check *c, char *buf, size_t len)
+{
+	if (c->scope == SCOPE_ORG)
+		snprintf(buf, len, "org %s", c->org);
+	else if (c->scope == SCOPE_WINDOW)
+		snprintf(buf, len, "%d days", c->days);
+	else
+		snprintf(buf, len, "site");
+}
+
+/*
+ * 1 if the text and HTML show check c: the site's flip cells always,
+ * an org or window cell when tripped, or (plan) when it counts any.
+ */
+static int
+check_shown(const struct run_report *r, const struct check *c)
+{
+	if (c->scope == SCOPE_SITE || c->tripped)
+		return 1;
+	return r->max_samples < 0 && c->count > 0;
+}
+
+/* How many sample texts of check c a renderer shows. */
+static size_t
+check_samples_shown(const struct run_report *r, const struct check *c)
+{
+	size_t n = c->nsample;
+	int lim;
+
+	if (!c->tripped && r->max_samples >= 0)
+		return 0;
+	if (r->max_samples < 0)
+		return n;
+	lim = r->cfg != NULL ? r->cfg->mail.samples : 0;
+	return lim <= 0 ? 0 : (size_t)lim < n ? (size_t)lim : n;
+}
+
+static void
+text_checks(struct sbuf *b, const struct run_report *r)
+{
+	const struct verdict *v = r->v;
+	char scope[96], pct[32], thr[64];
+	size_t i, j, n, hidden = 0;
+
+	if (v == NULL || v->nchecks == 0)
+		return;
+	sbuf_puts(b, "\nFurther checks (status flips, orgs, windows of "
+	    "days):\n\n");
+	sbuf_printf(b, "  %-16s %-12s %-13s %7s %9s  %-14s %s\n", "scope",
+	    "type", "change", "count", "of base", "threshold", "tripped");
+	for (i = 0; i < v->nchecks; i++) {
+		const struct check *c = &v->checks[i];
+
+		if (!check_shown(r, c)) {
+			hidden++;
+			continue;
+		}
+		fmt_scope(c, scope, sizeof(scope));
+		fmt_pct(c->percent, pct, sizeof(pct));
+		fmt_threshold(c->th, thr, sizeof(thr));
+		sbuf_puts(b, "  ");
+		sb_text(b, scope);
+		sbuf_printf(b, "%*s %-12s %-13s %7zu %9s  %-14s %s\n",
+		    strlen(scope) < 16 ? (int)(16 - strlen(scope)) : 0, "",
+		    type_name(c->type), kind_name(c->kind), c->count, pct,
+		    thr, c->tripped ? "YES" : "no");
+	}
+	if (hidden > 0)
+		sbuf_printf(b, "  (%zu more not tripped: sisfeed plan shows "
+		    "them)\n", hidden);
+	for (i = 0; i < v->nchecks; i++) {
+		const struct check *c = &v->checks[i];
+
+		if ((n = check_samples_shown(r, c)) == 0)
+			continue;
+		fmt_scope(c, scope, sizeof(scope));
+		sbuf_puts(b, "\n  ");
+		sb_text(b, scope);
+		sbuf_printf(b, ": %s %s (%zu in all, %zu shown):\n",
+		    type_name(c->type), kind_name(c->kind), c->count, n);
+		for (j = 0; j < n; j++) {
+			if (c->sample_text[j] == NULL)
+				continue;
+			sbuf_puts(b, "    ");
+			sb_text(b, c->sample_text[j]);
+			sbuf_putn(b, "\n", 1);
+		}
+	}
+}
+
+static void
+html_checks(struct sbuf *b, const struct run_report *r)
+{
+	const struct verdict *v = r->v;
+	char scope[96], pct[32], thr[64];
+	size_t i, j, n;
+
+	if (v == NULL || v->nchecks == 0)
+		return;
+	sbuf_puts(b, "<h3>Further checks (status flips, orgs, windows of "
+	    "days)</h3>\n<table style=\"border-collapse:collapse\" "
+	    "cellpadding=\"4\">\n<tr style=\"text-align:left\"><th>scope</th>"
+	    "<th>type</th><th>change</th><th style=\"text-align:right\">"
+	    "count</th><th style=\"text-align:right\">of base</th>"
+	    "<th>threshold</th><th>tripped</th></tr>\n");
+	for (i = 0; i < v->nchecks; i++) {
+		const struct check *c = &v->checks[i];
+
+		if (!check_shown(r, c))
+			continue;
+		fmt_scope(c, scope, sizeof(scope));
+		fmt_pct(c->percent, pct, sizeof(pct));
+		fmt_threshold(c->th, thr, sizeof(thr));
+		sbuf_printf(b, "<tr%s><td>", c->tripped ?
+		    " style=\"background:#ffebee\"" : "");
+		sb_html(b, scope);
+		sbuf_printf(b, "</td><td>%s</td><td>%s</td>"
+		    "<td style=\"text-align:right\">%zu</td>"
+		    "<td style=\"text-align:right\">%s</td><td>%s</td>"
+		    "<td>%s</td></tr>\n", type_name(c->type),
+		    kind_name(c->kind), c->count, pct, thr,
+		    c->tripped ? "<b>YES</b>" : "no");
+	}
+	sbuf_puts(b, "</table>\n");
+	for (i = 0; i < v->nchecks; i++) {
+		const struct check *c = &v->checks[i];
+
+		if ((n = check_samples_shown(r, c)) == 0)
+			continue;
+		fmt_scope(c, scope, sizeof(scope));
+		sbuf_puts(b, "<p>");
+		sb_html(b, scope);
+		sbuf_printf(b, ": %s %s (%zu in all, %zu shown):</p>\n<ul>\n",
+		    type_name(c->type), kind_name(c->kind), c->count, n);
+		for (j = 0; j < n; j++) {
+			if (c->sample_text[j] == NULL)
+				continue;
+			sbuf_puts(b, "<li>");
+			sb_html(b, c->sample_text[j]);
+			sbuf_puts(b, "</li>\n");
+		}
+		sbuf_puts(b, "</ul>\n");
+	}
+}
+
+static void
+json_checks(struct sbuf *b, const struct run_report *r)
+{
+	const struct verdict *v = r->v;
+	static const char *const scopes[] = { "site", "org", "window" };
+	size_t i, j, n;
+
+	sbuf_puts(b, ",\n  \"checks\": [");
+	for (i = 0; v != NULL && i < v->nchecks; i++) {
+		const struct check *c = &v->checks[i];
+
+		sbuf_printf(b, "%s\n    {\"scope\": \"%s\", \"org\": ",
+		    i ? "," : "", scopes[c->scope]);
+		sb_json_opt(b, c->scope == SCOPE_ORG ? c->org : NULL);
+		sbuf_puts(b, ", \"days\": ");
+		if (c->scope == SCOPE_WINDOW)
+			sbuf_printf(b, "%d", c->days);
+		else
+			sbuf_puts(b, "null");
+		sbuf_printf(b, ", \"type\": \"%s\", \"change\": \"%s\", "
+		    "\"count\": %zu, \"base\": %zu, \"percent\": ",
+		    type_name(c->type), kind_name(c->kind), c->count,
+		    c->base);
+		sb_json_num(b, c->percent);
+		sbuf_puts(b, ", \"threshold_percent\": ");
+		sb_json_num(b, c->th.percent);
+		if (c->th.cap >= 0)
+			sbuf_printf(b, ", \"threshold_cap\": %ld", c->th.cap);
+		else
+			sbuf_puts(b, ", \"threshold_cap\": null");
+		sbuf_printf(b, ", \"tripped\": %s, \"samples\": [",
+		    c->tripped ? "true" : "false");
+		n = check_samples_shown(r, c);
+		for (j = 0; j < n; j++) {
+			if (c->sample_text[j] == NULL)
+				continue;
+			sbuf_puts(b, j ? ", " : "");
+			sb_json(b, c->sample_text[j]);
+		}
+		sbuf_puts(b, "]}");
+	}
+	sbuf_puts(b, v != NULL && v->nchecks > 0 ? "\n  ]" : "]");
 }

@@ -298,6 +298,21 @@ collect_samples(struct run *r, int all)
 	}
 }
 
+/* The descriptions of the changes each check holds as samples. */
+static void
+check_samples(struct run *r)
+{
+	size_t i, j;
+
+	for (i = 0; i < r->v.nchecks; i++) {
+		struct check *c = &r->v.checks[i];
+
+		for (j = 0; j < c->nsample; j++)
+			c->sample_text[j] = sample_of(r, c->type,
+			    &r->cs.c[c->type][c->sample[j]]);
+	}
+}
+
 static int
 save_pending(struct run *r)
 {
@@ -435,8 +450,11 @@ stage_safety(struct run *r)
 	stage_begin(r);
 	if (snapshot_digest(r->cfg->state_dir, sd) == -1)
 		return fail(r, ST_SAFETY);
-	safety_evaluate(r->cfg, &r->cs, !r->have_snapshot, sd, &r->v);
+	if (safety_evaluate(r->cfg, &r->cs, !r->have_snapshot, sd, &r->v)
+	    == -1)
+		return fail(r, ST_SAFETY);
 	r->rep.v = &r->v;
+	check_samples(r);
 	snprintf(r->rep.approval_id, sizeof(r->rep.approval_id), "%s",
 	    r->v.approval_id);
 	collect_samples(r, r->opts->plan);
@@ -664,6 +682,7 @@ run_free(struct run *r)
 		unlink(r->rejects_tmp);
 	remove_outgoing(r);
 	report_free(&r->rep);
+	verdict_free(&r->v);
 	changeset_free(&r->cs);
 	roster_free(&r->nr);
 	roster_free(&r->or);

@@ -64,9 +64,27 @@ add(struct changeset *cs, struct clist *l, int type, int op, size_t old,
 	l->v[l->n].old = (uint32_t)old;
 	l->v[l->n].new = (uint32_t)new;
 	l->v[l->n].op = (uint8_t)op;
+	l->v[l->n].flip = 0;
 	l->n++;
 	cs->count[type][op]++;
 	return 0;
+}
+
+/* Mark the update just added as a status flip, if it is one. */
+static void
+flip(struct changeset *cs, struct clist *l, int type, int was, int is)
+{
+	int f;
+
+	if (was == is)
+		return;
+	f = was ? FLIP_DEACTIVATE : FLIP_REACTIVATE;
+	l->v[l->n - 1].flip = (uint8_t)(1 + f);
+	cs->flips[type][f]++;
+	if (type == TYPE_PERSON && f == FLIP_DEACTIVATE)
+		cs->deactivated++;
+	else if (type == TYPE_PERSON)
+		cs->reactivated++;
 }
 
 static void
@@ -163,10 +181,7 @@ diff_persons(const struct roster *or, const struct roster *nr,
 				    == -1)
 					return -1;
 				hash_person(h, OP_UPDATE, b);
-				if (a->active && !b->active)
-					cs->deactivated++;
-				else if (!a->active && b->active)
-					cs->reactivated++;
+				flip(cs, l, TYPE_PERSON, a->active, b->active);
 			}
 			rank[i] = 2 * (uint64_t)j + 1;
 			i++;
@@ -266,6 +281,7 @@ diff_members(const struct roster *or, const struct roster *nr,
 				    == -1)
 					return -1;
 				hash_member(h, OP_UPDATE, nr, b);
+				flip(cs, l, TYPE_MEMBER, a->active, b->active);
 			}
 			i++;
 			j++;

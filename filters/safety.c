@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sisfeed.h"
@@ -19,8 +20,8 @@
 static const char *const type_names[NTYPES] = {
 	"persons", "groups", "memberships",
 };
-static const char *const op_names[NOPS] = {
-	"inserts", "updates", "deletes",
+static const char *const op_names[NKINDS] = {
+	"inserts", "updates", "deletes", "deactivations", "reactivations",
 };
 
 /*
@@ -39,6 +40,16 @@ const char *
 op_name(int op)
 {
 	return op >= 0 && op < NOPS ? op_names[op] : "";
+}
+
+/*
+ * "inserts", "updates", "deletes", "deactivations" or "reactivations"
+ * for a kind (an operation or a KIND_* flip); "" if out of range.
+ */
+const char *
+kind_name(int kind)
+{
+	return kind >= 0 && kind < NKINDS ? op_names[kind] : "";
 }
 
 /*
@@ -76,45 +87,161 @@ append_reason(struct verdict *v, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Judge count against th over base (a percentage is taken of min_base
+ * when base is smaller).  Returns 1 when tripped and writes why ("12 >
+ * 10", "12 (4.2% > 2%)", "3 (3.0% of min_base 100 > 2%)"), else 0.
+ */
+static int
+over_threshold(const struct threshold *th, size_t count, size_t base,
+    long min_base, char *why, size_t len)
+{
+	size_t den = min_base > 0 && base < (size_t)min_base ?
+	    (size_t)min_base : base;
+
+	if (th->cap >= 0 && count > (size_t)th->cap) {
+		snprintf(why, len, "%zu > %ld", count, th->cap);
+		return 1;
+	}
+	if (th->percent < 0 || den == 0 || !over_percent(count, den,
+	    th->percent))
+		return 0;
+	if (den == base)
+		snprintf(why, len, "%zu (%.1f%% > %g%%)", count,
+		    100.0 * (double)count / (double)den, th->percent);
+	else
+		snprintf(why, len, "%zu (%.1f%% of min_base %zu > %g%%)",
+		    count, 100.0 * (double)count / (double)den, den,
+		    th->percent);
+	return 1;
+}
+
 static void
 judge(const struct config *cfg, const struct changeset *cs, int t, int op,
     struct verdict *v)
 {
-	const struct threshold *th = &cfg->safety.t[t][op];
 	size_t count = cs->count[t][op], base = cs->base[t];
-	size_t den = base < (size_t)cfg->safety.min_base ?
-	    (size_t)cfg->safety.min_base : base;
+	char why[128];
 
 	v->percent[t][op] = base > 0 ? 100.0 * (double)count / (double)base :
 	    -1;
-	if (th->cap >= 0 && count > (size_t)th->cap) {
+	if (over_threshold(&cfg->safety.t[t][op], count, base,
+	    cfg->safety.min_base, why, sizeof(why))) {
 		v->tripped[t][op] = 1;
-		append_reason(v, "%s %s %zu > %ld", type_name(t), op_name(op),
-		    count, th->cap);
-		return;
-	}
-	if (th->percent >= 0 && den > 0 &&
-	    over_percent(count, den, th->percent)) {
-		v->tripped[t][op] = 1;
-		if (den == base)
-			append_reason(v, "%s %s %zu (%.1f%% > %g%%)",
-			    type_name(t), op_name(op), count,
-			    100.0 * (double)count / (double)den, th->percent);
-		else
-			append_reason(v, "%s %s %zu (%.1f%% of min_base %zu "
-			    "> %g%%)", type_name(t), op_name(op), count,
-			    100.0 * (double)count / (double)den, den,
-			    th->percent);
+		append_reason(v, "%s %s %s", type_name(t), op_name(op), why);
 	}
 }
 
 /*
- * Judge the change set cs against cfg->safety and fill v: which
- * thresholds tripped, by how much, why, and the approval id, a digest
- * of the snapshot's identity and of the change set.  A first run (no
- * snapshot) is an initial load: blocked unless first_run is allow.
+ * Add a check to v, judged like a cell of the nine: a percentage of
+ * base (of min_base when base is smaller), a cap, tripped when count
+ * is strictly over either.  A tripped check blocks and adds to the
+ * reason, prefixed with its scope ("org SCH1: ", "7 days: ").
+ * Returns the check, or NULL (error set) when memory runs out.
+ */
+struct check *
+verdict_add_check(struct verdict *v, enum check_scope scope,
+    const char *org, int days, int type, int kind, size_t count,
+    size_t base, long min_base, const struct threshold *th)
+{
+	struct check *c;
+	char why[128];
+
+	if (v->nchecks == v->capchecks) {
+		size_t cap = v->capchecks ? v->capchecks * 2 : 16;
+		struct check *nc = reallocarray(v->checks, cap, sizeof(*nc));
+
+		if (nc == NULL) {
+			error_sys("safety");
+			return NULL;
+		}
+		v->checks = nc;
+		v->capchecks = cap;
+	}
+	c = &v->checks[v->nchecks++];
+	memset(c, 0, sizeof(*c));
+	c->scope = scope;
+	snprintf(c->org, sizeof(c->org), "%s", org != NULL ? org : "");
+	c->days = days;
+	c->type = type;
+	c->kind = kind;
+	c->count = count;
+	c->base = base;
+	c->th = *th;
+	c->percent = base > 0 ? 100.0 * (double)count / (double)base : -1;
+	if (!over_threshold(th, count, base, min_base, why, sizeof(why)))
+		return c;
+	c->tripped = 1;
+	v->blocked = 1;
+	if (scope == SCOPE_ORG)
+		append_reason(v, "org %s: %s %s %s", c->org, type_name(type),
+		    kind_name(kind), why);
+	else if (scope == SCOPE_WINDOW)
+		append_reason(v, "%d days: %s %s %s", days, type_name(type),
+		    kind_name(kind), why);
+	else
+		append_reason(v, "%s %s %s", type_name(type), kind_name(kind),
+		    why);
+	return c;
+}
+
+/*
+ * Free the checks a verdict holds and the sample texts in them.
  */
 void
+verdict_free(struct verdict *v)
+{
+	size_t i, j;
+
+	for (i = 0; i < v->nchecks; i++)
+		for (j = 0; j < CHECK_SAMPLES; j++)
+			free(v->checks[i].sample_text[j]);
+	free(v->checks);
+	v->checks = NULL;
+	v->nchecks = v->capchecks = 0;
+}
+
+/*
+ * The flip cells of the site: deactivations and reactivations of
+ * persons and memberships, with up to CHECK_SAMPLES of tonight's
+ * changes in each.  0 or -1.
+ */
+static int
+judge_flips(const struct config *cfg, const struct changeset *cs,
+    struct verdict *v)
+{
+	static const int types[] = { TYPE_PERSON, TYPE_MEMBER };
+	struct check *c;
+	size_t i, k;
+	int f;
+
+	for (k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+		int t = types[k];
+
+		for (f = 0; f < NFLIPS; f++) {
+			if ((c = verdict_add_check(v, SCOPE_SITE, NULL, 0, t,
+			    NOPS + f, cs->flips[t][f], cs->base[t],
+			    cfg->safety.min_base, &cfg->nets.flip[t][f])) ==
+			    NULL)
+				return -1;
+			for (i = 0; i < cs->n[t] &&
+			    c->nsample < CHECK_SAMPLES; i++)
+				if (cs->c[t][i].flip == 1 + f)
+					c->sample[c->nsample++] = (uint32_t)i;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Judge the change set cs against cfg->safety and fill v: which
+ * thresholds tripped, by how much, why, the flip cells as checks, and
+ * the approval id, a digest of the snapshot's identity and of the
+ * change set.  A first run (no snapshot) is an initial load: blocked
+ * unless first_run is allow.  Returns 0, or -1 (error set) when memory
+ * runs out; v is to be freed with verdict_free either way.
+ */
+int
 safety_evaluate(const struct config *cfg, const struct changeset *cs,
     int first_run, const unsigned char snapshot_digest[32],
     struct verdict *v)
@@ -137,7 +264,7 @@ safety_evaluate(const struct config *cfg, const struct changeset *cs,
 			for (op = 0; op < NOPS; op++)
 				v->percent[t][op] = -1;
 		if (cfg->safety.first_run == FIRST_RUN_ALLOW)
-			return;
+			return 0;
 		v->blocked = 1;
 		snprintf(v->reason, sizeof(v->reason), "initial load: no "
 		    "snapshot yet, %zu persons, %zu groups, %zu memberships "
@@ -145,7 +272,7 @@ safety_evaluate(const struct config *cfg, const struct changeset *cs,
 		    cs->count[TYPE_PERSON][OP_INSERT],
 		    cs->count[TYPE_GROUP][OP_INSERT],
 		    cs->count[TYPE_MEMBER][OP_INSERT]);
-		return;
+		return 0;
 	}
 	for (t = 0; t < NTYPES; t++)
 		for (op = 0; op < NOPS; op++)
@@ -154,4 +281,5 @@ safety_evaluate(const struct config *cfg, const struct changeset *cs,
 		for (op = 0; op < NOPS; op++)
 			if (v->tripped[t][op])
 				v->blocked = 1;
+	return judge_flips(cfg, cs, v);
 }

@@ -84,6 +84,11 @@ config_defaults(struct config *cfg)
 			cfg->safety.t[t][op].percent = -1;
 			cfg->safety.t[t][op].cap = -1;
 		}
+	for (t = 0; t < NTYPES; t++)
+		for (op = 0; op < NFLIPS; op++) {
+			cfg->nets.flip[t][op].percent = -1;
+			cfg->nets.flip[t][op].cap = -1;
+		}
 	cfg->safety.min_base = 100;
 	cfg->safety.first_run = FIRST_RUN_BLOCK;
 }
@@ -174,10 +179,11 @@ deletes_blocked(struct config *cfg, size_t base, size_t k)
 	make_roster(&b, base, 0, k);
 	ck_assert_int_eq(diff_compute(&a, &b, &cs), 0);
 	ck_assert_uint_eq(cs.count[TYPE_PERSON][OP_DELETE], k);
-	safety_evaluate(cfg, &cs, 0, zero, &v);
+	ck_assert_int_eq(safety_evaluate(cfg, &cs, 0, zero, &v), 0);
 	changeset_free(&cs);
 	roster_free(&a);
 	roster_free(&b);
+	verdict_free(&v);
 	return v.tripped[TYPE_PERSON][OP_DELETE];
 }
 
@@ -253,8 +259,10 @@ START_TEST(each_type_and_op)
 			cs.count[t][op] = 10;
 			safety_evaluate(&cfg, &cs, 0, zero, &v);
 			ck_assert_int_eq(v.blocked, 0);
+			verdict_free(&v);
 			cs.count[t][op] = 11;
 			safety_evaluate(&cfg, &cs, 0, zero, &v);
+			verdict_free(&v);
 			ck_assert_int_eq(v.blocked, 1);
 			ck_assert_int_eq(v.tripped[t][op], 1);
 			ck_assert_ptr_nonnull(strstr(v.reason, type_name(t)));
@@ -299,13 +307,17 @@ START_TEST(approval_id)
 	safety_evaluate(&cfg, &cs, 0, zero, &v2);
 	ck_assert_str_eq(v1.approval_id, v2.approval_id);
 	ck_assert_uint_eq(strlen(v1.approval_id), 16);
+	verdict_free(&v2);
 	/* another snapshot, same changes: another id */
 	safety_evaluate(&cfg, &cs, 0, other, &v3);
 	ck_assert_str_ne(v1.approval_id, v3.approval_id);
+	verdict_free(&v3);
 	/* same snapshot, other changes: another id */
 	cs.digest[0] = 8;
 	safety_evaluate(&cfg, &cs, 0, zero, &v3);
 	ck_assert_str_ne(v1.approval_id, v3.approval_id);
+	verdict_free(&v3);
+	verdict_free(&v1);
 }
 END_TEST
 

@@ -1,0 +1,233 @@
+/*
+ * check_nets.c -- the safety nets beyond the nine cells: status flips
+ * as cells of their own, and the config keys that set them.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sisfeed.h"
+#include "tests/testutil.h"
+
+static const unsigned char zero[32];
+
+/*
+ * A district D with schools S1 and S2, a class in each (C1, C2), and n
+ * persons P000.. of whom the first n1 are learners in C1, the rest in
+ * C2.  Persons in [off_from, off_from + off_n) are inactive, persons
+ * in [gone_from, gone_from + gone_n) are left out.
+ */
+struct spec {
+	size_t	n, n1;
+	size_t	off_from, off_n;
+	size_t	gone_from, gone_n;
+};
+
+static void
+group(struct roster *r, const char *id, const char *type,
+    const char *parent)
+{
+	struct group g;
+
+	memset(&g, 0, sizeof(g));
+	g.id = id;
+	g.type = type;
+	g.shortname = id;
+	g.longname = "";
+	g.parent = parent;
+	g.term = "";
+	ck_assert_int_eq(roster_add_group(r, &g), 0);
+}
+
+static void
+build(struct roster *r, const struct spec *s)
+{
+	struct rejects rj = { 0 };
+	struct person p;
+	struct membership m;
+	char id[32];
+	size_t i;
+
+	roster_init(r);
+	for (i = 0; i < s->n; i++) {
+		if (i >= s->gone_from && i < s->gone_from + s->gone_n)
+			continue;
+		snprintf(id, sizeof(id), "P%03zu", i);
+		memset(&p, 0, sizeof(p));
+		p.id = p.userid = id;
+		p.given = p.family = p.email = p.role = "";
+		p.active = !(i >= s->off_from && i < s->off_from + s->off_n);
+		ck_assert_int_eq(roster_add_person(r, &p), 0);
+	}
+	group(r, "D", "district", "");
+	group(r, "S1", "school", "D");
+	group(r, "S2", "school", "D");
+	group(r, "C1", "class", "S1");
+	group(r, "C2", "class", "S2");
+	ck_assert_int_eq(roster_seal_entities(r, &rj, "p", "g"), 0);
+	for (i = 0; i < r->npersons; i++) {
+		size_t num = strtoul(r->persons[i].id + 1, NULL, 10);
+
+		m.group = (uint32_t)roster_find_group(r, num < s->n1 ?
+		    "C1" : "C2");
+		m.person = (uint32_t)i;
+		m.role = 1;
+		m.active = 1;
+		ck_assert_int_eq(roster_add_member(r, &m), 0);
+	}
+	ck_assert_int_eq(roster_seal_members(r, &rj, "m", NULL), 0);
+	ck_assert_uint_eq(rj.count, 0);
+}
+
+/* Thresholds all off, min_base 100. */
+static void
+cfg_none(struct config *cfg)
+{
+	int t, k;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (t = 0; t < NTYPES; t++) {
+		for (k = 0; k < NOPS; k++)
+			cfg->safety.t[t][k].percent = cfg->safety.t[t][k].cap
+			    = -1;
+		for (k = 0; k < NFLIPS; k++)
+			cfg->nets.flip[t][k].percent =
+			    cfg->nets.flip[t][k].cap = -1;
+	}
+	cfg->safety.min_base = 100;
+}
+
+/* The check of scope/org/type/kind in v, or NULL. */
+static const struct check *
+find_check(const struct verdict *v, enum check_scope scope,
+    const char *org, int type, int kind)
+{
+	size_t i;
+
+	for (i = 0; i < v->nchecks; i++) {
+		const struct check *c = &v->checks[i];
+
+		if (c->scope == scope && c->type == type && c->kind == kind &&
+		    (org == NULL || strcmp(c->org, org) == 0))
+			return c;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Status flips.                                                       */
+
+/* old: n persons all active; new: k of them inactive.  Blocked? */
+static int
+flips_blocked(const struct config *cfg, size_t n, size_t k,
+    struct verdict *v)
+{
+	struct spec a = { n, n, 0, 0, 0, 0 }, b = { n, n, 0, k, 0, 0 };
+	struct roster or, nr;
+	struct changeset cs;
+
+	build(&or, &a);
+	build(&nr, &b);
+	ck_assert_int_eq(diff_compute(&or, &nr, &cs), 0);
+	ck_assert_uint_eq(cs.flips[TYPE_PERSON][FLIP_DEACTIVATE], k);
+	ck_assert_uint_eq(cs.deactivated, k);
+	ck_assert_int_eq(safety_evaluate(cfg, &cs, 0, zero, v), 0);
+	changeset_free(&cs);
+	roster_free(&or);
+	roster_free(&nr);
+	return v->blocked;
+}
+
+START_TEST(flip_cells)
+{
+	struct config cfg;
+	struct verdict v;
+	const struct check *c;
+
+	cfg_none(&cfg);
+	/* 15 of 46 set inactive pass updates: 20% (of min_base 100) ... */
+	cfg.safety.t[TYPE_PERSON][OP_UPDATE].percent = 20;
+	cfg.safety.t[TYPE_PERSON][OP_DELETE].percent = 2;
+	ck_assert_int_eq(flips_blocked(&cfg, 46, 15, &v), 0);
+	verdict_free(&v);
+	/* ... but not deactivations judged like deletes (2%) */
+	cfg.nets.flip[TYPE_PERSON][FLIP_DEACTIVATE].percent = 2;
+	ck_assert_int_eq(flips_blocked(&cfg, 46, 15, &v), 1);
+	ck_assert_int_eq(v.tripped[TYPE_PERSON][OP_UPDATE], 0);
+	c = find_check(&v, SCOPE_SITE, NULL, TYPE_PERSON, KIND_DEACTIVATE);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->tripped, 1);
+	ck_assert_uint_eq(c->count, 15);
+	ck_assert_uint_eq(c->nsample, CHECK_SAMPLES);
+	ck_assert_ptr_nonnull(strstr(v.reason, "persons deactivations 15"));
+	verdict_free(&v);
+	/* the boundary: 2 of min_base 100 is 2%, allowed; 3 trips */
+	ck_assert_int_eq(flips_blocked(&cfg, 46, 2, &v), 0);
+	verdict_free(&v);
+	ck_assert_int_eq(flips_blocked(&cfg, 46, 3, &v), 1);
+	verdict_free(&v);
+}
+END_TEST
+
+/* A config file with the given safety section, loaded. */
+static struct config *
+load_safety(const char *dir, const char *safety)
+{
+	char buf[4096];
+
+	snprintf(buf, sizeof(buf),
+	    "site: Test\n"
+	    "source: {format: ims, file: in.xml}\n"
+	    "output: {source: sis.example.org}\n"
+	    "delivery: {dir: out}\n"
+	    "%s", safety);
+	return config_load(tu_write(dir, "sisfeed.yaml", buf));
+}
+
+START_TEST(flip_config)
+{
+	char dir[PATH_MAX];
+	struct config *c;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	/* unset: deactivations take deletes, reactivations inserts */
+	c = load_safety(dir, "safety:\n"
+	    "  persons: {deletes: [3%, 40], inserts: 7%}\n");
+	ck_assert_ptr_nonnull(c);
+	ck_assert(c->nets.flip[TYPE_PERSON][FLIP_DEACTIVATE].percent == 3);
+	ck_assert_int_eq(c->nets.flip[TYPE_PERSON][FLIP_DEACTIVATE].cap, 40);
+	ck_assert(c->nets.flip[TYPE_PERSON][FLIP_REACTIVATE].percent == 7);
+	ck_assert(c->nets.flip[TYPE_MEMBER][FLIP_DEACTIVATE].percent == 5);
+	config_free(c);
+	/* set, including off */
+	c = load_safety(dir, "safety:\n"
+	    "  persons: {deactivations: 1%, reactivations: off}\n"
+	    "  memberships: {deactivations: 30}\n");
+	ck_assert_ptr_nonnull(c);
+	ck_assert(c->nets.flip[TYPE_PERSON][FLIP_DEACTIVATE].percent == 1);
+	ck_assert(c->nets.flip[TYPE_PERSON][FLIP_REACTIVATE].percent < 0);
+	ck_assert_int_lt(c->nets.flip[TYPE_PERSON][FLIP_REACTIVATE].cap, 0);
+	ck_assert_int_eq(c->nets.flip[TYPE_MEMBER][FLIP_DEACTIVATE].cap, 30);
+	ck_assert(c->nets.flip[TYPE_MEMBER][FLIP_DEACTIVATE].percent < 0);
+	config_free(c);
+	/* groups have no status */
+	c = load_safety(dir, "safety:\n  groups: {deactivations: 1%}\n");
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(error_last(), "sisfeed.yaml:6: key "
+	    "'safety.groups.deactivations': unknown key"));
+	tu_rmtree(dir);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("nets");
+	TCase *tc = tcase_create("flips");
+
+	tcase_add_test(tc, flip_cells);
+	tcase_add_test(tc, flip_config);
+	suite_add_tcase(s, tc);
+	return tu_run_suite(s) == 0 ? 0 : 1;
+}
