@@ -385,6 +385,17 @@ struct csv_reader *csv_open(const char *path, char delimiter);
  * of memory csv_fatal() is 1 and every later call fails.
  */
 int	 csv_next(struct csv_reader *, char ***fields, size_t **lens);
+/*
+ * The header record: csv_next, then a malformed header or a field that
+ * csv_field_fault refuses is an error.  Remembers the field count: a
+ * file whose last record is short fails at its end (cut short), as
+ * does a file whose last record has no line end.  Records over 1 MiB
+ * are malformed.
+ */
+int	 csv_next_header(struct csv_reader *, char ***fields, size_t **lens);
+/* Why a value cannot be stored (invalid UTF-8, NUL, a byte order mark
+ * past the file's start), or NULL. */
+const char *csv_field_fault(const char *s, size_t len);
 /* The line where the last record returned started. */
 unsigned long csv_line(const struct csv_reader *);
 /* 1 if the reader failed for good, 0 if a -1 was a malformed record. */

@@ -30,6 +30,10 @@
 #include "sisfeed.h"
 
 #define CSV_BUFSZ	(256 * 1024)
+/* The longest record kept (bytes of its fields); a longer one is a
+ * malformed record, so a 2 GiB field cannot take 2 GiB of memory. */
+#define CSV_RECORD_MAX		(1024 * 1024)
+#define CSV_RECORD_MAX_S	"1048576"
 
 /* Byte classes of the unquoted state. */
 enum { C_DATA, C_DELIM, C_QUOTE, C_LF, C_CR, C_NUL };
@@ -52,6 +56,10 @@ struct csv_reader {
 	unsigned long	 line;		/* line of buf[pos] */
 	unsigned long	 recline;	/* line where the record started */
 	int		 hasnul;	/* the last record has a NUL byte */
+	/* Truncation gate (csv_next_header sets nhdr). */
+	size_t		 nhdr;		/* header fields, 0 unknown */
+	unsigned long	 shortline;	/* last record short: its line */
+	size_t		 shortn;	/* and its field count */
 	const char	*why;		/* last malformed-record reason */
 	size_t		 whyfield;	/* and its field, 0-based */
 	struct stat	 st;
@@ -209,6 +217,7 @@ csv_next(struct csv_reader *cr, char ***fieldsp, size_t **lensp)
 	size_t nf = 0, flen = 0, fstart = 0, i;
 	unsigned char c;
 	char *o;
+	int toolong = 0;
 
 	if (cr->fatal)
 		return error_set("%s: cannot read after an earlier error",
@@ -348,44 +357,98 @@ endfield:
 		}
 		cr->pos = cr->len;
 		flen = (size_t)(o - cr->fbuf);
+		/* An overlong record keeps being parsed, not kept. */
+		if (flen > CSV_RECORD_MAX) {
+			toolong = 1;
+			o = cr->fbuf;
+			flen = fstart = nf = 0;
+		}
 	}
 
 eof:
 	switch (st) {
 	case S_REC:
+		if (cr->shortline != 0) {
+			cr->fatal = 1;
+			return error_set("%s:%lu: the last record has %zu "
+			    "fields, the header %zu: the file is cut short",
+			    cr->path, cr->shortline, cr->shortn, cr->nhdr);
+		}
 		return 0;
-	case S_Q:
-		cr->why = "unterminated quote";
-		/* FALLTHROUGH */
-	case S_SKIP:
-		goto malformed;
 	default:
-		break;
+		/* A record open at the end: the file was cut mid-line. */
+		cr->fatal = 1;
+		return error_set("%s:%lu: no line end after the last record: "
+		    "the file is cut short", cr->path, cr->recline);
 	}
-	/* The last record had no newline: end its last field. */
-	if (st == S_START)
-		fstart = flen;
-	if (nf == cr->nfcap && csv_growfields(cr) == -1)
-		return -1;
-	if (csv_reserve(cr, flen + 1) == -1)
-		return -1;
-	cr->offs[nf] = fstart;
-	cr->lens[nf] = flen - fstart;
-	cr->fbuf[flen] = '\0';
-	nf++;
 done:
+	if (toolong || (size_t)(o - cr->fbuf) > CSV_RECORD_MAX) {
+		cr->why = "record longer than " CSV_RECORD_MAX_S " bytes";
+		nf = 0;
+		goto malformed;
+	}
 	if (nf > INT_MAX)
 		return error_set("%s:%lu: too many fields", cr->path,
 		    cr->recline);
+	cr->shortline = nf < cr->nhdr ? cr->recline : 0;
+	cr->shortn = nf;
 	for (i = 0; i < nf; i++)
 		cr->fields[i] = cr->fbuf + cr->offs[i];
 	*fieldsp = cr->fields;
 	*lensp = cr->lens;
 	return (int)nf;
 malformed:
+	cr->shortline = 0;
 	cr->whyfield = nf;
 	return error_set("%s:%lu: field %zu: %s", cr->path, cr->recline,
 	    nf + 1, cr->why);
+}
+
+/*
+ * Why a field value cannot be stored (invalid UTF-8, a NUL byte, a
+ * byte order mark past the file's start: a second export glued on),
+ * or NULL if it is fine.
+ */
+const char *
+csv_field_fault(const char *s, size_t len)
+{
+	const char *p;
+
+	if (!utf8_valid(s, len))
+		return "invalid UTF-8";
+	if (memchr(s, '\0', len) != NULL)
+		return "NUL byte in value";
+	for (p = s; (p = memchr(p, 0xef, len - (size_t)(p - s))) != NULL;
+	    p++)
+		if (len - (size_t)(p - s) >= 3 && (unsigned char)p[1] == 0xbb &&
+		    (unsigned char)p[2] == 0xbf)
+			return "byte order mark inside the file";
+	return NULL;
+}
+
+/*
+ * Read the header record: like csv_next, but a header that is
+ * malformed or has a field csv_field_fault refuses is an error naming
+ * file, line and column (a NUL would cut a name short and match).  The
+ * field count is remembered: a file whose last record is short fails
+ * at its end as cut short.  Returns the field count, 0 (empty file) or
+ * -1.
+ */
+int
+csv_next_header(struct csv_reader *cr, char ***fieldsp, size_t **lensp)
+{
+	const char *why;
+	size_t i;
+	int n;
+
+	if ((n = csv_next(cr, fieldsp, lensp)) <= 0)
+		return n;
+	for (i = 0; i < (size_t)n; i++)
+		if ((why = csv_field_fault((*fieldsp)[i], (*lensp)[i])) != NULL)
+			return error_set("%s:%lu: header column %zu: %s",
+			    cr->path, cr->recline, i + 1, why);
+	cr->nhdr = (size_t)n;
+	return n;
 }
 
 /*
@@ -583,7 +646,7 @@ table_open(struct table *t, const char *file, const char *what,
 			    "(required)", what, names[i]);
 	if ((t->cr = csv_open(file, delim)) == NULL)
 		return -1;
-	if ((n = csv_next(t->cr, &f, &l)) == -1)
+	if ((n = csv_next_header(t->cr, &f, &l)) == -1)
 		return -1;
 	if (n == 0)
 		return error_set("%s: empty file (no header)", file);
@@ -640,6 +703,7 @@ table_reject_at(struct table *t, unsigned long line, const char *field,
 static int
 table_next(struct table *t)
 {
+	const char *why;
 	size_t i, c;
 	int n;
 
@@ -664,13 +728,10 @@ table_next(struct table *t)
 		if (t->col[i] == -1)
 			continue;
 		c = (size_t)t->col[i];
-		if (!utf8_valid(t->f[c], t->l[c]))
-			return table_reject_at(t, csv_line(t->cr),
-			    t->names[i], "invalid UTF-8");
 		/* Strings end at a NUL: "a\0b" would be stored as "a". */
-		if (t->cr->hasnul && memchr(t->f[c], '\0', t->l[c]) != NULL)
+		if ((why = csv_field_fault(t->f[c], t->l[c])) != NULL)
 			return table_reject_at(t, csv_line(t->cr),
-			    t->names[i], "NUL byte in value");
+			    t->names[i], "%s", why);
 	}
 	return 1;
 }

@@ -230,7 +230,7 @@ of_open(struct orfile *f, struct orctx *x, const char *name,
 		x->newest = st.st_mtime;
 	if ((f->cr = csv_open(f->path, ',')) == NULL)
 		return -1;
-	if ((n = csv_next(f->cr, &h, &hl)) == -1)
+	if ((n = csv_next_header(f->cr, &h, &hl)) == -1)
 		return -1;
 	if (n == 0)
 		return error_set("%s: empty file (no header)", f->path);
@@ -330,19 +330,11 @@ of_malformed(struct orfile *f)
 	return of_reject(f, "record", "%s", msg);
 }
 
-/* 1 if field c of the current record is valid UTF-8 without NUL. */
+/* 1 if field c of the current record can be stored (csv_field_fault). */
 static int
 of_clean(const struct orfile *f, size_t c, const char **why)
 {
-	if (!utf8_valid(f->f[c], f->l[c])) {
-		*why = "invalid UTF-8";
-		return 0;
-	}
-	if (memchr(f->f[c], '\0', f->l[c]) != NULL) {
-		*why = "NUL byte in value";
-		return 0;
-	}
-	return 1;
+	return (*why = csv_field_fault(f->f[c], f->l[c])) == NULL;
 }
 
 /*

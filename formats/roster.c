@@ -606,17 +606,83 @@ reject_cycles(struct roster *r, struct rejects *rj, const char *file)
 }
 
 /*
+ * Reject every group whose parent is not a kept group, and so every
+ * group below it, in one pass: each group's fate is found by walking up
+ * to the first group already judged, and the walk's groups share it.
+ * Linear in the groups (times a lookup), however deep the tree.  Needs
+ * sorted, unique groups without cycles.  Returns 0 or -1.
+ */
+static int
+reject_orphans(struct roster *r, struct rejects *rj, const char *file)
+{
+	enum { G_NEW, G_KEPT, G_ORPHAN, G_WALK };
+	unsigned char *fate, res;
+	size_t *walk, nwalk, i, out;
+	long k;
+
+	if (r->ngroups == 0)
+		return 0;
+	fate = calloc(r->ngroups, 1);
+	walk = calloc(r->ngroups, sizeof(*walk));
+	if (fate == NULL || walk == NULL) {
+		free(fate);
+		free(walk);
+		return error_sys("roster");
+	}
+	for (i = 0; i < r->ngroups; i++) {
+		nwalk = 0;
+		for (k = (long)i; fate[k] == G_NEW; ) {
+			const struct group *g = &r->groups[k];
+
+			fate[k] = G_WALK;
+			walk[nwalk++] = (size_t)k;
+			if (g->parent[0] == '\0' ||
+			    strcmp(g->parent, g->id) == 0)
+				break;
+			if ((k = roster_find_group(r, g->parent)) < 0)
+				break;
+		}
+		if (k < 0)
+			res = G_ORPHAN;
+		else if (fate[k] == G_WALK)	/* a root, or a cycle left */
+			res = nwalk > 0 && walk[nwalk - 1] == (size_t)k &&
+			    (r->groups[k].parent[0] == '\0' ||
+			    strcmp(r->groups[k].parent, r->groups[k].id) == 0) ?
+			    G_KEPT : G_ORPHAN;
+		else
+			res = fate[k];
+		while (nwalk > 0)
+			fate[walk[--nwalk]] = res;
+	}
+	free(walk);
+	for (i = out = 0; i < r->ngroups; i++) {
+		const struct group *g = &r->groups[i];
+
+		if (fate[i] == G_ORPHAN) {
+			if (rejects_add(rj, file, g->line, "parent",
+			    "unknown group '%s'", g->parent) == -1) {
+				free(fate);
+				return -1;
+			}
+			continue;
+		}
+		r->groups[out++] = *g;
+	}
+	r->ngroups = out;
+	free(fate);
+	return 0;
+}
+
+/*
  * Sort persons and groups by key; reject every copy of a duplicated
- * key, then groups whose parent is unknown (repeated until stable,
- * since dropping a parent orphans its children).  Returns 0 or -1.
+ * key, then groups on a parent cycle, then groups whose parent is
+ * unknown or itself dropped.  Returns 0 or -1.
  */
 int
 roster_seal_entities(struct roster *r, struct rejects *rj,
     const char *personfile, const char *groupfile)
 {
 	long n;
-	size_t i, out;
-	int changed;
 
 	if (sort_by_key((void **)&r->persons, r->npersons,
 	    sizeof(struct person), offsetof(struct person, id),
@@ -642,26 +708,7 @@ roster_seal_entities(struct roster *r, struct rejects *rj,
 
 	if (reject_cycles(r, rj, groupfile) == -1)
 		return -1;
-	do {
-		changed = 0;
-		for (i = out = 0; i < r->ngroups; i++) {
-			struct group *g = &r->groups[i];
-
-			if (g->parent[0] != '\0' &&
-			    strcmp(g->parent, g->id) != 0 &&
-			    roster_find_group(r, g->parent) < 0) {
-				if (rejects_add(rj, groupfile, g->line,
-				    "parent", "unknown group '%s'",
-				    g->parent) == -1)
-					return -1;
-				changed = 1;
-				continue;
-			}
-			r->groups[out++] = *g;
-		}
-		r->ngroups = out;
-	} while (changed);
-	return 0;
+	return reject_orphans(r, rj, groupfile);
 }
 
 static long

@@ -195,28 +195,116 @@ START_TEST(reader_bom)
 }
 END_TEST
 
+/* Expect the reader to fail for good with exactly this message. */
+static void
+expect_fatal(struct csv_reader *cr, const char *msg)
+{
+	char **f;
+	size_t *l;
+
+	ck_assert_int_eq(csv_next(cr, &f, &l), -1);
+	ck_assert_str_eq(error_last(), msg);
+	ck_assert_int_eq(csv_fatal(cr), 1);
+}
+
+/* A file that does not end with a line end was cut short: it fails at
+ * its end, naming the last record's line. */
 START_TEST(reader_no_final_newline)
 {
-	struct csv_reader *cr = open_str("a,b\nc,d", 0);
+	static const char *const cut[] = {
+		"a,b\nc,d", "a,b\nb,", "a,b\n\"q\"\"\"", "a,b\n\"open",
+		"a,b\n\"x\",", "a,b\nx\"y",
+	};
+	struct csv_reader *cr;
+	size_t i;
 
-	expect_rec(cr, "a|b", 1);
-	expect_rec(cr, "c|d", 2);
-	expect_eof(cr);
-	csv_close(cr);
-
-	cr = open_str("a,\nb,", 0);
-	expect_rec(cr, "a|", 1);
-	expect_rec(cr, "b|", 2);
-	expect_eof(cr);
-	csv_close(cr);
-
-	cr = open_str("\"q\"\"\"", 0);
-	expect_rec(cr, "q\"", 1);
-	expect_eof(cr);
-	csv_close(cr);
-
+	for (i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+		cr = open_str(cut[i], 0);
+		expect_rec(cr, "a|b", 1);
+		expect_fatal(cr, "t.csv:2: no line end after the last record: "
+		    "the file is cut short");
+		csv_close(cr);
+	}
 	cr = open_str("x\r", 0);
 	expect_rec(cr, "x", 1);
+	expect_eof(cr);
+	csv_close(cr);
+}
+END_TEST
+
+/* After csv_next_header, a short last record means the file was cut
+ * at a line end inside a record: it is returned, then the file fails. */
+START_TEST(reader_short_last_record)
+{
+	struct csv_reader *cr = open_str("h1,h2,h3\na,b,c\nd,e\nf,g,h\n"
+	    "i,j\n", 0);
+	char **f;
+	size_t *l;
+
+	ck_assert_int_eq(csv_next_header(cr, &f, &l), 3);
+	expect_rec(cr, "a|b|c", 2);
+	expect_rec(cr, "d|e", 3);	/* short inside: a reject, no more */
+	expect_rec(cr, "f|g|h", 4);
+	expect_rec(cr, "i|j", 5);
+	expect_fatal(cr, "t.csv:5: the last record has 2 fields, the "
+	    "header 3: the file is cut short");
+	csv_close(cr);
+}
+END_TEST
+
+/* A header name with a NUL, invalid UTF-8 or a BOM is an error: "id\0x"
+ * would otherwise match the column "id". */
+START_TEST(reader_header_faults)
+{
+	struct csv_reader *cr;
+	char **f;
+	size_t *l;
+
+	put("t.csv", "a,id\0x\n1,2\n", 12);
+	ck_assert_ptr_nonnull(cr = csv_open("t.csv", 0));
+	ck_assert_int_eq(csv_next_header(cr, &f, &l), -1);
+	ck_assert_str_eq(error_last(), "t.csv:1: header column 2: NUL byte "
+	    "in value");
+	csv_close(cr);
+	cr = open_str("a,\xef\xbb\xbf" "b\n1,2\n", 0);
+	ck_assert_int_eq(csv_next_header(cr, &f, &l), -1);
+	ck_assert_str_eq(error_last(), "t.csv:1: header column 2: byte order "
+	    "mark inside the file");
+	csv_close(cr);
+	/* At the file's start a BOM is skipped. */
+	cr = open_str("\xef\xbb\xbf" "a,b\n1,2\n", 0);
+	ck_assert_int_eq(csv_next_header(cr, &f, &l), 2);
+	ck_assert_str_eq(f[0], "a");
+	csv_close(cr);
+}
+END_TEST
+
+/* A record over 1 MiB is malformed and skipped; memory stays bounded
+ * and reading goes on after it. */
+START_TEST(reader_record_cap)
+{
+	size_t big = 3 * 1024 * 1024, len = 0, i;
+	char *s = malloc(big + 2 * 1024 * 1024);
+
+	ck_assert_ptr_nonnull(s);
+	len += (size_t)sprintf(s, "a,b\nx,");
+	for (i = 0; i < big; i++)
+		s[len++] = 'g';
+	len += (size_t)sprintf(s + len, "\nc,d\n\"");
+	for (i = 0; i < 1024 * 1024; i++)
+		s[len++] = (i % 80 == 79) ? '\n' : 'q';
+	len += (size_t)sprintf(s + len, "\",e\nf,g\n");
+	put("t.csv", s, len);
+	free(s);
+
+	struct csv_reader *cr = csv_open("t.csv", 0);
+
+	ck_assert_ptr_nonnull(cr);
+	expect_rec(cr, "a|b", 1);
+	expect_bad(cr, "t.csv:2: field 1: record longer than 1048576 bytes");
+	expect_rec(cr, "c|d", 3);
+	expect_bad(cr, "t.csv:4: field 1: record longer than 1048576 bytes");
+	expect_rec(cr, "f|g", 5 + 1024 * 1024 / 80);
 	expect_eof(cr);
 	csv_close(cr);
 }
@@ -256,8 +344,9 @@ START_TEST(reader_malformed)
 	/* The record's first line is named, reading goes on after it. */
 	expect_bad(cr, "t.csv:5: field 1: text after closing quote");
 	expect_rec(cr, "z|2", 7);
-	expect_bad(cr, "t.csv:8: field 1: unterminated quote");
-	expect_eof(cr);
+	/* A quote open at the end: the file was cut short. */
+	expect_fatal(cr, "t.csv:8: no line end after the last record: the "
+	    "file is cut short");
 	csv_close(cr);
 }
 END_TEST
@@ -365,6 +454,7 @@ START_TEST(reader_boundaries)
 	s[len++] = '"';
 	s[len++] = ',';
 	s[len++] = 'e';
+	s[len++] = '\n';
 	put("b.csv", s, len);
 
 	cr = csv_open("b.csv", 0);
@@ -640,13 +730,13 @@ START_TEST(roster_group_rejects)
 	    "c2,class,,Long only,sch,\n"
 	    "c3,class,C3,,nowhere,\n"
 	    "c4,class,\"C\x80\",,sch,\n"
-	    "c5,class,\"unterminated,,sch,\n",
+	    "c5,class,\"un\"terminated,,sch,\n",
 	    MHDR "sch,s1,1,1\n") == 0, "%s", error_last());
 	ck_assert_str_eq(rejects(),
 	    "groups.csv:3: id: empty key\n"
 	    "groups.csv:4: short: missing value\n"
 	    "groups.csv:6: short: invalid UTF-8\n"
-	    "groups.csv:7: record: unterminated quote (column 3)\n"
+	    "groups.csv:7: record: text after closing quote (column 3)\n"
 	    "groups.csv:5: parent: unknown group 'nowhere'\n");
 	ck_assert_uint_eq(r.ngroups, 1);
 	ck_assert_str_eq(r.groups[0].id, "sch");
@@ -1005,7 +1095,7 @@ START_TEST(roster_bom_crlf)
 	    "active,kind\r\n" "s1,a,A,B,,1,\r\n",
 	    "\xef\xbb\xbf" "group_id,type,name,title,parent_id,term\r\n"
 	    "g,school,G,,,\r\n",
-	    "\xef\xbb\xbf" "group_id,person_id,role,state\r\ng,s1,1,1") == 0,
+	    "\xef\xbb\xbf" "group_id,person_id,role,state\r\ng,s1,1,1\r\n") == 0,
 	    "%s", error_last());
 	ck_assert_str_eq(rejects(), "");
 	ck_assert_uint_eq(r.npersons, 1);
@@ -1014,6 +1104,72 @@ START_TEST(roster_bom_crlf)
 	ck_assert_str_eq(r.persons[0].role, "");
 	ck_assert_str_eq(r.groups[0].term, "");
 	ck_assert_uint_eq(r.nmembers, 1);
+}
+END_TEST
+
+/* Two exports glued together: the second one's BOM would become part
+ * of a key ("Z11" and "U+FEFF Z11" both delivered); it is rejected. */
+START_TEST(roster_bom_inside)
+{
+	ck_assert_msg(load(PHDR
+	    "s1,a,A,B,,1,\n"
+	    "\xef\xbb\xbf" "s2,b,A,B,,1,\n"
+	    "s3,c,A,\"B\xef\xbb\xbf\",,1,\n", good_g, MHDR "c1,s1,1,1\n") == 0,
+	    "%s", error_last());
+	ck_assert_str_eq(rejects(),
+	    "persons.csv:3: id: byte order mark inside the file\n"
+	    "persons.csv:4: family: byte order mark inside the file\n");
+	ck_assert_uint_eq(r.npersons, 1);
+}
+END_TEST
+
+/* A file cut mid-line, or at a line end inside its last record, fails
+ * the run naming file and line: its missing records must not become
+ * deletes. */
+START_TEST(roster_truncated)
+{
+	ck_assert_int_eq(load(good_p, good_g, MHDR "c1,s1,1,1\nc1,s3,1"),
+	    -1);
+	ck_assert_str_eq(error_last(), "memberships.csv:3: no line end after "
+	    "the last record: the file is cut short");
+	ck_assert_int_eq(load(PHDR "s1,a,A,B,,1,\ns2,b,A\n", good_g,
+	    MHDR "c1,s1,1,1\n"), -1);
+	ck_assert_str_eq(error_last(), "persons.csv:3: the last record has 3 "
+	    "fields, the header 7: the file is cut short");
+}
+END_TEST
+
+/* A chain of 20,000 groups whose top names an unknown parent: every
+ * one is rejected in one pass (it took minutes, one pass per link). */
+START_TEST(roster_orphan_chain)
+{
+	enum { N = 20000 };
+	char id[16], parent[16];
+	struct group g;
+	size_t i;
+
+	memset(&g, 0, sizeof(g));
+	g.type = g.longname = g.term = "";
+	g.shortname = "G";
+	for (i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "g%zu", i);
+		snprintf(parent, sizeof(parent), "g%zu", i + 1);
+		g.id = id;
+		g.parent = i + 1 == N ? "nowhere" : parent;
+		g.line = (uint32_t)i + 2;
+		ck_assert_int_eq(roster_add_group(&r, &g), 0);
+	}
+	g.id = "root";
+	g.parent = "";
+	ck_assert_int_eq(roster_add_group(&r, &g), 0);
+	g.id = "leaf";
+	g.parent = "root";
+	ck_assert_int_eq(roster_add_group(&r, &g), 0);
+	ck_assert_int_eq(roster_seal_entities(&r, &rj, "p.csv", "g.csv"), 0);
+	ck_assert_uint_eq(rj.count, N);
+	ck_assert_uint_eq(r.ngroups, 2);
+	ck_assert_str_eq(r.groups[0].id, "leaf");
+	ck_assert_str_eq(r.groups[1].id, "root");
 }
 END_TEST
 
@@ -1119,6 +1275,9 @@ csv_suite(void)
 	tcase_add_test(tc, reader_crlf);
 	tcase_add_test(tc, reader_bom);
 	tcase_add_test(tc, reader_no_final_newline);
+	tcase_add_test(tc, reader_short_last_record);
+	tcase_add_test(tc, reader_header_faults);
+	tcase_add_test(tc, reader_record_cap);
 	tcase_add_test(tc, reader_blank_lines);
 	tcase_add_test(tc, reader_malformed);
 	tcase_add_test(tc, reader_delimiters);
@@ -1151,6 +1310,9 @@ csv_suite(void)
 	tcase_add_test(tc, roster_roles);
 	tcase_add_test(tc, roster_delimiter);
 	tcase_add_test(tc, roster_bom_crlf);
+	tcase_add_test(tc, roster_bom_inside);
+	tcase_add_test(tc, roster_truncated);
+	tcase_add_test(tc, roster_orphan_chain);
 	tcase_add_test(tc, roster_datetime_mtime);
 	tcase_add_test(tc, roster_datetime_sde);
 	tcase_add_test(tc, roster_many);
