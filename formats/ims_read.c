@@ -18,7 +18,8 @@
  *   given and family; a single word is the family name), <email>,
  *   <systemrole systemroletype="None"> as inactive (see ims_write.c),
  *   and the institutionroletype of the primary <institutionrole> (else
- *   of the first one).
+ *   of the first one) in the DTD's spelling (any case; another value
+ *   rejects the person).  Elements nest at most 64 deep.
  * - group: key, the first grouptype/typevalue, description short and
  *   long, timeframe/adminperiod, begin and end, org/orgname and the
  *   first org/orgunit, and the first relationship relation 1
@@ -369,6 +370,7 @@ person_end(struct reader *rd)
 {
 	struct person_rec *p = &rd->p;
 	struct person rec;
+	const char *role = "";
 
 	if (p->recstatus == REC_DELETE)
 		return 0;
@@ -378,13 +380,20 @@ person_end(struct reader *rd)
 		    "person without <sourcedid><id>");
 	if (!p->have_n && person_split_fn(p) == -1)
 		return -1;
+	/* The DTD's spelling, as the CSV reader has it: a role read
+	 * verbatim would be written otherwise and read back as a change. */
+	if (p->role.len > 0 &&
+	    (role = institution_role_parse(sb_str(&p->role))) == NULL)
+		return reject(rd, p->line, "institutionroletype",
+		    "person '%s': unknown institution role '%s'",
+		    sb_str(&p->id), sb_str(&p->role));
 	memset(&rec, 0, sizeof(rec));
 	rec.id = sb_str(&p->id);
 	rec.userid = sb_str(&p->userid);
 	rec.given = sb_str(&p->given);
 	rec.family = sb_str(&p->family);
 	rec.email = sb_str(&p->email);
-	rec.role = sb_str(&p->role);
+	rec.role = role;
 	rec.line = (uint32_t)p->line;
 	rec.active = (uint8_t)p->active;
 	return roster_add_person(rd->r, &rec);
@@ -629,9 +638,13 @@ start_element(struct reader *rd, enum el e)
 	const char *v;
 	enum el rec;
 
+	/* IMS nests a handful deep; a deeper file is hostile or broken,
+	 * and libxml2's push parser would follow it as far as it goes. */
+	if (rd->depth == MAXDEPTH)
+		return error_set("%s:%lu: elements nested deeper than %d",
+		    rd->path, cur_line(rd), MAXDEPTH);
 	rd->depth++;
-	if (rd->depth <= MAXDEPTH)
-		rd->stack[rd->depth - 1] = (uint8_t)e;
+	rd->stack[rd->depth - 1] = (uint8_t)e;
 	sb_clear(&rd->text);
 	rd->want = is_leaf(e);
 	if (rd->depth == 1) {

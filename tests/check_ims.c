@@ -782,6 +782,73 @@ START_TEST(test_read_rejects_file)
 }
 END_TEST
 
+/* An institutionroletype outside the DTD's list is read in the DTD's
+ * spelling when it is one in another case, else rejected: read
+ * verbatim it was written otherwise and read back as a change. */
+START_TEST(test_read_roles_normalised)
+{
+	char dir[256], *s;
+	const char *f, *rf;
+	struct roster r;
+	struct rejects rj = { NULL, 0, 0 };
+
+	tu_mkdtemp(dir, sizeof(dir));
+	f = tu_write(dir, "in.xml",
+	    "<?xml version=\"1.0\"?>\n"
+	    "<enterprise>\n"
+	    "<person><sourcedid><source>s</source><id>P1</id></sourcedid>"
+	    "<name><fn>A B</fn></name><institutionrole primaryrole=\"Yes\" "
+	    "institutionroletype=\"student\"/></person>\n"
+	    "<person><sourcedid><source>s</source><id>P2</id></sourcedid>"
+	    "<name><fn>A B</fn></name><institutionrole primaryrole=\"Yes\" "
+	    "institutionroletype=\"Teacher\"/></person>\n"
+	    "</enterprise>\n");
+	rf = path_in(dir, "rejects.txt");
+	ck_assert_ptr_nonnull(rj.fp = fopen(rf, "w"));
+	roster_init(&r);
+	ck_assert_msg(ims_read(f, &r, &rj) == 0, "%s", error_last());
+	ck_assert_int_eq(fclose(rj.fp), 0);
+	ck_assert_uint_eq(r.npersons, 1);
+	ck_assert_str_eq(r.persons[0].role, "Student");
+	s = slurp(rf, NULL);
+	ck_assert_str_eq(strstr(s, "in.xml:"), "in.xml:4: institutionroletype: "
+	    "person 'P2': unknown institution role 'Teacher'\n");
+	free(s);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+/* Elements nested past 64 levels fail the file (memory was linear in
+ * the depth, a million levels accepted). */
+START_TEST(test_read_nesting_limit)
+{
+	enum { DEPTH = 100000 };
+	char dir[256];
+	const char *f;
+	struct roster r;
+	size_t i, len = 0;
+	char *x = malloc(DEPTH * 7 + 64);
+
+	ck_assert_ptr_nonnull(x);
+	len += (size_t)sprintf(x, "<enterprise>\n");
+	for (i = 0; i < DEPTH; i++)
+		len += (size_t)sprintf(x + len, "<x>");
+	for (i = 0; i < DEPTH; i++)
+		len += (size_t)sprintf(x + len, "</x>");
+	sprintf(x + len, "</enterprise>\n");
+	tu_mkdtemp(dir, sizeof(dir));
+	f = tu_write(dir, "deep.xml", x);
+	free(x);
+	roster_init(&r);
+	ck_assert_int_eq(ims_read(f, &r, NULL), -1);
+	ck_assert_msg(strstr(error_last(), "deep.xml:2: elements nested "
+	    "deeper than 64") != NULL, "%s", error_last());
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_read_not_wellformed)
 {
 	char dir[256];
@@ -1339,6 +1406,8 @@ ims_suite(void)
 	tcase_add_test(r, test_read_thirdparty);
 	tcase_add_test(r, test_read_rejects_file);
 	tcase_add_test(r, test_read_not_wellformed);
+	tcase_add_test(r, test_read_roles_normalised);
+	tcase_add_test(r, test_read_nesting_limit);
 	tcase_add_test(r, test_read_order_fault);
 	tcase_add_test(r, test_read_duplicates_strict);
 	tcase_add_test(d, test_delta);
