@@ -618,6 +618,28 @@ void	 sbuf_puts(struct sbuf *, const char *);
 void	 sbuf_printf(struct sbuf *, const char *, ...) PRINTF_LIKE(2, 3);
 /* The string (caller frees), or NULL with "WHAT: out of memory" set. */
 char	*sbuf_done(struct sbuf *, const char *what);
+/* Append s as one shell word (single-quoted unless plainly safe). */
+void	 sbuf_shell_word(struct sbuf *, const char *s);
+
+/* ------------------------------------------------------------------ */
+/* agent/owner.c: the state directory's one owner.                     */
+
+/*
+ * Make this process the owner of cfg->state_dir before it touches
+ * state: as that owner, or when the directory does not exist yet,
+ * nothing to do; as root, drop to the owner (its groups, gid, uid) and
+ * return 0; as anyone else, return -1 with an error that names the
+ * owner and the sudo(8) line to use (argv: the command line given).
+ */
+int	 owner_become(const struct config *, int argc, char *argv[]);
+/* The user who started this process (before owner_become dropped to
+ * the owner), as a name or "uid N".  Never NULL. */
+const char *owner_invoker(void);
+/* The name of the state directory's owner (this process's user when it
+ * does not exist yet) into buf.  Never fails. */
+void	 owner_name(const struct config *, char *buf, size_t len);
+/* This host's name into buf ("localhost" if unknown). */
+void	 owner_host(char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* agent/report.c: the run's summary (mail text, JSON, status).        */
@@ -650,6 +672,10 @@ struct run_report {
 	/* samples shown per row: 0 (the default) at most cfg->mail.samples
 	 * (mail, JSON); < 0 every sample held (plan) */
 	int		 max_samples;
+	/* where and as whom to approve: the state directory's owner ("":
+	 * unknown, no sudo line) and this host's name */
+	char		 owner[64];
+	char		 host[256];
 };
 
 /* Stage indexes for run_report.seconds. */
@@ -666,6 +692,9 @@ char	*report_html(const struct run_report *);
 char	*report_json(const struct run_report *);
 /* The mail subject line.  malloc'd or NULL. */
 char	*report_subject(const struct run_report *);
+/* The exact approve command (with "sudo -u OWNER" unless the owner is
+ * root or unknown).  malloc'd, or NULL (error set). */
+char	*report_approve_command(const struct run_report *);
 /* Free the samples. */
 void	 report_free(struct run_report *);
 /* Write report_json to state_dir/runs/RUN_ID.json atomically, mode

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libxml/parser.h>
 #include <curl/curl.h>
@@ -154,6 +155,29 @@ wants_help(int argc, char *argv[])
 	return 0;
 }
 
+/* The command line as given, for the sudo line owner_become prints. */
+static int	 given_argc;
+static char	**given_argv;
+
+/*
+ * Every command but export touches the state directory, so runs as its
+ * owner (root drops to it).  status as another user reads what it
+ * may.  0, or -1 when refused (the error says the sudo line).
+ */
+static int
+become_owner(const struct config *cfg, const char *cmd)
+{
+	if (strcmp(cmd, "export") == 0)
+		return 0;
+	if (owner_become(cfg, given_argc, given_argv) == 0)
+		return 0;
+	if (strcmp(cmd, "status") == 0 && geteuid() != 0) {
+		error_clear();
+		return 0;
+	}
+	return -1;
+}
+
 /* Commands that need the config, and how to run them. */
 static int
 with_config(const char *path, const char *cmd, int argc, char *argv[])
@@ -163,6 +187,11 @@ with_config(const char *path, const char *cmd, int argc, char *argv[])
 
 	if ((cfg = config_load(path)) == NULL) {
 		log_error("%s", error_last());
+		return EXIT_USAGE;
+	}
+	if (become_owner(cfg, cmd) == -1) {
+		log_error("%s", error_last());
+		config_free(cfg);
 		return EXIT_USAGE;
 	}
 	if (strcmp(cmd, "run") == 0)
@@ -225,6 +254,8 @@ main(int argc, char *argv[])
 	const char *config = DEFAULT_CONFIG;
 	int ch, rc;
 
+	given_argc = argc;
+	given_argv = argv;
 	/* Global options stop at the command ("+"). */
 	while ((ch = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
 		switch (ch) {

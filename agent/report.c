@@ -338,49 +338,32 @@ any_samples(const struct run_report *r)
 	return 0;
 }
 
-/* A word safe to show unquoted to a POSIX shell. */
-static int
-shell_safe(const char *s)
-{
-	if (*s == '\0')
-		return 0;
-	for (; *s != '\0'; s++)
-		if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		    "0123456789_./-+:,@=", *s) == NULL)
-			return 0;
-	return 1;
-}
-
 /* The exact approve command into b (plain, not escaped). */
 static void
 sb_approve(struct sbuf *b, const struct run_report *r)
 {
 	const char *path = r->cfg != NULL ? r->cfg->path : NULL;
-	const char *s;
 
+	if (r->owner[0] != '\0' && strcmp(r->owner, "root") != 0) {
+		sbuf_puts(b, "sudo -u ");
+		sbuf_shell_word(b, r->owner);
+		sbuf_putn(b, " ", 1);
+	}
 	sbuf_puts(b, "sisfeed ");
 	if (path != NULL && *path != '\0') {
 		sbuf_puts(b, "-c ");
-		if (shell_safe(path))
-			sbuf_puts(b, path);
-		else {
-			sbuf_putn(b, "'", 1);
-			for (s = path; *s != '\0'; s++) {
-				if (*s == '\'')
-					sbuf_puts(b, "'\\''");
-				else
-					sbuf_putn(b, s, 1);
-			}
-			sbuf_putn(b, "'", 1);
-		}
+		sbuf_shell_word(b, path);
 		sbuf_putn(b, " ", 1);
 	}
 	sbuf_printf(b, "run --approve %s", approval_of(r));
 }
 
-/* The approve command as a malloc'd string, or NULL. */
-static char *
-approve_command(const struct run_report *r)
+/*
+ * The exact approve command, with "sudo -u OWNER" in front unless the
+ * owner is root or unknown.  malloc'd, or NULL (error set).
+ */
+char *
+report_approve_command(const struct run_report *r)
 {
 	struct sbuf b = { 0 };
 
@@ -713,7 +696,7 @@ html_tail(struct sbuf *b, const struct run_report *r)
 		sbuf_puts(b, "</p>\n");
 	}
 	if (r->status == RUN_BLOCKED && *approval_of(r) != '\0') {
-		if ((cmd = approve_command(r)) == NULL) {
+		if ((cmd = report_approve_command(r)) == NULL) {
 			b->err = 1;
 			return;
 		}
@@ -872,7 +855,7 @@ json_tail(struct sbuf *b, const struct run_report *r)
 		sbuf_puts(b, "null");
 	sbuf_puts(b, ",\n  \"approve_command\": ");
 	if (r->status == RUN_BLOCKED && *approval_of(r) != '\0') {
-		if ((cmd = approve_command(r)) == NULL) {
+		if ((cmd = report_approve_command(r)) == NULL) {
 			b->err = 1;
 			return;
 		}

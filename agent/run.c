@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,16 +108,12 @@ static void
 who_am_i(char *buf, size_t len)
 {
 	const char *sudo = getenv("SUDO_USER");
-	struct passwd *pw;
 
 	if (sudo != NULL && *sudo != '\0') {
 		snprintf(buf, len, "%s", sudo);
 		return;
 	}
-	if ((pw = getpwuid(getuid())) != NULL)
-		snprintf(buf, len, "%s", pw->pw_name);
-	else
-		snprintf(buf, len, "uid %ld", (long)getuid());
+	snprintf(buf, len, "%s", owner_invoker());
 }
 
 static int
@@ -316,22 +311,23 @@ check_samples(struct run *r)
 static int
 save_pending(struct run *r)
 {
-	char path[PATH_MAX], buf[2048];
+	char path[PATH_MAX], buf[2048], *cmd;
 	int n;
 
 	if (path_fmt(path, sizeof(path), "%s/pending", r->cfg->state_dir)
-	    == -1)
+	    == -1 || (cmd = report_approve_command(&r->rep)) == NULL)
 		return -1;
 	n = snprintf(buf, sizeof(buf),
 	    "approval_id %s\nrun %s\nreason %s\n"
 	    "persons +%zu ~%zu -%zu\ngroups +%zu ~%zu -%zu\n"
 	    "memberships +%zu ~%zu -%zu\n"
-	    "approve with: sisfeed -c %s run --approve %s\n",
+	    "approve on %s with: %s\n",
 	    r->v.approval_id, r->rep.run_id, r->v.reason,
 	    r->cs.count[0][0], r->cs.count[0][1], r->cs.count[0][2],
 	    r->cs.count[1][0], r->cs.count[1][1], r->cs.count[1][2],
 	    r->cs.count[2][0], r->cs.count[2][1], r->cs.count[2][2],
-	    r->cfg->path, r->v.approval_id);
+	    r->rep.host, cmd);
+	free(cmd);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		n = (int)strlen(buf);
 	return file_write_atomic(path, buf, (size_t)n);
@@ -730,6 +726,8 @@ run_init(struct run *r, const struct config *cfg,
 	strftime(r->rep.run_id, sizeof(r->rep.run_id), "%Y%m%dT%H%M%SZ",
 	    &tm);
 	unique_run_id(cfg, r->rep.run_id, sizeof(r->rep.run_id));
+	owner_name(cfg, r->rep.owner, sizeof(r->rep.owner));
+	owner_host(r->rep.host, sizeof(r->rep.host));
 	roster_init(&r->nr);
 	roster_init(&r->or);
 }
@@ -779,6 +777,19 @@ print_plan(struct run *r)
 		fputs(text, stdout);
 		free(text);
 	}
+}
+
+/* What a blocked run prints: the reason, the id, where and how to
+ * approve it. */
+static void
+print_blocked(const struct run_report *rep)
+{
+	char *cmd = report_approve_command(rep);
+
+	printf("blocked: %s\napproval id: %s\napprove on %s with: %s\n",
+	    rep->reason, rep->approval_id, rep->host,
+	    cmd != NULL ? cmd : error_last());
+	free(cmd);
 }
 
 /*
@@ -846,9 +857,7 @@ run_main(const struct config *cfg, const struct run_options *opts)
 		    "%s/runs.log\n", r.rep.remote_path, cfg->state_dir,
 		    cfg->state_dir);
 	else if (rc == 1)
-		printf("blocked: %s\napproval id: %s\napprove with: sisfeed "
-		    "-c %s run --approve %s\n", r.rep.reason,
-		    r.v.approval_id, cfg->path, r.v.approval_id);
+		print_blocked(&r.rep);
 	run_free(&r);
 	snapshot_unlock(lock);
 	return rc == -1 ? EXIT_FAILED : rc == 1 ? EXIT_BLOCKED : EXIT_OK;

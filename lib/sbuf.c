@@ -94,3 +94,28 @@ sbuf_done(struct sbuf *b, const char *what)
 	}
 	return b->p;
 }
+
+/*
+ * Append s as one word a POSIX shell reads back unchanged: as it is
+ * when it holds only safe characters, else in single quotes.
+ */
+void
+sbuf_shell_word(struct sbuf *b, const char *s)
+{
+	static const char safe[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789_./-+:,@=";
+	const char *p;
+
+	if (*s != '\0' && strspn(s, safe) == strlen(s)) {
+		sbuf_puts(b, s);
+		return;
+	}
+	sbuf_putn(b, "'", 1);
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '\'')
+			sbuf_puts(b, "'\\''");
+		else
+			sbuf_putn(b, p, 1);
+	}
+	sbuf_putn(b, "'", 1);
+}

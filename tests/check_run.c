@@ -1457,6 +1457,51 @@ START_TEST(test_cli)
 }
 END_TEST
 
+/*
+ * One owner of the state: root drops to the state directory's owner
+ * (nobody here), so every file it writes belongs to that owner; any
+ * other user is refused with the sudo line.  Needs root.
+ */
+START_TEST(test_run_as_owner)
+{
+	char *out, id[17], cfg[PATH_MAX];
+	const char *state = at(dir, "state");
+	struct stat st;
+	int rc;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_run_as_owner: skipped, needs root\n");
+		return;
+	}
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	make_root(dir, (char *)NULL);
+	night(dir, 1);
+	ck_assert_int_eq(mkdir(state, 0700), 0);
+	ck_assert_int_eq(chown(state, 65534, 65534), 0);
+	ck_assert_int_eq(chown(at(dir, "outbox"), 65534, 65534), 0);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	has(out, "with: sudo -u nobody sisfeed -c ");
+	approval_id(out, id);
+	free(out);
+	free(expect_run(0, dir, "run", "--approve", id, (char *)NULL));
+	ck_assert_int_eq(stat(at(dir, "state/snapshot"), &st), 0);
+	ck_assert_uint_eq(st.st_uid, 65534);
+	ck_assert_int_eq(stat(at(dir, "state/snapshot.idx"), &st), 0);
+	ck_assert_uint_eq(st.st_uid, 65534);
+	ck_assert_int_eq(stat(at(dir, "state/runs.log"), &st), 0);
+	ck_assert_uint_eq(st.st_uid, 65534);
+	/* Another user: refused, told the exact line, nothing touched. */
+	snprintf(cfg, sizeof(cfg), "%s", at(dir, "sisfeed.yaml"));
+	rc = prog("/usr/bin/setpriv", &out, "--reuid=12345", "--regid=12345",
+	    "--clear-groups", tu_sisfeed(), "-c", cfg, "run", (char *)NULL);
+	ck_assert_msg(rc == 2, "run as uid 12345: exit %d:\n%s", rc, out);
+	has(out, "belongs to nobody, not to uid 12345");
+	has(out, "sudo -u nobody ");
+	has(out, " run\n");
+	free(out);
+}
+END_TEST
+
 static Suite *
 run_suite(void)
 {
@@ -1523,6 +1568,7 @@ run_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_cli);
+	tcase_add_test(tc, test_run_as_owner);
 	suite_add_tcase(s, tc);
 	return s;
 }
