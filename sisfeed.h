@@ -275,6 +275,8 @@ struct strlist {
  */
 struct safety_nets {
 	struct threshold flip[NTYPES][NFLIPS];
+	long	 approval_ttl;		/* seconds an approval stands; 0 ever */
+	int	 approval_reason;	/* 1: --approve needs --reason */
 };
 
 struct config {
@@ -574,6 +576,14 @@ void	 verdict_free(struct verdict *);
  * tripped when count is over it, its reason appended.  Returns the
  * check, or NULL (error set) when memory runs out.
  */
+/*
+ * The keys of what tripped in v ("persons.deletes", "org:S1:persons.
+ * deletes", "7d:persons.deletes"), space-separated, into buf.  -1 if
+ * they do not fit (buf then holds those that did).
+ */
+int	 verdict_scope(const struct verdict *, char *buf, size_t len);
+/* 1 if every key of what tripped in v is in scope ("*": everything). */
+int	 verdict_covered(const struct verdict *, const char *scope);
 struct check *verdict_add_check(struct verdict *, enum check_scope,
 	    const char *org, int days, int type, int kind, size_t count,
 	    size_t base, long min_base, const struct threshold *th);
@@ -676,6 +686,9 @@ struct run_report {
 	 * unknown, no sudo line) and this host's name */
 	char		 owner[64];
 	char		 host[256];
+	/* the approval: why, when given, when it runs out (0: never) */
+	char		 approval_reason[256];
+	time_t		 approved_at, approval_expires;
 };
 
 /* Stage indexes for run_report.seconds. */
@@ -736,11 +749,33 @@ int	 mail_flush_spool(const struct config *);
 int	 mail_test(const struct config *);
 
 /* ------------------------------------------------------------------ */
+/* agent/approval.c: an approval of a blocked change set.              */
+
+struct approval {
+	char		 id[17];	/* the approval id */
+	char		 by[128];	/* approval_identity */
+	char		 reason[256];	/* --reason, or "" */
+	time_t		 at;		/* when given; 0 unknown */
+	char		 scope[4000];	/* verdict_scope when given; "*" all */
+};
+
+/* Who approves, into buf: "alice (sudo as root)", "bob (as root)",
+ * "root". */
+void	 approval_identity(char *buf, size_t len);
+/* Write a as STATE/approved (atomic, 0600).  0 or -1. */
+int	 approval_save(const struct config *, const struct approval *);
+/* Read STATE/approved: 1 read, 0 none (or not an approval). */
+int	 approval_load(const struct config *, struct approval *);
+/* When a runs out under safety.approval_ttl; 0 never. */
+time_t	 approval_expires(const struct config *, const struct approval *);
+
+/* ------------------------------------------------------------------ */
 /* agent/run.c: the commands.                                          */
 
 struct run_options {
 	int		 override;
 	const char	*approve;	/* approval id or NULL */
+	const char	*reason;	/* --reason TEXT or NULL */
 	int		 plan;		/* compute and report, no delivery */
 };
 

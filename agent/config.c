@@ -1016,15 +1016,63 @@ walk_output(const struct ctx *x, const struct ent *oe)
 }
 
 static const char *const safety_keys[] = { "persons", "groups",
-	"memberships", "min_base", "first_run", "max_rejects", NULL };
+	"memberships", "min_base", "first_run", "max_rejects",
+	"approval_ttl", "approval_reason", NULL };
 enum { SF_PERSONS, SF_GROUPS, SF_MEMBERSHIPS, SF_MIN_BASE, SF_FIRST_RUN,
-	SF_MAX_REJECTS, NSF };
+	SF_MAX_REJECTS, SF_APPROVAL_TTL, SF_APPROVAL_REASON, NSF };
 static const char *const op_keys[] = { "inserts", "updates", "deletes",
 	NULL };
 /* Persons and memberships have a status: their flips are cells too. */
 static const char *const status_op_keys[] = { "inserts", "updates",
 	"deletes", "deactivations", "reactivations", NULL };
 static const char *const first_run_names[] = { "block", "allow", NULL };
+
+/* A span of time, "7d" or "36h" (1h to 3650d), into seconds. */
+static int
+get_duration(const struct ctx *x, const struct node *n, const char *key,
+    long *out)
+{
+	const char *s;
+	size_t len;
+	long v;
+	char *end;
+
+	if ((s = scalar(x, n, key, "a duration")) == NULL)
+		return -1;
+	len = strlen(s);
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (len < 2 || end != s + len - 1 || (s[len - 1] != 'd' &&
+	    s[len - 1] != 'h') || s[0] < '0' || s[0] > '9' || errno != 0)
+		return cerr(x, n->line, key, "'%.64s' is not a duration (a "
+		    "number of days or hours: 7d, 36h)", s);
+	v *= s[len - 1] == 'd' ? 86400 : 3600;
+	if (v < 3600 || v > 3650L * 86400)
+		return cerr(x, n->line, key, "%.64s is out of range (1h to "
+		    "3650d)", s);
+	*out = v;
+	return 0;
+}
+
+static const char *const approval_reason_names[] = { "optional",
+	"required", NULL };
+
+/* The keys of the safety nets in the safety section. */
+static int
+walk_nets(const struct ctx *x, const struct ent *e)
+{
+	struct config *c = x->c;
+
+	if (e[SF_APPROVAL_TTL].v != NULL && get_duration(x,
+	    e[SF_APPROVAL_TTL].v, "safety.approval_ttl",
+	    &c->nets.approval_ttl) == -1)
+		return -1;
+	if (e[SF_APPROVAL_REASON].v != NULL && get_enum(x,
+	    e[SF_APPROVAL_REASON].v, "safety.approval_reason",
+	    approval_reason_names, &c->nets.approval_reason) == -1)
+		return -1;
+	return 0;
+}
 
 static int
 walk_safety(const struct ctx *x, const struct ent *fe)
@@ -1067,7 +1115,7 @@ walk_safety(const struct ctx *x, const struct ent *fe)
 	    e[SF_MAX_REJECTS].v, "safety.max_rejects",
 	    &c->safety.max_rejects) == -1)
 		return -1;
-	return 0;
+	return walk_nets(x, e);
 }
 
 static const char *const sftp_keys[] = { "host", "port", "user",

@@ -19,6 +19,7 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: sisfeed [-c FILE] [-v | -q] run [--override | --approve ID]\n"
+	    "%39s[--reason TEXT]\n"
 	    "       sisfeed [-c FILE] plan\n"
 	    "       sisfeed [-c FILE] export [-o FILE]\n"
 	    "       sisfeed [-c FILE] status\n"
@@ -39,7 +40,35 @@ usage(FILE *fp)
 	    "Exit: 0 delivered or nothing to do, 1 failed, 2 usage or config\n"
 	    "error, 3 blocked by the safety filter, 4 another run is going.\n"
 	    "-c FILE (or --config=FILE): default " DEFAULT_CONFIG "; see\n"
-	    "sisfeed(8).\n");
+	    "sisfeed(8).\n", "");
+}
+
+/*
+ * --reason goes with --approve or --override, and is required with
+ * them when safety.approval_reason is required.  0, or -1 (said).
+ */
+static int
+approval_reason_check(const struct config *cfg, const struct run_options *ro)
+{
+	int approving = ro->approve != NULL || ro->override;
+
+	if (ro->reason != NULL && !approving) {
+		fprintf(stderr, "sisfeed: --reason goes with --approve or "
+		    "--override\n");
+		return -1;
+	}
+	if (ro->reason != NULL && (*ro->reason == '\0' ||
+	    strlen(ro->reason) >= 256)) {
+		fprintf(stderr, "sisfeed: --reason: say why in 1 to 255 "
+		    "bytes\n");
+		return -1;
+	}
+	if (approving && ro->reason == NULL && cfg->nets.approval_reason) {
+		fprintf(stderr, "sisfeed: %s: safety.approval_reason is "
+		    "required: say why with --reason TEXT\n", cfg->path);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -48,6 +77,7 @@ cmd_run(const struct config *cfg, int argc, char *argv[], int plan)
 	static const struct option opts[] = {
 		{ "override", no_argument, NULL, 'O' },
 		{ "approve", required_argument, NULL, 'A' },
+		{ "reason", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_options ro;
@@ -71,6 +101,9 @@ cmd_run(const struct config *cfg, int argc, char *argv[], int plan)
 			}
 			ro.approve = optarg;
 			break;
+		case 'R':
+			ro.reason = optarg;
+			break;
 		default:
 			usage(stderr);
 			return EXIT_USAGE;
@@ -81,6 +114,8 @@ cmd_run(const struct config *cfg, int argc, char *argv[], int plan)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (approval_reason_check(cfg, &ro) == -1)
+		return EXIT_USAGE;
 	return run_main(cfg, &ro);
 }
 

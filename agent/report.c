@@ -380,6 +380,9 @@ total_seconds(const struct run_report *r)
 }
 
 static void	text_checks(struct sbuf *, const struct run_report *);
+static void	text_approval(struct sbuf *, const struct run_report *);
+static void	html_approval(struct sbuf *, const struct run_report *);
+static void	json_approval(struct sbuf *, const struct run_report *);
 static void	html_checks(struct sbuf *, const struct run_report *);
 static void	json_checks(struct sbuf *, const struct run_report *);
 
@@ -552,6 +555,7 @@ report_text(const struct run_report *r)
 	struct sbuf b = { 0 };
 
 	text_head(&b, r);
+	text_approval(&b, r);
 	if (r->cs != NULL)
 		text_table(&b, r);
 	text_checks(&b, r);
@@ -761,6 +765,7 @@ report_html(const struct run_report *r)
 		sb_html(&b, r->error[0] ? r->error : "unknown");
 		sbuf_puts(&b, "</pre>\n");
 	}
+	html_approval(&b, r);
 	if (r->cs != NULL)
 		html_table(&b, r);
 	html_checks(&b, r);
@@ -907,6 +912,7 @@ report_json(const struct run_report *r)
 	sb_json_opt(&b, approval_of(r));
 	sbuf_puts(&b, ",\n  \"approved_by\": ");
 	sb_json_opt(&b, r->approved_by);
+	json_approval(&b, r);
 	if (r->cs != NULL)
 		json_changes(&b, r);
 	else
@@ -1256,4 +1262,69 @@ json_checks(struct sbuf *b, const struct run_report *r)
 		sbuf_puts(b, "]}");
 	}
 	sbuf_puts(b, v != NULL && v->nchecks > 0 ? "\n  ]" : "]");
+}
+
+/* ------------------------------------------------------------------ */
+/* The approval: why, when, until when.                                */
+
+static void
+text_approval(struct sbuf *b, const struct run_report *r)
+{
+	char t[64];
+
+	if (r->approved_by[0] == '\0')
+		return;
+	if (r->approval_reason[0] != '\0') {
+		sbuf_puts(b, "Why:       ");
+		sb_text(b, r->approval_reason);
+		sbuf_putn(b, "\n", 1);
+	}
+	if (r->approved_at != 0) {
+		fmt_time(r->approved_at, 0, t, sizeof(t));
+		sbuf_printf(b, "Given:     %s", t);
+		if (r->approval_expires != 0) {
+			fmt_time(r->approval_expires, 0, t, sizeof(t));
+			sbuf_printf(b, ", runs out %s", t);
+		}
+		sbuf_putn(b, "\n", 1);
+	}
+}
+
+static void
+html_approval(struct sbuf *b, const struct run_report *r)
+{
+	char t[64];
+
+	if (r->approved_by[0] == '\0')
+		return;
+	sbuf_puts(b, "<p>");
+	if (r->approval_reason[0] != '\0') {
+		sbuf_puts(b, "Why: ");
+		sb_html(b, r->approval_reason);
+		sbuf_puts(b, "<br>\n");
+	}
+	if (r->approved_at != 0) {
+		fmt_time(r->approved_at, 0, t, sizeof(t));
+		sbuf_printf(b, "Given: %s", t);
+		if (r->approval_expires != 0) {
+			fmt_time(r->approval_expires, 0, t, sizeof(t));
+			sbuf_printf(b, ", runs out %s", t);
+		}
+	}
+	sbuf_puts(b, "</p>\n");
+}
+
+static void
+json_approval(struct sbuf *b, const struct run_report *r)
+{
+	char t[64];
+
+	sbuf_puts(b, ",\n  \"approval_reason\": ");
+	sb_json_opt(b, r->approval_reason);
+	fmt_time(r->approved_at, 1, t, sizeof(t));
+	sbuf_puts(b, ",\n  \"approved_at\": ");
+	sb_json(b, r->approved_at != 0 ? t : NULL);
+	fmt_time(r->approval_expires, 1, t, sizeof(t));
+	sbuf_puts(b, ",\n  \"approval_expires\": ");
+	sb_json(b, r->approval_expires != 0 ? t : NULL);
 }

@@ -104,18 +104,6 @@ mail_error(void)
 	return buf;
 }
 
-static void
-who_am_i(char *buf, size_t len)
-{
-	const char *sudo = getenv("SUDO_USER");
-
-	if (sudo != NULL && *sudo != '\0') {
-		snprintf(buf, len, "%s", sudo);
-		return;
-	}
-	snprintf(buf, len, "%s", owner_invoker());
-}
-
 static int
 read_export(const struct config *cfg, struct roster *nr,
     struct rejects *rj)
@@ -373,53 +361,75 @@ clear_pending(const struct config *cfg)
 		unlink(path);
 }
 
+/* The approval's reason, time and expiry into the report. */
+static void
+approval_to_report(struct run *r, const struct approval *a)
+{
+	snprintf(r->rep.approval_reason, sizeof(r->rep.approval_reason),
+	    "%s", a->reason);
+	r->rep.approved_at = a->at;
+	r->rep.approval_expires = approval_expires(r->cfg, a);
+}
+
 /*
  * An approval stands until its change set is delivered: when the run
  * that was approved fails later (the server was down), the next run
  * with the very same change set (same approval id, so the same
- * snapshot and the same changes) goes on without asking again.  The
- * file STATE/approved holds "ID APPROVER"; the commit removes it.
+ * snapshot and the same changes) goes on without asking again, as long
+ * as it has not run out (safety.approval_ttl) and covers what trips.
+ * STATE/approved (approval.c) holds it; the commit removes it.
  */
 static int
 save_approval(struct run *r)
 {
-	char path[PATH_MAX], line[256];
-	int n;
+	struct approval a;
 
-	if (path_fmt(path, sizeof(path), "%s/approved", r->cfg->state_dir)
-	    == -1)
-		return fail(r, ST_SAFETY);
-	n = snprintf(line, sizeof(line), "%s %s\n", r->v.approval_id,
-	    r->rep.approved_by);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		n = (int)strlen(line);
-	if (file_write_atomic(path, line, (size_t)n) == -1)
+	memset(&a, 0, sizeof(a));
+	snprintf(a.id, sizeof(a.id), "%s", r->v.approval_id);
+	snprintf(a.by, sizeof(a.by), "%s", r->rep.approved_by);
+	snprintf(a.reason, sizeof(a.reason), "%s",
+	    r->opts->reason != NULL ? r->opts->reason : "");
+	a.at = time(NULL);
+	if (verdict_scope(&r->v, a.scope, sizeof(a.scope)) == -1)
+		log_warn("approval %s: too many tripped checks to name them "
+		    "all; the next run may ask again", a.id);
+	approval_to_report(r, &a);
+	if (approval_save(r->cfg, &a) == -1)
 		log_warn("%s", error_last());
 	return 0;
 }
 
-/* 1 if STATE/approved approves this very change set; sets approved_by. */
+/*
+ * 1 if STATE/approved approves this very change set: the same id, not
+ * run out (safety.approval_ttl), and covering everything that trips
+ * now; sets approved_by.  0 if not; when an approval of this id
+ * exists but does not hold, why says so.
+ */
 static int
-load_approval(struct run *r)
+load_approval(struct run *r, char *why, size_t whylen)
 {
-	char path[PATH_MAX], line[256], *sp;
-	FILE *fp;
+	struct approval a;
+	time_t exp;
+	char when[32];
+	struct tm tm;
 
-	if (path_fmt(path, sizeof(path), "%s/approved", r->cfg->state_dir)
-	    == -1 || (fp = fopen(path, "r")) == NULL)
+	if (!approval_load(r->cfg, &a) || strcmp(a.id, r->v.approval_id) != 0)
 		return 0;
-	if (fgets(line, sizeof(line), fp) == NULL) {
-		fclose(fp);
+	if ((exp = approval_expires(r->cfg, &a)) != 0 && time(NULL) >= exp) {
+		gmtime_r(&a.at, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+		snprintf(why, whylen, "the approval of id %s by %.60s on %s "
+		    "ran out after safety.approval_ttl (%ld s)", a.id, a.by,
+		    when, r->cfg->nets.approval_ttl);
 		return 0;
 	}
-	fclose(fp);
-	line[strcspn(line, "\n")] = '\0';
-	if ((sp = strchr(line, ' ')) == NULL)
+	if (!verdict_covered(&r->v, a.scope)) {
+		snprintf(why, whylen, "the approval of id %s by %.60s covers "
+		    "only %.200s", a.id, a.by, a.scope);
 		return 0;
-	*sp++ = '\0';
-	if (strcmp(line, r->v.approval_id) != 0)
-		return 0;
-	snprintf(r->rep.approved_by, sizeof(r->rep.approved_by), "%s", sp);
+	}
+	snprintf(r->rep.approved_by, sizeof(r->rep.approved_by), "%s", a.by);
+	approval_to_report(r, &a);
 	return 1;
 }
 
@@ -442,6 +452,7 @@ stage_safety(struct run *r)
 {
 	unsigned char sd[32];
 	const char *want = r->opts->approve;
+	char why[512] = "";
 
 	stage_begin(r);
 	if (snapshot_digest(r->cfg->state_dir, sd) == -1)
@@ -458,19 +469,21 @@ stage_safety(struct run *r)
 	if (!r->v.blocked)
 		return 0;
 	if (r->opts->override && !r->opts->plan) {
-		who_am_i(r->rep.approved_by, sizeof(r->rep.approved_by));
+		approval_identity(r->rep.approved_by,
+		    sizeof(r->rep.approved_by));
 		log_info("blocked (%s); approved by %s with --override",
 		    r->v.reason, r->rep.approved_by);
 		return save_approval(r);
 	}
 	if (want != NULL && strcmp(want, r->v.approval_id) == 0 &&
 	    !r->opts->plan) {
-		who_am_i(r->rep.approved_by, sizeof(r->rep.approved_by));
+		approval_identity(r->rep.approved_by,
+		    sizeof(r->rep.approved_by));
 		log_info("blocked (%s); approved by %s with id %s",
 		    r->v.reason, r->rep.approved_by, want);
 		return save_approval(r);
 	}
-	if (!r->opts->plan && load_approval(r)) {
+	if (!r->opts->plan && load_approval(r, why, sizeof(why))) {
 		log_info("blocked (%s); approved earlier by %s (id %s), not "
 		    "yet delivered", r->v.reason, r->rep.approved_by,
 		    r->v.approval_id);
@@ -482,6 +495,9 @@ stage_safety(struct run *r)
 		    "approval id %.16s does not match this change set (the "
 		    "export or the snapshot changed since); %.380s", want,
 		    r->v.reason);
+	else if (why[0] != '\0')
+		snprintf(r->rep.reason, sizeof(r->rep.reason), "%.250s; "
+		    "%.250s", why, r->v.reason);
 	else
 		snprintf(r->rep.reason, sizeof(r->rep.reason), "%s",
 		    r->v.reason);
@@ -618,6 +634,31 @@ status_word(const struct run_report *rep)
 }
 
 /*
+ * The approval's time, expiry and reason for the run log, into buf:
+ * " approved_at=EPOCH expires=EPOCH reason=\"TEXT\"" (quotes and
+ * controls in the text as '?').  Returns buf ("" when not approved).
+ */
+static const char *
+log_run_approval(const struct run_report *rep, char *buf, size_t len)
+{
+	char why[256];
+	size_t i;
+
+	buf[0] = '\0';
+	if (rep->approved_by[0] == '\0')
+		return buf;
+	snprintf(why, sizeof(why), "%s", rep->approval_reason);
+	for (i = 0; why[i] != '\0'; i++)
+		if ((unsigned char)why[i] < 0x20 || why[i] == '"' ||
+		    why[i] == 0x7f)
+			why[i] = '?';
+	snprintf(buf, len, " approved_at=%lld expires=%lld reason=\"%s\"",
+	    (long long)rep->approved_at, (long long)rep->approval_expires,
+	    why);
+	return buf;
+}
+
+/*
  * One line per run in state_dir/runs.log: time, status, counts,
  * approval id and who approved.
  */
@@ -625,7 +666,7 @@ static void
 log_run(const struct run *r)
 {
 	const struct run_report *rep = &r->rep;
-	char path[PATH_MAX], line[2048], when[32];
+	char path[PATH_MAX], line[2048], when[32], extra[512];
 	struct tm tm;
 	int fd, n;
 
@@ -637,7 +678,7 @@ log_run(const struct run *r)
 	n = snprintf(line, sizeof(line),
 	    "%s run=%s status=%s persons=+%zu/~%zu/-%zu "
 	    "groups=+%zu/~%zu/-%zu memberships=+%zu/~%zu/-%zu rejects=%zu"
-	    " approval=%s%s%s%s%s%s%s\n",
+	    " approval=%s%s%s%s%s%s%s%s\n",
 	    when, rep->run_id, status_word(rep),
 	    r->cs.count[0][0], r->cs.count[0][1], r->cs.count[0][2],
 	    r->cs.count[1][0], r->cs.count[1][1], r->cs.count[1][2],
@@ -647,7 +688,8 @@ log_run(const struct run *r)
 	    rep->file_name[0] && rep->status == RUN_COMPLETED ?
 	    " file=" : "",
 	    rep->status == RUN_COMPLETED ? rep->file_name : "",
-	    rep->stage[0] ? " stage=" : "", rep->stage);
+	    rep->stage[0] ? " stage=" : "", rep->stage,
+	    log_run_approval(rep, extra, sizeof(extra)));
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = (int)strlen(line);
 	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,

@@ -185,6 +185,112 @@ verdict_add_check(struct verdict *v, enum check_scope scope,
 	return c;
 }
 
+/* Append key to buf (space-separated); -1 if it does not fit. */
+static int
+scope_add(char *buf, size_t len, size_t *off, const char *key)
+{
+	size_t k = strlen(key);
+
+	if (*off + (*off > 0) + k + 1 > len)
+		return -1;
+	if (*off > 0)
+		buf[(*off)++] = ' ';
+	memcpy(buf + *off, key, k + 1);
+	*off += k;
+	return 0;
+}
+
+/* The key of check c ("org:S1:persons.deletes"); spaces in an org id
+ * become '_'. */
+static void
+check_key(const struct check *c, char *buf, size_t len)
+{
+	size_t i;
+
+	if (c->scope == SCOPE_ORG)
+		snprintf(buf, len, "org:%s:%s.%s", c->org, type_name(c->type),
+		    kind_name(c->kind));
+	else if (c->scope == SCOPE_WINDOW)
+		snprintf(buf, len, "%dd:%s.%s", c->days, type_name(c->type),
+		    kind_name(c->kind));
+	else
+		snprintf(buf, len, "%s.%s", type_name(c->type),
+		    kind_name(c->kind));
+	for (i = 0; buf[i] != '\0'; i++)
+		if (buf[i] == ' ')
+			buf[i] = '_';
+}
+
+/*
+ * Every key of what tripped in v, space-separated, into buf: the cells
+ * of the nine ("persons.deletes"), then the checks; "first_run" for an
+ * initial load.  Returns 0, or -1 when they do not all fit.
+ */
+int
+verdict_scope(const struct verdict *v, char *buf, size_t len)
+{
+	char key[128];
+	size_t off = 0, i;
+	int t, op, rc = 0;
+
+	if (len == 0)
+		return -1;
+	buf[0] = '\0';
+	if (v->first_run && v->blocked)
+		rc |= scope_add(buf, len, &off, "first_run");
+	for (t = 0; t < NTYPES; t++)
+		for (op = 0; op < NOPS; op++) {
+			if (!v->tripped[t][op])
+				continue;
+			snprintf(key, sizeof(key), "%s.%s", type_name(t),
+			    op_name(op));
+			rc |= scope_add(buf, len, &off, key);
+		}
+	for (i = 0; i < v->nchecks; i++) {
+		if (!v->checks[i].tripped)
+			continue;
+		check_key(&v->checks[i], key, sizeof(key));
+		rc |= scope_add(buf, len, &off, key);
+	}
+	return rc;
+}
+
+/* 1 if the space-separated list scope holds key. */
+static int
+scope_has(const char *scope, const char *key)
+{
+	size_t k = strlen(key);
+	const char *p = scope;
+
+	while ((p = strstr(p, key)) != NULL) {
+		if ((p == scope || p[-1] == ' ') &&
+		    (p[k] == '\0' || p[k] == ' '))
+			return 1;
+		p += k;
+	}
+	return 0;
+}
+
+/*
+ * 1 if an approval given for scope (verdict_scope then, or "*" for
+ * everything) covers everything that trips in v now.
+ */
+int
+verdict_covered(const struct verdict *v, const char *scope)
+{
+	char now[4000], *key, *save = NULL;
+
+	if (strcmp(scope, "*") == 0)
+		return 1;
+	if (verdict_scope(v, now, sizeof(now)) == -1)
+		return 0;
+	for (key = strtok_r(now, " ", &save); key != NULL;
+	    key = strtok_r(NULL, " ", &save))
+		if (!scope_has(scope, key))
+			return 0;
+	return 1;
+}
+
 /*
  * Free the checks a verdict holds and the sample texts in them.
  */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/testutil.h"
@@ -1502,6 +1503,74 @@ START_TEST(test_run_as_owner)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* safety nets: approvals with a reason and an expiry                  */
+
+/* Rewrite the "at" line of STATE/approved to ago seconds before now. */
+static void
+approval_backdate(const char *root, long ago)
+{
+	char *s = read_or_die(at(root, "state/approved"), NULL), *p, *nl;
+	char buf[8192];
+
+	p = strstr(s, "\nat ");
+	ck_assert_ptr_nonnull(p);
+	nl = strchr(p + 1, '\n');
+	ck_assert_ptr_nonnull(nl);
+	snprintf(buf, sizeof(buf), "%.*s\nat %lld%s", (int)(p - s), s,
+	    (long long)time(NULL) - ago, nl);
+	tu_write(at(root, "state"), "approved", buf);
+	free(s);
+}
+
+START_TEST(test_approval_reason_and_expiry)
+{
+	char *out, *s, id[17];
+
+	make_root(dir, "dir: outbox", "dir: missing-outbox",
+	    "first_run: block", "first_run: block\n  approval_ttl: 2d\n"
+	    "  approval_reason: required", (char *)NULL);
+	night(dir, 1);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	approval_id(out, id);
+	free(out);
+	/* the config wants a reason */
+	out = expect_run(2, dir, "run", "--approve", id, (char *)NULL);
+	has(out, "--reason");
+	free(out);
+	setenv("SUDO_USER", "alice", 1);
+	out = expect_run(1, dir, "run", "--approve", id, "--reason",
+	    "term starts monday", (char *)NULL);
+	unsetenv("SUDO_USER");
+	free(out);
+	s = read_or_die(at(dir, "state/approved"), NULL);
+	has(s, "alice (sudo as ");
+	has(s, "reason term starts monday");
+	has(s, "scope first_run");
+	free(s);
+	ck_assert_int_eq(mkdir(at(dir, "missing-outbox"), 0755), 0);
+	/* a minute short of two days: it still stands ... */
+	approval_backdate(dir, 2 * 86400 - 60);
+	ck_assert_int_eq(rmdir(at(dir, "missing-outbox")), 0);
+	out = expect_run(1, dir, "run", (char *)NULL);
+	has(out, "approved earlier");
+	free(out);
+	ck_assert_int_eq(mkdir(at(dir, "missing-outbox"), 0755), 0);
+	/* ... and at two days it has run out: blocked again */
+	approval_backdate(dir, 2 * 86400);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	has(out, "ran out");
+	free(out);
+	out = expect_run(0, dir, "run", "--approve", id, "--reason",
+	    "checked \"again\"", (char *)NULL);
+	free(out);
+	s = read_or_die(at(dir, "state/runs.log"), NULL);
+	has(s, "reason=\"checked ?again?\"");
+	has(s, "expires=");
+	free(s);
+}
+END_TEST
+
 static Suite *
 run_suite(void)
 {
@@ -1569,6 +1638,12 @@ run_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_cli);
 	tcase_add_test(tc, test_run_as_owner);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("nets");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_approval_reason_and_expiry);
 	suite_add_tcase(s, tc);
 	return s;
 }
