@@ -34,6 +34,7 @@ struct run {
 	char			 full_tmp[PATH_MAX];	/* the new snapshot */
 	char			 delta_tmp[PATH_MAX];
 	struct timespec		 t_stage;
+	double			 cpu_stage;	/* process CPU at its begin */
 };
 
 /*
@@ -60,22 +61,40 @@ elapsed(const struct timespec *since)
 	    (double)(now.tv_nsec - since->tv_nsec) / 1e9;
 }
 
+/* CPU seconds (user and system, every thread) the process has used;
+ * *ru filled in (zeroed if getrusage fails). */
+static double
+cpu_used(struct rusage *ru)
+{
+	if (getrusage(RUSAGE_SELF, ru) == -1) {
+		memset(ru, 0, sizeof(*ru));
+		return 0;
+	}
+	return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) +
+	    (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e6;
+}
+
 static void
 stage_begin(struct run *r)
 {
+	struct rusage ru;
+
 	clock_gettime(CLOCK_MONOTONIC, &r->t_stage);
+	r->cpu_stage = cpu_used(&ru);
 }
 
+/* The stage's wall and CPU seconds (on a loaded machine the CPU says
+ * what the stage costs) and the peak RSS so far, with -v. */
 static void
 stage_end(struct run *r, int s)
 {
 	struct rusage ru;
+	double cpu;
 
 	r->rep.seconds[s] += elapsed(&r->t_stage);
-	if (getrusage(RUSAGE_SELF, &ru) == -1)
-		ru.ru_maxrss = 0;
-	log_debug("stage %s: %.3f s, peak RSS %ld MiB", stage_name(s),
-	    r->rep.seconds[s], ru.ru_maxrss / 1024);
+	cpu = cpu_used(&ru) - r->cpu_stage;
+	log_debug("stage %s: %.3f s, cpu %.3f s, peak RSS %ld MiB",
+	    stage_name(s), r->rep.seconds[s], cpu, ru.ru_maxrss / 1024);
 }
 
 /* Mark the run failed in stage s with the last error; returns -1. */
