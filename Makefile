@@ -76,6 +76,29 @@ lint-man:
 valgrind: sisfeed
 	./tests/valgrind-demo
 
+# --- fuzzing: libFuzzer targets, built with clang in $(B)/fuzz/ -------------
+# `make fuzz` runs each target for FUZZ_SECONDS on its seed corpus
+# (fuzz/corpus/NAME, in git) plus what it finds ($(B)/fuzz/corpus/NAME).
+FUZZ_CC	?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = csv oneroster ims config rindex sftp
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	    -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OBJ = $(LIB_SRC:%.c=$(B)/fuzz/%.o) $(B)/fuzz/fuzz/fuzzutil.o
+FUZZ_BIN = $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+
+$(B)/fuzz/%.o: %.c $(HDR) fuzz/fuzzutil.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(STD) $(WARN) -I. $(PKG_CFLAGS) $(FUZZ_FLAGS) -c -o $@ $<
+
+$(B)/fuzz/fuzz_%: $(B)/fuzz/fuzz/fuzz_%.o $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	B=$(B) ./fuzz/run-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # --- benchmarks (not part of check) ----------------------------------------
 bench: sisfeed
 	./bench/run-bench
@@ -98,5 +121,6 @@ install: sisfeed
 clean:
 	rm -rf build sisfeed
 
-.PHONY: all check lint-man valgrind bench bench-sftp demo install clean
+.PHONY: all check lint-man valgrind bench bench-sftp demo install clean \
+	fuzz fuzz-build
 .SECONDARY:

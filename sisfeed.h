@@ -730,6 +730,10 @@ int	 deliver_file(const struct config *, const char *path,
  * size check, rename.  Retries with backoff.  0 or -1. */
 int	 sftp_upload(const struct config *, const char *path,
 	    const char *name);
+/* Parse a byte stream of SFTP v3 replies with the upload's parsers
+ * (framing, VERSION, STATUS, HANDLE, ATTRS, EXTENDED_REPLY), for the
+ * fuzzer and tests.  The number of replies, or -1 at a malformed one. */
+int	 sftp_parse_replies(const unsigned char *, size_t);
 /* Log in, check the host key and that remote_dir is writable; print a
  * line per check to fp.  0 if every check passed. */
 int	 sftp_check(const struct config *, FILE *fp);

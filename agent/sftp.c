@@ -1441,6 +1441,111 @@ sx_write(struct conn *c, const unsigned char *h, size_t hlen, uint64_t off,
 }
 
 /*
+ * The body of a VERSION reply: the version, then the extensions the
+ * client uses (posix-rename@openssh.com noted in c, limits@openssh.com
+ * in *limits).  0, or -1 if malformed.
+ */
+static int
+hello_parse(struct conn *c, struct rd *r, uint32_t *version, int *limits)
+{
+	const unsigned char *name, *data;
+	size_t nl, dl;
+
+	if (get_u32(r, version) == -1)
+		return -1;
+	while (r->left > 0) {
+		if (get_str(r, &name, &nl) == -1 ||
+		    get_str(r, &data, &dl) == -1)
+			return -1;
+		if (blob_is(name, nl, "posix-rename@openssh.com") &&
+		    blob_is(data, dl, "1"))
+			c->posix_rename = 1;
+		if (blob_is(name, nl, "limits@openssh.com") &&
+		    blob_is(data, dl, "1"))
+			*limits = 1;
+	}
+	return 0;
+}
+
+/* The body of the limits@openssh.com reply (after the id) into
+ * c->max_write.  0, or -1 if malformed. */
+static int
+limits_parse(struct conn *c, struct rd *r)
+{
+	uint64_t maxpacket, maxread, maxwrite;
+
+	if (get_u64(r, &maxpacket) == -1 || get_u64(r, &maxread) == -1 ||
+	    get_u64(r, &maxwrite) == -1)
+		return -1;
+	if (maxwrite > 0)
+		c->max_write = maxwrite < WRITE_MAX ? (size_t)maxwrite :
+		    WRITE_MAX;
+	if (maxpacket > 2048 && c->max_write + 1024 > maxpacket)
+		c->max_write = (size_t)maxpacket - 1024;
+	return 0;
+}
+
+/*
+ * Parse a stream of SFTP v3 replies as the client reads them from the
+ * channel: the length framing (SFTP_REPLY_MAX), then by type the
+ * VERSION extensions, STATUS, HANDLE, ATTRS and an EXTENDED_REPLY read
+ * as limits@openssh.com's.  For the fuzzer and tests: the parsers the
+ * upload uses, without a server.  Returns the number of replies, or -1
+ * at the first malformed one (error set).
+ */
+int
+sftp_parse_replies(const unsigned char *p, size_t len)
+{
+	struct conn c;
+	struct fattr a;
+	struct rd r;
+	const unsigned char *h;
+	uint32_t rlen, v;
+	size_t hl;
+	int n = 0, limits = 0, bad;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.where, sizeof(c.where), "parse");
+	while (len > 0) {
+		if (len < 4 || (rlen = be32dec(p)) < 1 ||
+		    rlen > SFTP_REPLY_MAX || len - 4 < rlen)
+			return error_set("sftp: reply %d: bad length", n + 1);
+		r.p = p + 5;
+		r.left = rlen - 1;
+		switch (p[4]) {
+		case FXP_VERSION:
+			bad = hello_parse(&c, &r, &v, &limits);
+			break;
+		case FXP_STATUS:
+			bad = get_u32(&r, &v);
+			if (!bad)
+				(void)sx_status(&c, &r);
+			break;
+		case FXP_HANDLE:
+			bad = get_u32(&r, &v) == -1 ||
+			    get_str(&r, &h, &hl) == -1 || hl > HANDLE_MAX;
+			break;
+		case FXP_ATTRS:
+			bad = get_u32(&r, &v) == -1 || get_attrs(&r, &a) == -1;
+			break;
+		case FXP_EXTENDED_REPLY:
+			bad = get_u32(&r, &v) == -1 ||
+			    limits_parse(&c, &r) == -1;
+			break;
+		default:
+			bad = 1;
+			break;
+		}
+		if (bad)
+			return error_set("sftp: reply %d: malformed", n + 1);
+		p += 4 + (size_t)rlen;
+		len -= 4 + (size_t)rlen;
+		n++;
+	}
+	return n;
+}
+
+/*
  * Open the "sftp" subsystem and say hello (version 3), noting the
  * extensions we use: posix-rename@openssh.com, and the server's write
  * size from limits@openssh.com.
@@ -1448,12 +1553,9 @@ sx_write(struct conn *c, const unsigned char *h, size_t hlen, uint64_t off,
 static int
 sx_start(struct conn *c)
 {
-	const unsigned char *name, *data;
 	struct rd r;
 	unsigned int type;
 	uint32_t version, id;
-	uint64_t maxpacket, maxread, maxwrite;
-	size_t nl, dl;
 	int rc, limits = 0;
 
 	c->max_write = WRITE_DEFAULT;
@@ -1472,23 +1574,12 @@ sx_start(struct conn *c)
 	put_u32(c, SFTP_VERSION);
 	if (req_send(c) == -1 || sx_recv(c, &type, &r) == -1)
 		return -1;
-	if (type != FXP_VERSION || get_u32(&r, &version) == -1)
+	if (type != FXP_VERSION || hello_parse(c, &r, &version, &limits) == -1)
 		return bad_reply(c, "SFTP hello");
 	if (version < SFTP_VERSION) {
 		c->retry = 0;
 		return error_set("sftp: %s: the server speaks SFTP version "
 		    "%lu, not 3", c->where, (unsigned long)version);
-	}
-	while (r.left > 0) {
-		if (get_str(&r, &name, &nl) == -1 ||
-		    get_str(&r, &data, &dl) == -1)
-			return bad_reply(c, "SFTP hello");
-		if (blob_is(name, nl, "posix-rename@openssh.com") &&
-		    blob_is(data, dl, "1"))
-			c->posix_rename = 1;
-		if (blob_is(name, nl, "limits@openssh.com") &&
-		    blob_is(data, dl, "1"))
-			limits = 1;
 	}
 	if (!limits)
 		goto out;
@@ -1498,14 +1589,8 @@ sx_start(struct conn *c)
 		return -1;
 	if (type == FXP_STATUS)
 		goto out;
-	if (type != FXP_EXTENDED_REPLY || get_u64(&r, &maxpacket) == -1 ||
-	    get_u64(&r, &maxread) == -1 || get_u64(&r, &maxwrite) == -1)
+	if (type != FXP_EXTENDED_REPLY || limits_parse(c, &r) == -1)
 		return bad_reply(c, "SFTP limits");
-	if (maxwrite > 0)
-		c->max_write = maxwrite < WRITE_MAX ? (size_t)maxwrite :
-		    WRITE_MAX;
-	if (maxpacket > 2048 && c->max_write + 1024 > maxpacket)
-		c->max_write = (size_t)maxpacket - 1024;
 out:
 	log_debug("sftp: %s: SFTP version %lu, writes of %zu bytes, "
 	    "posix-rename %s", c->where, (unsigned long)version,

@@ -1422,11 +1422,43 @@ START_TEST(t_e2e_killed_mid_upload)
 }
 END_TEST
 
+/* The reply parsers, without a server: a session's replies parse; a
+ * bad length, a truncated string or an unknown type is refused. */
+START_TEST(t_parse_replies)
+{
+	static const unsigned char ok[] = {
+		0, 0, 0, 5, 2, 0, 0, 0, 3,			/* VERSION */
+		0, 0, 0, 20, 101, 0, 0, 0, 1, 0, 0, 0, 4,	/* STATUS */
+		0, 0, 0, 3, 'N', 'o', '!', 0, 0, 0, 0,
+		0, 0, 0, 10, 102, 0, 0, 0, 2, 0, 0, 0, 1, 7,	/* HANDLE */
+		0, 0, 0, 17, 105, 0, 0, 0, 3, 0, 0, 0, 1,	/* ATTRS */
+		0, 0, 0, 0, 0, 0, 4, 0xd2,
+	};
+	static const unsigned char badlen[] = { 0, 0x10, 0, 0, 101 };
+	static const unsigned char cutstr[] = {
+		0, 0, 0, 10, 102, 0, 0, 0, 2, 0, 0, 0, 9, 7,
+	};
+	static const unsigned char unknown[] = { 0, 0, 0, 5, 99, 0, 0, 0, 1 };
+
+	ck_assert_int_eq(sftp_parse_replies(ok, 4), -1);
+	ck_assert_int_eq(sftp_parse_replies(ok, sizeof(ok)), 4);
+	ck_assert_int_eq(sftp_parse_replies(badlen, sizeof(badlen)), -1);
+	ck_assert_str_eq(error_last(), "sftp: reply 1: bad length");
+	ck_assert_int_eq(sftp_parse_replies(cutstr, sizeof(cutstr)), -1);
+	ck_assert_str_eq(error_last(), "sftp: reply 1: malformed");
+	ck_assert_int_eq(sftp_parse_replies(unknown, sizeof(unknown)), -1);
+}
+END_TEST
+
 static Suite *
 sftp_suite(void)
 {
 	Suite *s = suite_create("sftp");
 	TCase *tc;
+
+	tc = tcase_create("parse");
+	tcase_add_test(tc, t_parse_replies);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("deliver");
 	tcase_add_checked_fixture(tc, setup, teardown);
