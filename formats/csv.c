@@ -41,7 +41,8 @@ enum { C_DATA, C_DELIM, C_QUOTE, C_LF, C_CR, C_NUL };
 struct csv_reader {
 	int		 fd;
 	char		*path;
-	unsigned char	*buf;		/* CSV_BUFSZ bytes read ahead */
+	unsigned char	*buf;		/* bufsz bytes read ahead */
+	size_t		 bufsz;		/* CSV_BUFSZ, less for a small file */
 	size_t		 pos, len;	/* unread: buf[pos..len) */
 	int		 eof;
 	int		 fatal;		/* I/O error or out of memory */
@@ -77,7 +78,7 @@ csv_fill(struct csv_reader *cr)
 
 	cr->pos = cr->len = 0;
 	for (;;) {
-		n = read(cr->fd, cr->buf + cr->len, CSV_BUFSZ - cr->len);
+		n = read(cr->fd, cr->buf + cr->len, cr->bufsz - cr->len);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -169,8 +170,7 @@ csv_open(const char *path, char delimiter)
 		return NULL;
 	}
 	cr->fd = -1;
-	if ((cr->path = strdup(path)) == NULL ||
-	    (cr->buf = malloc(CSV_BUFSZ)) == NULL) {
+	if ((cr->path = strdup(path)) == NULL) {
 		error_sys("%s", path);
 		goto fail;
 	}
@@ -184,6 +184,14 @@ csv_open(const char *path, char delimiter)
 	}
 	if (S_ISDIR(cr->st.st_mode)) {
 		error_set("%s: is a directory", path);
+		goto fail;
+	}
+	/* A small file (a header, a test) needs no 256 KiB buffer. */
+	cr->bufsz = CSV_BUFSZ;
+	if (S_ISREG(cr->st.st_mode) && cr->st.st_size < CSV_BUFSZ / 2)
+		cr->bufsz = (size_t)cr->st.st_size + 4096;
+	if ((cr->buf = malloc(cr->bufsz)) == NULL) {
+		error_sys("%s", path);
 		goto fail;
 	}
 	cr->cls[d] = C_DELIM;
