@@ -173,13 +173,25 @@ struct roster {
 /* Where rejected records go: "file:line: field: reason", one a line. */
 struct rejects {
 	FILE		*fp;		/* NULL: count only */
-	size_t		 count;
+	size_t		 count;		/* really wrong: for max_rejects */
 	size_t		 records;	/* records read, for the ratio */
+	/* Reading rules (issue 10): not counted in count. */
+	size_t		 notes;		/* kept, with something dropped */
+	size_t		 dependents;	/* lost with a rejected record */
 };
 
 /* Append one reject line and count it.  Returns 0, or -1 on I/O error. */
 int	 rejects_add(struct rejects *, const char *file, unsigned long line,
 	    const char *field, const char *fmt, ...) PRINTF_LIKE(5, 6);
+/* A record kept by a reading rule, with what was dropped: the line
+ * "file:line: field: note: reason", counted in notes.  0 or -1. */
+int	 rejects_note(struct rejects *, const char *file, unsigned long line,
+	    const char *field, const char *fmt, ...) PRINTF_LIKE(5, 6);
+/* A record lost because one it depends on was rejected: "file:line:
+ * field: depends on rejected ...", counted in dependents.  0 or -1. */
+int	 rejects_dependent(struct rejects *, const char *file,
+	    unsigned long line, const char *field, const char *fmt, ...)
+	    PRINTF_LIKE(5, 6);
 
 /* s[0..len) made safe to quote in a reject line (controls as '?', cut
  * at a character boundary to fit bufsz with "..."); returns buf. */
@@ -196,8 +208,9 @@ int	 roster_add_group(struct roster *, const struct group *);
 /*
  * Sort persons and groups by key.  Every record whose key occurs more
  * than once is rejected (all copies: never guessed), naming file and
- * both lines.  Then groups on a parent cycle, and groups whose parent
- * is not a known group, are rejected (field "parent").  Strings are
+ * both lines.  Then groups on a parent cycle are rejected (field
+ * "parent"); a group whose parent is not a known group is kept as a
+ * root, with a note (rejects_note, field "parent").  Strings are
  * stored as the XML output carries them (controls but TAB and LF
  * dropped, CR LF as LF).  Returns 0, or -1 on I/O error.
  */
@@ -210,8 +223,10 @@ long	 roster_find_group(const struct roster *, const char *key);
 int	 roster_add_member(struct roster *, const struct membership *);
 /*
  * Sort memberships by (group, person, role).  A duplicate is kept once
- * and each extra copy is rejected when lines are known (lines may be
- * NULL: the IMS reader).  Returns 0 or -1.
+ * and each extra copy is rejected when lines are known.  With lines
+ * NULL (the IMS and OneRoster readers: one person in one group in one
+ * role over several terms or records) the copies merge into one,
+ * active when any copy is.  Returns 0 or -1.
  */
 int	 roster_seal_members(struct roster *, struct rejects *,
 	    const char *file, const uint32_t *lines);
@@ -403,6 +418,9 @@ unsigned long csv_line(const struct csv_reader *);
 /* 1 if the reader failed for good, 0 if a -1 was a malformed record. */
 int	 csv_fatal(const struct csv_reader *);
 void	 csv_close(struct csv_reader *);
+/* 1 if a record of n fields (lengths l) against a header of nhdr is
+ * nhdr fields and trailing empty ones (ignored, a reading rule). */
+int	 csv_extra_empty(const size_t *l, size_t n, size_t nhdr);
 
 /*
  * Read the three CSV files of cfg->source into r, rejecting bad records

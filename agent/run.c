@@ -190,6 +190,12 @@ stage_read(struct run *r, int keep_rejects)
 		log_warn("%zu records rejected%s%s", r->rj.count,
 		    keep_rejects ? ", see " : "",
 		    keep_rejects ? r->rep.rejects_path : "");
+	/* Reading rules (issue 10): noted, not counted for max_rejects. */
+	if (r->rj.notes > 0 || r->rj.dependents > 0)
+		log_warn("%zu records kept by a reading rule, %zu lost with "
+		    "a rejected record they depend on%s%s", r->rj.notes,
+		    r->rj.dependents, keep_rejects ? ", see " : "",
+		    keep_rejects ? r->rep.rejects_path : "");
 	share = r->rj.records > 0 ?
 	    100.0 * (double)r->rj.count / (double)r->rj.records : 0;
 	if (r->rj.count > 0 && share > cfg->safety.max_rejects) {

@@ -626,6 +626,24 @@ table_keep_header(struct table *t, char **f, const size_t *l, size_t n)
 }
 
 /*
+ * 1 if a record of n fields with lengths l is a header's nhdr fields
+ * followed by empty ones only (a trailing delimiter), which a reading
+ * rule ignores; 0 otherwise.
+ */
+int
+csv_extra_empty(const size_t *l, size_t n, size_t nhdr)
+{
+	size_t i;
+
+	if (n <= nhdr)
+		return 0;
+	for (i = nhdr; i < n; i++)
+		if (l[i] != 0)
+			return 0;
+	return 1;
+}
+
+/*
  * Open a file, read its header and find the column of every mapped
  * field.  A required field (bit in required) must be mapped.  Returns
  * 0 or -1 (file missing, empty, bad header, column missing).
@@ -729,7 +747,7 @@ table_next(struct table *t)
 		return table_reject_at(t, csv_line(t->cr), "record",
 		    "%s (column %zu)", t->cr->why ? t->cr->why : "malformed",
 		    t->cr->whyfield + 1);
-	if ((size_t)n != t->nhdr)
+	if ((size_t)n != t->nhdr && !csv_extra_empty(t->l, (size_t)n, t->nhdr))
 		return table_reject_at(t, csv_line(t->cr), "record",
 		    "%d fields, header has %zu", n, t->nhdr);
 	for (i = 0; i < t->nmap; i++) {
@@ -1331,7 +1349,7 @@ int
 csv_read_roster(const struct config *cfg, struct roster *r,
     struct rejects *rj)
 {
-	struct rejects none = { NULL, 0, 0 };
+	struct rejects none = { NULL, 0, 0, 0, 0 };
 	time_t newest = 0, sde = 0;
 	int rc;
 

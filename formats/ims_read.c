@@ -1052,7 +1052,7 @@ int
 ims_read(const char *path, struct roster *r, struct rejects *rj)
 {
 	struct reader rd;
-	struct rejects local = { NULL, 0, 0 };
+	struct rejects local = { NULL, 0, 0, 0, 0 };
 	int fd, rc = -1;
 
 	memset(&rd, 0, sizeof(rd));

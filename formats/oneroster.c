@@ -30,12 +30,13 @@
  * a membership of the user in that org, its role by the user's role:
  * student Learner, teacher Instructor, administrator Administrator,
  * aide TeachingAssistant, any other Member.  An org that is not there
- * rejects that one membership (field orgSourcedIds).
+ * rejects that one membership (field orgSourcedIds); one that was
+ * rejected makes it a dependent, one that is tobedeleted a delete.
  *
  * orgs.csv -> groups: id sourcedId, type type (district, school,
  * department, local, state, national in any case, or an "ext:" value),
- * short name, no long, parent parentSourcedId.  The parent must be an
- * org.
+ * short name, no long, parent parentSourcedId.  A parent that is not
+ * an org is dropped with a note (the org stays, as a root).
  *
  * classes.csv -> groups of type "class": short title (classCode when
  * the title is empty), long classCode when both are set, parent
@@ -45,13 +46,18 @@
  * the file or the session is not there.
  *
  * enrollments.csv -> memberships of userSourcedId in classSourcedId
- * (which must be a class, not an org).  The role: source.roles first
+ * (which must be a class, not an org; a user or class that was
+ * rejected makes the enrollment a dependent, one that is tobedeleted
+ * a delete).  The role: source.roles first
  * (names compared in any case), then student Learner, teacher
  * Instructor, aide TeachingAssistant, administrator Administrator,
  * proctor, guardian, parent and relative Mentor; any other role
  * rejects the enrollment.  source.roles applies to the org memberships
- * of users.csv too.  Active unless the status is inactive.  beginDate,
- * endDate and primary are not read.
+ * of users.csv too.  Active unless the status is inactive.  Rows of
+ * one user in one class in one role (several terms) merge into one
+ * membership, active if any row is.  beginDate, endDate and primary
+ * are not read.  A record with more fields than its header, the extra
+ * ones empty, is read as if they were not there.
  *
  * Rejects are "file:line: column: reason", with the wording of csv.c
  * ("empty key", "missing value", "invalid UTF-8", "unknown ...").
@@ -61,15 +67,14 @@
  * keep every reject's file and line true.  First an id used twice, in
  * one file or by an org and a class, is rejected here (every copy,
  * under its own file; field "id").  Then the orgs are added and sealed
- * with users.csv and orgs.csv: duplicate users ("id") and orgs whose
- * parent is unknown or on a cycle ("parent") are rejected there.  Then
- * each class's school is checked against the sealed orgs (field
- * schoolSourcedId), the classes are added and the roster is sealed
- * again naming classes.csv, with nothing left for it to reject.  Org
- * memberships only go to orgs and enrollments only to classes, so a
- * duplicate membership can only come from enrollments.csv, the file
- * roster_seal_members names; a user listing one org twice is rejected
- * here.
+ * with users.csv and orgs.csv: duplicate users ("id") and orgs on a
+ * cycle ("parent") are rejected there, orgs whose parent is unknown
+ * lose it with a note.  Then each class's school is checked against
+ * the sealed orgs (a note, field schoolSourcedId, and the class stays
+ * without one), the classes are added and the roster is sealed again
+ * naming classes.csv, with nothing left for it to reject.  Repeated
+ * memberships merge (roster_seal_members without lines); a user
+ * listing one org twice is rejected here.
  *
  * r->datetime is SOURCE_DATE_EPOCH when set, else the newest
  * modification time of the files read.
@@ -100,6 +105,7 @@ struct orfile {
 	size_t			*l;
 	size_t			 records;
 	int			 active;	/* the record's status */
+	int			 fields;	/* f holds the record's fields */
 	struct rejects		*rj;
 };
 
@@ -112,6 +118,19 @@ struct session {
 	const char		*title;
 	const char		*begin, *end;	/* startDate, endDate */
 	uint32_t		 line;
+};
+
+/*
+ * A user, org or class that is not in the roster because it was
+ * rejected or is tobedeleted: what depends on it is a dependent or a
+ * delete, not an error of its own.
+ */
+enum { G_USER, G_ORG, G_CLASS };
+struct gone {
+	const char		*key;		/* in the context's arena */
+	uint32_t		 line;
+	uint8_t			 kind;		/* G_* */
+	uint8_t			 deleted;	/* tobedeleted, not rejected */
 };
 
 /* The orgs of one user, made memberships once the roster is sealed. */
@@ -135,8 +154,8 @@ struct orctx {
 	size_t			 npend, cappend;
 	struct roster		 og, cg;	/* orgs, classes unsealed */
 	uint8_t			*odrop, *cdrop;
-	uint32_t		*lines;		/* parallel to r->members */
-	size_t			 caplines;
+	struct gone		*gone;
+	size_t			 ngone, capgone;
 	char			*tok;
 	size_t			 tokcap;
 	char			 upath[PATH_MAX], opath[PATH_MAX];
@@ -363,9 +382,10 @@ of_next(struct orfile *f, int need_data)
 		return -1;
 	f->records++;
 	f->rj->records++;
+	f->fields = n > 0;
 	if (n == -1)
 		return of_malformed(f);
-	if ((size_t)n != f->nhdr)
+	if ((size_t)n != f->nhdr && !csv_extra_empty(f->l, (size_t)n, f->nhdr))
 		return of_reject(f, "record", "%d fields, header has %zu", n,
 		    f->nhdr);
 	f->active = 1;
@@ -469,23 +489,96 @@ config_role(const struct config *cfg, const char *s)
 	return 0;
 }
 
-/* Append a membership and the line it came from.  0 or -1. */
+/* Append a membership.  0 or -1. */
 static int
-member_add(struct orctx *x, long gi, long pi, int role, int active,
-    unsigned long line)
+member_add(struct orctx *x, long gi, long pi, int role, int active)
 {
 	struct membership m;
 
-	if (grow((void **)&x->lines, &x->caplines, x->r->nmembers,
-	    sizeof(*x->lines)) == -1)
-		return -1;
 	memset(&m, 0, sizeof(m));
 	m.group = (uint32_t)gi;
 	m.person = (uint32_t)pi;
 	m.role = (uint8_t)role;
 	m.active = (uint8_t)(active != 0);
-	x->lines[x->r->nmembers] = (uint32_t)line;
 	return roster_add_member(x->r, &m);
+}
+
+/*
+ * Remember the current record of f (rc REC_REJECTED or REC_DELETED) as
+ * gone, by its sourcedId (column 0 of every entity file).  0 or -1.
+ */
+static int
+gone_add(struct orctx *x, const struct orfile *f, int kind, int rc)
+{
+	struct gone *g;
+
+	if ((rc != REC_REJECTED && rc != REC_DELETED) || !f->fields ||
+	    f->col[0] == -1 || of_len(f, 0) == 0)
+		return 0;
+	if (grow((void **)&x->gone, &x->capgone, x->ngone,
+	    sizeof(*x->gone)) == -1)
+		return -1;
+	g = &x->gone[x->ngone];
+	if ((g->key = arena_strndup(&x->tmp, of_val(f, 0),
+	    of_len(f, 0))) == NULL)
+		return -1;
+	g->line = (uint32_t)csv_line(f->cr);
+	g->kind = (uint8_t)kind;
+	g->deleted = rc == REC_DELETED;
+	x->ngone++;
+	return 0;
+}
+
+static int
+gone_cmp(const void *a, const void *b)
+{
+	const struct gone *p = a, *q = b;
+	int c = strcmp(p->key, q->key);
+
+	if (c != 0)
+		return c;
+	return p->kind != q->kind ? (p->kind < q->kind ? -1 : 1) : 0;
+}
+
+/* The gone record of this kind and key, or NULL.  Needs gone sorted. */
+static const struct gone *
+gone_find(const struct orctx *x, int kind, const char *key)
+{
+	struct gone k;
+
+	if (x->ngone == 0)
+		return NULL;
+	memset(&k, 0, sizeof(k));
+	k.key = key;
+	k.kind = (uint8_t)kind;
+	return bsearch(&k, x->gone, x->ngone, sizeof(*x->gone), gone_cmp);
+}
+
+/*
+ * A reference from the record at file:line (field) to a missing key of
+ * kind: a tobedeleted one makes the record a delete (skipped, 0), a
+ * rejected one a dependent, anything else a reject "unknown WHAT".
+ * Returns REC_DELETED or REC_REJECTED, or -1 on I/O error.
+ */
+static int
+ref_missing(struct orctx *x, const char *file, unsigned long line,
+    const char *field, int kind, const char *key)
+{
+	static const char *const what[] = { "user", "org", "class" };
+	static const char *const from[] = { "users.csv", "orgs.csv",
+		"classes.csv" };
+	const struct gone *g = gone_find(x, kind, key);
+	char sb[64];
+
+	rejects_quote(key, strlen(key), sb, sizeof(sb));
+	if (g != NULL && g->deleted)
+		return REC_DELETED;
+	if (g != NULL)
+		return rejects_dependent(x->rj, file, line, field,
+		    "%s '%s' (%s line %u)", what[kind], sb, from[kind],
+		    g->line) == -1 ? -1 : REC_REJECTED;
+	return rejects_add(x->rj, file, line, field, "unknown %s '%s'",
+	    what[kind], sb) == -1 ? -1 : REC_REJECTED;
 }
 
 /* ------------------------------------------------------------------ */
@@ -726,9 +819,13 @@ read_users(struct orctx *x)
 		return -1;
 	}
 	memcpy(x->upath, f.path, sizeof(x->upath));
-	while ((rc = of_next(&f, 1)) > 0)
+	while ((rc = of_next(&f, 1)) > 0) {
 		if (rc == REC_OK && (rc = user_add(x, &f)) == -1)
 			break;
+		if ((rc = gone_add(x, &f, G_USER, rc)) == -1)
+			break;
+		rc = 1;
+	}
 	of_close(&f);
 	return rc;
 }
@@ -791,9 +888,13 @@ read_orgs(struct orctx *x)
 		return -1;
 	}
 	memcpy(x->opath, f.path, sizeof(x->opath));
-	while ((rc = of_next(&f, 1)) > 0)
+	while ((rc = of_next(&f, 1)) > 0) {
 		if (rc == REC_OK && (rc = org_add(x, &f)) == -1)
 			break;
+		if ((rc = gone_add(x, &f, G_ORG, rc)) == -1)
+			break;
+		rc = 1;
+	}
 	of_close(&f);
 	return rc;
 }
@@ -852,9 +953,13 @@ read_classes(struct orctx *x)
 		return -1;
 	}
 	memcpy(x->cpath, f.path, sizeof(x->cpath));
-	while ((rc = of_next(&f, 1)) > 0)
+	while ((rc = of_next(&f, 1)) > 0) {
 		if (rc == REC_OK && (rc = class_add(x, &f)) == -1)
 			break;
+		if ((rc = gone_add(x, &f, G_CLASS, rc)) == -1)
+			break;
+		rc = 1;
+	}
 	of_close(&f);
 	return rc;
 }
@@ -944,7 +1049,7 @@ groups_dedupe(struct orctx *x)
 static int
 groups_seal(struct orctx *x)
 {
-	const struct group *g;
+	struct group *g;
 	size_t i;
 
 	if (groups_dedupe(x) == -1)
@@ -955,16 +1060,20 @@ groups_seal(struct orctx *x)
 			return -1;
 	if (roster_seal_entities(x->r, x->rj, x->upath, x->opath) == -1)
 		return -1;
+	/* A dangling school drops the link, never the class. */
 	for (i = 0; i < x->cg.ngroups; i++) {
 		g = &x->cg.groups[i];
 		if (x->cdrop[i] || g->parent[0] == '\0' ||
 		    roster_find_group(x->r, g->parent) >= 0)
 			continue;
-		x->cdrop[i] = 1;
-		if (rejects_add(x->rj, x->cpath, g->line, "schoolSourcedId",
-		    "unknown org '%s'", g->parent) == -1)
+		if (rejects_note(x->rj, x->cpath, g->line, "schoolSourcedId",
+		    "unknown org '%s': kept without a school",
+		    g->parent) == -1)
 			return -1;
+		g->parent = "";
 	}
+	if (x->ngone > 1)
+		qsort(x->gone, x->ngone, sizeof(*x->gone), gone_cmp);
 	for (i = 0; i < x->cg.ngroups; i++)
 		if (!x->cdrop[i] &&
 		    roster_add_group(x->r, &x->cg.groups[i]) == -1)
@@ -1002,8 +1111,8 @@ user_orgs(struct orctx *x, const struct orgpend *p)
 		if ((t = tok_set(x, t, len)) == NULL)
 			return -1;
 		if ((gi = find_org(x->r, t)) < 0) {
-			if (rejects_add(x->rj, x->upath, p->line,
-			    "orgSourcedIds", "unknown org '%s'", t) == -1)
+			if (ref_missing(x, x->upath, p->line, "orgSourcedIds",
+			    G_ORG, t) == -1)
 				return -1;
 			continue;
 		}
@@ -1016,7 +1125,7 @@ user_orgs(struct orctx *x, const struct orgpend *p)
 				return -1;
 			continue;
 		}
-		if (member_add(x, gi, pi, p->role, p->active, p->line) == -1)
+		if (member_add(x, gi, pi, p->role, p->active) == -1)
 			return -1;
 	}
 	return 0;
@@ -1047,10 +1156,12 @@ enrollment_add(struct orctx *x, struct orfile *f)
 		return of_reject_col(f, E_ROLE, "unknown role");
 	gi = roster_find_group(x->r, of_val(f, E_CLASS));
 	if (gi < 0 || strcmp(x->r->groups[gi].type, "class") != 0)
-		return of_reject_col(f, E_CLASS, "unknown class");
+		return ref_missing(x, f->path, csv_line(f->cr),
+		    "classSourcedId", G_CLASS, of_val(f, E_CLASS));
 	if ((pi = roster_find_person(x->r, of_val(f, E_USER))) < 0)
-		return of_reject_col(f, E_USER, "unknown user");
-	if (member_add(x, gi, pi, role, f->active, csv_line(f->cr)) == -1)
+		return ref_missing(x, f->path, csv_line(f->cr),
+		    "userSourcedId", G_USER, of_val(f, E_USER));
+	if (member_add(x, gi, pi, role, f->active) == -1)
 		return -1;
 	return REC_OK;
 }
@@ -1077,8 +1188,9 @@ read_members(struct orctx *x)
 	of_close(&f);
 	if (rc == -1)
 		return -1;
-	/* Only enrollments can repeat (see the top of this file). */
-	return roster_seal_members(x->r, x->rj, x->epath, x->lines);
+	/* One user in one class in one role, in several rows (terms,
+	 * sourcedIds): one membership, active if any row is. */
+	return roster_seal_members(x->r, x->rj, x->epath, NULL);
 }
 
 static void
@@ -1091,7 +1203,7 @@ ctx_free(struct orctx *x)
 	roster_free(&x->cg);
 	free(x->odrop);
 	free(x->cdrop);
-	free(x->lines);
+	free(x->gone);
 	free(x->tok);
 }
 
@@ -1108,7 +1220,7 @@ int
 oneroster_read_roster(const struct config *cfg, struct roster *r,
     struct rejects *rj)
 {
-	struct rejects none = { NULL, 0, 0 };
+	struct rejects none = { NULL, 0, 0, 0, 0 };
 	struct orctx x;
 	time_t sde = 0;
 	int rc, ret = -1;

@@ -82,6 +82,22 @@ arena_free(struct arena *a)
 	a->bytes = 0;
 }
 
+/* Write "file:line: field: PREFIXreason\n" to the rejects file. */
+static int
+rejects_vput(struct rejects *rj, const char *file, unsigned long line,
+    const char *field, const char *prefix, const char *fmt, va_list ap)
+{
+	if (rj->fp == NULL)
+		return 0;
+	if (fprintf(rj->fp, "%s:%lu: %s: %s", file, line, field, prefix) < 0)
+		return error_sys("rejects");
+	if (vfprintf(rj->fp, fmt, ap) < 0)
+		return error_sys("rejects");
+	if (fputc('\n', rj->fp) == EOF)
+		return error_sys("rejects");
+	return 0;
+}
+
 /*
  * Append one "file:line: field: reason" line to the rejects file and
  * count it.  Returns 0, or -1 (error set) when the write fails.
@@ -91,21 +107,50 @@ rejects_add(struct rejects *rj, const char *file, unsigned long line,
     const char *field, const char *fmt, ...)
 {
 	va_list ap;
+	int rc;
 
 	rj->count++;
-	if (rj->fp == NULL)
-		return 0;
-	if (fprintf(rj->fp, "%s:%lu: %s: ", file, line, field) < 0)
-		return error_sys("rejects");
 	va_start(ap, fmt);
-	if (vfprintf(rj->fp, fmt, ap) < 0) {
-		va_end(ap);
-		return error_sys("rejects");
-	}
+	rc = rejects_vput(rj, file, line, field, "", fmt, ap);
 	va_end(ap);
-	if (fputc('\n', rj->fp) == EOF)
-		return error_sys("rejects");
-	return 0;
+	return rc;
+}
+
+/*
+ * Append "file:line: field: note: reason" for a record kept by a
+ * reading rule, counted in notes (not in count).  0 or -1 (error set).
+ */
+int
+rejects_note(struct rejects *rj, const char *file, unsigned long line,
+    const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	rj->notes++;
+	va_start(ap, fmt);
+	rc = rejects_vput(rj, file, line, field, "note: ", fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/*
+ * Append "file:line: field: depends on rejected ..." for a record lost
+ * with one it depends on, counted in dependents.  0 or -1 (error set).
+ */
+int
+rejects_dependent(struct rejects *rj, const char *file, unsigned long line,
+    const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	rj->dependents++;
+	va_start(ap, fmt);
+	rc = rejects_vput(rj, file, line, field, "depends on rejected ",
+	    fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 /*
@@ -606,77 +651,34 @@ reject_cycles(struct roster *r, struct rejects *rj, const char *file)
 }
 
 /*
- * Reject every group whose parent is not a kept group, and so every
- * group below it, in one pass: each group's fate is found by walking up
- * to the first group already judged, and the walk's groups share it.
- * Linear in the groups (times a lookup), however deep the tree.  Needs
- * sorted, unique groups without cycles.  Returns 0 or -1.
+ * Keep every group whose parent is not a known group as a root: the
+ * link is dropped with a note, never the group (a reading rule), so
+ * nothing below it is lost.  One lookup per group.  Returns 0 or -1.
  */
 static int
-reject_orphans(struct roster *r, struct rejects *rj, const char *file)
+drop_dangling_parents(struct roster *r, struct rejects *rj,
+    const char *file)
 {
-	enum { G_NEW, G_KEPT, G_ORPHAN, G_WALK };
-	unsigned char *fate, res;
-	size_t *walk, nwalk, i, out;
-	long k;
+	size_t i;
 
-	if (r->ngroups == 0)
-		return 0;
-	fate = calloc(r->ngroups, 1);
-	walk = calloc(r->ngroups, sizeof(*walk));
-	if (fate == NULL || walk == NULL) {
-		free(fate);
-		free(walk);
-		return error_sys("roster");
-	}
 	for (i = 0; i < r->ngroups; i++) {
-		nwalk = 0;
-		for (k = (long)i; fate[k] == G_NEW; ) {
-			const struct group *g = &r->groups[k];
+		struct group *g = &r->groups[i];
 
-			fate[k] = G_WALK;
-			walk[nwalk++] = (size_t)k;
-			if (g->parent[0] == '\0' ||
-			    strcmp(g->parent, g->id) == 0)
-				break;
-			if ((k = roster_find_group(r, g->parent)) < 0)
-				break;
-		}
-		if (k < 0)
-			res = G_ORPHAN;
-		else if (fate[k] == G_WALK)	/* a root, or a cycle left */
-			res = nwalk > 0 && walk[nwalk - 1] == (size_t)k &&
-			    (r->groups[k].parent[0] == '\0' ||
-			    strcmp(r->groups[k].parent, r->groups[k].id) == 0) ?
-			    G_KEPT : G_ORPHAN;
-		else
-			res = fate[k];
-		while (nwalk > 0)
-			fate[walk[--nwalk]] = res;
-	}
-	free(walk);
-	for (i = out = 0; i < r->ngroups; i++) {
-		const struct group *g = &r->groups[i];
-
-		if (fate[i] == G_ORPHAN) {
-			if (rejects_add(rj, file, g->line, "parent",
-			    "unknown group '%s'", g->parent) == -1) {
-				free(fate);
-				return -1;
-			}
+		if (g->parent[0] == '\0' || strcmp(g->parent, g->id) == 0 ||
+		    roster_find_group(r, g->parent) >= 0)
 			continue;
-		}
-		r->groups[out++] = *g;
+		if (rejects_note(rj, file, g->line, "parent",
+		    "unknown group '%s': kept as a root", g->parent) == -1)
+			return -1;
+		g->parent = "";
 	}
-	r->ngroups = out;
-	free(fate);
 	return 0;
 }
 
 /*
  * Sort persons and groups by key; reject every copy of a duplicated
- * key, then groups on a parent cycle, then groups whose parent is
- * unknown or itself dropped.  Returns 0 or -1.
+ * key, then groups on a parent cycle; a group whose parent is unknown
+ * (or was rejected) is kept as a root, with a note.  Returns 0 or -1.
  */
 int
 roster_seal_entities(struct roster *r, struct rejects *rj,
@@ -708,7 +710,7 @@ roster_seal_entities(struct roster *r, struct rejects *rj,
 
 	if (reject_cycles(r, rj, groupfile) == -1)
 		return -1;
-	return reject_orphans(r, rj, groupfile);
+	return drop_dangling_parents(r, rj, groupfile);
 }
 
 static long
@@ -827,7 +829,8 @@ radix_sort(struct mpos **vp, size_t n)
 
 /*
  * Sort memberships by (group, person, role) and keep one of each;
- * extra copies are rejected when lines are known.  Returns 0 or -1.
+ * extra copies are rejected when lines are known, else merged (active
+ * if any copy is).  Returns 0 or -1.
  */
 int
 roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
@@ -850,8 +853,12 @@ roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
 	}
 	for (i = out = 0; i < r->nmembers; i++) {
 		if (out > 0 && member_cmp(&v[i].m, &r->members[out - 1]) == 0) {
+			if (lines == NULL) {
+				r->members[out - 1].active |= v[i].m.active;
+				continue;
+			}
 			if (rejects_add(rj, file,
-			    lines != NULL ? lines[v[i].pos] : 0, "person",
+			    lines[v[i].pos], "person",
 			    "duplicate membership of '%s' in '%s'",
 			    r->persons[v[i].m.person].id,
 			    r->groups[v[i].m.group].id) == -1) {

@@ -84,7 +84,7 @@ add_member(struct roster *r, const char *group, const char *person,
 static void
 seal_entities(struct roster *r)
 {
-	struct rejects rj = { NULL, 0, 0 };
+	struct rejects rj = { NULL, 0, 0, 0, 0 };
 
 	ck_assert_int_eq(roster_seal_entities(r, &rj, "p", "g"), 0);
 	ck_assert_int_eq(rj.count, 0);
@@ -93,7 +93,7 @@ seal_entities(struct roster *r)
 static void
 seal_members(struct roster *r)
 {
-	struct rejects rj = { NULL, 0, 0 };
+	struct rejects rj = { NULL, 0, 0, 0, 0 };
 
 	ck_assert_int_eq(roster_seal_members(r, &rj, "m", NULL), 0);
 	ck_assert_int_eq(rj.count, 0);
@@ -666,7 +666,7 @@ START_TEST(test_read_thirdparty)
 {
 	char path[4096];
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0 };
+	struct rejects rj = { NULL, 0, 0, 0, 0 };
 	const struct person *p;
 	const struct group *g;
 	long i;
@@ -733,7 +733,7 @@ START_TEST(test_read_rejects_file)
 	char dir[256], *s;
 	const char *f, *rf;
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0 };
+	struct rejects rj = { NULL, 0, 0, 0, 0 };
 
 	tu_mkdtemp(dir, sizeof(dir));
 	f = tu_write(dir, "in.xml",
@@ -933,7 +933,7 @@ START_TEST(test_read_duplicates_strict)
 	char dir[256];
 	const char *f;
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0 };
+	struct rejects rj = { NULL, 0, 0, 0, 0 };
 
 	tu_mkdtemp(dir, sizeof(dir));
 	f = tu_write(dir, "dup.xml",
