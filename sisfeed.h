@@ -421,6 +421,14 @@ void	 csv_close(struct csv_reader *);
 /* 1 if a record of n fields (lengths l) against a header of nhdr is
  * nhdr fields and trailing empty ones (ignored, a reading rule). */
 int	 csv_extra_empty(const size_t *l, size_t n, size_t nhdr);
+/* 1 if header cell h names column want: any case, blanks ignored. */
+int	 csv_header_match(const char *h, const char *want);
+/* What a header of n cells read with delim looks like, for a missing
+ * column's error: "; the header has: a, b, c" and, when one cell holds
+ * another likely separator, "(';'-separated? set source.delimiter)".
+ * Written into buf; returns buf. */
+const char *csv_header_hint(char *const *h, size_t n, char delim,
+	    char *buf, size_t len);
 
 /*
  * Read the three CSV files of cfg->source into r, rejecting bad records
@@ -435,8 +443,9 @@ int	 csv_read_roster(const struct config *, struct roster *r,
  */
 int	 csv_source_date_epoch(time_t *t);
 
-/* formats/oneroster.c: OneRoster 1.1 CSV (users, orgs, classes,
- * enrollments) from cfg->source.dir.  Same contract as csv_read_roster. */
+/* formats/oneroster.c: OneRoster 1.0/1.1/1.2 CSV (users, orgs, classes,
+ * enrollments; 1.2 roles) from cfg->source.dir.  Same contract as
+ * csv_read_roster. */
 int	 oneroster_read_roster(const struct config *, struct roster *,
 	    struct rejects *);
 

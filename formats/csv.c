@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -644,6 +645,66 @@ csv_extra_empty(const size_t *l, size_t n, size_t nhdr)
 }
 
 /*
+ * 1 if the header cell h names the column want, compared in any case
+ * with spaces and tabs ignored ("First Name" is "firstname"), else 0.
+ */
+int
+csv_header_match(const char *h, const char *want)
+{
+	for (;;) {
+		while (*h == ' ' || *h == '\t')
+			h++;
+		while (*want == ' ' || *want == '\t')
+			want++;
+		if (*h == '\0' || *want == '\0')
+			return *h == *want;
+		if (tolower((unsigned char)*h) != tolower((unsigned char)*want))
+			return 0;
+		h++;
+		want++;
+	}
+}
+
+/*
+ * The header as found, for the error of a missing column: "; the
+ * header has: a, b, c" (cut to fit len), and when a cell holds another
+ * usual separator than delim, a hint that the file uses it.  Returns
+ * buf.
+ */
+const char *
+csv_header_hint(char *const *h, size_t n, char delim, char *buf,
+    size_t len)
+{
+	static const char seps[] = ";,\t|";
+	char sb[128], name[8];
+	size_t i, o;
+	const char *sep = NULL;
+	int k;
+
+	o = (size_t)snprintf(buf, len, "; the header has: ");
+	for (i = 0; i < n && o < len; i++) {
+		k = snprintf(buf + o, len - o, "%s%s", i > 0 ? ", " : "",
+		    rejects_quote(h[i], strlen(h[i]), sb, sizeof(sb)));
+		if (k < 0)
+			break;
+		o += (size_t)k;
+	}
+	for (i = 0; i < n && sep == NULL; i++)
+		for (k = 0; seps[k] != '\0' && sep == NULL; k++)
+			if (seps[k] != delim && strchr(h[i], seps[k]) != NULL)
+				sep = &seps[k];
+	if (sep != NULL && o < len) {
+		if (*sep == '\t')
+			snprintf(name, sizeof(name), "\\t");
+		else
+			snprintf(name, sizeof(name), "%c", *sep);
+		snprintf(buf + o, len - o, " (it looks '%s'-separated: set "
+		    "source.delimiter)", name);
+	}
+	return buf;
+}
+
+/*
  * Open a file, read its header and find the column of every mapped
  * field.  A required field (bit in required) must be mapped.  Returns
  * 0 or -1 (file missing, empty, bad header, column missing).
@@ -653,7 +714,7 @@ table_open(struct table *t, const char *file, const char *what,
     char delim, char *const *map, const char *const *names, size_t nmap,
     unsigned required, struct rejects *rj)
 {
-	char **f;
+	char **f, hint[512];
 	size_t *l, i, j;
 	int n;
 
@@ -683,7 +744,7 @@ table_open(struct table *t, const char *file, const char *what,
 		if (map[i] == NULL)
 			continue;
 		for (j = 0; j < t->nhdr; j++) {
-			if (strcmp(t->hdr[j], map[i]) != 0)
+			if (!csv_header_match(t->hdr[j], map[i]))
 				continue;
 			if (t->col[i] != -1)
 				return error_set("%s:%lu: column '%s' "
@@ -693,8 +754,9 @@ table_open(struct table *t, const char *file, const char *what,
 		}
 		if (t->col[i] == -1)
 			return error_set("%s:%lu: column '%s' (field %s) not "
-			    "in header", file, csv_line(t->cr), map[i],
-			    names[i]);
+			    "in header%s", file, csv_line(t->cr), map[i],
+			    names[i], csv_header_hint(t->hdr, t->nhdr, delim,
+			    hint, sizeof(hint)));
 	}
 	return 0;
 }

@@ -1,10 +1,17 @@
 /*
- * oneroster.c -- a OneRoster 1.1 CSV bulk export as the source: the
- * files of one directory (cfg->source.dir), read with the RFC 4180
- * reader of csv.c.
+ * oneroster.c -- a OneRoster 1.0, 1.1 or 1.2 CSV bulk export as the
+ * source: the files of one directory (cfg->source.dir), read with the
+ * RFC 4180 reader of csv.c.
  *
- * Files.  users.csv, orgs.csv, classes.csv and enrollments.csv are
- * required: a missing one, an empty one or one with a header and no
+ * Version.  The manifest's oneroster.version (1.0, 1.1, 1.2; anything
+ * else is a fatal error), else 1.2 when users.csv has neither role nor
+ * orgSourcedIds, else 1.1 (which reads 1.0).  1.2 moved a user's roles
+ * and orgs to roles.csv (required then): each row is a membership of
+ * the user in its org, and the primary row's role (else the first's)
+ * the user's institution role.  userProfiles.csv is not read.
+ *
+ * Files.  users.csv, orgs.csv, classes.csv and enrollments.csv (and
+ * roles.csv with 1.2) are required: a missing one, an empty one or one with a header and no
  * record is a fatal error naming it.  academicSessions.csv is read when
  * present, for term titles.  manifest.csv is read when present: a
  * "file.*" property whose value is "delta" is a fatal error, since a
@@ -133,6 +140,17 @@ struct gone {
 	uint8_t			 deleted;	/* tobedeleted, not rejected */
 };
 
+/* A row of OneRoster 1.2 roles.csv, applied once the roster is sealed. */
+struct rolerow {
+	const char		*user;		/* in the context's arena */
+	const char		*org;
+	const struct orrole	*ro;
+	uint32_t		 line;
+	uint8_t			 primary;	/* roleType primary */
+	uint8_t			 role;		/* IMS roletype in the org */
+	uint8_t			 active;
+};
+
 /* The orgs of one user, made memberships once the roster is sealed. */
 struct orgpend {
 	const char		*user;		/* in the roster's arena */
@@ -156,6 +174,11 @@ struct orctx {
 	uint8_t			*odrop, *cdrop;
 	struct gone		*gone;
 	size_t			 ngone, capgone;
+	int			 version;	/* 10, 11, 12; 0 not stated */
+	char			 vline[64];	/* where the version came from */
+	struct rolerow		*roles;		/* 1.2 roles.csv */
+	size_t			 nroles, caproles;
+	char			 rpath[PATH_MAX];
 	char			*tok;
 	size_t			 tokcap;
 	char			 upath[PATH_MAX], opath[PATH_MAX];
@@ -177,6 +200,12 @@ static const struct orrole {
 	{ "guardian",		"Other",	 6, 4 },
 	{ "parent",		"Other",	 6, 4 },
 	{ "relative",		"Other",	 6, 4 },
+	/* OneRoster 1.2 */
+	{ "districtAdministrator", "Administrator", 7, 7 },
+	{ "siteAdministrator",	"Administrator", 7, 7 },
+	{ "systemAdministrator", "Administrator", 7, 7 },
+	{ "principal",		"Administrator", 7, 7 },
+	{ "counselor",		"Staff",	 6, 4 },
 };
 
 static const char *const orgtypes[] = {
@@ -226,7 +255,7 @@ of_open(struct orfile *f, struct orctx *x, const char *name,
 	const char *dir = x->cfg->source.dir;
 	size_t dlen = strlen(dir), i, j;
 	struct stat st;
-	char **h;
+	char **h, hint[512];
 	size_t *hl;
 	int n;
 
@@ -255,7 +284,7 @@ of_open(struct orfile *f, struct orctx *x, const char *name,
 		return error_set("%s: empty file (no header)", f->path);
 	f->nhdr = (size_t)n;
 	for (j = 0; j < f->nhdr; j++) {
-		if (status && strcasecmp(h[j], "status") == 0) {
+		if (status && csv_header_match(h[j], "status")) {
 			if (f->scol != -1)
 				return error_set("%s:%lu: column 'status' "
 				    "appears twice in header", f->path,
@@ -263,7 +292,7 @@ of_open(struct orfile *f, struct orctx *x, const char *name,
 			f->scol = (long)j;
 		}
 		for (i = 0; i < ncols; i++) {
-			if (strcasecmp(h[j], cols[i]) != 0)
+			if (!csv_header_match(h[j], cols[i]))
 				continue;
 			if (f->col[i] != -1)
 				return error_set("%s:%lu: column '%s' appears "
@@ -274,8 +303,10 @@ of_open(struct orfile *f, struct orctx *x, const char *name,
 	}
 	for (i = 0; i < ncols; i++)
 		if ((required & (1u << i)) && f->col[i] == -1)
-			return error_set("%s:%lu: column '%s' not in header",
-			    f->path, csv_line(f->cr), cols[i]);
+			return error_set("%s:%lu: column '%s' not in header%s",
+			    f->path, csv_line(f->cr), cols[i],
+			    csv_header_hint(h, f->nhdr, ',', hint,
+			    sizeof(hint)));
 	return 0;
 }
 
@@ -588,8 +619,35 @@ enum { M_NAME, M_VALUE, NMCOLS };
 static const char *const mcols[NMCOLS] = { "propertyName", "value" };
 
 /*
- * Refuse a delta export.  The manifest is optional; a malformed one is
- * a fatal error (it could hide a delta).  0 or -1.
+ * The manifest's oneroster.version into x->version: "1.0", "1.1" or
+ * "1.2" (a patch level such as "1.1.1" is its minor version).  0, or -1
+ * for another version.
+ */
+static int
+manifest_version(struct orctx *x, const struct orfile *f)
+{
+	const char *v = of_val(f, M_VALUE);
+	char sb[64];
+
+	if (strncmp(v, "1.0", 3) == 0 && (v[3] == '\0' || v[3] == '.'))
+		x->version = 10;
+	else if (strncmp(v, "1.1", 3) == 0 && (v[3] == '\0' || v[3] == '.'))
+		x->version = 11;
+	else if (strncmp(v, "1.2", 3) == 0 && (v[3] == '\0' || v[3] == '.'))
+		x->version = 12;
+	else
+		return error_set("%s:%lu: oneroster.version '%s' is not "
+		    "supported (1.0, 1.1 or 1.2)", f->path, csv_line(f->cr),
+		    rejects_quote(v, of_len(f, M_VALUE), sb, sizeof(sb)));
+	snprintf(x->vline, sizeof(x->vline), "manifest.csv line %lu",
+	    csv_line(f->cr));
+	return 0;
+}
+
+/*
+ * Refuse a delta export and note the OneRoster version.  The manifest
+ * is optional; a malformed one is a fatal error (it could hide a
+ * delta).  0 or -1.
  */
 static int
 read_manifest(struct orctx *x)
@@ -613,6 +671,11 @@ read_manifest(struct orctx *x)
 			error_set("%s:%lu: %.64s is delta: delta OneRoster "
 			    "exports are not supported; export bulk", f.path,
 			    csv_line(f.cr), of_val(&f, M_NAME));
+			break;
+		}
+		if (strcasecmp(of_val(&f, M_NAME), "oneroster.version") == 0 &&
+		    manifest_version(x, &f) == -1) {
+			n = -1;
 			break;
 		}
 	}
@@ -785,9 +848,11 @@ user_add(struct orctx *x, struct orfile *f)
 	if (of_len(f, U_ENABLED) > 0 &&
 	    (enabled = status_parse(of_val(f, U_ENABLED))) == -1)
 		return of_reject_col(f, U_ENABLED, "unknown status");
-	if (of_len(f, U_ROLE) == 0)
+	if (x->version == 12)
+		;	/* roles come from roles.csv */
+	else if (of_len(f, U_ROLE) == 0)
 		return of_reject_col(f, U_ROLE, "missing value");
-	if ((ro = orrole_find(of_val(f, U_ROLE))) == NULL)
+	else if ((ro = orrole_find(of_val(f, U_ROLE))) == NULL)
 		return of_reject_col(f, U_ROLE, "unknown role");
 	memset(&p, 0, sizeof(p));
 	p.id = of_val(f, U_ID);
@@ -795,16 +860,43 @@ user_add(struct orctx *x, struct orfile *f)
 	p.given = of_val(f, U_GIVEN);
 	p.family = of_val(f, U_FAMILY);
 	p.email = of_val(f, U_EMAIL);
-	p.role = ro->inst;
+	p.role = ro != NULL ? ro->inst : "";
 	p.line = (uint32_t)csv_line(f->cr);
 	p.active = (uint8_t)(enabled && f->active);
 	if (roster_add_person(x->r, &p) == -1)
 		return -1;
-	if (of_len(f, U_ORGS) == 0)
+	if (ro == NULL || of_len(f, U_ORGS) == 0)
 		return REC_OK;
 	if ((role = config_role(x->cfg, of_val(f, U_ROLE))) == 0)
 		role = ro->org;
 	return pend_add(x, f, role) == -1 ? -1 : REC_OK;
+}
+
+/*
+ * The version from users.csv's header when the manifest does not state
+ * one (1.2 moved role and orgSourcedIds to roles.csv), and the columns
+ * that version needs.  0 or -1.
+ */
+static int
+users_version(struct orctx *x, const struct orfile *f)
+{
+	static const int need[] = { U_ROLE, U_ORGS };
+	size_t i;
+
+	if (x->version == 0) {
+		x->version = f->col[U_ROLE] == -1 && f->col[U_ORGS] == -1 ?
+		    12 : 11;
+		snprintf(x->vline, sizeof(x->vline), "users.csv header");
+	}
+	if (x->version == 12)
+		return 0;
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (f->col[need[i]] == -1)
+			return error_set("%s:%lu: column '%s' not in header "
+			    "(OneRoster 1.%d, from the %s; 1.2 has roles.csv "
+			    "instead)", f->path, csv_line(f->cr),
+			    ucols[need[i]], x->version % 10, x->vline);
+	return 0;
 }
 
 static int
@@ -814,7 +906,8 @@ read_users(struct orctx *x)
 	int rc;
 
 	if (of_open(&f, x, "users.csv", ucols, NUCOLS,
-	    ((1u << NUCOLS) - 1) & ~(1u << U_EMAIL), 1, 0) == -1) {
+	    ((1u << NUCOLS) - 1) & ~(1u << U_EMAIL | 1u << U_ROLE |
+	    1u << U_ORGS), 1, 0) == -1 || users_version(x, &f) == -1) {
 		of_close(&f);
 		return -1;
 	}
@@ -828,6 +921,115 @@ read_users(struct orctx *x)
 	}
 	of_close(&f);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* roles.csv (OneRoster 1.2)                                           */
+
+enum { R_USER, R_TYPE, R_ROLE, R_ORG, NRCOLS };
+static const char *const rcols[NRCOLS] = { "userSourcedId", "roleType",
+	"role", "orgSourcedId" };
+
+/* Check the current roles.csv row and keep it.  REC_* or -1. */
+static int
+role_row_add(struct orctx *x, struct orfile *f)
+{
+	const struct orrole *ro;
+	struct rolerow *rr;
+	int role;
+
+	if (of_len(f, R_USER) == 0)
+		return of_reject_col(f, R_USER, "empty key");
+	if (of_len(f, R_ORG) == 0)
+		return of_reject_col(f, R_ORG, "empty key");
+	if (of_len(f, R_ROLE) == 0)
+		return of_reject_col(f, R_ROLE, "missing value");
+	if ((ro = orrole_find(of_val(f, R_ROLE))) == NULL)
+		return of_reject_col(f, R_ROLE, "unknown role");
+	if ((role = config_role(x->cfg, of_val(f, R_ROLE))) == 0)
+		role = ro->org;
+	if (grow((void **)&x->roles, &x->caproles, x->nroles,
+	    sizeof(*x->roles)) == -1)
+		return -1;
+	rr = &x->roles[x->nroles];
+	if ((rr->user = arena_strndup(&x->tmp, of_val(f, R_USER),
+	    of_len(f, R_USER))) == NULL ||
+	    (rr->org = arena_strndup(&x->tmp, of_val(f, R_ORG),
+	    of_len(f, R_ORG))) == NULL)
+		return -1;
+	rr->ro = ro;
+	rr->line = (uint32_t)csv_line(f->cr);
+	rr->primary = strcasecmp(of_val(f, R_TYPE), "primary") == 0;
+	rr->role = (uint8_t)role;
+	rr->active = (uint8_t)f->active;
+	x->nroles++;
+	return REC_OK;
+}
+
+/* Read roles.csv, required with OneRoster 1.2.  0 or -1. */
+static int
+read_roles(struct orctx *x)
+{
+	struct orfile f;
+	int rc;
+
+	if (x->version != 12)
+		return 0;
+	if ((rc = of_open(&f, x, "roles.csv", rcols, NRCOLS,
+	    (1u << NRCOLS) - 1, 1, 1)) != 0) {
+		of_close(&f);
+		if (rc == 1)
+			error_set("%s/roles.csv: missing: OneRoster 1.2 (from "
+			    "the %s) has the users' roles and orgs there",
+			    x->cfg->source.dir, x->vline);
+		return -1;
+	}
+	memcpy(x->rpath, f.path, sizeof(x->rpath));
+	while ((rc = of_next(&f, 0)) > 0)
+		if (rc == REC_OK && (rc = role_row_add(x, &f)) == -1)
+			break;
+	of_close(&f);
+	return rc;
+}
+
+static long find_org(const struct roster *, const char *);
+
+/*
+ * Apply the 1.2 role rows to the sealed roster: each a membership of
+ * the user in the org, and the institution role of the user from the
+ * primary row (else the first).  0 or -1.
+ */
+static int
+roles_apply(struct orctx *x)
+{
+	const struct rolerow *rr;
+	struct person *p;
+	size_t i;
+	long pi, gi;
+	int rc;
+
+	for (i = 0; i < x->nroles; i++) {
+		rr = &x->roles[i];
+		if ((pi = roster_find_person(x->r, rr->user)) < 0) {
+			rc = ref_missing(x, x->rpath, rr->line,
+			    "userSourcedId", G_USER, rr->user);
+			if (rc == -1)
+				return -1;
+			continue;
+		}
+		p = &x->r->persons[pi];
+		if (*p->role == '\0' || rr->primary)
+			p->role = rr->ro->inst;
+		if ((gi = find_org(x->r, rr->org)) < 0) {
+			if (ref_missing(x, x->rpath, rr->line, "orgSourcedId",
+			    G_ORG, rr->org) == -1)
+				return -1;
+			continue;
+		}
+		if (member_add(x, gi, pi, rr->role, rr->active) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1176,6 +1378,8 @@ read_members(struct orctx *x)
 	for (i = 0; i < x->npend; i++)
 		if (user_orgs(x, &x->pend[i]) == -1)
 			return -1;
+	if (roles_apply(x) == -1)
+		return -1;
 	if (of_open(&f, x, "enrollments.csv", ecols, NECOLS,
 	    (1u << NECOLS) - 1, 1, 0) == -1) {
 		of_close(&f);
@@ -1204,6 +1408,7 @@ ctx_free(struct orctx *x)
 	free(x->odrop);
 	free(x->cdrop);
 	free(x->gone);
+	free(x->roles);
 	free(x->tok);
 }
 
@@ -1239,7 +1444,8 @@ oneroster_read_roster(const struct config *cfg, struct roster *r,
 	roster_init(&x.og);
 	roster_init(&x.cg);
 	if (read_manifest(&x) == -1 || read_sessions(&x) == -1 ||
-	    read_users(&x) == -1 || read_orgs(&x) == -1 ||
+	    read_users(&x) == -1 || read_roles(&x) == -1 ||
+	    read_orgs(&x) == -1 ||
 	    read_classes(&x) == -1 || groups_seal(&x) == -1 ||
 	    read_members(&x) == -1)
 		goto out;

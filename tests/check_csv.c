@@ -940,19 +940,45 @@ START_TEST(roster_missing_column)
 	    "id,username,first_name,last_name,email,active,kind\n"
 	    "s1,a,A,A,,1,\n", good_g, good_m), -1);
 	expect_fail("persons.csv:1: column 'student_id' (field id) not in "
-	    "header");
+	    "header; the header has: id, username, first_name, last_name, "
+	    "email, active, kind");
 	ck_assert_int_eq(load(good_p, "group_id,type,name\nx,y,z\n", good_m),
 	    -1);
 	expect_fail("groups.csv:1: column 'title' (field long) not in "
-	    "header");
+	    "header; the header has: group_id, type, name");
 	ck_assert_int_eq(load(good_p, good_g,
 	    "\n" "group_id,person_id,role\n" "c1,s1,1\n"), -1);
 	expect_fail("memberships.csv:2: column 'state' (field status) not "
-	    "in header");
+	    "in header; the header has: group_id, person_id, role");
 	ck_assert_int_eq(load(good_p, good_g,
 	    "group_id,person_id,role,state,role\nc1,s1,1,1,1\n"), -1);
 	expect_fail("memberships.csv:1: column 'role' (field role) appears "
 	    "twice in header");
+}
+END_TEST
+
+/* Headers in any case and spacing; a wrong delimiter is named. */
+START_TEST(roster_header_matching)
+{
+	ck_assert_msg(load(
+	    "Student_ID, UserName ,First_Name,LAST_NAME,Email,Active,Kind\n"
+	    "s1,ann,Ann,Smith,,1,Student\n",
+	    "Group_Id,TYPE,Name,Title,Parent_Id,Term\n" "c1,class,C1,,,\n",
+	    "group_id,person_id,Role,State\n" "c1,s1,1,1\n") == 0, "%s",
+	    error_last());
+	ck_assert_uint_eq(r.npersons, 1);
+	ck_assert_str_eq(r.persons[0].userid, "ann");
+	ck_assert_uint_eq(r.nmembers, 1);
+	ck_assert(csv_header_match("First Name", "firstname"));
+	ck_assert(!csv_header_match("First Name", "first_name"));
+	/* a semicolon-separated export read with ',' */
+	ck_assert_int_eq(load(
+	    "student_id;username;first_name;last_name;email;active;kind\n"
+	    "s1;ann;Ann;Smith;;1;Student\n", good_g, good_m), -1);
+	expect_fail("persons.csv:1: column 'student_id' (field id) not in "
+	    "header; the header has: student_id;username;first_name;"
+	    "last_name;email;active;kind (it looks ';'-separated: set "
+	    "source.delimiter)");
 }
 END_TEST
 
@@ -1311,6 +1337,7 @@ csv_suite(void)
 	tcase_add_test(tc, roster_header_only);
 	tcase_add_test(tc, roster_missing_file);
 	tcase_add_test(tc, roster_missing_column);
+	tcase_add_test(tc, roster_header_matching);
 	tcase_add_test(tc, roster_required_unmapped);
 	tcase_add_test(tc, roster_optional_unmapped);
 	tcase_add_test(tc, roster_status_spellings);

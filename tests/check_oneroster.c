@@ -675,7 +675,8 @@ START_TEST(manifest_delta_refused)
 	/* a manifest that has no value column hides nothing either */
 	expect_fail(load(good_u, good_o, good_c, good_e, good_s,
 	    "propertyName\nfile.users\n"),
-	    "or/manifest.csv:1: column 'value' not in header");
+	    "or/manifest.csv:1: column 'value' not in header; the header "
+	    "has: propertyName");
 	/* bulk and absent are fine */
 	ck_assert_msg(load(good_u, good_o, good_c, good_e, good_s,
 	    "propertyName,value\n"
@@ -696,24 +697,31 @@ START_TEST(missing_column)
 	    "familyName,email\n"
 	    "u1,,true,sch,student,ann,Smith,\n",
 	    good_o, good_c, good_e, good_s, NULL),
-	    "or/users.csv:1: column 'givenName' not in header");
+	    "or/users.csv:1: column 'givenName' not in header; the header "
+	    "has: sourcedId, status, enabledUser, orgSourcedIds, role, "
+	    "username, familyName, email");
 	expect_fail(load(good_u, "sourcedId,name\nsch,School\n", good_c,
 	    good_e, good_s, NULL),
-	    "or/orgs.csv:1: column 'type' not in header");
+	    "or/orgs.csv:1: column 'type' not in header; the header has: "
+	    "sourcedId, name");
 	expect_fail(load(good_u, good_o,
 	    "sourcedId,title,schoolSourcedId\nc1,C,sch\n", good_e, good_s,
 	    NULL),
-	    "or/classes.csv:1: column 'termSourcedIds' not in header");
+	    "or/classes.csv:1: column 'termSourcedIds' not in header; the "
+	    "header has: sourcedId, title, schoolSourcedId");
 	expect_fail(load(good_u, good_o, good_c,
 	    "classSourcedId,userSourcedId\nc1,u1\n", good_s, NULL),
-	    "or/enrollments.csv:1: column 'role' not in header");
+	    "or/enrollments.csv:1: column 'role' not in header; the header "
+	    "has: classSourcedId, userSourcedId");
 	expect_fail(load(good_u, good_o, good_c, good_e,
 	    "sourcedId,name\nt1,T\n", NULL),
-	    "or/academicSessions.csv:1: column 'title' not in header");
+	    "or/academicSessions.csv:1: column 'title' not in header; the "
+	    "header has: sourcedId, name");
 	/* a blank line before the header moves it */
 	expect_fail(load(good_u, good_o, good_c,
 	    "\nclassSourcedId,userSourcedId\nc1,u1\n", good_s, NULL),
-	    "or/enrollments.csv:2: column 'role' not in header");
+	    "or/enrollments.csv:2: column 'role' not in header; the header "
+	    "has: classSourcedId, userSourcedId");
 	expect_fail(load(good_u, good_o, good_c,
 	    "classSourcedId,userSourcedId,role,Role\nc1,u1,student,x\n",
 	    good_s, NULL),
@@ -834,6 +842,97 @@ START_TEST(rules_keep_what_can_be_kept)
 	ck_assert_str_eq(k1->term, "Fall 2024");
 	ck_assert_str_eq(k1->begin, "2024-08-15");
 	ck_assert_str_eq(k1->end, "2024-12-20");
+}
+END_TEST
+
+/* Copy the fixture file dir/name into the test's or/ directory. */
+static void
+copy_in(const char *dir, const char *name)
+{
+	char p[2 * PATH_MAX], buf[8192];
+	FILE *fp;
+	size_t n;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	ck_assert_ptr_nonnull(fp = fopen(p, "r"));
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	ck_assert(!ferror(fp) && n < sizeof(buf) - 1);
+	fclose(fp);
+	buf[n] = '\0';
+	put(name, buf);
+}
+
+/* What the v12 fixture reads to, whichever way its version is found. */
+static void
+expect_v12(void)
+{
+	ck_assert_str_eq(rejects(),
+	    "or/roles.csv:6: role: unknown role 'janitor'\n"
+	    "or/roles.csv:7: userSourcedId: unknown user 'ghost'\n");
+	ck_assert_uint_eq(rj.count, 2);
+	ck_assert_uint_eq(r.npersons, 4);
+	ck_assert_str_eq(person("u1")->role, "Student");
+	ck_assert_str_eq(person("u2")->role, "Administrator");
+	/* the primary role, though a secondary one comes first */
+	ck_assert_str_eq(person("u3")->role, "Faculty");
+	ck_assert_int_eq(person("u3")->active, 0);
+	ck_assert_str_eq(person("u4")->role, "");
+	expect_member("s1", "u1", 1, 1);
+	expect_member("d1", "u2", 7, 1);
+	expect_member("s1", "u3", 8, 1);
+	expect_member("s1", "u3", 2, 1);
+	expect_member("k1", "u1", 1, 1);
+	expect_member("k1", "u3", 2, 1);
+	expect_member("k1", "u4", 1, 1);
+	ck_assert_uint_eq(r.nmembers, 7);
+	ck_assert_str_eq(group("k1")->term, "Year 2025/26");
+}
+
+/* OneRoster 1.2: roles.csv, 1.2 role values, the version found from
+ * the manifest or, without one, from users.csv's header. */
+START_TEST(v12_bundle)
+{
+	static const char *const files[] = { "users.csv", "roles.csv",
+	    "userProfiles.csv", "orgs.csv", "classes.csv",
+	    "enrollments.csv", "academicSessions.csv", "manifest.csv" };
+	char dir[PATH_MAX + 64];
+	size_t i;
+
+	snprintf(dir, sizeof(dir), "%s/tests/data/oneroster/v12", top);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		copy_in(dir, files[i]);
+	ck_assert_msg(oneroster_read_roster(cfg, &r, &rj) == 0, "%s",
+	    error_last());
+	expect_v12();
+	/* no manifest: the header says 1.2 */
+	put("manifest.csv", NULL);
+	roster_free(&r);
+	ck_assert_int_eq(fflush(rejfp), 0);
+	ck_assert_int_eq(fseeko(rejfp, 0, SEEK_SET), 0);
+	memset(&rj, 0, sizeof(rj));
+	rj.fp = rejfp;
+	ck_assert_msg(oneroster_read_roster(cfg, &r, &rj) == 0, "%s",
+	    error_last());
+	expect_v12();
+	/* 1.2 without roles.csv: refused, naming the version and file */
+	put("roles.csv", NULL);
+	roster_free(&r);
+	ck_assert_int_eq(oneroster_read_roster(cfg, &r, &rj), -1);
+	ck_assert_str_eq(error_last(), "or/roles.csv: missing: OneRoster "
+	    "1.2 (from the users.csv header) has the users' roles and orgs "
+	    "there");
+	/* a manifest that says 1.1 over 1.2 users.csv: named */
+	put("manifest.csv", "propertyName,value\noneroster.version,1.1\n");
+	roster_free(&r);
+	ck_assert_int_eq(oneroster_read_roster(cfg, &r, &rj), -1);
+	ck_assert_str_eq(error_last(), "or/users.csv:1: column 'role' not "
+	    "in header (OneRoster 1.1, from the manifest.csv line 2; 1.2 "
+	    "has roles.csv instead)");
+	put("manifest.csv", "propertyName,value\noneroster.version,2.0\n");
+	roster_free(&r);
+	ck_assert_int_eq(oneroster_read_roster(cfg, &r, &rj), -1);
+	ck_assert_str_eq(error_last(), "or/manifest.csv:2: "
+	    "oneroster.version '2.0' is not supported (1.0, 1.1 or 1.2)");
 }
 END_TEST
 
@@ -985,6 +1084,7 @@ oneroster_suite(void)
 	tcase_add_test(tc, bom_crlf);
 	tcase_add_test(tc, duplicate_users);
 	tcase_add_test(tc, rules_keep_what_can_be_kept);
+	tcase_add_test(tc, v12_bundle);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fatal");

@@ -433,11 +433,15 @@ START_TEST(roster_parent_cycles_rejected)
 	add_group(&r, "E", "ROOT");
 	add_group(&r, "F", "E");
 	ck_assert_int_eq(roster_seal_entities(&r, &rj, "p", "g"), 0);
-	ck_assert_uint_eq(r.ngroups, 3);
-	ck_assert_str_eq(r.groups[0].id, "E");
-	ck_assert_str_eq(r.groups[1].id, "F");
-	ck_assert_str_eq(r.groups[2].id, "ROOT");
-	ck_assert_uint_eq(rj.count, 4);
+	/* D stays, as a root, with a note */
+	ck_assert_uint_eq(r.ngroups, 4);
+	ck_assert_str_eq(r.groups[0].id, "D");
+	ck_assert_str_eq(r.groups[0].parent, "");
+	ck_assert_str_eq(r.groups[1].id, "E");
+	ck_assert_str_eq(r.groups[2].id, "F");
+	ck_assert_str_eq(r.groups[3].id, "ROOT");
+	ck_assert_uint_eq(rj.count, 3);
+	ck_assert_uint_eq(rj.notes, 1);
 	roster_free(&r);
 }
 END_TEST
