@@ -790,7 +790,7 @@ START_TEST(test_read_roles_normalised)
 	char dir[256], *s;
 	const char *f, *rf;
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0 };
+	struct rejects rj = { NULL, 0, 0, 0, 0 };
 
 	tu_mkdtemp(dir, sizeof(dir));
 	f = tu_write(dir, "in.xml",
