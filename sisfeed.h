@@ -323,6 +323,12 @@ struct config {
 		int	 threads;	/* gzip threads 1..64; 0 automatic */
 		/* consumer profiles */
 		enum output_profile profile;	/* default generic */
+		/* moodle: each file repeats the changes of the last
+		 * `window` delivered nights and replaces the one before at
+		 * a fixed name (set by the config checks) */
+		int	 cumulative;
+		int	 window;	/* 0..366, default 7 */
+		char	*moodle_auth;	/* output.moodle.auth: manual */
 	} output;
 
 	struct {
@@ -490,6 +496,46 @@ int	 ims_write_full(const char *path, const struct roster *r,
 int	 ims_write_delta(const char *path, const struct roster *nr,
 	    const struct roster *or, const struct changeset *cs,
 	    const struct ims_options *);
+
+/*
+ * The moodle profile.  Write the file for tonight's roster r from the
+ * journal text[0..len) (the window's earlier nights and tonight's, see
+ * window_night): for every key it names, records that set Moodle to
+ * what r holds whatever Moodle holds now.  auth: the authentication
+ * plugin of active persons (inactive ones get nologin).  Created 0600,
+ * fsync'd, removed on failure.  0 or -1.
+ */
+int	 ims_write_moodle(const char *path, const struct roster *r,
+	    const char *text, size_t len, const struct ims_options *,
+	    const char *auth);
+/*
+ * Take out of the sealed roster r the records opt's profile cannot
+ * deliver (for moodle: Moodle's column sizes, an empty or shared login,
+ * a shared course short name), each into rj with the reason naming
+ * pfile or gfile, and the memberships that name them.  *altered: the
+ * records whose values the receiver stores differently (each named in
+ * a warning).  The generic profile takes everything.  0 or -1.
+ */
+int	 ims_screen(const struct ims_options *opt, struct roster *r,
+	    struct rejects *rj, const char *pfile, const char *gfile,
+	    size_t *altered);
+
+/* ------------------------------------------------------------------ */
+/* formats/window.c: the journal of the nights' touched keys (moodle). */
+
+struct sbuf;
+/* Append to sb the night run_id: the keys cs touched between or and nr
+ * (all: every record, the first run).  Errors show in sb->err. */
+void	 window_night(struct sbuf *, const char *run_id,
+	    const struct roster *or, const struct roster *nr,
+	    const struct changeset *cs, int all);
+/* Where the last keep nights of text[0..len) start (len if keep is 0). */
+size_t	 window_tail(const char *text, size_t len, int keep);
+/* Append the journal at path to sb (nothing if missing).  0 or -1. */
+int	 window_load(const char *path, struct sbuf *sb);
+/* Undo the key escapes of s[0..len) in place, NUL-terminated; returns
+ * the new length. */
+size_t	 window_unescape(char *s, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* formats/rindex.c: the snapshot's compact companion (a cache).       */
@@ -702,6 +748,8 @@ struct run_report {
 	char		 file_name[256];	/* delivered name */
 	char		 remote_path[512];
 	off_t		 file_size;
+	size_t		 altered;	/* stored differently by the
+					 * receiver (ims_screen) */
 	double		 seconds[8];	/* per stage, see stage_name */
 	/* samples of records each tripped threshold would touch */
 	char		*samples[NTYPES][NOPS][REPORT_SAMPLES];

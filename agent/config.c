@@ -930,10 +930,10 @@ walk_source(const struct ctx *x, const struct ent *se)
 
 static const char *const output_keys[] = { "source", "datasource",
 	"target", "mode", "compress", "name", "threads",
-	"profile", NULL };
+	"profile", "window", "moodle", NULL };
 enum { O_SOURCE, O_DATASOURCE, O_TARGET, O_MODE, O_COMPRESS, O_NAME,
 	O_THREADS,
-	O_PROFILE, NO };
+	O_PROFILE, O_WINDOW, O_MOODLE, NO };
 static const char *const mode_names[] = { "full", "delta", NULL };
 static const char *const compress_names[] = { "none", "gzip", NULL };
 static const char *const profile_names[] = { "generic", "moodle",
@@ -943,24 +943,82 @@ static const char *const profile_names[] = { "generic", "moodle",
  * output.profile, and what a profile cannot go with.  Moodle imports
  * nothing from a gzip file (and says it completed).
  */
+static const char *const moodle_keys[] = { "auth", NULL };
+
+/* output.moodle: what only the moodle profile reads. */
+static int
+walk_moodle(const struct ctx *x, const struct ent *me)
+{
+	struct config *c = x->c;
+	struct ent e[1];
+	const char *p;
+
+	if (map_get(x, me->v, "output.moodle", moodle_keys, e) == -1)
+		return -1;
+	if (e[0].v == NULL)
+		return 0;
+	if (get_str(x, e[0].v, "output.moodle.auth", &c->output.moodle_auth)
+	    == -1)
+		return -1;
+	for (p = c->output.moodle_auth; *p != '\0'; p++)
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9') &&
+		    *p != '_')
+			break;
+	if (*p != '\0' || *c->output.moodle_auth == '\0' ||
+	    strcmp(c->output.moodle_auth, "nologin") == 0)
+		return cerr(x, e[0].v->line, "output.moodle.auth", "'%.64s' "
+		    "is not a Moodle authentication plugin name (lower-case "
+		    "letters, digits, _; not nologin, which marks inactive "
+		    "persons)", c->output.moodle_auth);
+	return 0;
+}
+
+/*
+ * output.profile, and what a profile cannot go with.  Moodle imports
+ * nothing from a gzip file (and says it completed), reads one fixed
+ * path, and its files are cumulative deltas, so output.mode does not
+ * apply.
+ */
 static int
 walk_profile(const struct ctx *x, const struct ent *e)
 {
 	struct config *c = x->c;
 	int v;
 
-	if (e[O_PROFILE].v == NULL)
+	if (e[O_PROFILE].v != NULL) {
+		if (get_enum(x, e[O_PROFILE].v, "output.profile",
+		    profile_names, &v) == -1)
+			return -1;
+		c->output.profile = (enum output_profile)v;
+	}
+	if (c->output.profile != PROFILE_MOODLE) {
+		if (e[O_WINDOW].v != NULL)
+			return cerr(x, e[O_WINDOW].k->line, "output.window",
+			    "only with profile moodle");
+		if (e[O_MOODLE].v != NULL)
+			return cerr(x, e[O_MOODLE].k->line, "output.moodle",
+			    "only with profile moodle");
 		return 0;
-	if (get_enum(x, e[O_PROFILE].v, "output.profile", profile_names,
-	    &v) == -1)
-		return -1;
-	c->output.profile = (enum output_profile)v;
-	if (c->output.profile == PROFILE_MOODLE &&
-	    c->output.compress == COMPRESS_GZIP)
+	}
+	c->output.cumulative = 1;
+	if (c->output.compress == COMPRESS_GZIP)
 		return cerr(x, e[O_PROFILE].v->line, "output.profile",
 		    "moodle cannot go with output.compress gzip: Moodle's "
 		    "importer reads the file as plain text and imports "
 		    "nothing from a gzip file");
+	if (e[O_MODE].v != NULL)
+		return cerr(x, e[O_MODE].k->line, "output.mode", "not with "
+		    "profile moodle: its files always carry the changes of "
+		    "output.window nights");
+	if (c->output.name != NULL && strchr(c->output.name, '%') != NULL)
+		return cerr(x, e[O_NAME].v->line, "output.name", "with "
+		    "profile moodle the name is fixed (Moodle reads one "
+		    "path): no %% patterns");
+	if (e[O_WINDOW].v != NULL && get_int(x, e[O_WINDOW].v,
+	    "output.window", 0, 366, &c->output.window) == -1)
+		return -1;
+	if (e[O_MOODLE].v != NULL && walk_moodle(x, &e[O_MOODLE]) == -1)
+		return -1;
 	return 0;
 }
 
@@ -1500,6 +1558,7 @@ defaults_early(struct config *c)
 	c->source.delimiter = ',';
 	c->output.mode = MODE_FULL;
 	c->output.compress = COMPRESS_NONE;
+	c->output.window = 7;
 	for (t = 0; t < NTYPES; t++)
 		for (o = 0; o < NOPS; o++)
 			set_threshold(&c->safety.t[t][o], pct[t][o]);
@@ -1535,8 +1594,12 @@ defaults_late(struct config *c)
 	if (dup_default(&c->state_dir, "/var/lib/sisfeed") == -1 ||
 	    dup_default(&c->output.datasource, c->site) == -1 ||
 	    dup_default(&c->output.name,
+	    c->output.cumulative ? "sisfeed.xml" :
 	    c->output.compress == COMPRESS_GZIP ? "sisfeed-%Y%m%d.xml.gz" :
 	    "sisfeed-%Y%m%d.xml") == -1)
+		return -1;
+	if (c->output.profile == PROFILE_MOODLE &&
+	    dup_default(&c->output.moodle_auth, "manual") == -1)
 		return -1;
 	if (c->delivery.sftp &&
 	    dup_default(&c->delivery.s.remote_dir, ".") == -1)
@@ -1673,6 +1736,7 @@ config_free(struct config *c)
 	free(c->output.datasource);
 	free(c->output.target);
 	free(c->output.name);
+	free(c->output.moodle_auth);
 	free(c->delivery.dir);
 	free(c->delivery.s.host);
 	free(c->delivery.s.user);

@@ -510,6 +510,10 @@ text_tail(struct sbuf *b, const struct run_report *r)
 		}
 		sbuf_putn(b, "\n", 1);
 	}
+	if (r->altered > 0)
+		sbuf_printf(b, "\nStored differently by the receiver: %zu "
+		    "records hold '&', '<' or '>', which it keeps as &amp;, "
+		    "&lt;, &gt; (each named in the log)\n", r->altered);
 	if (r->file_name[0] != '\0') {
 		sbuf_puts(b, "\nDelivered: ");
 		sb_text(b, r->file_name);
@@ -688,6 +692,10 @@ html_tail(struct sbuf *b, const struct run_report *r)
 		}
 		sbuf_puts(b, "</p>\n");
 	}
+	if (r->altered > 0)
+		sbuf_printf(b, "<p>Stored differently by the receiver: %zu "
+		    "records hold '&amp;', '&lt;' or '&gt;', which it keeps as "
+		    "entities (each named in the log)</p>\n", r->altered);
 	if (r->file_name[0] != '\0') {
 		sbuf_puts(b, "<p>Delivered: <code>");
 		sb_html(b, r->file_name);
@@ -848,7 +856,11 @@ json_tail(struct sbuf *b, const struct run_report *r)
 	sbuf_printf(b, ",\n  \"rejects\": {\"count\": %zu, \"path\": ",
 	    r->rejects);
 	sb_json_opt(b, r->rejects_path);
-	sbuf_puts(b, "},\n  \"delivery\": ");
+	sbuf_puts(b, "}");
+	if (r->altered > 0)
+		sbuf_printf(b, ",\n  \"stored_differently\": %zu",
+		    r->altered);
+	sbuf_puts(b, ",\n  \"delivery\": ");
 	if (r->file_name[0] != '\0') {
 		sbuf_puts(b, "{\"file\": ");
 		sb_json(b, r->file_name);

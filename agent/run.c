@@ -33,6 +33,7 @@ struct run {
 	char			 rejects_tmp[PATH_MAX];
 	char			 full_tmp[PATH_MAX];	/* the new snapshot */
 	char			 delta_tmp[PATH_MAX];
+	char			 window_tmp[PATH_MAX];	/* cumulative */
 	struct timespec		 t_stage;
 	double			 cpu_stage;	/* process CPU at its begin */
 };
@@ -138,6 +139,49 @@ read_export(const struct config *cfg, struct roster *nr,
 	return error_set("unknown source format");
 }
 
+/* The files persons and groups are read from, for reject lines. */
+static void
+source_files(const struct config *cfg, const char **pfile,
+    const char **gfile)
+{
+	switch (cfg->source.format) {
+	case SOURCE_CSV:
+		*pfile = cfg->source.persons;
+		*gfile = cfg->source.groups;
+		return;
+	case SOURCE_ONEROSTER:
+		*pfile = *gfile = cfg->source.dir;
+		return;
+	case SOURCE_IMS:
+		*pfile = *gfile = cfg->source.file;
+		return;
+	}
+	*pfile = *gfile = "";
+}
+
+static void ims_options_of(const struct config *, struct ims_options *,
+    int);
+
+/* What the profile's receiver cannot take leaves the export as
+ * rejects (ims_screen).  0 or -1. */
+static int
+screen_export(struct run *r)
+{
+	struct ims_options o;
+	const char *pfile, *gfile;
+
+	ims_options_of(r->cfg, &o, 0);
+	source_files(r->cfg, &pfile, &gfile);
+	if (ims_screen(&o, &r->nr, &r->rj, pfile, gfile,
+	    &r->rep.altered) == -1)
+		return -1;
+	if (r->rep.altered > 0)
+		log_warn("%zu records hold '&', '<' or '>', which the "
+		    "receiver stores as entities (named above)",
+		    r->rep.altered);
+	return 0;
+}
+
 /*
  * Stage read: tonight's export into r->nr, rejects into the run's
  * rejects file (kept only when complete), then the sanity gate on the
@@ -167,6 +211,8 @@ stage_read(struct run *r, int keep_rejects)
 		return fail(r, ST_READ);
 	}
 	rc = read_export(cfg, &r->nr, &r->rj);
+	if (rc == 0)
+		rc = screen_export(r);
 	r->rep.rejects = r->rj.count;
 	r->rep.count[TYPE_PERSON] = r->nr.npersons;
 	r->rep.count[TYPE_GROUP] = r->nr.ngroups;
@@ -545,8 +591,53 @@ ims_options_of(const struct config *cfg, struct ims_options *o, int delta)
 }
 
 /*
+ * The cumulative file (profile moodle): the journal's last
+ * output.window nights and tonight's touched keys give the file; the
+ * journal to commit (its last output.window nights) goes to
+ * window_tmp.  0 or -1.
+ */
+static int
+write_cumulative(struct run *r, const struct ims_options *o)
+{
+	const struct config *cfg = r->cfg;
+	struct sbuf old, cur;
+	char path[PATH_MAX], *text;
+	size_t from;
+	int rc = -1;
+
+	memset(&old, 0, sizeof(old));
+	memset(&cur, 0, sizeof(cur));
+	if (path_fmt(path, sizeof(path), "%s/window", cfg->state_dir) == -1 ||
+	    path_fmt(r->window_tmp, sizeof(r->window_tmp), "%s/out/%s.window",
+	    cfg->state_dir, r->rep.run_id) == -1 ||
+	    path_fmt(r->delta_tmp, sizeof(r->delta_tmp), "%s/out/%s.delta",
+	    cfg->state_dir, r->rep.run_id) == -1)
+		return -1;
+	if (window_load(path, &old) == -1 ||
+	    sbuf_done(&old, "journal") == NULL)
+		goto out;
+	from = window_tail(old.p, old.len, cfg->output.window);
+	sbuf_putn(&cur, old.p + from, old.len - from);
+	window_night(&cur, r->rep.run_id, &r->or, &r->nr, &r->cs,
+	    !r->have_snapshot);
+	if ((text = sbuf_done(&cur, "journal")) == NULL)
+		goto out;
+	cur.p = text;
+	if (ims_write_moodle(r->delta_tmp, &r->nr, cur.p, cur.len, o,
+	    cfg->output.moodle_auth) == -1)
+		goto out;
+	from = window_tail(cur.p, cur.len, cfg->output.window);
+	rc = file_write_atomic(r->window_tmp, cur.p + from, cur.len - from);
+out:
+	free(old.p);
+	free(cur.p);
+	return rc;
+}
+
+/*
  * Stage write: the new full file (tomorrow's snapshot) and, in delta
- * mode, the delta, both in state_dir/out.
+ * mode, the delta, both in state_dir/out; with a cumulative profile its
+ * file and journal instead of the delta.
  */
 static int
 stage_write(struct run *r)
@@ -561,7 +652,11 @@ stage_write(struct run *r)
 	ims_options_of(cfg, &o, 0);
 	if (ims_write_full(r->full_tmp, &r->nr, &o) == -1)
 		return fail(r, ST_WRITE);
-	if (cfg->output.mode == MODE_DELTA) {
+	if (cfg->output.cumulative) {
+		ims_options_of(cfg, &o, 1);
+		if (write_cumulative(r, &o) == -1)
+			return fail(r, ST_WRITE);
+	} else if (cfg->output.mode == MODE_DELTA) {
 		if (path_fmt(r->delta_tmp, sizeof(r->delta_tmp),
 		    "%s/out/%s.delta", cfg->state_dir, r->rep.run_id) == -1)
 			return fail(r, ST_WRITE);
@@ -581,8 +676,8 @@ stage_write(struct run *r)
 static int
 stage_deliver(struct run *r)
 {
-	const char *out = r->cfg->output.mode == MODE_DELTA ?
-	    r->delta_tmp : r->full_tmp;
+	const char *out = r->cfg->output.mode == MODE_DELTA ||
+	    r->cfg->output.cumulative ? r->delta_tmp : r->full_tmp;
 	struct tm tm;
 	struct stat st;
 
@@ -632,7 +727,23 @@ write_index(struct run *r)
 static int
 stage_commit(struct run *r)
 {
+	char path[PATH_MAX];
+
 	stage_begin(r);
+	/* The journal first: a crash before the snapshot moves makes the
+	 * next run repeat tonight's keys, never lose them. */
+	if (r->window_tmp[0] != '\0') {
+		if (path_fmt(path, sizeof(path), "%s/window",
+		    r->cfg->state_dir) == -1)
+			return fail(r, ST_COMMIT);
+		if (rename(r->window_tmp, path) == -1) {
+			error_sys("%s", path);
+			return fail(r, ST_COMMIT);
+		}
+		r->window_tmp[0] = '\0';
+		if (fsync_dir_of(path) == -1)
+			return fail(r, ST_COMMIT);
+	}
 	if (snapshot_commit(r->cfg->state_dir, r->full_tmp,
 	    r->cfg->history) == -1)
 		return fail(r, ST_COMMIT);
@@ -734,6 +845,8 @@ remove_outgoing(struct run *r)
 		unlink(r->full_tmp);
 	if (r->delta_tmp[0] != '\0')
 		unlink(r->delta_tmp);
+	if (r->window_tmp[0] != '\0')
+		unlink(r->window_tmp);
 }
 
 static void

@@ -56,6 +56,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1690,4 +1691,866 @@ ims_write_delta(const char *path, const struct roster *nr,
 		o.failed = 1;
 	PUT(&o, "</enterprise>\n");
 	return out_close(&o);
+}
+
+/* ------------------------------------------------------------------ */
+/* The moodle profile (sisfeed.yaml.5, "The moodle profile").          */
+/*
+ * Moodle's enrol_imsenterprise reconciles nothing: it applies each
+ * record it reads, matching persons by idnumber (update) or username
+ * (delete) and courses by idnumber, and skips a file it has seen.  So
+ * the moodle file carries, for every key the last nights touched (the
+ * journal of formats/window.c) and tonight's changes, records that set
+ * that key to what tonight's export holds, whatever Moodle holds now:
+ *
+ *   1. a person or course whose login or short name changed, or that
+ *      is gone, is first renamed to a name of its own (TMP_PREFIX and
+ *      a hash of its key), so that no rename or create below collides
+ *      with a value Moodle still holds;
+ *   2. gone persons are deleted by that name (never by a login a live
+ *      person holds), gone courses hidden;
+ *   3. live persons: recstatus 2 (update by idnumber; ignored if
+ *      missing) then 1 (create if missing); courses: recstatus 2 (which
+ *      creates a missing course);
+ *   4. a pair (course, person) that lost a role: recstatus 3 (Moodle
+ *      unenrols every role) and each current role added again; one that
+ *      only gained roles: adds.
+ */
+
+#define TMP_PREFIX	"sisfeed-tmp-"
+#define T_TOUCHED	0x01
+#define T_FREE		0x02	/* rename out of the way first / lost */
+
+struct gone_pair {
+	char		*group;
+	char		*person;
+};
+
+struct touched {
+	char		*text;		/* the journal, unescaped in place */
+	uint8_t		*pf, *gf, *mf;	/* per person, group, member */
+	char		**gp, **gg;	/* keys of gone persons, groups */
+	size_t		 ngp, ngg, capgp, capgg;
+	struct gone_pair *gm;
+	size_t		 ngm, capgm;
+};
+
+static void
+touched_free(struct touched *t)
+{
+	free(t->text);
+	free(t->pf);
+	free(t->gf);
+	free(t->mf);
+	free(t->gp);
+	free(t->gg);
+	free(t->gm);
+	memset(t, 0, sizeof(*t));
+}
+
+static int
+push_key(char ***v, size_t *n, size_t *cap, char *key)
+{
+	char **nv;
+
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		if ((nv = reallocarray(*v, *cap, sizeof(**v))) == NULL)
+			return error_sys("journal");
+		*v = nv;
+	}
+	(*v)[(*n)++] = key;
+	return 0;
+}
+
+static int
+push_pair(struct touched *t, char *g, char *p)
+{
+	struct gone_pair *nv;
+
+	if (t->ngm == t->capgm) {
+		t->capgm = t->capgm ? t->capgm * 2 : 64;
+		if ((nv = reallocarray(t->gm, t->capgm, sizeof(*nv))) == NULL)
+			return error_sys("journal");
+		t->gm = nv;
+	}
+	t->gm[t->ngm].group = g;
+	t->gm[t->ngm].person = p;
+	t->ngm++;
+	return 0;
+}
+
+/* The first membership of (g, p) in r, or r->nmembers. */
+static size_t
+pair_lower(const struct roster *r, uint32_t g, uint32_t p)
+{
+	size_t lo = 0, hi = r->nmembers, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (r->members[mid].group < g || (r->members[mid].group == g &&
+		    r->members[mid].person < p))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void
+touch_all(const struct roster *r, struct touched *t)
+{
+	size_t i;
+
+	for (i = 0; i < r->npersons; i++)
+		t->pf[i] |= T_TOUCHED;
+	for (i = 0; i < r->ngroups; i++)
+		t->gf[i] |= T_TOUCHED;
+	for (i = 0; i < r->nmembers; i++)
+		if (i == 0 || r->members[i].group != r->members[i - 1].group ||
+		    r->members[i].person != r->members[i - 1].person)
+			t->mf[i] |= T_TOUCHED;
+}
+
+static int
+touch_pair(const struct roster *r, struct touched *t, char *key, int flag)
+{
+	char *tab = strchr(key, '\t');
+	long g, p;
+	size_t i;
+
+	if (tab == NULL)
+		return error_set("journal: pair without a TAB");
+	*tab = '\0';
+	window_unescape(key, strlen(key));
+	window_unescape(tab + 1, strlen(tab + 1));
+	g = roster_find_group(r, key);
+	p = roster_find_person(r, tab + 1);
+	if (g >= 0 && p >= 0) {
+		i = pair_lower(r, (uint32_t)g, (uint32_t)p);
+		if (i < r->nmembers && r->members[i].group == (uint32_t)g &&
+		    r->members[i].person == (uint32_t)p) {
+			t->mf[i] |= T_TOUCHED | flag;
+			return 0;
+		}
+	}
+	return push_pair(t, key, tab + 1);
+}
+
+/* One journal line: "p F KEY", "g F KEY", "m F G<TAB>P", "night ...". */
+static int
+touch_line(const struct roster *r, struct touched *t, char *line)
+{
+	int flag;
+	long i;
+	char *key;
+
+	if (strncmp(line, "night ", 6) == 0) {
+		size_t n = strlen(line);
+
+		if (n > 4 && strcmp(line + n - 4, " all") == 0)
+			touch_all(r, t);
+		return 0;
+	}
+	if (strlen(line) < 4 || line[1] != ' ' || line[3] != ' ' ||
+	    (line[2] != '0' && line[2] != '1'))
+		return error_set("journal: bad line '%.40s'", line);
+	flag = line[2] == '1' ? T_FREE : 0;
+	key = line + 4;
+	switch (line[0]) {
+	case 'p':
+		window_unescape(key, strlen(key));
+		if ((i = roster_find_person(r, key)) >= 0) {
+			t->pf[i] |= T_TOUCHED | flag;
+			return 0;
+		}
+		return push_key(&t->gp, &t->ngp, &t->capgp, key);
+	case 'g':
+		window_unescape(key, strlen(key));
+		if ((i = roster_find_group(r, key)) >= 0) {
+			t->gf[i] |= T_TOUCHED | flag;
+			return 0;
+		}
+		return push_key(&t->gg, &t->ngg, &t->capgg, key);
+	case 'm':
+		return touch_pair(r, t, key, flag);
+	}
+	return error_set("journal: bad line '%.40s'", line);
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+pair_cmp(const void *a, const void *b)
+{
+	const struct gone_pair *x = a, *y = b;
+	int c = strcmp(x->group, y->group);
+
+	return c != 0 ? c : strcmp(x->person, y->person);
+}
+
+/* Sort and drop repeats. */
+static size_t
+uniq_keys(char **v, size_t n)
+{
+	size_t i, o = 0;
+
+	qsort(v, n, sizeof(*v), str_cmp);
+	for (i = 0; i < n; i++)
+		if (o == 0 || strcmp(v[o - 1], v[i]) != 0)
+			v[o++] = v[i];
+	return o;
+}
+
+static size_t
+uniq_pairs(struct gone_pair *v, size_t n)
+{
+	size_t i, o = 0;
+
+	qsort(v, n, sizeof(*v), pair_cmp);
+	for (i = 0; i < n; i++)
+		if (o == 0 || pair_cmp(&v[o - 1], &v[i]) != 0)
+			v[o++] = v[i];
+	return o;
+}
+
+/* Resolve the journal text[0..len) against tonight's roster r. */
+static int
+touched_load(const struct roster *r, const char *text, size_t len,
+    struct touched *t)
+{
+	char *line, *nl;
+
+	memset(t, 0, sizeof(*t));
+	if ((t->text = malloc(len + 1)) == NULL ||
+	    (t->pf = calloc(r->npersons + 1, 1)) == NULL ||
+	    (t->gf = calloc(r->ngroups + 1, 1)) == NULL ||
+	    (t->mf = calloc(r->nmembers + 1, 1)) == NULL) {
+		touched_free(t);
+		return error_sys("journal");
+	}
+	memcpy(t->text, text, len);
+	t->text[len] = '\0';
+	for (line = t->text; *line != '\0'; line = nl + 1) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			nl = line + strlen(line) - 1;
+		else
+			*nl = '\0';
+		if (*line != '\0' && touch_line(r, t, line) == -1) {
+			touched_free(t);
+			return -1;
+		}
+	}
+	t->ngp = uniq_keys(t->gp, t->ngp);
+	t->ngg = uniq_keys(t->gg, t->ngg);
+	t->ngm = uniq_pairs(t->gm, t->ngm);
+	return 0;
+}
+
+/* TMP_PREFIX and 24 hex digits of the SHA-256 of key, into buf[40]. */
+static void
+tmp_name(const char *key, char *buf)
+{
+	struct sha256 h;
+	unsigned char d[32];
+
+	sha256_init(&h);
+	sha256_update(&h, key, strlen(key));
+	sha256_final(&h, d);
+	memcpy(buf, TMP_PREFIX, sizeof(TMP_PREFIX) - 1);
+	sha256_hex(d, 12, buf + sizeof(TMP_PREFIX) - 1);
+}
+
+/* The login as Moodle keeps it: ASCII lower case. */
+static void
+put_login(struct out *o, const char *s)
+{
+	char buf[256];
+	size_t i = 0;
+
+	for (; *s != '\0'; s++) {
+		buf[i++] = *s >= 'A' && *s <= 'Z' ? (char)(*s - 'A' + 'a') :
+		    *s;
+		if (i == sizeof(buf) - 1) {
+			buf[i] = '\0';
+			put_escaped(o, "userid", buf, 0);
+			i = 0;
+		}
+	}
+	buf[i] = '\0';
+	put_escaped(o, "userid", buf, 0);
+}
+
+/*
+ * A moodle <person>: p the live record (NULL: only key), login NULL for
+ * p's own.  authenticationtype is the first (only) attribute, as
+ * Moodle's pattern wants.
+ */
+static void
+mput_person(struct out *o, const char *key, const struct person *p,
+    const char *login, const char *auth, int rec)
+{
+	o->kind = "person";
+	o->key = key;
+	PUT(o, "  <person");
+	put_recstatus(o, rec);
+	PUT(o, ">\n");
+	put_sourcedid(o, 2, key);
+	PUT(o, "    <userid authenticationtype=\"");
+	put_escaped(o, "auth", auth, 1);
+	PUT(o, "\">");
+	if (login != NULL)
+		put_str(o, login);
+	else
+		put_login(o, p->userid);
+	PUT(o, "</userid>\n");
+	if (p == NULL) {
+		PUT(o, "    <name>\n      <fn></fn>\n    </name>\n  </person>\n");
+		out_record_done(o);
+		return;
+	}
+	PUT(o, "    <name>\n      <fn>");
+	put_escaped(o, "given", p->given, 0);
+	if (*p->given != '\0' && *p->family != '\0')
+		PUT(o, " ");
+	put_escaped(o, "family", p->family, 0);
+	PUT(o, "</fn>\n      <n>\n");
+	put_elem(o, 4, "family", p->family);
+	put_elem(o, 4, "given", p->given);
+	PUT(o, "      </n>\n    </name>\n");
+	put_elem(o, 2, "email", p->email);
+	PUT(o, "  </person>\n");
+	out_record_done(o);
+}
+
+static void
+mput_persons(struct out *o, const struct roster *r, const struct touched *t,
+    const char *auth)
+{
+	char tmp[48];
+	size_t i;
+
+	for (i = 0; i < r->npersons; i++)
+		if ((t->pf[i] & T_FREE) != 0) {
+			const struct person *p = &r->persons[i];
+
+			tmp_name(p->id, tmp);
+			mput_person(o, p->id, p, tmp, p->active ? auth :
+			    "nologin", REC_UPDATE);
+		}
+	for (i = 0; i < t->ngp; i++) {
+		tmp_name(t->gp[i], tmp);
+		mput_person(o, t->gp[i], NULL, tmp, "nologin", REC_UPDATE);
+	}
+	for (i = 0; i < t->ngp; i++) {
+		tmp_name(t->gp[i], tmp);
+		mput_person(o, t->gp[i], NULL, tmp, "nologin", REC_DELETE);
+	}
+	for (i = 0; i < r->npersons && !o->failed; i++)
+		if ((t->pf[i] & T_TOUCHED) != 0) {
+			const struct person *p = &r->persons[i];
+			const char *a = p->active ? auth : "nologin";
+
+			mput_person(o, p->id, p, NULL, a, REC_UPDATE);
+			mput_person(o, p->id, p, NULL, a, REC_ADD);
+		}
+}
+
+/* A moodle <group>: short, long (if any) and full (long or short). */
+static void
+mput_group(struct out *o, const char *key, const char *shortname,
+    const char *longname, int rec)
+{
+	o->kind = "group";
+	o->key = key;
+	PUT(o, "  <group");
+	put_recstatus(o, rec);
+	PUT(o, ">\n");
+	put_sourcedid(o, 2, key);
+	PUT(o, "    <description>\n");
+	put_elem(o, 3, "short", shortname);
+	if (*longname != '\0')
+		put_elem(o, 3, "long", longname);
+	put_elem(o, 3, "full", *longname != '\0' ? longname : shortname);
+	PUT(o, "    </description>\n  </group>\n");
+	out_record_done(o);
+}
+
+static void
+mput_groups(struct out *o, const struct roster *r, const struct touched *t)
+{
+	char tmp[48];
+	size_t i;
+
+	for (i = 0; i < r->ngroups; i++)
+		if ((t->gf[i] & T_FREE) != 0) {
+			tmp_name(r->groups[i].id, tmp);
+			mput_group(o, r->groups[i].id, tmp, "", REC_UPDATE);
+		}
+	for (i = 0; i < t->ngg; i++) {
+		tmp_name(t->gg[i], tmp);
+		mput_group(o, t->gg[i], tmp, "", REC_UPDATE);
+		mput_group(o, t->gg[i], tmp, "", REC_DELETE);
+	}
+	for (i = 0; i < r->ngroups && !o->failed; i++)
+		if ((t->gf[i] & T_TOUCHED) != 0)
+			mput_group(o, r->groups[i].id, r->groups[i].shortname,
+			    r->groups[i].longname, REC_UPDATE);
+}
+
+/* The records of the touched pair starting at members[i]; returns the
+ * index past the pair. */
+static size_t
+mput_pair(struct out *o, const struct roster *r, const struct touched *t,
+    size_t i)
+{
+	const struct membership *m = &r->members[i];
+	const char *pid = r->persons[m->person].id;
+	size_t j;
+	int any = 0;
+
+	for (j = i; j < r->nmembers && r->members[j].group == m->group &&
+	    r->members[j].person == m->person; j++)
+		any |= r->members[j].active;
+	if ((t->mf[i] & T_FREE) != 0 || !any)
+		put_member(o, pid, 1, 0, REC_DELETE);
+	for (j = i; j < r->nmembers && r->members[j].group == m->group &&
+	    r->members[j].person == m->person; j++)
+		if (r->members[j].active)
+			put_member(o, pid, r->members[j].role, 1, REC_ADD);
+	return j;
+}
+
+static void
+mput_members(struct out *o, const struct roster *r, const struct touched *t)
+{
+	size_t i = 0, k;
+	long open = -1;
+
+	while (i < r->nmembers && !o->failed) {
+		if ((t->mf[i] & T_TOUCHED) == 0) {
+			i++;
+			continue;
+		}
+		if (open != (long)r->members[i].group) {
+			if (open >= 0)
+				put_membership_close(o);
+			open = (long)r->members[i].group;
+			put_membership_open(o, r->groups[open].id);
+		}
+		i = mput_pair(o, r, t, i);
+	}
+	if (open >= 0)
+		put_membership_close(o);
+	for (k = 0; k < t->ngm && !o->failed; k++) {
+		if (k == 0 || strcmp(t->gm[k - 1].group, t->gm[k].group) != 0)
+			put_membership_open(o, t->gm[k].group);
+		put_member(o, t->gm[k].person, 1, 0, REC_DELETE);
+		if (k + 1 == t->ngm ||
+		    strcmp(t->gm[k + 1].group, t->gm[k].group) != 0)
+			put_membership_close(o);
+	}
+}
+
+/*
+ * Write the moodle file for tonight's roster r from the journal
+ * text[0..len) (the earlier nights of the window and tonight's, see
+ * window_night): path is created 0600 and fsync'd, removed on failure.
+ * auth is the authentication plugin of active persons.  0 or -1.
+ */
+int
+ims_write_moodle(const char *path, const struct roster *r, const char *text,
+    size_t len, const struct ims_options *opt, const char *auth)
+{
+	struct touched t;
+	struct out o;
+
+	if (touched_load(r, text, len, &t) == -1)
+		return -1;
+	if (out_open(&o, path, opt) == -1) {
+		touched_free(&t);
+		return -1;
+	}
+	put_header(&o, r, opt, "delta");
+	mput_persons(&o, r, &t, auth);
+	if (!o.failed)
+		mput_groups(&o, r, &t);
+	if (!o.failed)
+		mput_members(&o, r, &t);
+	PUT(&o, "</enterprise>\n");
+	touched_free(&t);
+	return out_close(&o);
+}
+
+/* ------------------------------------------------------------------ */
+/* What the moodle profile's receiver cannot take.                     */
+
+/* Moodle's column sizes (characters, lib/db/install.xml). */
+#define ML_USERNAME	100
+#define ML_USER_ID	255
+#define ML_NAME		100
+#define ML_EMAIL	100
+#define ML_COURSE_ID	100
+#define ML_SHORT	255
+#define ML_FULL		254
+
+/* The characters Moodle stores for s: it keeps &amp; &lt; &gt; as they
+ * are in the file. */
+static size_t
+moodle_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+
+	for (; *p != '\0'; p++) {
+		if ((*p & 0xC0) == 0x80)
+			continue;
+		n += *p == '&' ? 5 : *p == '<' || *p == '>' ? 4 : 1;
+	}
+	return n;
+}
+
+static int
+has_entity_char(const char *s)
+{
+	return strpbrk(s, "&<>") != NULL;
+}
+
+static int
+ascii_casecmp(const char *a, const char *b)
+{
+	unsigned char x, y;
+
+	for (;; a++, b++) {
+		x = (unsigned char)*a;
+		y = (unsigned char)*b;
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y - 'A' + 'a');
+		if (x != y || x == '\0')
+			return x - y;
+	}
+}
+
+struct screen {
+	struct roster	*r;
+	struct rejects	*rj;
+	const char	*pfile, *gfile;
+	uint8_t		*pdead, *gdead;
+	size_t		 altered;
+};
+
+static int
+reject_person(struct screen *s, size_t i, const char *field,
+    const char *why, size_t have, size_t max)
+{
+	const struct person *p = &s->r->persons[i];
+	char q[128];
+
+	s->pdead[i] = 1;
+	rejects_quote(p->id, strlen(p->id), q, sizeof(q));
+	if (max > 0)
+		return rejects_add(s->rj, s->pfile, p->line, field, "person "
+		    "'%s': %s (%zu characters as Moodle stores it, at most "
+		    "%zu)", q, why, have, max);
+	return rejects_add(s->rj, s->pfile, p->line, field, "person '%s': %s",
+	    q, why);
+}
+
+static int
+reject_group(struct screen *s, size_t i, const char *field,
+    const char *why, size_t have, size_t max)
+{
+	const struct group *g = &s->r->groups[i];
+	char q[128];
+
+	s->gdead[i] = 1;
+	rejects_quote(g->id, strlen(g->id), q, sizeof(q));
+	if (max > 0)
+		return rejects_add(s->rj, s->gfile, g->line, field, "group "
+		    "'%s': %s (%zu characters as Moodle stores it, at most "
+		    "%zu)", q, why, have, max);
+	return rejects_add(s->rj, s->gfile, g->line, field, "group '%s': %s",
+	    q, why);
+}
+
+/* One person's own limits; 0 or -1. */
+static int
+screen_person(struct screen *s, size_t i)
+{
+	const struct person *p = &s->r->persons[i];
+	size_t n;
+
+	if (*p->userid == '\0')
+		return reject_person(s, i, "userid", "empty: Moodle needs a "
+		    "login", 0, 0);
+	if (strncasecmp(p->userid, TMP_PREFIX, sizeof(TMP_PREFIX) - 1) == 0)
+		return reject_person(s, i, "userid", "logins starting "
+		    TMP_PREFIX " are the moodle profile's own", 0, 0);
+	if ((n = moodle_len(p->id)) > ML_USER_ID)
+		return reject_person(s, i, "id", "too long for Moodle's "
+		    "user.idnumber", n, ML_USER_ID);
+	if ((n = moodle_len(p->userid)) > ML_USERNAME)
+		return reject_person(s, i, "userid", "too long for Moodle's "
+		    "user.username", n, ML_USERNAME);
+	if ((n = moodle_len(p->given)) > ML_NAME)
+		return reject_person(s, i, "given", "too long for Moodle's "
+		    "user.firstname", n, ML_NAME);
+	if ((n = moodle_len(p->family)) > ML_NAME)
+		return reject_person(s, i, "family", "too long for Moodle's "
+		    "user.lastname", n, ML_NAME);
+	if ((n = moodle_len(p->email)) > ML_EMAIL)
+		return reject_person(s, i, "email", "too long for Moodle's "
+		    "user.email", n, ML_EMAIL);
+	return 0;
+}
+
+static struct screen *sort_screen;	/* for the qsort comparators */
+
+static int
+login_cmp(const void *a, const void *b)
+{
+	const struct person *p = sort_screen->r->persons;
+
+	return ascii_casecmp(p[*(const uint32_t *)a].userid,
+	    p[*(const uint32_t *)b].userid);
+}
+
+static int
+short_cmp(const void *a, const void *b)
+{
+	const struct group *g = sort_screen->r->groups;
+
+	return strcmp(g[*(const uint32_t *)a].shortname,
+	    g[*(const uint32_t *)b].shortname);
+}
+
+/*
+ * Reject every copy of a value two records share: n records, their
+ * indexes sorted by cmp.  Returns 0 or -1.
+ */
+static int
+screen_dups(struct screen *s, uint32_t *ix, size_t n,
+    int (*cmp)(const void *, const void *), int persons)
+{
+	size_t i, j, k;
+
+	sort_screen = s;
+	qsort(ix, n, sizeof(*ix), cmp);
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && cmp(&ix[i], &ix[j]) == 0; j++)
+			;
+		for (k = i; j - i > 1 && k < j; k++) {
+			if (persons && reject_person(s, ix[k], "userid",
+			    "the same login as another person (Moodle "
+			    "matches logins in lower case)", 0, 0) == -1)
+				return -1;
+			if (!persons && reject_group(s, ix[k], "short", "the "
+			    "same short name as another group (Moodle's "
+			    "course short names are unique)", 0, 0) == -1)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+screen_group(struct screen *s, size_t i)
+{
+	const struct group *g = &s->r->groups[i];
+	size_t n;
+
+	if (strncmp(g->shortname, TMP_PREFIX, sizeof(TMP_PREFIX) - 1) == 0)
+		return reject_group(s, i, "short", "short names starting "
+		    TMP_PREFIX " are the moodle profile's own", 0, 0);
+	if ((n = moodle_len(g->id)) > ML_COURSE_ID)
+		return reject_group(s, i, "id", "too long for Moodle's "
+		    "course.idnumber", n, ML_COURSE_ID);
+	if ((n = moodle_len(g->shortname)) > ML_SHORT)
+		return reject_group(s, i, "short", "too long for Moodle's "
+		    "course.shortname", n, ML_SHORT);
+	if ((n = moodle_len(*g->longname ? g->longname : g->shortname)) >
+	    ML_FULL)
+		return reject_group(s, i, *g->longname ? "long" : "short",
+		    "too long for Moodle's course.fullname", n, ML_FULL);
+	return 0;
+}
+
+/* Groups under a rejected group are rejected too (the roster keeps no
+ * group whose parent is unknown). */
+static int
+screen_children(struct screen *s)
+{
+	size_t i;
+	long pi;
+	int again = 1;
+
+	while (again) {
+		again = 0;
+		for (i = 0; i < s->r->ngroups; i++) {
+			const struct group *g = &s->r->groups[i];
+
+			if (s->gdead[i] || *g->parent == '\0' ||
+			    (pi = roster_find_group(s->r, g->parent)) < 0 ||
+			    !s->gdead[pi])
+				continue;
+			if (reject_group(s, i, "parent", "its parent group "
+			    "is rejected", 0, 0) == -1)
+				return -1;
+			again = 1;
+		}
+	}
+	return 0;
+}
+
+/* Name each record whose values Moodle stores with entities. */
+static void
+screen_altered(struct screen *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->r->npersons; i++) {
+		const struct person *p = &s->r->persons[i];
+
+		if (s->pdead[i] || !(has_entity_char(p->userid) ||
+		    has_entity_char(p->given) || has_entity_char(p->family) ||
+		    has_entity_char(p->email)))
+			continue;
+		s->altered++;
+		log_warn("%s:%u: person '%s': Moodle will store '&', '<' and "
+		    "'>' in its login, names or email as &amp;, &lt;, &gt;",
+		    s->pfile, (unsigned)p->line, p->id);
+	}
+	for (i = 0; i < s->r->ngroups; i++) {
+		const struct group *g = &s->r->groups[i];
+
+		if (s->gdead[i] || !(has_entity_char(g->shortname) ||
+		    has_entity_char(g->longname)))
+			continue;
+		s->altered++;
+		log_warn("%s:%u: group '%s': Moodle will store '&', '<' and "
+		    "'>' in its names as &amp;, &lt;, &gt;", s->gfile,
+		    (unsigned)g->line, g->id);
+	}
+}
+
+/* Drop the rejected records and the memberships that name them. */
+static int
+screen_compact(struct screen *s)
+{
+	struct roster *r = s->r;
+	uint32_t *pmap, *gmap;
+	size_t i, n;
+
+	if ((pmap = calloc(r->npersons + 1, sizeof(*pmap))) == NULL ||
+	    (gmap = calloc(r->ngroups + 1, sizeof(*gmap))) == NULL) {
+		free(pmap);
+		return error_sys("screen");
+	}
+	for (i = n = 0; i < r->npersons; i++)
+		if (!s->pdead[i]) {
+			pmap[i] = (uint32_t)n;
+			r->persons[n++] = r->persons[i];
+		}
+	r->npersons = n;
+	for (i = n = 0; i < r->ngroups; i++)
+		if (!s->gdead[i]) {
+			gmap[i] = (uint32_t)n;
+			r->groups[n++] = r->groups[i];
+		}
+	r->ngroups = n;
+	for (i = n = 0; i < r->nmembers; i++) {
+		struct membership m = r->members[i];
+
+		if (s->pdead[m.person] || s->gdead[m.group])
+			continue;
+		m.person = pmap[m.person];
+		m.group = gmap[m.group];
+		r->members[n++] = m;
+	}
+	if (n < r->nmembers)
+		log_warn("%zu memberships left out with their rejected "
+		    "persons or groups", r->nmembers - n);
+	r->nmembers = n;
+	free(pmap);
+	free(gmap);
+	return 0;
+}
+
+static int
+screen_moodle(struct screen *s)
+{
+	struct roster *r = s->r;
+	uint32_t *ix;
+	size_t i, n;
+
+	for (i = 0; i < r->npersons; i++)
+		if (screen_person(s, i) == -1)
+			return -1;
+	for (i = 0; i < r->ngroups; i++)
+		if (screen_group(s, i) == -1)
+			return -1;
+	n = r->npersons > r->ngroups ? r->npersons : r->ngroups;
+	if ((ix = calloc(n + 1, sizeof(*ix))) == NULL)
+		return error_sys("screen");
+	for (i = n = 0; i < r->npersons; i++)
+		if (!s->pdead[i])
+			ix[n++] = (uint32_t)i;
+	if (screen_dups(s, ix, n, login_cmp, 1) == -1) {
+		free(ix);
+		return -1;
+	}
+	for (i = n = 0; i < r->ngroups; i++)
+		if (!s->gdead[i])
+			ix[n++] = (uint32_t)i;
+	if (screen_dups(s, ix, n, short_cmp, 0) == -1) {
+		free(ix);
+		return -1;
+	}
+	free(ix);
+	if (screen_children(s) == -1)
+		return -1;
+	screen_altered(s);
+	return screen_compact(s);
+}
+
+/*
+ * Take out of the sealed roster r the records the profile's receiver
+ * would choke on, each into rj with the reason (pfile and gfile name
+ * the person and group sources), and the memberships that name them.
+ * *altered gets the number of records whose values the receiver stores
+ * differently, each named in a warning.  The generic profile takes
+ * everything.  Returns 0, or -1 on I/O error or no memory.
+ */
+int
+ims_screen(const struct ims_options *opt, struct roster *r,
+    struct rejects *rj, const char *pfile, const char *gfile,
+    size_t *altered)
+{
+	struct screen s;
+	int rc;
+
+	*altered = 0;
+	if (opt->profile != PROFILE_MOODLE)
+		return 0;
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	s.rj = rj;
+	s.pfile = pfile;
+	s.gfile = gfile;
+	if ((s.pdead = calloc(r->npersons + 1, 1)) == NULL ||
+	    (s.gdead = calloc(r->ngroups + 1, 1)) == NULL) {
+		free(s.pdead);
+		return error_sys("screen");
+	}
+	rc = screen_moodle(&s);
+	*altered = s.altered;
+	free(s.pdead);
+	free(s.gdead);
+	return rc;
 }

@@ -1,0 +1,225 @@
+/*
+ * window.c -- the journal of the last nights' touched keys, for the
+ * cumulative files of the moodle profile.
+ *
+ * The journal is text, one night after another:
+ *
+ *	night RUN_ID [all]
+ *	p F KEY			a person
+ *	g F KEY			a group
+ *	m F GROUP<TAB>PERSON	a (group, person) pair
+ *
+ * F is 1 when the writer must first free the old value (a person whose
+ * login changed or who is gone, a group whose short name changed or
+ * that is gone, a pair that lost a role), else 0.  "all" marks a night
+ * that touched every record (the first run): its records are not
+ * listed.  In keys '%', TAB, LF and CR are written %25, %09, %0A, %0D.
+ * It holds keys only; what each key is tonight comes from the export.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sisfeed.h"
+
+/* Append key with '%', TAB, LF and CR escaped. */
+static void
+put_key(struct sbuf *sb, const char *key)
+{
+	const char *p;
+
+	for (p = key; *p != '\0'; p++) {
+		switch (*p) {
+		case '%':
+			sbuf_puts(sb, "%25");
+			break;
+		case '\t':
+			sbuf_puts(sb, "%09");
+			break;
+		case '\n':
+			sbuf_puts(sb, "%0A");
+			break;
+		case '\r':
+			sbuf_puts(sb, "%0D");
+			break;
+		default:
+			sbuf_putn(sb, p, 1);
+		}
+	}
+}
+
+static void
+put_line(struct sbuf *sb, char type, int flag, const char *key,
+    const char *person)
+{
+	char head[4] = { type, ' ', flag ? '1' : '0', ' ' };
+
+	sbuf_putn(sb, head, sizeof(head));
+	put_key(sb, key);
+	if (person != NULL) {
+		sbuf_putn(sb, "\t", 1);
+		put_key(sb, person);
+	}
+	sbuf_putn(sb, "\n", 1);
+}
+
+static void
+night_persons(struct sbuf *sb, const struct roster *or,
+    const struct roster *nr, const struct changeset *cs)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n[TYPE_PERSON]; i++) {
+		const struct change *c = &cs->c[TYPE_PERSON][i];
+
+		if (c->op == OP_DELETE)
+			put_line(sb, 'p', 1, or->persons[c->old].id, NULL);
+		else
+			put_line(sb, 'p', c->op == OP_UPDATE &&
+			    strcmp(or->persons[c->old].userid,
+			    nr->persons[c->new].userid) != 0,
+			    nr->persons[c->new].id, NULL);
+	}
+}
+
+static void
+night_groups(struct sbuf *sb, const struct roster *or,
+    const struct roster *nr, const struct changeset *cs)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n[TYPE_GROUP]; i++) {
+		const struct change *c = &cs->c[TYPE_GROUP][i];
+
+		if (c->op == OP_DELETE)
+			put_line(sb, 'g', 1, or->groups[c->old].id, NULL);
+		else
+			put_line(sb, 'g', c->op == OP_UPDATE &&
+			    strcmp(or->groups[c->old].shortname,
+			    nr->groups[c->new].shortname) != 0,
+			    nr->groups[c->new].id, NULL);
+	}
+}
+
+static void
+night_members(struct sbuf *sb, const struct roster *or,
+    const struct roster *nr, const struct changeset *cs)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n[TYPE_MEMBER]; i++) {
+		const struct change *c = &cs->c[TYPE_MEMBER][i];
+		const struct roster *r = c->op == OP_DELETE ? or : nr;
+		const struct membership *m = c->op == OP_DELETE ?
+		    &or->members[c->old] : &nr->members[c->new];
+		int lost = c->op == OP_DELETE || (c->op == OP_UPDATE &&
+		    or->members[c->old].active && !m->active);
+
+		put_line(sb, 'm', lost, r->groups[m->group].id,
+		    r->persons[m->person].id);
+	}
+}
+
+/*
+ * Append to sb the night run_id: the keys cs touches between the old
+ * roster or and the new one nr, or with all set (the first run) the
+ * mark that every record was touched.  Errors show in sb->err.
+ */
+void
+window_night(struct sbuf *sb, const char *run_id, const struct roster *or,
+    const struct roster *nr, const struct changeset *cs, int all)
+{
+	sbuf_puts(sb, "night ");
+	sbuf_puts(sb, run_id);
+	sbuf_puts(sb, all ? " all\n" : "\n");
+	if (all)
+		return;
+	night_persons(sb, or, nr, cs);
+	night_groups(sb, or, nr, cs);
+	night_members(sb, or, nr, cs);
+}
+
+/*
+ * The start of the last keep nights of text[0..len) (len when keep is
+ * 0 or text holds no night).
+ */
+size_t
+window_tail(const char *text, size_t len, int keep)
+{
+	size_t i = len;
+	int n = 0;
+
+	if (keep <= 0)
+		return len;
+	while (i > 0) {
+		i--;
+		if ((i == 0 || text[i - 1] == '\n') &&
+		    len - i >= 6 && memcmp(text + i, "night ", 6) == 0 &&
+		    ++n == keep)
+			return i;
+	}
+	return 0;
+}
+
+/*
+ * Read the journal at path into sb (nothing if it does not exist).
+ * Returns 0 or -1 (error set).
+ */
+int
+window_load(const char *path, struct sbuf *sb)
+{
+	FILE *fp;
+	char buf[65536];
+	size_t n;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		return error_sys("%s", path);
+	}
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		sbuf_putn(sb, buf, n);
+	if (ferror(fp)) {
+		fclose(fp);
+		return error_sys("%s", path);
+	}
+	fclose(fp);
+	if (sb->len > 0 && memcmp(sb->p, "night ", 6) != 0)
+		return error_set("%s: not a sisfeed journal", path);
+	return 0;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Undo the key escapes of s[0..len) in place and NUL-terminate it;
+ * returns the new length. */
+size_t
+window_unescape(char *s, size_t len)
+{
+	size_t i, o = 0;
+	int hi, lo;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '%' && len - i >= 3 &&
+		    (hi = hexval(s[i + 1])) >= 0 &&
+		    (lo = hexval(s[i + 2])) >= 0) {
+			s[o++] = (char)(hi << 4 | lo);
+			i += 2;
+			continue;
+		}
+		s[o++] = s[i];
+	}
+	s[o] = '\0';
+	return o;
+}
