@@ -524,13 +524,18 @@ int	 ims_screen(const struct ims_options *opt, struct roster *r,
 /* formats/window.c: the journal of the nights' touched keys (moodle). */
 
 struct sbuf;
-/* Append to sb the night run_id: the keys cs touched between or and nr
- * (all: every record, the first run).  Errors show in sb->err. */
-void	 window_night(struct sbuf *, const char *run_id,
-	    const struct roster *or, const struct roster *nr,
-	    const struct changeset *cs, int all);
-/* Where the last keep nights of text[0..len) start (len if keep is 0). */
+/* Append to sb the lines of the keys cs touched between the old roster
+ * or and the new one nr.  Errors show in sb->err. */
+void	 window_keys(struct sbuf *, const struct roster *or,
+	    const struct roster *nr, const struct changeset *cs);
+/* Where the last keep committed nights of text[0..len) start (len if
+ * keep is 0). */
 size_t	 window_tail(const char *text, size_t len, int keep);
+/* Split a journal: committed nights to nights, the key lines of tried
+ * nights (delivered, maybe, never committed) to tried; *tried_all if
+ * one of those touched everything, *any_tried if there was one. */
+void	 window_split(const char *text, size_t len, struct sbuf *nights,
+	    struct sbuf *tried, int *tried_all, int *any_tried);
 /* Append the journal at path to sb (nothing if missing).  0 or -1. */
 int	 window_load(const char *path, struct sbuf *sb);
 /* Undo the key escapes of s[0..len) in place, NUL-terminated; returns

@@ -590,47 +590,121 @@ ims_options_of(const struct config *cfg, struct ims_options *o, int delta)
 	o->profile = cfg->output.profile;
 }
 
+/* Read STATE/window and split it (window_split).  0 or -1. */
+static int
+load_journal(const struct config *cfg, struct sbuf *nights,
+    struct sbuf *tried, int *tried_all, int *any_tried)
+{
+	struct sbuf old;
+	char path[PATH_MAX];
+	int rc = -1;
+
+	memset(&old, 0, sizeof(old));
+	if (path_fmt(path, sizeof(path), "%s/window", cfg->state_dir) == -1)
+		return -1;
+	if (window_load(path, &old) == 0 &&
+	    sbuf_done(&old, "journal") != NULL) {
+		window_split(old.p, old.len, nights, tried, tried_all,
+		    any_tried);
+		rc = 0;
+	}
+	free(old.p);
+	return rc;
+}
+
+/* 1 if a run delivered and did not commit since the last commit (its
+ * keys wait in the journal), 0 if not, -1 on error. */
+static int
+journal_tried(const struct config *cfg)
+{
+	struct sbuf nights, tried;
+	int all, any, rc;
+
+	memset(&nights, 0, sizeof(nights));
+	memset(&tried, 0, sizeof(tried));
+	rc = load_journal(cfg, &nights, &tried, &all, &any);
+	free(nights.p);
+	free(tried.p);
+	return rc == -1 ? -1 : any;
+}
+
 /*
- * The cumulative file (profile moodle): the journal's last
- * output.window nights and tonight's touched keys give the file; the
- * journal to commit (its last output.window nights) goes to
- * window_tmp.  0 or -1.
+ * One journal: the committed nights, then tonight's as kind ("tried" or
+ * "night") holding the earlier tried keys and tonight's; all 1: every
+ * record, 2: every record, freed first.  NULL (error
+ * set) on no memory.
+ */
+static char *
+journal_text(struct run *r, const struct sbuf *nights,
+    const struct sbuf *tried, int all, const char *kind, size_t *len)
+{
+	struct sbuf sb;
+	char *text;
+
+	memset(&sb, 0, sizeof(sb));
+	if (nights->len > 0)
+		sbuf_putn(&sb, nights->p, nights->len);
+	sbuf_printf(&sb, "%s %s%s\n", kind, r->rep.run_id, all == 2 ?
+	    " all free" : all ? " all" : "");
+	if (!all) {
+		if (tried->len > 0)
+			sbuf_putn(&sb, tried->p, tried->len);
+		window_keys(&sb, &r->or, &r->nr, &r->cs);
+	}
+	*len = sb.len;
+	if ((text = sbuf_done(&sb, "journal")) == NULL)
+		return NULL;
+	return text;
+}
+
+/*
+ * The cumulative file (profile moodle) from the journal's last
+ * output.window committed nights, the keys of runs that delivered and
+ * did not commit, and tonight's.  Tonight's keys are in the journal
+ * (as tried) before the file goes out; the journal the commit installs
+ * (tonight's as a night) waits in window_tmp.  0 or -1.
  */
 static int
 write_cumulative(struct run *r, const struct ims_options *o)
 {
 	const struct config *cfg = r->cfg;
-	struct sbuf old, cur;
-	char path[PATH_MAX], *text;
-	size_t from;
-	int rc = -1;
+	struct sbuf nights, tried;
+	char path[PATH_MAX], *pend = NULL, *done = NULL;
+	size_t plen, dlen, from;
+	int all, any, rc = -1;
 
-	memset(&old, 0, sizeof(old));
-	memset(&cur, 0, sizeof(cur));
+	memset(&nights, 0, sizeof(nights));
+	memset(&tried, 0, sizeof(tried));
 	if (path_fmt(path, sizeof(path), "%s/window", cfg->state_dir) == -1 ||
 	    path_fmt(r->window_tmp, sizeof(r->window_tmp), "%s/out/%s.window",
 	    cfg->state_dir, r->rep.run_id) == -1 ||
 	    path_fmt(r->delta_tmp, sizeof(r->delta_tmp), "%s/out/%s.delta",
 	    cfg->state_dir, r->rep.run_id) == -1)
 		return -1;
-	if (window_load(path, &old) == -1 ||
-	    sbuf_done(&old, "journal") == NULL)
+	if (load_journal(cfg, &nights, &tried, &all, &any) == -1)
 		goto out;
-	from = window_tail(old.p, old.len, cfg->output.window);
-	sbuf_putn(&cur, old.p + from, old.len - from);
-	window_night(&cur, r->rep.run_id, &r->or, &r->nr, &r->cs,
-	    !r->have_snapshot);
-	if ((text = sbuf_done(&cur, "journal")) == NULL)
+	from = window_tail(nights.p, nights.len, cfg->output.window);
+	if (from > 0) {
+		memmove(nights.p, nights.p + from, nights.len - from);
+		nights.len -= from;
+	}
+	/* 2: a first run delivered and did not commit */
+	all = all ? 2 : !r->have_snapshot;
+	if ((pend = journal_text(r, &nights, &tried, all, "tried", &plen)) ==
+	    NULL || (done = journal_text(r, &nights, &tried, all, "night",
+	    &dlen)) == NULL)
 		goto out;
-	cur.p = text;
-	if (ims_write_moodle(r->delta_tmp, &r->nr, cur.p, cur.len, o,
-	    cfg->output.moodle_auth) == -1)
+	if (ims_write_moodle(r->delta_tmp, &r->nr, pend, plen, o,
+	    cfg->output.moodle_auth) == -1 ||
+	    file_write_atomic(path, pend, plen) == -1)
 		goto out;
-	from = window_tail(cur.p, cur.len, cfg->output.window);
-	rc = file_write_atomic(r->window_tmp, cur.p + from, cur.len - from);
+	from = window_tail(done, dlen, cfg->output.window);
+	rc = file_write_atomic(r->window_tmp, done + from, dlen - from);
 out:
-	free(old.p);
-	free(cur.p);
+	free(nights.p);
+	free(tried.p);
+	free(pend);
+	free(done);
 	return rc;
 }
 
@@ -920,6 +994,24 @@ clean_out(const struct config *cfg)
 }
 
 /*
+ * With a cumulative profile, a run that delivered and did not commit
+ * may have changed the receiver: the next run delivers even when the
+ * export equals the snapshot.  1 if so, 0 if not, -1 on error.
+ */
+static int
+cumulative_owed(struct run *r)
+{
+	int rc;
+
+	if (!r->cfg->output.cumulative)
+		return 0;
+	if ((rc = journal_tried(r->cfg)) == 1)
+		log_info("the export matches the snapshot, but a run "
+		    "delivered since without committing: delivering again");
+	return rc;
+}
+
+/*
  * The stages of the nightly run in order.  Returns 0 when delivered
  * (or nothing to do), 1 when blocked, -1 when failed.
  */
@@ -930,7 +1022,10 @@ run_stages(struct run *r)
 
 	if (stage_read(r, !r->opts->plan) == -1 || stage_diff(r) == -1)
 		return -1;
-	if (r->have_snapshot && r->cs.n[0] + r->cs.n[1] + r->cs.n[2] == 0) {
+	if (r->have_snapshot && r->cs.n[0] + r->cs.n[1] + r->cs.n[2] == 0 &&
+	    (rc = cumulative_owed(r)) <= 0) {
+		if (rc == -1)
+			return fail(r, ST_DIFF);
 		r->rep.nothing_to_do = 1;
 		log_info("nothing to do: the export matches the snapshot");
 		if (!r->opts->plan) {

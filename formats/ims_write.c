@@ -1798,18 +1798,18 @@ pair_lower(const struct roster *r, uint32_t g, uint32_t p)
 }
 
 static void
-touch_all(const struct roster *r, struct touched *t)
+touch_all(const struct roster *r, struct touched *t, int flag)
 {
 	size_t i;
 
 	for (i = 0; i < r->npersons; i++)
-		t->pf[i] |= T_TOUCHED;
+		t->pf[i] |= T_TOUCHED | flag;
 	for (i = 0; i < r->ngroups; i++)
-		t->gf[i] |= T_TOUCHED;
+		t->gf[i] |= T_TOUCHED | flag;
 	for (i = 0; i < r->nmembers; i++)
 		if (i == 0 || r->members[i].group != r->members[i - 1].group ||
 		    r->members[i].person != r->members[i - 1].person)
-			t->mf[i] |= T_TOUCHED;
+			t->mf[i] |= T_TOUCHED | flag;
 }
 
 static int
@@ -1845,11 +1845,14 @@ touch_line(const struct roster *r, struct touched *t, char *line)
 	long i;
 	char *key;
 
-	if (strncmp(line, "night ", 6) == 0) {
+	if (strncmp(line, "night ", 6) == 0 ||
+	    strncmp(line, "tried ", 6) == 0) {
 		size_t n = strlen(line);
 
 		if (n > 4 && strcmp(line + n - 4, " all") == 0)
-			touch_all(r, t);
+			touch_all(r, t, 0);
+		else if (n > 9 && strcmp(line + n - 9, " all free") == 0)
+			touch_all(r, t, T_FREE);
 		return 0;
 	}
 	if (strlen(line) < 4 || line[1] != ' ' || line[3] != ' ' ||
@@ -1899,6 +1902,8 @@ uniq_keys(char **v, size_t n)
 {
 	size_t i, o = 0;
 
+	if (n == 0)
+		return 0;
 	qsort(v, n, sizeof(*v), str_cmp);
 	for (i = 0; i < n; i++)
 		if (o == 0 || strcmp(v[o - 1], v[i]) != 0)
@@ -1911,6 +1916,8 @@ uniq_pairs(struct gone_pair *v, size_t n)
 {
 	size_t i, o = 0;
 
+	if (n == 0)
+		return 0;
 	qsort(v, n, sizeof(*v), pair_cmp);
 	for (i = 0; i < n; i++)
 		if (o == 0 || pair_cmp(&v[o - 1], &v[i]) != 0)
@@ -2340,6 +2347,8 @@ screen_dups(struct screen *s, uint32_t *ix, size_t n,
 {
 	size_t i, j, k;
 
+	if (n == 0)
+		return 0;
 	sort_screen = s;
 	qsort(ix, n, sizeof(*ix), cmp);
 	for (i = 0; i < n; i = j) {

@@ -4,7 +4,7 @@
  *
  * The journal is text, one night after another:
  *
- *	night RUN_ID [all]
+ *	night RUN_ID [all]	(or "tried": see below)
  *	p F KEY			a person
  *	g F KEY			a group
  *	m F GROUP<TAB>PERSON	a (group, person) pair
@@ -13,7 +13,12 @@
  * login changed or who is gone, a group whose short name changed or
  * that is gone, a pair that lost a role), else 0.  "all" marks a night
  * that touched every record (the first run): its records are not
- * listed.  In keys '%', TAB, LF and CR are written %25, %09, %0A, %0D.
+ * listed ("all free": and every value is freed first, after a first
+ * run that delivered and did not commit).  A run writes its night as "tried" before it delivers, and
+ * the commit makes it a "night": a run that delivered and then crashed
+ * or failed leaves its keys in the journal, and the next run (which
+ * always delivers while a tried night is there) takes them into its
+ * own night.  Only committed nights count in the window.  In keys '%', TAB, LF and CR are written %25, %09, %0A, %0D.
  * It holds keys only; what each key is tonight comes from the export.
  */
 #include <errno.h>
@@ -122,27 +127,29 @@ night_members(struct sbuf *sb, const struct roster *or,
 }
 
 /*
- * Append to sb the night run_id: the keys cs touches between the old
- * roster or and the new one nr, or with all set (the first run) the
- * mark that every record was touched.  Errors show in sb->err.
+ * Append to sb the lines of the keys cs touched between the old roster
+ * or and the new one nr.  Errors show in sb->err.
  */
 void
-window_night(struct sbuf *sb, const char *run_id, const struct roster *or,
-    const struct roster *nr, const struct changeset *cs, int all)
+window_keys(struct sbuf *sb, const struct roster *or,
+    const struct roster *nr, const struct changeset *cs)
 {
-	sbuf_puts(sb, "night ");
-	sbuf_puts(sb, run_id);
-	sbuf_puts(sb, all ? " all\n" : "\n");
-	if (all)
-		return;
 	night_persons(sb, or, nr, cs);
 	night_groups(sb, or, nr, cs);
 	night_members(sb, or, nr, cs);
 }
 
+/* 1 if the line at p (of end) starts a night of kind ("night ",
+ * "tried "). */
+static int
+starts(const char *p, const char *end, const char *kind)
+{
+	return (size_t)(end - p) >= 6 && memcmp(p, kind, 6) == 0;
+}
+
 /*
- * The start of the last keep nights of text[0..len) (len when keep is
- * 0 or text holds no night).
+ * The start of the last keep committed nights of text[0..len) (len
+ * when keep is 0 or there are none).
  */
 size_t
 window_tail(const char *text, size_t len, int keep)
@@ -155,11 +162,52 @@ window_tail(const char *text, size_t len, int keep)
 	while (i > 0) {
 		i--;
 		if ((i == 0 || text[i - 1] == '\n') &&
-		    len - i >= 6 && memcmp(text + i, "night ", 6) == 0 &&
-		    ++n == keep)
+		    starts(text + i, text + len, "night ") && ++n == keep)
 			return i;
 	}
 	return 0;
+}
+
+/*
+ * Split the journal text[0..len): its committed nights go to nights,
+ * the key lines of its tried nights (written before a delivery whose
+ * run did not commit) to tried, flagged 1 (the values that run sent
+ * may be in no snapshot, so they are freed first); *tried_all is set if one of those
+ * touched everything, *any_tried if there was one.
+ */
+void
+window_split(const char *text, size_t len, struct sbuf *nights,
+    struct sbuf *tried, int *tried_all, int *any_tried)
+{
+	const char *p = text, *end = text + len, *nl;
+	int in_tried = 0;
+
+	*tried_all = *any_tried = 0;
+	while (p < end) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end - 1;
+		if (starts(p, end, "night "))
+			in_tried = 0;
+		else if (starts(p, end, "tried ")) {
+			in_tried = 1;
+			*any_tried = 1;
+			if ((nl - p >= 4 && memcmp(nl - 4, " all", 4) == 0) ||
+			    (nl - p >= 9 && memcmp(nl - 9, " all free", 9) == 0))
+				*tried_all = 1;
+			p = nl + 1;
+			continue;
+		}
+		if (in_tried && nl - p >= 4 && p[1] == ' ' && p[3] == ' ') {
+			/* what that run sent may differ from every
+			 * snapshot: free its values first */
+			sbuf_putn(tried, p, 2);
+			sbuf_putn(tried, "1", 1);
+			sbuf_putn(tried, p + 3, (size_t)(nl - p - 2));
+		} else
+			sbuf_putn(in_tried ? tried : nights, p,
+			    (size_t)(nl + 1 - p));
+		p = nl + 1;
+	}
 }
 
 /*
@@ -185,7 +233,8 @@ window_load(const char *path, struct sbuf *sb)
 		return error_sys("%s", path);
 	}
 	fclose(fp);
-	if (sb->len > 0 && memcmp(sb->p, "night ", 6) != 0)
+	if (sb->len > 0 && !starts(sb->p, sb->p + sb->len, "night ") &&
+	    !starts(sb->p, sb->p + sb->len, "tried "))
 		return error_set("%s: not a sisfeed journal", path);
 	return 0;
 }

@@ -517,6 +517,53 @@ START_TEST(test_profile)
 	    "  profile: moodle\n"), 6,
 	    "key 'output.profile': moodle cannot go with output.compress "
 	    "gzip");
+	c = load("site: s\n"
+	    "source: {format: ims, file: f}\n"
+	    "output: {source: s, profile: moodle}\n"
+	    "delivery: {dir: out}\n");
+	ck_assert_msg(c != NULL, "%s", error_last());
+	ck_assert_int_eq(c->output.cumulative, 1);
+	ck_assert_int_eq(c->output.window, 7);
+	ck_assert_str_eq(c->output.moodle_auth, "manual");
+	ck_assert_str_eq(c->output.name, "sisfeed.xml");
+	config_free(c);
+	c = load("site: s\n"
+	    "source: {format: ims, file: f}\n"
+	    "output:\n"
+	    "  source: s\n"
+	    "  profile: moodle\n"
+	    "  window: 3\n"
+	    "  name: moodle.xml\n"
+	    "  moodle: {auth: ldap}\n"
+	    "delivery: {dir: out}\n");
+	ck_assert_msg(c != NULL, "%s", error_last());
+	ck_assert_int_eq(c->output.window, 3);
+	ck_assert_str_eq(c->output.moodle_auth, "ldap");
+	ck_assert_str_eq(c->output.name, "moodle.xml");
+	config_free(c);
+	expect_error(load("site: s\n"
+	    "source: {format: ims, file: f}\n"
+	    "output: {source: s, profile: moodle, mode: delta}\n"), 3,
+	    "key 'output.mode': not with profile moodle");
+	expect_error(load("site: s\n"
+	    "source: {format: ims, file: f}\n"
+	    "output: {source: s, profile: moodle, name: \"a-%Y.xml\"}\n"),
+	    3, "key 'output.name': with profile moodle the name is fixed");
+	expect_error(load("site: s\n"
+	    "source: {format: ims, file: f}\n"
+	    "output: {source: s, window: 3}\n"), 3,
+	    "key 'output.window': only with profile moodle");
+	expect_error(load("site: s\n"
+	    "source: {format: ims, file: f}\n"
+	    "output: {source: s, profile: moodle, window: 400}\n"), 3,
+	    "key 'output.window': 400 is out of range (0..366)");
+	expect_error(load("site: s\n"
+	    "source: {format: ims, file: f}\n"
+	    "output:\n"
+	    "  source: s\n"
+	    "  profile: moodle\n"
+	    "  moodle: {auth: nologin}\n"), 6,
+	    "key 'output.moodle.auth': 'nologin' is not");
 }
 END_TEST
 
