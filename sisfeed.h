@@ -288,8 +288,20 @@ struct strlist {
  * own (an unset deactivation cell takes the delete threshold of its
  * type, an unset reactivation cell the insert threshold).
  */
+/* Limits for one org (or, org NULL, for every org). */
+struct org_limits {
+	char		*org;		/* the org's group id; NULL: all */
+	struct threshold t[NTYPES][NKINDS];
+	long		 min_base;
+};
+
 struct safety_nets {
 	struct threshold flip[NTYPES][NFLIPS];
+	int	 orgs_enabled;		/* a safety.orgs section exists */
+	char	*org_type;		/* groups of this type are orgs */
+	struct org_limits org_all;	/* every org */
+	struct org_limits *org_over;	/* per org id, unset cells from all */
+	size_t	 norg_over;
 	long	 approval_ttl;		/* seconds an approval stands; 0 ever */
 	int	 approval_reason;	/* 1: --approve needs --reason */
 };
@@ -642,6 +654,14 @@ struct verdict {
 int	 safety_evaluate(const struct config *, const struct changeset *,
 	    int first_run, const unsigned char snapshot_digest[32],
 	    struct verdict *v);
+/*
+ * filters/orgs.c: judge cs (snapshot or, tonight nr) for each org
+ * against cfg->nets (nothing unless safety.orgs is set): a check per
+ * org and cell that counts a change.  0, or -1 on no memory.
+ */
+int	 safety_evaluate_orgs(const struct config *, const struct roster *or,
+	    const struct roster *nr, const struct changeset *,
+	    struct verdict *);
 /* "persons", "groups", "memberships"; "inserts", "updates", "deletes" */
 const char *type_name(int);
 const char *op_name(int);

@@ -694,6 +694,9 @@ threshold_parse(const char *s, struct threshold *t)
 	return 0;
 }
 
+/* A threshold not given in the file (to be inherited). */
+#define UNSET	(-2)
+
 /* One safety cell: a scalar, or a list of a percentage and a count. */
 static int
 get_threshold(const struct ctx *x, const struct node *n, const char *key,
@@ -1075,9 +1078,9 @@ walk_output(const struct ctx *x, const struct ent *oe)
 
 static const char *const safety_keys[] = { "persons", "groups",
 	"memberships", "min_base", "first_run", "max_rejects",
-	"approval_ttl", "approval_reason", NULL };
+	"approval_ttl", "approval_reason", "orgs", NULL };
 enum { SF_PERSONS, SF_GROUPS, SF_MEMBERSHIPS, SF_MIN_BASE, SF_FIRST_RUN,
-	SF_MAX_REJECTS, SF_APPROVAL_TTL, SF_APPROVAL_REASON, NSF };
+	SF_MAX_REJECTS, SF_APPROVAL_TTL, SF_APPROVAL_REASON, SF_ORGS, NSF };
 static const char *const op_keys[] = { "inserts", "updates", "deletes",
 	NULL };
 /* Persons and memberships have a status: their flips are cells too. */
@@ -1115,12 +1118,113 @@ get_duration(const struct ctx *x, const struct node *n, const char *key,
 static const char *const approval_reason_names[] = { "optional",
 	"required", NULL };
 
+static const char *const cell_type_keys[] = { "persons", "groups",
+	"memberships", NULL };
+
+/*
+ * The cells of one org_limits from the keys persons, groups and
+ * memberships of the map whose entries are e (found by map_get with
+ * cell_type_keys first), and min_base at e[NTYPES].  0 or -1.
+ */
+static int
+walk_cells(const struct ctx *x, const struct ent *e, const char *prefix,
+    struct org_limits *l)
+{
+	struct ent o[NKINDS];
+	char tp[MAXKEY], key[MAXKEY];
+	const char *const *keys;
+	int type, k;
+
+	for (type = 0; type < NTYPES; type++) {
+		if (e[type].v == NULL)
+			continue;
+		kjoin(tp, sizeof(tp), prefix, cell_type_keys[type]);
+		keys = type == TYPE_GROUP ? op_keys : status_op_keys;
+		if (map_get(x, e[type].v, tp, keys, o) == -1)
+			return -1;
+		for (k = 0; keys[k] != NULL; k++)
+			if (o[k].v != NULL && get_threshold(x, o[k].v,
+			    kjoin(key, sizeof(key), tp, keys[k]),
+			    &l->t[type][k]) == -1)
+				return -1;
+	}
+	if (e[NTYPES].v != NULL && get_long(x, e[NTYPES].v,
+	    kjoin(key, sizeof(key), prefix, "min_base"), 0, 1000000000L,
+	    &l->min_base) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+org_limits_unset(struct org_limits *l)
+{
+	int t, k;
+
+	for (t = 0; t < NTYPES; t++)
+		for (k = 0; k < NKINDS; k++)
+			l->t[t][k].percent = l->t[t][k].cap = UNSET;
+	l->min_base = UNSET;
+}
+
+static const char *const org_keys[] = { "persons", "groups",
+	"memberships", "min_base", "type", "override", NULL };
+static const char *const org_over_keys[] = { "persons", "groups",
+	"memberships", "min_base", NULL };
+enum { OG_TYPE = NTYPES + 1, OG_OVERRIDE, NOG };
+
+/* safety.orgs: limits for every org, and overrides per org id. */
+static int
+walk_orgs(const struct ctx *x, const struct node *n)
+{
+	struct safety_nets *nets = &x->c->nets;
+	struct ent e[NOG], oe[NTYPES + 1];
+	char prefix[MAXKEY];
+	const struct node *m;
+	size_t i;
+
+	if (map_get(x, n, "safety.orgs", org_keys, e) == -1)
+		return -1;
+	nets->orgs_enabled = 1;
+	if (e[OG_TYPE].v != NULL && get_str(x, e[OG_TYPE].v,
+	    "safety.orgs.type", &nets->org_type) == -1)
+		return -1;
+	if (walk_cells(x, e, "safety.orgs", &nets->org_all) == -1)
+		return -1;
+	if ((m = e[OG_OVERRIDE].v) == NULL)
+		return 0;
+	if (m->kind != N_MAP)
+		return cerr(x, m->line, "safety.orgs.override", "expected a "
+		    "mapping of org ids, not %s", cfg_node_kind(m));
+	if ((nets->org_over = calloc(m->n / 2 + 1, sizeof(*nets->org_over)))
+	    == NULL)
+		return error_sys("config");
+	for (i = 0; i + 1 < m->n; i += 2) {
+		struct org_limits *l = &nets->org_over[nets->norg_over];
+		const char *id;
+
+		if ((id = scalar(x, m->v[i], "safety.orgs.override",
+		    "an org id")) == NULL)
+			return -1;
+		if ((l->org = strdup(id)) == NULL)
+			return error_sys("config");
+		nets->norg_over++;
+		org_limits_unset(l);
+		kjoin(prefix, sizeof(prefix), "safety.orgs.override", id);
+		if (map_get(x, m->v[i + 1], prefix, org_over_keys, oe) == -1 ||
+		    walk_cells(x, oe, prefix, l) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* The keys of the safety nets in the safety section. */
 static int
 walk_nets(const struct ctx *x, const struct ent *e)
 {
 	struct config *c = x->c;
 
+	if (e[SF_ORGS].v != NULL && walk_orgs(x, e[SF_ORGS].v) == -1)
+		return -1;
 	if (e[SF_APPROVAL_TTL].v != NULL && get_duration(x,
 	    e[SF_APPROVAL_TTL].v, "safety.approval_ttl",
 	    &c->nets.approval_ttl) == -1)
@@ -1511,8 +1615,7 @@ set_threshold(struct threshold *t, double percent)
 	t->cap = -1;
 }
 
-/* A threshold not given in the file (to be inherited). */
-#define UNSET	(-2)
+static void	org_limits_unset(struct org_limits *);
 
 static void
 nets_defaults(struct safety_nets *n)
@@ -1522,6 +1625,57 @@ nets_defaults(struct safety_nets *n)
 	for (t = 0; t < NTYPES; t++)
 		for (f = 0; f < NFLIPS; f++)
 			n->flip[t][f].percent = n->flip[t][f].cap = UNSET;
+	org_limits_unset(&n->org_all);
+}
+
+static int
+is_unset(const struct threshold *t)
+{
+	return t->percent == UNSET && t->cap == UNSET;
+}
+
+/*
+ * Per-org limits: an unset cell of every org is no limit (a flip cell
+ * takes the delete or insert cell of its type, as for the site), and
+ * min_base is safety.min_base; an override takes every unset cell and
+ * min_base from the limits of every org.
+ */
+static void
+orgs_inherit(struct config *c)
+{
+	struct org_limits *all = &c->nets.org_all;
+	size_t i;
+	int t, k;
+
+	for (t = 0; t < NTYPES; t++)
+		for (k = 0; k < NKINDS; k++) {
+			struct threshold *th = &all->t[t][k];
+
+			if (!is_unset(th) || k < NOPS)
+				continue;
+			*th = all->t[t][k == KIND_DEACTIVATE ? OP_DELETE :
+			    OP_INSERT];
+		}
+	for (t = 0; t < NTYPES; t++)
+		for (k = 0; k < NOPS; k++)
+			if (is_unset(&all->t[t][k]))
+				all->t[t][k].percent = all->t[t][k].cap = -1;
+	for (t = 0; t < NTYPES; t++)
+		for (k = NOPS; k < NKINDS; k++)
+			if (is_unset(&all->t[t][k]))
+				all->t[t][k].percent = all->t[t][k].cap = -1;
+	if (all->min_base == UNSET)
+		all->min_base = c->safety.min_base;
+	for (i = 0; i < c->nets.norg_over; i++) {
+		struct org_limits *l = &c->nets.org_over[i];
+
+		for (t = 0; t < NTYPES; t++)
+			for (k = 0; k < NKINDS; k++)
+				if (is_unset(&l->t[t][k]))
+					l->t[t][k] = all->t[t][k];
+		if (l->min_base == UNSET)
+			l->min_base = all->min_base;
+	}
 }
 
 /*
@@ -1541,6 +1695,7 @@ nets_inherit(struct config *c)
 				c->nets.flip[t][f] = c->safety.t[t]
 				    [f == FLIP_DEACTIVATE ? OP_DELETE :
 				    OP_INSERT];
+	orgs_inherit(c);
 }
 
 /* Defaults that do not depend on other keys. */
@@ -1591,6 +1746,8 @@ static int
 defaults_late(struct config *c)
 {
 	nets_inherit(c);
+	if (dup_default(&c->nets.org_type, "school") == -1)
+		return -1;
 	if (dup_default(&c->state_dir, "/var/lib/sisfeed") == -1 ||
 	    dup_default(&c->output.datasource, c->site) == -1 ||
 	    dup_default(&c->output.name,
@@ -1718,6 +1875,10 @@ config_free(struct config *c)
 	free(c->path);
 	free(c->site);
 	free(c->state_dir);
+	free(c->nets.org_type);
+	for (i = 0; i < c->nets.norg_over; i++)
+		free(c->nets.org_over[i].org);
+	free(c->nets.org_over);
 	free(c->source.persons);
 	free(c->source.groups);
 	free(c->source.memberships);

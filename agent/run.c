@@ -529,7 +529,8 @@ stage_safety(struct run *r)
 	if (snapshot_digest(r->cfg->state_dir, sd) == -1)
 		return fail(r, ST_SAFETY);
 	if (safety_evaluate(r->cfg, &r->cs, !r->have_snapshot, sd, &r->v)
-	    == -1)
+	    == -1 || (r->have_snapshot && safety_evaluate_orgs(r->cfg,
+	    &r->or, &r->nr, &r->cs, &r->v) == -1))
 		return fail(r, ST_SAFETY);
 	r->rep.v = &r->v;
 	check_samples(r);

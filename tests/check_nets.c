@@ -220,6 +220,174 @@ START_TEST(flip_config)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Per-org limits.                                                     */
+
+/* Thresholds off; per org: persons deletes 10%, min_base 0. */
+static void
+cfg_orgs(struct config *cfg, char *type)
+{
+	int t, k;
+
+	cfg_none(cfg);
+	cfg->nets.orgs_enabled = 1;
+	cfg->nets.org_type = type;
+	for (t = 0; t < NTYPES; t++)
+		for (k = 0; k < NKINDS; k++)
+			cfg->nets.org_all.t[t][k].percent =
+			    cfg->nets.org_all.t[t][k].cap = -1;
+	cfg->nets.org_all.t[TYPE_PERSON][OP_DELETE].percent = 10;
+	cfg->nets.org_all.min_base = 0;
+}
+
+/* 100 persons in S1 and 100 in S2; k leave S1.  Judged per org. */
+static void
+org_verdict(const struct config *cfg, size_t k, struct verdict *v)
+{
+	struct spec a = { 200, 100, 0, 0, 0, 0 }, b = { 200, 100, 0, 0, 0, k };
+	struct roster or, nr;
+	struct changeset cs;
+
+	build(&or, &a);
+	build(&nr, &b);
+	ck_assert_int_eq(diff_compute(&or, &nr, &cs), 0);
+	ck_assert_int_eq(safety_evaluate(cfg, &cs, 0, zero, v), 0);
+	ck_assert_int_eq(safety_evaluate_orgs(cfg, &or, &nr, &cs, v), 0);
+	changeset_free(&cs);
+	roster_free(&or);
+	roster_free(&nr);
+}
+
+START_TEST(org_boundary)
+{
+	char school[] = "school", s1[] = "S1";
+	struct config cfg;
+	struct verdict v;
+	struct org_limits over;
+	const struct check *c;
+
+	cfg_orgs(&cfg, school);
+	/* 10 of S1's 100 is 10%: at the limit, allowed */
+	org_verdict(&cfg, 10, &v);
+	ck_assert_int_eq(v.blocked, 0);
+	c = find_check(&v, SCOPE_ORG, "S1", TYPE_PERSON, OP_DELETE);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->count, 10);
+	ck_assert_uint_eq(c->base, 100);
+	ck_assert_int_eq(c->tripped, 0);
+	ck_assert_ptr_null(find_check(&v, SCOPE_ORG, "S2", TYPE_PERSON,
+	    OP_DELETE));
+	verdict_free(&v);
+	/* 11 is one over: blocked, naming the org and its counts; the
+	 * district (5.5% of 200) would not have seen it */
+	org_verdict(&cfg, 11, &v);
+	ck_assert_int_eq(v.blocked, 1);
+	c = find_check(&v, SCOPE_ORG, "S1", TYPE_PERSON, OP_DELETE);
+	ck_assert_int_eq(c->tripped, 1);
+	ck_assert_uint_eq(c->nsample, CHECK_SAMPLES);
+	ck_assert_ptr_nonnull(strstr(v.reason,
+	    "org S1: persons deletes 11 (11.0% > 10%)"));
+	verdict_free(&v);
+	/* an override for S1 allows more */
+	memset(&over, 0, sizeof(over));
+	over = cfg.nets.org_all;
+	over.org = s1;
+	over.t[TYPE_PERSON][OP_DELETE].percent = 20;
+	cfg.nets.org_over = &over;
+	cfg.nets.norg_over = 1;
+	org_verdict(&cfg, 11, &v);
+	ck_assert_int_eq(v.blocked, 0);
+	verdict_free(&v);
+	/* min_base per org: 21 of 100 over 20%, but not of min_base 200 */
+	org_verdict(&cfg, 21, &v);
+	ck_assert_int_eq(v.blocked, 1);
+	verdict_free(&v);
+	over.min_base = 200;
+	org_verdict(&cfg, 21, &v);
+	ck_assert_int_eq(v.blocked, 0);
+	verdict_free(&v);
+	org_verdict(&cfg, 41, &v);
+	ck_assert_int_eq(v.blocked, 1);
+	ck_assert_ptr_nonnull(strstr(v.reason, "of min_base 200"));
+	verdict_free(&v);
+}
+END_TEST
+
+/* Memberships count in the org of their group's ancestry. */
+START_TEST(org_memberships_and_scope)
+{
+	char school[] = "school";
+	struct config cfg;
+	struct verdict v;
+	const struct check *c;
+	char scope[4000];
+
+	cfg_orgs(&cfg, school);
+	cfg.nets.org_all.t[TYPE_MEMBER][OP_DELETE].percent = 5;
+	org_verdict(&cfg, 6, &v);
+	c = find_check(&v, SCOPE_ORG, "S1", TYPE_MEMBER, OP_DELETE);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->count, 6);
+	ck_assert_uint_eq(c->base, 100);
+	ck_assert_int_eq(c->tripped, 1);
+	ck_assert_int_eq(verdict_scope(&v, scope, sizeof(scope)), 0);
+	ck_assert_str_eq(scope, "org:S1:memberships.deletes");
+	verdict_free(&v);
+	/* an approval of the org's block does not unlock the district */
+	cfg.safety.t[TYPE_PERSON][OP_DELETE].percent = 2;
+	org_verdict(&cfg, 6, &v);
+	ck_assert_int_eq(v.tripped[TYPE_PERSON][OP_DELETE], 1);
+	ck_assert_int_eq(verdict_covered(&v, scope), 0);
+	ck_assert_int_eq(verdict_covered(&v, "*"), 1);
+	ck_assert_int_eq(verdict_covered(&v, "persons.deletes "
+	    "org:S1:memberships.deletes"), 1);
+	ck_assert_int_eq(verdict_covered(&v, "persons.deletes"), 0);
+	verdict_free(&v);
+	/* no org of that type: no org checks */
+	cfg.nets.org_type = "campus";
+	org_verdict(&cfg, 6, &v);
+	ck_assert_ptr_null(find_check(&v, SCOPE_ORG, NULL, TYPE_MEMBER,
+	    OP_DELETE));
+	verdict_free(&v);
+}
+END_TEST
+
+START_TEST(org_config)
+{
+	char dir[PATH_MAX];
+	struct config *c;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	c = load_safety(dir, "safety:\n"
+	    "  min_base: 50\n"
+	    "  orgs:\n"
+	    "    persons: {deletes: 10%}\n"
+	    "    override:\n"
+	    "      SCH-N: {min_base: 5, memberships: {deletes: 30}}\n");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->nets.orgs_enabled, 1);
+	ck_assert_str_eq(c->nets.org_type, "school");
+	ck_assert_int_eq(c->nets.org_all.min_base, 50);
+	ck_assert(c->nets.org_all.t[TYPE_PERSON][OP_DELETE].percent == 10);
+	ck_assert(c->nets.org_all.t[TYPE_PERSON][KIND_DEACTIVATE].percent
+	    == 10);
+	ck_assert(c->nets.org_all.t[TYPE_PERSON][OP_INSERT].percent < 0);
+	ck_assert_uint_eq(c->nets.norg_over, 1);
+	ck_assert_str_eq(c->nets.org_over[0].org, "SCH-N");
+	ck_assert_int_eq(c->nets.org_over[0].min_base, 5);
+	ck_assert(c->nets.org_over[0].t[TYPE_PERSON][OP_DELETE].percent
+	    == 10);
+	ck_assert_int_eq(c->nets.org_over[0].t[TYPE_MEMBER][OP_DELETE].cap,
+	    30);
+	config_free(c);
+	c = load_safety(dir, "safety:\n  orgs:\n    override: [a]\n");
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(error_last(), "sisfeed.yaml:7: key "
+	    "'safety.orgs.override': expected a mapping"));
+	tu_rmtree(dir);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -228,6 +396,11 @@ main(void)
 
 	tcase_add_test(tc, flip_cells);
 	tcase_add_test(tc, flip_config);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("orgs");
+	tcase_add_test(tc, org_boundary);
+	tcase_add_test(tc, org_memberships_and_scope);
+	tcase_add_test(tc, org_config);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s) == 0 ? 0 : 1;
 }

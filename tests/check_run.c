@@ -1571,6 +1571,35 @@ START_TEST(test_approval_reason_and_expiry)
 }
 END_TEST
 
+/* One school loses 3 students: only its own limit trips; plan shows
+ * the org with samples; an approval of it delivers. */
+START_TEST(test_org_limit)
+{
+	char *out, id[17];
+
+	make_root(dir,
+	    "deletes: [5%, 500]}", "deletes: 50%, deactivations: off}",
+	    "memberships: {inserts: 25%, updates: 25%, deletes: 5%}",
+	    "memberships: {inserts: 25%, updates: 25%, deletes: 50%}",
+	    "first_run: block", "first_run: allow\n"
+	    "  orgs: {persons: {deletes: 20%}, min_base: 0}", (char *)NULL);
+	night(dir, 1);
+	free(expect_run(0, dir, "run", (char *)NULL));
+	night(dir, 2);
+	out = expect_run(3, dir, "plan", (char *)NULL);
+	has(out, "org SCH-S: persons deletes 3 (");
+	has(out, "  org SCH-S        persons      deletes             3");
+	has(out, "org SCH-S: persons deletes (3 in all, 3 shown):\n"
+	    "    S1013 (Mia Wilson)");
+	hasnt(out, "org SCH-N        persons      deletes");
+	free(out);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	approval_id(out, id);
+	free(out);
+	free(expect_run(0, dir, "run", "--approve", id, (char *)NULL));
+}
+END_TEST
+
 static Suite *
 run_suite(void)
 {
@@ -1644,6 +1673,7 @@ run_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_approval_reason_and_expiry);
+	tcase_add_test(tc, test_org_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
