@@ -385,6 +385,19 @@ struct config {
 		int	 samples;	/* person samples in mail; 0 none */
 		int	 timeout;
 	} mail;
+
+	/* Operations: the export's age, retention, monitoring. */
+	long		 source_max_age;	/* source.max_age, s; 0 none */
+	struct {
+		int	 keep;		/* runs kept in runs.log, runs/,
+					 * rejects/ */
+	} state;
+	struct {
+		long	 max_age;	/* s since the last success before
+					 * status is CRITICAL; 0 never */
+		char	*metrics;	/* Prometheus textfile, or NULL */
+		char	*heartbeat;	/* URL fetched after each success */
+	} monitor;
 };
 
 /*
@@ -398,6 +411,9 @@ void	 config_free(struct config *);
 /* Parse "2%", "500" into a threshold half; used by config and tests.
  * Returns 0 or -1. */
 int	 threshold_parse(const char *, struct threshold *);
+/* Parse a duration: "90" or "90s", "30m", "26h", "7d" into seconds
+ * (> 0).  Returns 0 or -1 (error set). */
+int	 duration_parse(const char *, long *seconds);
 
 /* ------------------------------------------------------------------ */
 /* formats/csv.c: generic CSV with a column mapping.                   */
@@ -750,6 +766,26 @@ void	 owner_name(const struct config *, char *buf, size_t len);
 void	 owner_host(char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
+/* agent/monitor.c: the export's age, status, metrics, heartbeat.      */
+
+#define MONITOR_SCHEMA	1	/* status --json "schema_version" */
+
+struct run_report;
+
+/* With source.max_age set: -1 (error set) when the export's oldest
+ * file is older than that at time now; else 0. */
+int	 monitor_export_fresh(const struct config *, time_t now);
+/* The status command, as text or JSON (json != 0).  Returns the Nagios
+ * plugin code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. */
+int	 monitor_status(const struct config *, int json);
+/* Write monitor.metrics, a Prometheus textfile (0640), if set.  0 or
+ * -1. */
+int	 monitor_write_metrics(const struct config *,
+	    const struct run_report *);
+/* Fetch monitor.heartbeat, if set (10 s at most).  0 or -1. */
+int	 monitor_heartbeat(const struct config *);
+
+/* ------------------------------------------------------------------ */
 /* agent/report.c: the run's summary (mail text, JSON, status).        */
 
 #define REPORT_SAMPLES 20
@@ -808,6 +844,8 @@ char	*report_subject(const struct run_report *);
 /* The exact approve command (with "sudo -u OWNER" unless the owner is
  * root or unknown).  malloc'd, or NULL (error set). */
 char	*report_approve_command(const struct run_report *);
+/* Append s as a JSON string (quoted, escaped; null for NULL). */
+void	 report_json_str(struct sbuf *, const char *s);
 /* Free the samples. */
 void	 report_free(struct run_report *);
 /* Write report_json to state_dir/runs/RUN_ID.json atomically, mode
@@ -888,8 +926,6 @@ int	 run_main(const struct config *, const struct run_options *);
 /* The export command: a full IMS file at path ("-" or NULL: stdout).
  * Returns an exit code. */
 int	 run_export(const struct config *, const char *path);
-/* The status command.  Returns an exit code. */
-int	 run_status(const struct config *);
 /* The check command.  Returns an exit code. */
 int	 run_check(const struct config *, int mail);
 /* validate FILE.  Returns an exit code. */

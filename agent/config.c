@@ -12,6 +12,7 @@
  * the config file.  No secret is ever read from the file itself: keys
  * that look like one are refused with a hint to the *_file key.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -577,6 +578,21 @@ get_enum(const struct ctx *x, const struct node *n, const char *key,
 	return cerr(x, n->line, key, "'%.64s' is not one of: %s", s, list);
 }
 
+/* A duration such as "26h" or "7d" into seconds. */
+static int
+get_duration(const struct ctx *x, const struct node *n, const char *key,
+    long *out)
+{
+	const char *s;
+
+	if ((s = scalar(x, n, key, "a duration")) == NULL)
+		return -1;
+	if (duration_parse(s, out) == -1)
+		return cerr(x, n->line, key, "'%.64s' is not a duration "
+		    "(write it like 90s, 30m, 26h or 7d)", s);
+	return 0;
+}
+
 /* A percentage such as "1%" or "0.5%" into *out. */
 static int
 get_percent(const struct ctx *x, const struct node *n, const char *key,
@@ -758,14 +774,16 @@ static const char *const format_names[] = { "csv", "oneroster", "ims",
 	NULL };
 
 static const char *const source_keys[] = { "format", "persons", "groups",
-	"memberships", "dir", "file", "delimiter", "columns", "roles", NULL };
+	"memberships", "dir", "file", "delimiter", "columns", "roles",
+	"max_age", NULL };
 enum { S_FORMAT, S_PERSONS, S_GROUPS, S_MEMBERSHIPS, S_DIR, S_FILE,
-	S_DELIMITER, S_COLUMNS, S_ROLES, NS };
+	S_DELIMITER, S_COLUMNS, S_ROLES, S_MAX_AGE, NS };
 /* Formats where each source key may appear, and where it must. */
 static const int source_allowed[NS] = { FMT_ALL, FMT_CSV, FMT_CSV,
-	FMT_CSV, FMT_OR, FMT_IMS, FMT_CSV, FMT_CSV, FMT_CSV | FMT_OR };
+	FMT_CSV, FMT_OR, FMT_IMS, FMT_CSV, FMT_CSV, FMT_CSV | FMT_OR,
+	FMT_ALL };
 static const int source_required[NS] = { FMT_ALL, FMT_CSV, FMT_CSV,
-	FMT_CSV, FMT_OR, FMT_IMS, 0, FMT_CSV, 0 };
+	FMT_CSV, FMT_OR, FMT_IMS, 0, FMT_CSV, 0, 0 };
 
 static const char *const pcol_keys[] = { "id", "userid", "given",
 	"family", "email", "status", "role", NULL };
@@ -927,6 +945,9 @@ walk_source(const struct ctx *x, const struct ent *se)
 	if (e[S_COLUMNS].v != NULL && walk_columns(x, &e[S_COLUMNS]) == -1)
 		return -1;
 	if (e[S_ROLES].v != NULL && walk_roles(x, e[S_ROLES].v) == -1)
+		return -1;
+	if (e[S_MAX_AGE].v != NULL && get_duration(x, e[S_MAX_AGE].v,
+	    "source.max_age", &c->source_max_age) == -1)
 		return -1;
 	return 0;
 }
@@ -1562,10 +1583,60 @@ walk_mail(const struct ctx *x, const struct ent *me)
 	return 0;
 }
 
+static const char *const state_keys[] = { "keep", NULL };
+enum { ST_KEEP, NSTK };
+
+/* state: retention of runs.log, runs/ and rejects/. */
+static int
+walk_state(const struct ctx *x, const struct ent *se)
+{
+	struct ent e[NSTK];
+
+	if (map_get(x, se->v, "state", state_keys, e) == -1)
+		return -1;
+	if (e[ST_KEEP].v != NULL && get_int(x, e[ST_KEEP].v, "state.keep",
+	    1, 100000, &x->c->state.keep) == -1)
+		return -1;
+	return 0;
+}
+
+static const char *const monitor_keys[] = { "max_age", "metrics",
+	"heartbeat", NULL };
+enum { MO_MAX_AGE, MO_METRICS, MO_HEARTBEAT, NMO };
+
+/* monitor: what status judges by, the metrics file, the heartbeat. */
+static int
+walk_monitor(const struct ctx *x, const struct ent *me)
+{
+	struct config *c = x->c;
+	struct ent e[NMO];
+
+	if (map_get(x, me->v, "monitor", monitor_keys, e) == -1)
+		return -1;
+	if (e[MO_MAX_AGE].v != NULL && get_duration(x, e[MO_MAX_AGE].v,
+	    "monitor.max_age", &c->monitor.max_age) == -1)
+		return -1;
+	if (e[MO_METRICS].v != NULL && get_path(x, e[MO_METRICS].v,
+	    "monitor.metrics", &c->monitor.metrics) == -1)
+		return -1;
+	if (e[MO_HEARTBEAT].v != NULL) {
+		if (get_str(x, e[MO_HEARTBEAT].v, "monitor.heartbeat",
+		    &c->monitor.heartbeat) == -1)
+			return -1;
+		if (strncmp(c->monitor.heartbeat, "https://", 8) != 0 &&
+		    strncmp(c->monitor.heartbeat, "http://", 7) != 0)
+			return cerr(x, e[MO_HEARTBEAT].v->line,
+			    "monitor.heartbeat", "'%.64s' is not an http:// "
+			    "or https:// URL", c->monitor.heartbeat);
+	}
+	return 0;
+}
+
 static const char *const top_keys[] = { "site", "state_dir", "history",
-	"source", "output", "safety", "delivery", "mail", NULL };
+	"source", "output", "safety", "delivery", "mail", "state", "monitor",
+	NULL };
 enum { T_SITE, T_STATE_DIR, T_HISTORY, T_SOURCE, T_OUTPUT, T_SAFETY,
-	T_DELIVERY, T_MAIL, NT };
+	T_DELIVERY, T_MAIL, T_STATE, T_MONITOR, NT };
 
 /* The top level, section by section in file order of the schema. */
 static int
@@ -1601,6 +1672,10 @@ walk_top(const struct ctx *x, const struct node *root)
 	if (walk_delivery(x, &e[T_DELIVERY]) == -1)
 		return -1;
 	if (e[T_MAIL].v != NULL && walk_mail(x, &e[T_MAIL]) == -1)
+		return -1;
+	if (e[T_STATE].v != NULL && walk_state(x, &e[T_STATE]) == -1)
+		return -1;
+	if (e[T_MONITOR].v != NULL && walk_monitor(x, &e[T_MONITOR]) == -1)
 		return -1;
 	return 0;
 }
@@ -1729,6 +1804,8 @@ defaults_early(struct config *c)
 	    1u << RUN_FAILED;
 	c->mail.samples = 10;
 	c->mail.timeout = 30;
+	c->state.keep = 400;
+	c->monitor.max_age = 26 * 3600;
 }
 
 static int
@@ -1799,6 +1876,32 @@ strlist_free(struct strlist *l)
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
+}
+
+/*
+ * Parse a duration: digits and an optional unit s, m, h or d.  0 or
+ * -1 (error set).
+ */
+int
+duration_parse(const char *s, long *seconds)
+{
+	char *end;
+	long v, unit = 1;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || errno != 0 || v <= 0 || !isdigit((unsigned char)*s))
+		return error_set("'%.64s' is not a duration", s);
+	if (*end != '\0') {
+		if (end[1] != '\0' || strchr("smhd", *end) == NULL)
+			return error_set("'%.64s' is not a duration", s);
+		unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ?
+		    3600 : 86400;
+	}
+	if (v > 366L * 86400 / unit)
+		return error_set("'%.64s' is longer than a year", s);
+	*seconds = v * unit;
+	return 0;
 }
 
 /*
@@ -1912,6 +2015,8 @@ config_free(struct config *c)
 	free(c->mail.password_file);
 	free(c->mail.cafile);
 	free(c->mail.from);
+	free(c->monitor.metrics);
+	free(c->monitor.heartbeat);
 	strlist_free(&c->mail.to);
 	for (i = 0; i < NSTATUS; i++)
 		strlist_free(&c->mail.to_status[i]);

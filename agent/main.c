@@ -22,7 +22,7 @@ usage(FILE *fp)
 	    "%39s[--reason TEXT]\n"
 	    "       sisfeed [-c FILE] plan\n"
 	    "       sisfeed [-c FILE] export [-o FILE]\n"
-	    "       sisfeed [-c FILE] status\n"
+	    "       sisfeed [-c FILE] status [--json]\n"
 	    "       sisfeed [-c FILE] check [--mail]\n"
 	    "       sisfeed validate FILE\n"
 	    "       sisfeed diff OLD NEW\n"
@@ -32,7 +32,7 @@ usage(FILE *fp)
 	    "            snapshot, block mass changes, deliver, advance\n"
 	    "  plan      what a run would do now; delivers nothing\n"
 	    "  export    write tonight's IMS Enterprise file\n"
-	    "  status    the snapshot, a pending blocked run, the last runs\n"
+	    "  status    OK, WARNING, CRITICAL or UNKNOWN (exit 0-3), and why\n"
 	    "  check     validate the config, log in to the server, mail test\n"
 	    "  validate  check an IMS Enterprise file\n"
 	    "  diff      the change set between two IMS files\n"
@@ -164,14 +164,15 @@ cmd_check(const struct config *cfg, int argc, char *argv[])
 	return run_check(cfg, mail);
 }
 
+/* status [--json]: the Nagios plugin codes; 3 (UNKNOWN) on usage. */
 static int
-cmd_status(const struct config *cfg, int argc)
+cmd_status(const struct config *cfg, int argc, char *argv[])
 {
-	if (argc != 1) {
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json") != 0)) {
 		usage(stderr);
-		return EXIT_USAGE;
+		return 3;
 	}
-	return run_status(cfg);
+	return monitor_status(cfg, argc == 2);
 }
 
 /* 1 if a command's arguments ask for help (-h or --help). */
@@ -236,7 +237,7 @@ with_config(const char *path, const char *cmd, int argc, char *argv[])
 	else if (strcmp(cmd, "export") == 0)
 		rc = cmd_export(cfg, argc, argv);
 	else if (strcmp(cmd, "status") == 0)
-		rc = cmd_status(cfg, argc);
+		rc = cmd_status(cfg, argc, argv);
 	else
 		rc = cmd_check(cfg, argc, argv);
 	config_free(cfg);

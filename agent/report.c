@@ -146,6 +146,16 @@ sb_json(struct sbuf *b, const char *s)
 	sbuf_putn(b, "\"", 1);
 }
 
+/*
+ * Append s as a JSON string: quoted, escaped, bad UTF-8 as U+FFFD;
+ * null for NULL.
+ */
+void
+report_json_str(struct sbuf *b, const char *s)
+{
+	sb_json(b, s);
+}
+
 /* A JSON string, or null when s is empty. */
 static void
 sb_json_opt(struct sbuf *b, const char *s)

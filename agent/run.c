@@ -195,6 +195,8 @@ stage_read(struct run *r, int keep_rejects)
 	int rc;
 
 	stage_begin(r);
+	if (monitor_export_fresh(cfg, r->rep.started) == -1)
+		return fail(r, ST_READ);
 	if (keep_rejects) {
 		if (path_fmt(r->rep.rejects_path, sizeof(r->rep.rejects_path),
 		    "%s/rejects/%s.txt", cfg->state_dir, r->rep.run_id) == -1 ||
@@ -224,10 +226,13 @@ stage_read(struct run *r, int keep_rejects)
 		}
 		fclose(r->rj.fp);
 		r->rj.fp = NULL;
-		if (rename(r->rejects_tmp, r->rep.rejects_path) == -1 &&
+		if (rc == 0 && r->rj.count == 0) {
+			/* Nothing rejected: no empty file. */
+			unlink(r->rejects_tmp);
+			r->rep.rejects_path[0] = '\0';
+		} else if (rename(r->rejects_tmp, r->rep.rejects_path) == -1 &&
 		    rc == 0)
 			rc = error_sys("%s", r->rep.rejects_path);
-		snapshot_prune(cfg->state_dir, "rejects", 60);
 	}
 	stage_end(r, ST_READ);
 	if (rc == -1)
@@ -913,6 +918,67 @@ log_run(const struct run *r)
 	close(fd);
 }
 
+/* Keep the last `keep` lines of path (rewritten atomically). */
+static int
+trim_lines(const char *path, int keep)
+{
+	FILE *fp;
+	char *buf = NULL, *p;
+	size_t cap = 0, len = 0, n;
+	long lines = 0;
+	int rc = 0;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return errno == ENOENT ? 0 : error_sys("%s", path);
+	for (;;) {
+		if (len + 65536 > cap) {
+			char *nb = realloc(buf, cap = len + 65536 + cap);
+
+			if (nb == NULL) {
+				rc = error_sys("%s", path);
+				break;
+			}
+			buf = nb;
+		}
+		if ((n = fread(buf + len, 1, cap - len, fp)) == 0)
+			break;
+		len += n;
+	}
+	if (rc == 0 && ferror(fp))
+		rc = error_sys("%s", path);
+	fclose(fp);
+	if (rc == -1 || len == 0) {
+		free(buf);
+		return rc;
+	}
+	for (n = 0; n < len; n++)
+		lines += buf[n] == '\n';
+	lines += buf[len - 1] != '\n';
+	for (p = buf; lines > keep && (p = memchr(p, '\n',
+	    len - (size_t)(p - buf))) != NULL; lines--)
+		p++;
+	if (p != NULL && p > buf)
+		rc = file_write_atomic(path, p, len - (size_t)(p - buf));
+	free(buf);
+	return rc;
+}
+
+/*
+ * Retention: runs.log, runs/ and rejects/ keep the last state.keep
+ * runs.  A failure is a warning.
+ */
+static void
+retain(const struct config *cfg)
+{
+	char path[PATH_MAX];
+
+	if (path_fmt(path, sizeof(path), "%s/runs.log", cfg->state_dir) == -1 ||
+	    trim_lines(path, cfg->state.keep) == -1 ||
+	    snapshot_prune(cfg->state_dir, "runs", cfg->state.keep) == -1 ||
+	    snapshot_prune(cfg->state_dir, "rejects", cfg->state.keep) == -1)
+		log_warn("retention: %s", error_last());
+}
+
 static void
 remove_outgoing(struct run *r)
 {
@@ -1120,6 +1186,11 @@ run_main(const struct config *cfg, const struct run_options *opts)
 	log_run(&r);
 	if (report_write_json(&r.rep) == -1)
 		log_warn("%s", error_last());
+	retain(cfg);
+	if (monitor_write_metrics(cfg, &r.rep) == -1)
+		log_warn("metrics: %s", error_last());
+	if (rc == 0 && monitor_heartbeat(cfg) == -1)
+		log_warn("%s", error_last());
 	if (cfg->mail.enabled) {
 		struct timespec tm;
 
@@ -1209,65 +1280,6 @@ run_export(const struct config *cfg, const char *path)
 out:
 	roster_free(&nr);
 	return rc;
-}
-
-static void
-print_file(const char *path, const char *title, size_t tail)
-{
-	FILE *fp;
-	char line[4096];
-	char **ring;
-	size_t n = 0, i;
-
-	if ((fp = fopen(path, "r")) == NULL) {
-		printf("%s: none\n", title);
-		return;
-	}
-	if ((ring = calloc(tail, sizeof(*ring))) == NULL) {
-		fclose(fp);
-		return;
-	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		free(ring[n % tail]);
-		ring[n % tail] = strdup(line);
-		n++;
-	}
-	fclose(fp);
-	printf("%s:\n", title);
-	for (i = n > tail ? n - tail : 0; i < n; i++)
-		if (ring[i % tail] != NULL)
-			printf("  %s", ring[i % tail]);
-	for (i = 0; i < tail; i++)
-		free(ring[i]);
-	free(ring);
-}
-
-/*
- * The status command: the snapshot, the pending blocked change set and
- * the last runs.  Returns an exit code.
- */
-int
-run_status(const struct config *cfg)
-{
-	char path[PATH_MAX], when[64];
-	struct stat st;
-	struct tm tm;
-
-	if (snapshot_path(cfg->state_dir, path, sizeof(path)) &&
-	    stat(path, &st) == 0) {
-		localtime_r(&st.st_mtime, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
-		printf("snapshot: %s (%lld bytes, %s)\n", path,
-		    (long long)st.st_size, when);
-	} else
-		printf("snapshot: none (the next run is an initial load)\n");
-	if (path_fmt(path, sizeof(path), "%s/pending", cfg->state_dir) == -1)
-		return EXIT_FAILED;
-	print_file(path, "pending (blocked, awaiting approval)", 20);
-	if (path_fmt(path, sizeof(path), "%s/runs.log", cfg->state_dir) == -1)
-		return EXIT_FAILED;
-	print_file(path, "last runs", 10);
-	return EXIT_OK;
 }
 
 /*

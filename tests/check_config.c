@@ -784,6 +784,49 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Thresholds.                                                         */
 
+/* Durations, state.keep and the monitor section. */
+START_TEST(test_ops_keys)
+{
+	struct config *c;
+	long sec;
+
+	ck_assert_int_eq(duration_parse("90", &sec), 0);
+	ck_assert_int_eq(sec, 90);
+	ck_assert_int_eq(duration_parse("30m", &sec), 0);
+	ck_assert_int_eq(sec, 1800);
+	ck_assert_int_eq(duration_parse("26h", &sec), 0);
+	ck_assert_int_eq(sec, 26 * 3600);
+	ck_assert_int_eq(duration_parse("7d", &sec), 0);
+	ck_assert_int_eq(sec, 7 * 86400);
+	ck_assert_int_eq(duration_parse("0", &sec), -1);
+	ck_assert_int_eq(duration_parse("-5h", &sec), -1);
+	ck_assert_int_eq(duration_parse("5w", &sec), -1);
+	ck_assert_int_eq(duration_parse("h", &sec), -1);
+	ck_assert_int_eq(duration_parse("400d", &sec), -1);
+
+	c = load_min("state: {keep: 30}\nmonitor:\n  max_age: 2d\n"
+	    "  metrics: m.prom\n  heartbeat: https://hc.example.org/x\n");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->state.keep, 30);
+	ck_assert_int_eq(c->monitor.max_age, 2 * 86400);
+	ck_assert_str_eq(c->monitor.metrics, under("m.prom"));
+	ck_assert_str_eq(c->monitor.heartbeat, "https://hc.example.org/x");
+	ck_assert_int_eq(c->source_max_age, 0);
+	config_free(c);
+	c = load_min("");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->state.keep, 400);
+	ck_assert_int_eq(c->monitor.max_age, 26 * 3600);
+	ck_assert_ptr_null(c->monitor.metrics);
+	config_free(c);
+	expect_error(load_min("monitor: {max_age: soon}\n"), 15,
+	    "key 'monitor.max_age': 'soon' is not a duration");
+	expect_error(load_min("monitor: {heartbeat: ftp://x}\n"), 15,
+	    "not an http:// or https:// URL");
+	expect_error(load_min("state: {keep: 0}\n"), 15, "state.keep");
+}
+END_TEST
+
 START_TEST(test_threshold_parse)
 {
 	struct threshold t;
@@ -986,6 +1029,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_threshold_parse);
 	tcase_add_test(tc, test_threshold_forms);
+	tcase_add_test(tc, test_ops_keys);
 	suite_add_tcase(s, tc);
 
 	return tu_run_suite(s) != 0;

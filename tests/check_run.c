@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1356,33 +1357,118 @@ END_TEST
 START_TEST(test_status)
 {
 	char *out, id[17];
+	int rc;
 
 	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
-	out = expect_run(0, dir, "status", (char *)NULL);
+	out = expect_run(3, dir, "status", (char *)NULL);
+	has(out, "SISFEED UNKNOWN - last_run: no run recorded yet");
 	has(out, "snapshot: none");
 	free(out);
 	delivered_night1(dir, "night1.xml");
+	out = expect_run(0, dir, "status", (char *)NULL);
+	has(out, "SISFEED OK - ");
+	free(out);
 	night(dir, 2);
 	out = expect_run(3, dir, "run", (char *)NULL);
 	approval_id(out, id);
 	free(out);
 
-	out = expect_run(0, dir, "status", (char *)NULL);
-	has(out, "snapshot: ");
-	hasnt(out, "snapshot: none");
-	has(out, "pending");
+	/* A block waits: WARNING, with the id and the approve line. */
+	out = expect_run(1, dir, "status", (char *)NULL);
+	has(out, "SISFEED WARNING - pending: a blocked run waits for "
+	    "approval, id ");
 	has(out, id);
-	has(out, "persons +1 ~2 -3");
-	has(out, "last runs");
-	has(out, "status=completed");
+	has(out, "with: sisfeed -c ");
+	hasnt(out, "snapshot: none");
+	has(out, "last run: ");
 	has(out, "status=blocked");
 	free(out);
+	out = expect_run(1, dir, "status", "--json", (char *)NULL);
+	has(out, "\"schema_version\": 1,");
+	has(out, "\"status\": \"WARNING\",");
+	has(out, "\"exit_code\": 1,");
+	has(out, "{\"name\": \"pending\", \"status\": \"WARNING\"");
+	has(out, "\"approval_id\": \"");
+	has(out, "\"last_success\": \"20");
+	free(out);
+	free(expect_run(3, dir, "status", "--xml", (char *)NULL));
 
-	/* Approved: nothing pending any more. */
+	/* Approved: OK again; spooled mail is a WARNING. */
 	free(expect_run(0, dir, "run", "--approve", id, (char *)NULL));
 	out = expect_run(0, dir, "status", (char *)NULL);
-	hasnt(out, "approval_id");
+	hasnt(out, "pending: ");
 	has(out, "approved_by=");
+	free(out);
+	mkdir(at(dir, "state/spool"), 0700);
+	tu_write(at(dir, "state/spool"), "1.mail", "Subject: x\n\nx\n");
+	out = expect_run(1, dir, "status", (char *)NULL);
+	has(out, "WARNING  mail_spool   1 message not sent yet");
+	free(out);
+	unlink(at(dir, "state/spool/1.mail"));
+
+	/* A failed run: CRITICAL. */
+	unlink(at(dir, "export/groups.csv"));
+	free(expect_run(1, dir, "run", (char *)NULL));
+	rc = sisfeed(dir, &out, "status", (char *)NULL);
+	ck_assert_msg(rc == 2, "status: exit %d:\n%s", rc, out);
+	has(out, "SISFEED CRITICAL - last_run: run ");
+	free(out);
+}
+END_TEST
+
+/*
+ * The dead export and the dead job: source.max_age fails a run on an
+ * export older than that; monitor.max_age makes status CRITICAL when
+ * the last success is older; the metrics file after each run.
+ */
+START_TEST(test_max_age_and_metrics)
+{
+	char *out, *s, old[128];
+	struct stat st;
+	struct timeval tv[2];
+	int i;
+
+	make_root(dir, "first_run: block", "first_run: allow",
+	    "format: csv", "format: csv\n  max_age: 26h",
+	    "history: 7\n", "history: 7\nmonitor: {max_age: 26h, metrics: "
+	    "sisfeed.prom}\n", (char *)NULL);
+	night(dir, 1);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	free(out);
+	ck_assert_int_eq(stat(at(dir, "sisfeed.prom"), &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0640);
+	s = read_or_die(at(dir, "sisfeed.prom"), NULL);
+	has(s, "# TYPE sisfeed_last_success_timestamp_seconds gauge\n");
+	has(s, "sisfeed_last_run_status{status=\"completed\"} 1\n");
+	has(s, "sisfeed_last_run_status{status=\"failed\"} 0\n");
+	has(s, "sisfeed_changes{type=\"persons\",op=\"inserts\"} 19\n");
+	free(s);
+
+	/* Two days old: the run fails, status says why. */
+	tv[0].tv_sec = tv[1].tv_sec = time(NULL) - 2 * 86400;
+	tv[0].tv_usec = tv[1].tv_usec = 0;
+	for (i = 0; i < 3; i++) {
+		static const char *const f[] = { "export/persons.csv",
+		    "export/groups.csv", "export/memberships.csv" };
+
+		ck_assert_int_eq(utimes(at(dir, f[i]), tv), 0);
+	}
+	out = expect_run(1, dir, "run", (char *)NULL);
+	has(out, "was last changed 2d 0h ago, over source.max_age (1d 2h)");
+	free(out);
+	s = read_or_die(at(dir, "sisfeed.prom"), NULL);
+	has(s, "sisfeed_last_run_status{status=\"failed\"} 1\n");
+	free(s);
+	out = expect_run(2, dir, "status", (char *)NULL);
+	has(out, "CRITICAL export_age   2d 0h ago (limit 1d 2h)");
+	free(out);
+
+	/* The last success two days ago: CRITICAL. */
+	strftime(old, sizeof(old), "%Y-%m-%dT%H:%M:%SZ run=X status=completed"
+	    "\n", gmtime(&tv[0].tv_sec));
+	tu_write(at(dir, "state"), "runs.log", old);
+	out = expect_run(2, dir, "status", (char *)NULL);
+	has(out, "CRITICAL last_success 2d 0h ago (limit 1d 2h)");
 	free(out);
 }
 END_TEST
@@ -1429,10 +1515,10 @@ START_TEST(test_cli)
 	free(out);
 	snprintf(arg, sizeof(arg), "--config=%s", at(dir, "sisfeed.yaml"));
 	rc = prog(tu_sisfeed(), &out, arg, "status", (char *)NULL);
-	ck_assert_msg(rc == 0, "--config=: exit %d:\n%s", rc, out);
-	has(out, "snapshot: none");
+	ck_assert_msg(rc == 3, "--config=: exit %d:\n%s", rc, out);
+	has(out, "SISFEED UNKNOWN - last_run: no run recorded yet");
 	free(out);
-	out = expect_run(2, dir, "status", "extra", (char *)NULL);
+	out = expect_run(3, dir, "status", "extra", (char *)NULL);
 	has(out, "usage:");
 	free(out);
 	/* diff(1): 2 is trouble, never "they differ". */
@@ -1600,6 +1686,30 @@ START_TEST(test_org_limit)
 }
 END_TEST
 
+/* state.keep: runs.log, runs/ and rejects/ keep the last runs; a run
+ * without rejects leaves no rejects file. */
+START_TEST(test_retention)
+{
+	char *s;
+	int i;
+
+	make_root(dir, "first_run: block", "first_run: allow",
+	    "history: 7\n", "history: 7\nstate: {keep: 2}\n", (char *)NULL);
+	night(dir, 1);
+	for (i = 0; i < 4; i++)
+		free(expect_run(0, dir, "run", (char *)NULL));
+	ck_assert_int_eq(count_dir(at(dir, "state/runs")), 2);
+	ck_assert_int_eq(count_dir(at(dir, "state/rejects")), 0);
+	s = read_or_die(at(dir, "state/runs.log"), NULL);
+	ck_assert_ptr_nonnull(strchr(s, '\n'));
+	ck_assert_ptr_nonnull(strchr(strchr(s, '\n') + 1, '\n'));
+	ck_assert_str_eq(strchr(strchr(s, '\n') + 1, '\n') + 1, "");
+	hasnt(s, "status=completed");		/* the first run is gone */
+	has(s, "status=unchanged");
+	free(s);
+}
+END_TEST
+
 static Suite *
 run_suite(void)
 {
@@ -1667,6 +1777,8 @@ run_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_cli);
 	tcase_add_test(tc, test_run_as_owner);
+	tcase_add_test(tc, test_max_age_and_metrics);
+	tcase_add_test(tc, test_retention);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("nets");
