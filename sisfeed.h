@@ -411,9 +411,6 @@ void	 config_free(struct config *);
 /* Parse "2%", "500" into a threshold half; used by config and tests.
  * Returns 0 or -1. */
 int	 threshold_parse(const char *, struct threshold *);
-/* Parse a duration: "90" or "90s", "30m", "26h", "7d" into seconds
- * (> 0).  Returns 0 or -1 (error set). */
-int	 duration_parse(const char *, long *seconds);
 
 /* ------------------------------------------------------------------ */
 /* formats/csv.c: generic CSV with a column mapping.                   */

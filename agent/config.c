@@ -12,7 +12,6 @@
  * the config file.  No secret is ever read from the file itself: keys
  * that look like one are refused with a hint to the *_file key.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -578,20 +577,8 @@ get_enum(const struct ctx *x, const struct node *n, const char *key,
 	return cerr(x, n->line, key, "'%.64s' is not one of: %s", s, list);
 }
 
-/* A duration such as "26h" or "7d" into seconds. */
-static int
-get_duration(const struct ctx *x, const struct node *n, const char *key,
-    long *out)
-{
-	const char *s;
-
-	if ((s = scalar(x, n, key, "a duration")) == NULL)
-		return -1;
-	if (duration_parse(s, out) == -1)
-		return cerr(x, n->line, key, "'%.64s' is not a duration "
-		    "(write it like 90s, 30m, 26h or 7d)", s);
-	return 0;
-}
+static int	get_duration(const struct ctx *, const struct node *,
+		    const char *, long *);
 
 /* A percentage such as "1%" or "0.5%" into *out. */
 static int
@@ -1876,32 +1863,6 @@ strlist_free(struct strlist *l)
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
-}
-
-/*
- * Parse a duration: digits and an optional unit s, m, h or d.  0 or
- * -1 (error set).
- */
-int
-duration_parse(const char *s, long *seconds)
-{
-	char *end;
-	long v, unit = 1;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (end == s || errno != 0 || v <= 0 || !isdigit((unsigned char)*s))
-		return error_set("'%.64s' is not a duration", s);
-	if (*end != '\0') {
-		if (end[1] != '\0' || strchr("smhd", *end) == NULL)
-			return error_set("'%.64s' is not a duration", s);
-		unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ?
-		    3600 : 86400;
-	}
-	if (v > 366L * 86400 / unit)
-		return error_set("'%.64s' is longer than a year", s);
-	*seconds = v * unit;
-	return 0;
 }
 
 /*

@@ -788,21 +788,6 @@ END_TEST
 START_TEST(test_ops_keys)
 {
 	struct config *c;
-	long sec;
-
-	ck_assert_int_eq(duration_parse("90", &sec), 0);
-	ck_assert_int_eq(sec, 90);
-	ck_assert_int_eq(duration_parse("30m", &sec), 0);
-	ck_assert_int_eq(sec, 1800);
-	ck_assert_int_eq(duration_parse("26h", &sec), 0);
-	ck_assert_int_eq(sec, 26 * 3600);
-	ck_assert_int_eq(duration_parse("7d", &sec), 0);
-	ck_assert_int_eq(sec, 7 * 86400);
-	ck_assert_int_eq(duration_parse("0", &sec), -1);
-	ck_assert_int_eq(duration_parse("-5h", &sec), -1);
-	ck_assert_int_eq(duration_parse("5w", &sec), -1);
-	ck_assert_int_eq(duration_parse("h", &sec), -1);
-	ck_assert_int_eq(duration_parse("400d", &sec), -1);
 
 	c = load_min("state: {keep: 30}\nmonitor:\n  max_age: 2d\n"
 	    "  metrics: m.prom\n  heartbeat: https://hc.example.org/x\n");
