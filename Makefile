@@ -102,6 +102,7 @@ fuzz: fuzz-build
 # --- benchmarks (not part of check) ----------------------------------------
 bench: sisfeed
 	./bench/run-bench
+	./bench/run-bench-moodle
 
 bench-sftp: sisfeed
 	./bench/run-bench-sftp

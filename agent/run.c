@@ -678,6 +678,7 @@ write_cumulative(struct run *r, const struct ims_options *o)
 	char path[PATH_MAX], *pend = NULL, *done = NULL;
 	size_t plen, dlen, from;
 	int all, any, rc = -1;
+	struct timespec t0;
 
 	memset(&nights, 0, sizeof(nights));
 	memset(&tried, 0, sizeof(tried));
@@ -700,10 +701,13 @@ write_cumulative(struct run *r, const struct ims_options *o)
 	    NULL || (done = journal_text(r, &nights, &tried, all, "night",
 	    &dlen)) == NULL)
 		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (ims_write_moodle(r->delta_tmp, &r->nr, pend, plen, o,
 	    cfg->output.moodle_auth) == -1 ||
 	    file_write_atomic(path, pend, plen) == -1)
 		goto out;
+	log_debug("cumulative file written in %.3f s from a journal of "
+	    "%zu bytes", elapsed(&t0), plen);
 	from = window_tail(done, dlen, cfg->output.window);
 	rc = file_write_atomic(r->window_tmp, done + from, dlen - from);
 out:
