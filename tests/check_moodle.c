@@ -1021,7 +1021,7 @@ START_TEST(test_random_nights)
 		    "hidden enrolments | equal\n");
 	for (night = 0; night < NIGHTS; night++) {
 		struct timespec ts[2];
-		int delivered = 0;
+		int delivered = 0, dbl = 0;
 
 		if (night > 0)
 			export_churn(&x);
@@ -1058,6 +1058,7 @@ START_TEST(test_random_nights)
 				ck_assert_int_eq(moodle_import(&m, file), 0);
 				ck_assert_str_eq(compare(&m, &x), "");
 				twice++;
+				dbl = 1;
 			}
 		}
 		if (table) {
@@ -1070,7 +1071,8 @@ START_TEST(test_random_nights)
 				users += !m.u[c].deleted;
 			printf("%5d %5s %6s %5lld %7d | %5d %7d %6d %10d | %s\n",
 			    night, crash ? "kill" : "-",
-			    imp ? (rc == 1 ? "yes" : "seen") : "-",
+			    imp ? (rc == 1 ? (dbl ? "twice" : "yes") :
+			    "seen") : "-",
 			    stat(file, &st) == 0 ? (long long)st.st_size : 0LL,
 			    count_records(file), users, m.nc - hidden, hidden,
 			    m.ne, imp ? "yes" : "-");
