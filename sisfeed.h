@@ -212,7 +212,8 @@ int	 roster_add_group(struct roster *, const struct group *);
  * "parent"); a group whose parent is not a known group is kept as a
  * root, with a note (rejects_note, field "parent").  Strings are
  * stored as the XML output carries them (controls but TAB and LF
- * dropped, CR LF as LF).  Returns 0, or -1 on I/O error.
+ * dropped, CR LF as LF) and consumers read them (trimmed of white
+ * space; roster_add_*).  Returns 0, or -1 on I/O error.
  */
 int	 roster_seal_entities(struct roster *, struct rejects *,
 	    const char *personfile, const char *groupfile);
@@ -323,6 +324,9 @@ struct config {
 		struct rolemap *roles;	/* extra role names */
 		size_t	 nroles;
 		char	 delimiter;	/* default ',' */
+		/* issue 10 */
+		char	*useridtype;	/* ims: <userid useridtype> to take;
+					 * NULL: username, else untyped */
 	} source;
 
 	struct {
@@ -452,6 +456,9 @@ void	 csv_close(struct csv_reader *);
 /* 1 if a record of n fields (lengths l) against a header of nhdr is
  * nhdr fields and trailing empty ones (ignored, a reading rule). */
 int	 csv_extra_empty(const size_t *l, size_t n, size_t nhdr);
+/* Trim spaces, tabs, CR and LF around field i of a record (in place),
+ * as the model stores values. */
+void	 csv_trim_field(char **f, size_t *l, size_t i);
 /* 1 if header cell h names column want: any case, blanks ignored. */
 int	 csv_header_match(const char *h, const char *want);
 /* What a header of n cells read with delim looks like, for a missing
@@ -489,6 +496,14 @@ int	 oneroster_read_roster(const struct config *, struct roster *,
  * Returns 0, or -1 when the file is not well-formed or unreadable.
  */
 int	 ims_read(const char *path, struct roster *r, struct rejects *rj);
+/*
+ * Read cfg->source.file as the export, the way consumers read it: the
+ * <userid> by cfg->source.useridtype (NULL: useridtype "username", else
+ * the first without a type; never a typed one such as personNIN), and
+ * r->datetime SOURCE_DATE_EPOCH when set.  Same contract as ims_read.
+ */
+int	 ims_read_source(const struct config *, struct roster *r,
+	    struct rejects *rj);
 
 /* What one written record is in delta mode. */
 enum recstatus { REC_NONE = 0, REC_ADD = 1, REC_UPDATE = 2,

@@ -762,15 +762,15 @@ static const char *const format_names[] = { "csv", "oneroster", "ims",
 
 static const char *const source_keys[] = { "format", "persons", "groups",
 	"memberships", "dir", "file", "delimiter", "columns", "roles",
-	"max_age", NULL };
+	"max_age", "useridtype", NULL };
 enum { S_FORMAT, S_PERSONS, S_GROUPS, S_MEMBERSHIPS, S_DIR, S_FILE,
-	S_DELIMITER, S_COLUMNS, S_ROLES, S_MAX_AGE, NS };
+	S_DELIMITER, S_COLUMNS, S_ROLES, S_MAX_AGE, S_USERIDTYPE, NS };
 /* Formats where each source key may appear, and where it must. */
 static const int source_allowed[NS] = { FMT_ALL, FMT_CSV, FMT_CSV,
 	FMT_CSV, FMT_OR, FMT_IMS, FMT_CSV, FMT_CSV, FMT_CSV | FMT_OR,
-	FMT_ALL };
+	FMT_ALL, FMT_IMS };
 static const int source_required[NS] = { FMT_ALL, FMT_CSV, FMT_CSV,
-	FMT_CSV, FMT_OR, FMT_IMS, 0, FMT_CSV, 0, 0 };
+	FMT_CSV, FMT_OR, FMT_IMS, 0, FMT_CSV, 0, 0, 0 };
 
 static const char *const pcol_keys[] = { "id", "userid", "given",
 	"family", "email", "status", "role", NULL };
@@ -935,6 +935,9 @@ walk_source(const struct ctx *x, const struct ent *se)
 		return -1;
 	if (e[S_MAX_AGE].v != NULL && get_duration(x, e[S_MAX_AGE].v,
 	    "source.max_age", &c->source_max_age) == -1)
+		return -1;
+	if (e[S_USERIDTYPE].v != NULL && get_str(x, e[S_USERIDTYPE].v,
+	    "source.useridtype", &c->source.useridtype) == -1)
 		return -1;
 	return 0;
 }
@@ -1948,6 +1951,7 @@ config_free(struct config *c)
 	free(c->source.memberships);
 	free(c->source.dir);
 	free(c->source.file);
+	free(c->source.useridtype);
 	for (i = 0; i < NPF; i++)
 		free(c->source.pcol[i]);
 	for (i = 0; i < NGF; i++)

@@ -134,7 +134,7 @@ read_export(const struct config *cfg, struct roster *nr,
 	case SOURCE_ONEROSTER:
 		return oneroster_read_roster(cfg, nr, rj);
 	case SOURCE_IMS:
-		return ims_read(cfg->source.file, nr, rj);
+		return ims_read_source(cfg, nr, rj);
 	}
 	return error_set("unknown source format");
 }

@@ -645,6 +645,32 @@ csv_extra_empty(const size_t *l, size_t n, size_t nhdr)
 }
 
 /*
+ * Trim spaces, tabs, CR and LF around field i of a record in place
+ * (its start moves, a NUL ends it), so that keys compare as the model
+ * stores them (roster.c trims every value).
+ */
+void
+csv_trim_field(char **f, size_t *l, size_t i)
+{
+	char *p = f[i];
+	size_t n = l[i];
+
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' ||
+	    p[n - 1] == '\r' || p[n - 1] == '\n'))
+		n--;
+	while (n > 0 && (*p == ' ' || *p == '\t' || *p == '\r' ||
+	    *p == '\n')) {
+		p++;
+		n--;
+	}
+	if (n == l[i])
+		return;
+	p[n] = '\0';
+	f[i] = p;
+	l[i] = n;
+}
+
+/*
  * 1 if the header cell h names the column want, compared in any case
  * with spaces and tabs ignored ("First Name" is "firstname"), else 0.
  */
@@ -820,6 +846,7 @@ table_next(struct table *t)
 		if ((why = csv_field_fault(t->f[c], t->l[c])) != NULL)
 			return table_reject_at(t, csv_line(t->cr),
 			    t->names[i], "%s", why);
+		csv_trim_field(t->f, t->l, c);
 	}
 	return 1;
 }

@@ -13,7 +13,10 @@
  *
  * What is read:
  * - person: the first <sourcedid> that is not sourcedidtype Old or
- *   Duplicate (its id is the key), the first <userid>, n/given and
+ *   Duplicate (its id is the key), the <userid> userid_rank ranks
+ *   first (the login: useridtype "username", else the first without a
+ *   type; never a national identity number such as personNIN unless
+ *   source.useridtype names it), n/given and
  *   n/family (when <n> has neither: <fn>, split at its last space into
  *   given and family; a single word is the family name), <email>,
  *   <systemrole systemroletype="None"> as inactive (see ims_write.c),
@@ -28,14 +31,20 @@
  *   2 members are skipped) one membership per <role>: roletype as code
  *   or name (role_parse; "01" when absent, as the DTD says) and status.
  * Records with recstatus 3 (delete) are skipped: a roster holds what
- * exists.  Text is taken exactly as it is (no trimming), so reading a
- * file ims_write_full() wrote gives back the roster it was written from.
+ * exists.  Text is trimmed of white space around it, as consumers
+ * read it (Moodle, itslearning); the model stores values trimmed too
+ * (roster.c), so reading a file ims_write_full() wrote gives back the
+ * roster it was written from.  A <datetime> in the basic ISO 8601 form
+ * or with slashes is read; with none, or one that is not a date, the
+ * roster's date is the file's modification time.
  *
  * Bad records (no key, no short name, an unknown group or person, an
  * unknown roletype, a missing status) are rejected into rj naming the
  * file, line and element; with rj NULL each is an error.  A file that is
  * not well-formed fails with libxml2's message and line.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -83,6 +92,8 @@ struct tbuf {
 struct person_rec {
 	struct tbuf	 id, userid, fn, family, given, email, role;
 	int		 have_id, have_userid, have_email;
+	int		 uid_rank;	/* of the <userid> taken (userid_rank) */
+	int		 cur_uid_rank;	/* of the <userid> being read */
 	int		 have_n;	/* n/family or n/given seen */
 	int		 have_role, role_primary;
 	int		 active, recstatus;
@@ -132,6 +143,8 @@ struct reader {
 	struct roster	*r;
 	struct rejects	*rj;		/* never NULL: local when no caller's */
 	int		 strict;	/* rejects are errors */
+	const char	*useridtype;	/* the <userid> to take; NULL default */
+	int		 have_datetime;	/* <properties><datetime> parsed */
 	const xmlChar	*names[NEL];
 	uint8_t		 stack[MAXDEPTH];
 	int		 depth;		/* elements open */
@@ -270,13 +283,43 @@ attr_recstatus(struct reader *rd)
 }
 
 /*
+ * The basic ISO 8601 forms ("20240901", "20240901T020000") and slashes
+ * ("2024/09/01") in the extended form, into buf.  Returns buf, or s as
+ * it is.
+ */
+static const char *
+datetime_extended(const char *s, char *buf, size_t len)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (n == 8 && (s[8] == '\0' || s[8] == 'T') && (s[8] == '\0' ||
+	    strspn(s + 9, "0123456789") == 6)) {
+		snprintf(buf, len, "%.4s-%.2s-%.2s", s, s + 4, s + 6);
+		if (s[8] == 'T')
+			snprintf(buf + 10, len - 10, "T%.2s:%.2s:%.2s%.16s",
+			    s + 9, s + 11, s + 13, s + 15);
+		return buf;
+	}
+	if (n == 4 && s[4] == '/' && strlen(s) < len) {
+		snprintf(buf, len, "%s", s);
+		if (buf[7] == '/')
+			buf[4] = buf[7] = '-';
+		return buf;
+	}
+	return s;
+}
+
+/*
  * Parse an ISO 8601 date or date-time ("2024-09-01",
  * "2024-09-01T02:00:00", with "Z" or "+hh:mm"; local times are taken as
- * UTC).  Returns 0 and *t, or -1.
+ * UTC; the basic form and slashes as datetime_extended has them).
+ * Returns 0 and *t, or -1.
  */
 static int
 parse_datetime(const char *s, time_t *t)
 {
+	char ext[64];
+
 	struct tm tm;
 	int y, mo, d, h = 0, mi = 0, se = 0, n = 0, oh = 0, om = 0, sign;
 	const char *p;
@@ -284,6 +327,7 @@ parse_datetime(const char *s, time_t *t)
 	memset(&tm, 0, sizeof(tm));
 	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
 		s++;
+	s = datetime_extended(s, ext, sizeof(ext));
 	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
 		return -1;
 	p = s + n;
@@ -331,6 +375,52 @@ parse_datetime(const char *s, time_t *t)
 /* ------------------------------------------------------------------ */
 /* Records.                                                            */
 
+/*
+ * How much a <userid> with this useridtype (NULL: none) is the login:
+ * with source.useridtype set, 3 for that type (any case) and 0 for any
+ * other; by default 3 for "username", 2 for no type, 1 for another
+ * type, 0 for a national identity number, never taken.
+ */
+static int
+userid_rank(const struct reader *rd, const char *type)
+{
+	static const char *const nin[] = { "personNIN", "NIN", "SSN",
+	    "nationalIdentityNumber", "fnr", "personnummer" };
+	size_t i;
+
+	if (rd->useridtype != NULL)
+		return type != NULL && strcasecmp(type, rd->useridtype) == 0 ?
+		    3 : 0;
+	if (type == NULL)
+		return 2;
+	if (strcasecmp(type, "username") == 0)
+		return 3;
+	for (i = 0; i < sizeof(nin) / sizeof(nin[0]); i++)
+		if (strcasecmp(type, nin[i]) == 0)
+			return 0;
+	return 1;
+}
+
+/* Strip XML white space (space, tab, CR, LF) around the text: values are
+ * read as consumers read them. */
+static void
+text_trim(struct tbuf *b)
+{
+	size_t lo = 0, hi = b->len;
+
+	while (lo < hi && (b->p[lo] == ' ' || b->p[lo] == '\t' ||
+	    b->p[lo] == '\n' || b->p[lo] == '\r'))
+		lo++;
+	while (hi > lo && (b->p[hi - 1] == ' ' || b->p[hi - 1] == '\t' ||
+	    b->p[hi - 1] == '\n' || b->p[hi - 1] == '\r'))
+		hi--;
+	if (lo > 0)
+		memmove(b->p, b->p + lo, hi - lo);
+	b->len = hi - lo;
+	if (b->p != NULL)
+		b->p[b->len] = '\0';
+}
+
 static void
 person_begin(struct reader *rd)
 {
@@ -344,6 +434,7 @@ person_begin(struct reader *rd)
 	sb_clear(&p->email);
 	sb_clear(&p->role);
 	p->have_id = p->have_userid = p->have_n = p->have_email = 0;
+	p->uid_rank = p->cur_uid_rank = 0;
 	p->have_role = p->role_primary = 0;
 	p->active = 1;
 	p->recstatus = attr_recstatus(rd);
@@ -694,6 +785,11 @@ start_element(struct reader *rd, enum el e)
 		if (rec == E_GROUP && rd->depth == 3)
 			relationship_begin(rd);
 		break;
+	case E_USERID:
+		if (rec == E_PERSON && rd->depth == 3)
+			rd->p.cur_uid_rank = userid_rank(rd,
+			    attr(rd, "useridtype"));
+		break;
 	case E_SYSTEMROLE:
 		if (rec == E_PERSON && rd->depth == 3) {
 			v = attr(rd, "systemroletype");
@@ -742,8 +838,14 @@ end_person(struct reader *rd, enum el e)
 
 	if (d == 2)
 		return person_end(rd);
-	if (d == 3 && e == E_USERID)
-		return take(rd, &p->userid, &p->have_userid);
+	if (d == 3 && e == E_USERID) {
+		/* the best rank wins; the first of equal ranks */
+		if (p->cur_uid_rank == 0 || p->cur_uid_rank <= p->uid_rank)
+			return 0;
+		p->uid_rank = p->cur_uid_rank;
+		p->have_userid = 1;
+		return sb_set(&p->userid, &rd->text);
+	}
 	if (d == 3 && e == E_EMAIL)
 		return take(rd, &p->email, &p->have_email);
 	if (d == 4 && e == E_ID && at(rd, 3) == E_SOURCEDID && !rd->sdskip)
@@ -830,6 +932,8 @@ end_element(struct reader *rd)
 	enum el e = at(rd, rd->depth);
 	int rc = 0;
 
+	if (rd->want)
+		text_trim(&rd->text);
 	switch (at(rd, 2)) {
 	case E_PERSON:
 		rc = end_person(rd, e);
@@ -841,9 +945,9 @@ end_element(struct reader *rd)
 		rc = end_membership(rd, e);
 		break;
 	case E_PROPERTIES:
-		if (rd->depth == 3 && e == E_DATETIME &&
-		    parse_datetime(sb_str(&rd->text), &rd->r->datetime) == -1)
-			rd->r->datetime = 0;
+		if (rd->depth == 3 && e == E_DATETIME)
+			rd->have_datetime = parse_datetime(sb_str(&rd->text),
+			    &rd->r->datetime) == 0;
 		break;
 	default:
 		break;
@@ -1040,19 +1144,14 @@ out:
 	return rc;
 }
 
-/*
- * Read the IMS Enterprise file at path (plain or gzip) into r, which
- * the caller has initialised (roster_init) and frees; r is sealed
- * (entities, then memberships) on success.  Bad records go to rj, or
- * are errors when rj is NULL.  Returns 0, or -1 when the file cannot be
- * read, is not well-formed (the error names file:line) or has a
- * structural fault (persons or groups after memberships).
- */
-int
-ims_read(const char *path, struct roster *r, struct rejects *rj)
+/* ims_read with the <userid> chosen by useridtype (NULL: default). */
+static int
+read_file(const char *path, struct roster *r, struct rejects *rj,
+    const char *useridtype)
 {
 	struct reader rd;
 	struct rejects local = { NULL, 0, 0, 0, 0 };
+	struct stat st;
 	int fd, rc = -1;
 
 	memset(&rd, 0, sizeof(rd));
@@ -1060,10 +1159,15 @@ ims_read(const char *path, struct roster *r, struct rejects *rj)
 	rd.r = r;
 	rd.rj = rj != NULL ? rj : &local;
 	rd.strict = rj == NULL;
+	rd.useridtype = useridtype;
 	r->datetime = 0;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return error_sys("%s", path);
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return error_sys("%s", path);
+	}
 	if ((rd.gz = gzdopen(fd, "rb")) == NULL) {
 		close(fd);
 		return error_sys("%s: gzdopen", path);
@@ -1071,6 +1175,9 @@ ims_read(const char *path, struct roster *r, struct rejects *rj)
 	gzbuffer(rd.gz, 256 * 1024);
 	if (reader_parse(&rd) == -1)
 		goto out;
+	/* No <datetime>, or not a date: the file's modification time. */
+	if (!rd.have_datetime)
+		r->datetime = st.st_mtime;
 	if (seal_entities(&rd) == -1)
 		goto out;
 	if (roster_seal_members(r, rd.rj, path, NULL) == -1)
@@ -1084,4 +1191,39 @@ ims_read(const char *path, struct roster *r, struct rejects *rj)
 out:
 	reader_free(&rd);
 	return rc;
+}
+
+/*
+ * Read the IMS Enterprise file at path (plain or gzip) into r, which
+ * the caller has initialised (roster_init) and frees; r is sealed
+ * (entities, then memberships) on success.  Bad records go to rj, or
+ * are errors when rj is NULL.  Returns 0, or -1 when the file cannot be
+ * read, is not well-formed (the error names file:line) or has a
+ * structural fault (persons or groups after memberships).
+ */
+int
+ims_read(const char *path, struct roster *r, struct rejects *rj)
+{
+	return read_file(path, r, rj, NULL);
+}
+
+/*
+ * Read cfg->source.file as the export: the <userid> chosen by
+ * cfg->source.useridtype, r->datetime SOURCE_DATE_EPOCH when set.
+ * Returns 0, or -1 as ims_read.
+ */
+int
+ims_read_source(const struct config *cfg, struct roster *r,
+    struct rejects *rj)
+{
+	time_t sde;
+	int rc;
+
+	if ((rc = csv_source_date_epoch(&sde)) == -1)
+		return -1;
+	if (read_file(cfg->source.file, r, rj, cfg->source.useridtype) == -1)
+		return -1;
+	if (rc == 1)
+		r->datetime = sde;
+	return 0;
 }

@@ -420,7 +420,11 @@ of_next(struct orfile *f, int need_data)
 		return of_reject(f, "record", "%d fields, header has %zu", n,
 		    f->nhdr);
 	f->active = 1;
+	for (i = 0; i < f->ncols; i++)
+		if (f->col[i] != -1)
+			csv_trim_field(f->f, f->l, (size_t)f->col[i]);
 	if (f->scol != -1) {
+		csv_trim_field(f->f, f->l, (size_t)f->scol);
 		v = f->f[f->scol];
 		len = f->l[f->scol];
 		if (!of_clean(f, (size_t)f->scol, &why))

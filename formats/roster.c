@@ -235,13 +235,22 @@ needs_cleaning(const char *s, size_t len)
 	return 0;
 }
 
+/* Space, tab, CR or LF: what is trimmed around every value. */
+static int
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 /*
- * Copy s into the arena as the XML output will carry it, so that the
- * snapshot read back equals tonight's roster and no record looks
- * changed every night: CR LF and a lone CR become LF (XML parsers do
- * the same), other C0 controls but TAB and LF are dropped, and so are
- * the non-characters U+FFFE and U+FFFF.
+ * Copy s into the arena as the XML output will carry it and consumers
+ * read it, so that the snapshot read back equals tonight's roster and
+ * no record looks changed every night: white space around the value is
+ * trimmed, CR LF and a lone CR become LF (XML parsers do the same),
+ * other C0 controls but TAB and LF are dropped, and so are the
+ * non-characters U+FFFE and U+FFFF.
  */
+
 static const char *
 dupstr(struct roster *r, const char *s)
 {
@@ -251,6 +260,13 @@ dupstr(struct roster *r, const char *s)
 	if (s == NULL)
 		return "";
 	len = strlen(s);
+	/* Trimmed, as consumers read values (a reading rule). */
+	while (len > 0 && is_blank(s[len - 1]))
+		len--;
+	while (len > 0 && is_blank(*s)) {
+		s++;
+		len--;
+	}
 	if (!needs_cleaning(s, len))
 		return arena_strndup(&r->strings, s, len);
 	if ((d = arena_alloc(&r->strings, len + 1)) == NULL)

@@ -309,6 +309,28 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* source.useridtype: with ims only. */
+START_TEST(test_source_useridtype)
+{
+	struct config *c = load(
+	    "site: S\n"
+	    "source: {format: ims, file: f, useridtype: personNIN}\n"
+	    "output: {source: s}\n"
+	    "delivery: {dir: out}\n");
+
+	ck_assert_msg(c != NULL, "%s", error_last());
+	ck_assert_str_eq(c->source.useridtype, "personNIN");
+	config_free(c);
+	c = load(
+	    "site: S\n"
+	    "source: {format: oneroster, dir: d, useridtype: username}\n"
+	    "output: {source: s}\n"
+	    "delivery: {dir: out}\n");
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(error_last(), "source.useridtype"));
+}
+END_TEST
+
 START_TEST(test_defaults_sftp_mail)
 {
 	struct config *c = load(
@@ -328,6 +350,7 @@ START_TEST(test_defaults_sftp_mail)
 	ck_assert_msg(c != NULL, "%s", error_last());
 	ck_assert_int_eq(c->source.format, SOURCE_IMS);
 	ck_assert_str_eq(c->source.file, under("feed.xml"));
+	ck_assert_ptr_null(c->source.useridtype);
 	ck_assert_str_eq(c->output.name, "sisfeed-%Y%m%d.xml.gz");
 	/* a cell given leaves the others at their defaults */
 	ck_assert_double_eq(c->safety.t[TYPE_PERSON][OP_DELETE].percent, 3);
@@ -988,6 +1011,7 @@ main(void)
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_defaults_sftp_mail);
+	tcase_add_test(tc, test_source_useridtype);
 	tcase_add_test(tc, test_oneroster_sendmail);
 	tcase_add_test(tc, test_relative_paths);
 	tcase_add_test(tc, test_example);

@@ -957,6 +957,22 @@ START_TEST(roster_missing_column)
 }
 END_TEST
 
+/* Values are trimmed as consumers read them; keys still meet. */
+START_TEST(roster_values_trimmed)
+{
+	ck_assert_msg(load(PHDR "\" s1 \",ann, Ann ,Smith\t,,1,Student\n",
+	    GHDR "c1 ,class, Class 1,,,\n",
+	    MHDR " c1,s1 ,1,1\n") == 0, "%s", error_last());
+	ck_assert_str_eq(rejects(), "");
+	ck_assert_str_eq(r.persons[0].id, "s1");
+	ck_assert_str_eq(r.persons[0].given, "Ann");
+	ck_assert_str_eq(r.persons[0].family, "Smith");
+	ck_assert_str_eq(r.groups[0].id, "c1");
+	ck_assert_str_eq(r.groups[0].shortname, "Class 1");
+	ck_assert_uint_eq(r.nmembers, 1);
+}
+END_TEST
+
 /* Headers in any case and spacing; a wrong delimiter is named. */
 START_TEST(roster_header_matching)
 {
@@ -1338,6 +1354,7 @@ csv_suite(void)
 	tcase_add_test(tc, roster_missing_file);
 	tcase_add_test(tc, roster_missing_column);
 	tcase_add_test(tc, roster_header_matching);
+	tcase_add_test(tc, roster_values_trimmed);
 	tcase_add_test(tc, roster_required_unmapped);
 	tcase_add_test(tc, roster_optional_unmapped);
 	tcase_add_test(tc, roster_status_spellings);

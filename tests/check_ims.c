@@ -662,6 +662,65 @@ START_TEST(test_group_timeframe_org)
 }
 END_TEST
 
+/* Another producer's file read as consumers read it: trimmed values,
+ * the login userid (never the national identity number by default),
+ * org and timeframe kept, a datetime that is not ISO 8601. */
+START_TEST(test_read_as_consumers_do)
+{
+	char path[4096];
+	struct roster r;
+	struct rejects rj = { NULL, 0, 0, 0, 0 };
+	struct config cfg;
+	struct stat st;
+	long i;
+
+	snprintf(path, sizeof(path),
+	    "%s/tests/data/ims/consumer-reading.xml", tu_top());
+	ck_assert_int_eq(stat(path, &st), 0);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.source.format = SOURCE_IMS;
+	cfg.source.file = path;
+	unsetenv("SOURCE_DATE_EPOCH");
+	roster_init(&r);
+	ck_assert_msg(ims_read_source(&cfg, &r, &rj) == 0, "%s",
+	    error_last());
+	ck_assert_uint_eq(rj.count, 0);
+	/* not a date: the file's time, never 1970 */
+	ck_assert_int_eq(r.datetime, st.st_mtime);
+	ck_assert_int_ge(i = roster_find_person(&r, "91046433"), 0);
+	ck_assert_str_eq(r.persons[i].userid, "chloe.r");
+	ck_assert_str_eq(r.persons[i].given, "CHLOE");
+	ck_assert_str_eq(r.persons[i].family, "ROBERTS");
+	ck_assert_str_eq(r.persons[i].email, "chloe@example.org");
+	ck_assert_int_ge(i = roster_find_person(&r, "91046434"), 0);
+	ck_assert_str_eq(r.persons[i].userid, "dan.s");	/* untyped */
+	ck_assert_int_ge(i = roster_find_person(&r, "91046435"), 0);
+	ck_assert_str_eq(r.persons[i].userid, "");	/* NIN only */
+	ck_assert_int_ge(i = roster_find_group(&r, "BIO-9"), 0);
+	ck_assert_str_eq(r.groups[i].shortname, "Biology 9");
+	ck_assert_str_eq(r.groups[i].type, "undervisningsgruppe");
+	ck_assert_str_eq(r.groups[i].orgunit, "Science");
+	ck_assert_str_eq(r.groups[i].begin, "2024-08-15");
+	/* the padded member id finds its person: both enrolments */
+	ck_assert_uint_eq(r.nmembers, 2);
+	roster_free(&r);
+
+	/* the national identity number only when configured */
+	cfg.source.useridtype = (char *)"personnin";
+	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+	roster_init(&r);
+	ck_assert_msg(ims_read_source(&cfg, &r, &rj) == 0, "%s",
+	    error_last());
+	unsetenv("SOURCE_DATE_EPOCH");
+	ck_assert_int_eq(r.datetime, 1700000000);
+	ck_assert_int_ge(i = roster_find_person(&r, "91046433"), 0);
+	ck_assert_str_eq(r.persons[i].userid, "01017012345");
+	ck_assert_int_ge(i = roster_find_person(&r, "91046434"), 0);
+	ck_assert_str_eq(r.persons[i].userid, "02027012345");
+	roster_free(&r);
+}
+END_TEST
+
 START_TEST(test_read_thirdparty)
 {
 	char path[4096];
@@ -1404,6 +1463,7 @@ ims_suite(void)
 	tcase_add_test(r, test_round_trip);
 	tcase_add_test(r, test_group_timeframe_org);
 	tcase_add_test(r, test_read_thirdparty);
+	tcase_add_test(r, test_read_as_consumers_do);
 	tcase_add_test(r, test_read_rejects_file);
 	tcase_add_test(r, test_read_not_wellformed);
 	tcase_add_test(r, test_read_roles_normalised);
