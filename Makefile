@@ -99,6 +99,18 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: fuzz-build
 	B=$(B) ./fuzz/run-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+# The IMS DTD built into the binary (sisfeed validate), as a C string:
+# regenerate formats/ims_dtd.c after changing the DTD (check_ims compares
+# the two).
+DTD	 = tests/data/ims/ims_epv1p1.dtd
+dtd:
+	{ printf '/* Generated from %s by make dtd; do not edit. */\n' \
+	    '$(DTD)'; printf '#include "sisfeed.h"\n\n'; \
+	  printf 'const char ims_dtd[] =\n'; \
+	  sed 's/\\/\\\\/g; s/"/\\"/g; s/\t/\\t/g; s/\r$$/\\r/; s/??/?\\?/g; s/^/\t"/; s/$$/\\n"/' \
+	    $(DTD); printf '\t;\nconst size_t ims_dtd_len = sizeof(ims_dtd) - 1;\n'; \
+	} > formats/ims_dtd.c.tmp && mv formats/ims_dtd.c.tmp formats/ims_dtd.c
+
 # --- benchmarks (not part of check) ----------------------------------------
 bench: sisfeed
 	./bench/run-bench
@@ -122,6 +134,6 @@ install: sisfeed
 clean:
 	rm -rf build sisfeed
 
-.PHONY: all check lint-man valgrind bench bench-sftp demo install clean \
+.PHONY: all check lint-man valgrind bench bench-sftp demo install clean dtd \
 	fuzz fuzz-build
 .SECONDARY:

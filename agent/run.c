@@ -1349,28 +1349,35 @@ run_check(const struct config *cfg, int mail)
 
 /*
  * The validate command: FILE is well-formed IMS Enterprise, keys are
- * unique and memberships refer to known records.  Problems are
- * printed as file:line: field: reason.  Returns an exit code.
+ * unique, groups and memberships refer to known records, and it is
+ * valid against the built-in DTD.  Problems are printed as
+ * file:line: field: reason, DTD violations as file:line: DTD: message.
+ * Returns an exit code.
  */
 int
 run_validate(const char *path)
 {
 	struct roster r;
 	struct rejects rj;
+	size_t problems, ndtd = 0;
 	int rc;
 
 	roster_init(&r);
 	memset(&rj, 0, sizeof(rj));
 	rj.fp = stdout;
 	rc = ims_read(path, &r, &rj);
+	if (rc == 0)
+		rc = ims_validate_dtd(path, stdout, 50, &ndtd);
+	/* dangling references (notes, dependents) are problems here */
+	problems = rj.count + rj.notes + rj.dependents;
 	if (rc == -1)
 		log_error("%s", error_last());
 	else
 		printf("%s: %zu persons, %zu groups, %zu memberships, "
-		    "%zu problems\n", path, r.npersons, r.ngroups,
-		    r.nmembers, rj.count);
+		    "%zu problems, %zu DTD violations\n", path, r.npersons,
+		    r.ngroups, r.nmembers, problems, ndtd);
 	roster_free(&r);
-	return rc == -1 || rj.count > 0 ? EXIT_FAILED : EXIT_OK;
+	return rc == -1 || problems > 0 || ndtd > 0 ? EXIT_FAILED : EXIT_OK;
 }
 
 static void
@@ -1401,6 +1408,7 @@ int
 run_diff(const char *oldpath, const char *newpath)
 {
 	struct roster or, nr;
+	struct rejects orj = { NULL, 0, 0, 0, 0 }, nrj = { NULL, 0, 0, 0, 0 };
 	struct changeset cs;
 	size_t i;
 	int t, rc = EXIT_USAGE;		/* diff(1)'s "trouble" */
@@ -1408,12 +1416,20 @@ run_diff(const char *oldpath, const char *newpath)
 	roster_init(&or);
 	roster_init(&nr);
 	memset(&cs, 0, sizeof(cs));
-	if (ims_read(oldpath, &or, NULL) == -1 ||
-	    ims_read(newpath, &nr, NULL) == -1 ||
+	if (ims_read(oldpath, &or, &orj) == -1 ||
+	    ims_read(newpath, &nr, &nrj) == -1 ||
 	    diff_compute(&or, &nr, &cs) == -1) {
 		log_error("%s", error_last());
 		goto out;
 	}
+	/* Dangling or bad records are counted, not refused: the files
+	 * compare as a reader of each keeps them. */
+	if (orj.count + orj.notes + orj.dependents > 0)
+		log_warn("%s: %zu dangling or bad records", oldpath,
+		    orj.count + orj.notes + orj.dependents);
+	if (nrj.count + nrj.notes + nrj.dependents > 0)
+		log_warn("%s: %zu dangling or bad records", newpath,
+		    nrj.count + nrj.notes + nrj.dependents);
 	for (t = 0; t < NTYPES; t++)
 		for (i = 0; i < cs.n[t]; i++)
 			print_change(&or, &nr, t, &cs.c[t][i]);

@@ -721,6 +721,21 @@ START_TEST(test_read_as_consumers_do)
 }
 END_TEST
 
+/* The DTD built into the binary is the repo's (make dtd after a change). */
+START_TEST(test_builtin_dtd_current)
+{
+	char path[4096], *d;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/tests/data/ims/ims_epv1p1.dtd",
+	    tu_top());
+	d = slurp(path, &len);
+	ck_assert_uint_eq(len, ims_dtd_len);
+	ck_assert(memcmp(d, ims_dtd, len) == 0);
+	free(d);
+}
+END_TEST
+
 START_TEST(test_read_thirdparty)
 {
 	char path[4096];
@@ -1463,6 +1478,7 @@ ims_suite(void)
 	tcase_add_test(r, test_round_trip);
 	tcase_add_test(r, test_group_timeframe_org);
 	tcase_add_test(r, test_read_thirdparty);
+	tcase_add_test(r, test_builtin_dtd_current);
 	tcase_add_test(r, test_read_as_consumers_do);
 	tcase_add_test(r, test_read_rejects_file);
 	tcase_add_test(r, test_read_not_wellformed);

@@ -1351,6 +1351,51 @@ START_TEST(test_validate_and_diff)
 }
 END_TEST
 
+/* validate checks the built-in DTD (no DTD file around); diff counts
+ * dangling references instead of refusing the file. */
+START_TEST(test_validate_dtd_diff_dangling)
+{
+	static const char *const bad =
+	    "<?xml version=\"1.0\"?>\n<enterprise>\n"
+	    "<person><sourcedid><source>s</source><id>P1</id></sourcedid>\n"
+	    "<name><n><family>F</family></n></name></person>\n"
+	    "<group><sourcedid><source>s</source><id>G1</id></sourcedid>\n"
+	    "<description><short>G</short></description>\n"
+	    "<relationship relation=\"1\"><sourcedid><source>s</source>"
+	    "<id>GONE</id></sourcedid><label>Parent</label></relationship>"
+	    "</group>\n"
+	    "<membership><sourcedid><source>s</source><id>G1</id>"
+	    "</sourcedid>\n<member><sourcedid><source>s</source><id>P1</id>"
+	    "</sourcedid><idtype>1</idtype><role roletype=\"01\">"
+	    "<status>1</status></role></member>\n<member><sourcedid>"
+	    "<source>s</source><id>NOBODY</id></sourcedid><idtype>1</idtype>"
+	    "<role roletype=\"01\"><status>1</status></role></member>"
+	    "</membership>\n</enterprise>\n";
+	char *out = NULL;
+	int rc;
+
+	make_root(dir, (char *)NULL);
+	tu_write(dir, "bad.xml", bad);
+	rc = prog(tu_sisfeed(), &out, "validate", at(dir, "bad.xml"),
+	    (char *)NULL);
+	ck_assert_msg(rc == 1, "validate: exit %d:\n%s", rc, out);
+	/* no <properties>, <name> without <fn>: the DTD says no */
+	has(out, "bad.xml:4: DTD: Element name content does not follow");
+	has(out, "parent: note: unknown group 'GONE'");
+	has(out, "person 'NOBODY' unknown");
+	has(out, "bad.xml:2: DTD: Element enterprise content does not follow");
+	has(out, "1 persons, 1 groups, 1 memberships, 2 problems, "
+	    "2 DTD violations");
+	free(out);
+	out = NULL;
+	rc = prog(tu_sisfeed(), &out, "diff", at(dir, "bad.xml"),
+	    at(dir, "bad.xml"), (char *)NULL);
+	ck_assert_msg(rc == 0, "diff: exit %d:\n%s", rc, out);
+	has(out, "2 dangling or bad records");
+	free(out);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* status, file modes                                                  */
 
@@ -1768,6 +1813,7 @@ run_suite(void)
 	tcase_add_test(tc, test_dtd_gzip);
 	tcase_add_test(tc, test_export_deterministic);
 	tcase_add_test(tc, test_validate_and_diff);
+	tcase_add_test(tc, test_validate_dtd_diff_dangling);
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_file_modes);
 	suite_add_tcase(s, tc);
