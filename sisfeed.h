@@ -74,6 +74,13 @@ int	 file_copy_atomic(const char *src, const char *dst, mode_t mode,
 	    off_t *size);
 
 /* ------------------------------------------------------------------ */
+/* lib/mem.c: big arrays.                                              */
+
+/* Back the 2 MiB-aligned part of p[0..len) with huge pages (a hint:
+ * nothing happens when the kernel cannot).  Never fails. */
+void	 mem_hint_huge(void *p, size_t len);
+
+/* ------------------------------------------------------------------ */
 /* formats/roster.c: strings that live as long as their roster.        */
 
 struct arena_block;

@@ -564,21 +564,27 @@ struct memo {
 #define MEMO_INIT	{ "", SIZE_MAX, 0 }
 
 /*
- * Memberships wait in a short queue between parsing and the person
- * lookup, so the lookup's cache miss is prefetched while the next rows
- * are parsed.  A key too long to queue is looked up at once after the
- * queue is drained; so is every reject, so rejects keep line order.
+ * Memberships wait in a short queue between parsing and the group and
+ * person lookups, so the lookups' cache misses are prefetched while the
+ * next rows are parsed.  A key the row before had too (a group's
+ * members listed together, or a person's classes) is not looked up
+ * again.  A key too long to queue is looked up at once after the queue
+ * is drained; so is every reject, so rejects keep line order.
  */
 #define MPIPE		16
 #define MPIPE_KEY	48
 struct mpend {
-	uint64_t		 hash;
+	uint64_t		 hash;	/* of the person key */
+	uint64_t		 ghash;	/* of the group key */
 	uint32_t		 line;
-	uint32_t		 group;
 	uint32_t		 len;
+	uint32_t		 glen;
 	uint8_t			 role;
 	uint8_t			 active;
+	uint8_t			 psame;	/* the person of the entry before */
+	uint8_t			 gsame;	/* its group */
 	char			 key[MPIPE_KEY];
+	char			 gkey[MPIPE_KEY];
 };
 struct mstate {
 	struct roster		*r;
@@ -588,9 +594,8 @@ struct mstate {
 	size_t			 linecap;
 	struct mpend		 q[MPIPE];
 	size_t			 qhead, qlen;
-	long			 lastg;	/* the last group looked up */
-	char			*lastkey;
-	size_t			 lastlen, lastcap;
+	struct mpend		*qlast;	/* the entry queued last, or NULL */
+	long			 lastp, lastg;	/* the last finished entry's */
 };
 
 static void
@@ -1041,18 +1046,27 @@ fail:
 	return -1;
 }
 
-/* FNV-1a over len bytes, high bits folded down. */
+/* A hash of len bytes, eight at a time (keys are short: one or two
+ * multiplies), mixed so both the low bits (the slot) and the high bits
+ * (the fingerprint) depend on every byte. */
 static uint64_t
 key_hash(const char *s, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
 
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
+	for (; len >= 8; s += 8, len -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
 	}
-	return h ^ (h >> 29);
+	if (len > 0) {
+		w = 0;
+		memcpy(&w, s, len);
+		h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	}
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return h ^ (h >> 32);
 }
 
 /*
@@ -1181,42 +1195,9 @@ member_role(const struct config *cfg, const struct table *t,
 	return memo_put(mo, v, table_len(t, MF_ROLE), role_lookup(cfg, v));
 }
 
-/*
- * The group of the current membership record: its index, or -1.  The
- * last group is remembered, since exports list a group's members
- * together.  -2 on no memory.
- */
-static long
-member_group(struct mstate *ms)
-{
-	const char *key = table_val(ms->t, MF_GROUP);
-	size_t len = table_len(ms->t, MF_GROUP);
-	long gi;
-	char *nk;
-
-	if (ms->lastg != -1 && ms->lastlen == len &&
-	    memcmp(ms->lastkey, key, len) == 0)
-		return ms->lastg;
-	if ((gi = keyindex_find(&ms->gk, key, len, key_hash(key, len))) ==
-	    -1)
-		return -1;
-	if (len + 1 > ms->lastcap) {
-		if ((nk = realloc(ms->lastkey, len + 1)) == NULL) {
-			error_sys("memberships");
-			return -2;
-		}
-		ms->lastkey = nk;
-		ms->lastcap = len + 1;
-	}
-	memcpy(ms->lastkey, key, len);
-	ms->lastlen = len;
-	ms->lastg = gi;
-	return gi;
-}
-
 /* Add a resolved membership and keep its line.  0 or -1. */
 static int
-member_add(struct mstate *ms, const struct mpend *e, long pi)
+member_add(struct mstate *ms, const struct mpend *e, long gi, long pi)
 {
 	struct membership m;
 	size_t n = ms->r->nmembers, ncap;
@@ -1228,13 +1209,14 @@ member_add(struct mstate *ms, const struct mpend *e, long pi)
 			ncap *= 2;
 		if ((nl = reallocarray(ms->lines, ncap, sizeof(*nl))) == NULL)
 			return error_sys("memberships");
+		mem_hint_huge(nl, ncap * sizeof(*nl));
 		memset(nl + ms->linecap, 0,
 		    (ncap - ms->linecap) * sizeof(*nl));
 		ms->lines = nl;
 		ms->linecap = ncap;
 	}
 	memset(&m, 0, sizeof(m));
-	m.group = e->group;
+	m.group = (uint32_t)gi;
 	m.person = (uint32_t)pi;
 	m.role = e->role;
 	m.active = e->active;
@@ -1245,22 +1227,32 @@ member_add(struct mstate *ms, const struct mpend *e, long pi)
 }
 
 /*
- * Look up the person of a queued membership and add it, or reject it
- * naming the unknown person.  0 or -1.
+ * Look up the group and the person of a queued membership (key and
+ * gkey: their keys) and add it, or reject it naming the unknown group,
+ * else the unknown person.  0 or -1.
  */
 static int
-member_finish(struct mstate *ms, const struct mpend *e, const char *key)
+member_finish(struct mstate *ms, const struct mpend *e, const char *key,
+    const char *gkey)
 {
 	char sb[64];
-	long pi;
+	long gi, pi;
 
-	if ((pi = keyindex_find(&ms->pk, key, e->len, e->hash)) != -1)
-		return member_add(ms, e, pi);
-	if (rejects_add(ms->t->rj, ms->t->file, e->line, "person",
-	    "unknown person '%s'", rejects_quote(key, e->len, sb,
-	    sizeof(sb))) == -1)
-		return -1;
-	return 0;
+	gi = e->gsame ? ms->lastg :
+	    keyindex_find(&ms->gk, gkey, e->glen, e->ghash);
+	pi = e->psame ? ms->lastp :
+	    keyindex_find(&ms->pk, key, e->len, e->hash);
+	ms->lastg = gi;
+	ms->lastp = pi;
+	if (gi == -1)
+		return rejects_add(ms->t->rj, ms->t->file, e->line, "group",
+		    "unknown group '%s'", rejects_quote(gkey, e->glen, sb,
+		    sizeof(sb)));
+	if (pi == -1)
+		return rejects_add(ms->t->rj, ms->t->file, e->line, "person",
+		    "unknown person '%s'", rejects_quote(key, e->len, sb,
+		    sizeof(sb)));
+	return member_add(ms, e, gi, pi);
 }
 
 /* Finish every queued membership, in order.  0 or -1. */
@@ -1274,54 +1266,73 @@ member_drain(void *arg)
 		e = &ms->q[ms->qhead];
 		ms->qhead = (ms->qhead + 1) % MPIPE;
 		ms->qlen--;
-		if (member_finish(ms, e, e->key) == -1)
+		if (member_finish(ms, e, e->key, e->gkey) == -1)
 			return -1;
 	}
+	ms->qlast = NULL;
 	return 0;
 }
 
 /*
- * Queue the current record's membership (group, role, status already
+ * Queue the current record's membership (role and status already
  * checked), finishing the oldest one when the queue is full.  0 or -1.
  */
 static int
-member_queue(struct mstate *ms, long gi, int role, int active)
+member_queue(struct mstate *ms, int role, int active)
 {
 	const char *key = table_val(ms->t, MF_PERSON);
+	const char *gkey = table_val(ms->t, MF_GROUP);
 	size_t len = table_len(ms->t, MF_PERSON);
+	size_t glen = table_len(ms->t, MF_GROUP);
+	const struct mpend *last;
 	struct mpend *e, now;
 
-	if (len >= MPIPE_KEY || len > UINT32_MAX) {
+	if (len >= MPIPE_KEY || glen >= MPIPE_KEY) {
 		/* Too long to queue: finish the queue, then this one. */
 		if (member_drain(ms) == -1)
 			return -1;
 		memset(&now, 0, sizeof(now));
 		now.hash = key_hash(key, len);
+		now.ghash = key_hash(gkey, glen);
 		now.line = (uint32_t)csv_line(ms->t->cr);
-		now.group = (uint32_t)gi;
 		now.len = (uint32_t)len;
+		now.glen = (uint32_t)glen;
 		now.role = (uint8_t)role;
 		now.active = (uint8_t)active;
-		return member_finish(ms, &now, key);
+		return member_finish(ms, &now, key, gkey);
 	}
 	if (ms->qlen == MPIPE) {
 		e = &ms->q[ms->qhead];
 		ms->qhead = (ms->qhead + 1) % MPIPE;
 		ms->qlen--;
-		if (member_finish(ms, e, e->key) == -1)
+		if (member_finish(ms, e, e->key, e->gkey) == -1)
 			return -1;
 	}
+	last = ms->qlast;
 	e = &ms->q[(ms->qhead + ms->qlen) % MPIPE];
 	ms->qlen++;
-	e->hash = key_hash(key, len);
+	ms->qlast = e;
 	e->line = (uint32_t)csv_line(ms->t->cr);
-	e->group = (uint32_t)gi;
 	e->role = (uint8_t)role;
 	e->active = (uint8_t)active;
+	e->psame = last != NULL && last->len == len &&
+	    memcmp(last->key, key, len) == 0;
+	e->gsame = last != NULL && last->glen == glen &&
+	    memcmp(last->gkey, gkey, glen) == 0;
 	e->len = (uint32_t)len;
+	e->glen = (uint32_t)glen;
 	memcpy(e->key, key, len);
 	e->key[len] = '\0';
-	keyindex_prefetch(&ms->pk, e->hash);
+	memcpy(e->gkey, gkey, glen);
+	e->gkey[glen] = '\0';
+	if (!e->psame) {
+		e->hash = key_hash(key, len);
+		keyindex_prefetch(&ms->pk, e->hash);
+	}
+	if (!e->gsame) {
+		e->ghash = key_hash(gkey, glen);
+		keyindex_prefetch(&ms->gk, e->ghash);
+	}
 	return 0;
 }
 
@@ -1330,7 +1341,6 @@ static void
 mstate_free(struct mstate *ms)
 {
 	free(ms->lines);
-	free(ms->lastkey);
 	free(ms->pk.slot);
 	free(ms->gk.slot);
 }
@@ -1342,13 +1352,12 @@ read_members(const struct config *cfg, struct roster *r,
 	struct table t;
 	struct mstate ms;
 	struct memo smemo = MEMO_INIT, rmemo = MEMO_INIT;
-	long gi;
 	int rc, role, active;
 
 	memset(&ms, 0, sizeof(ms));
 	ms.r = r;
 	ms.t = &t;
-	ms.lastg = -1;
+	ms.lastg = ms.lastp = -1;
 	if (table_open(&t, cfg->source.memberships, "memberships",
 	    cfg->source.delimiter, cfg->source.mcol, mnames, NMF,
 	    1u << MF_GROUP | 1u << MF_PERSON, rj) == -1)
@@ -1365,7 +1374,6 @@ read_members(const struct config *cfg, struct roster *r,
 		if (rc == 2)
 			continue;
 		rc = 0;
-		gi = -1;
 		role = active = 0;
 		if (table_len(&t, MF_GROUP) == 0)
 			rc = table_reject(&t, MF_GROUP, "empty key");
@@ -1377,12 +1385,8 @@ read_members(const struct config *cfg, struct roster *r,
 			    "missing value" : "unknown role");
 		else if ((active = table_status(&t, MF_STATUS, &smemo)) == -1)
 			rc = table_bad_status(&t, MF_STATUS);
-		else if ((gi = member_group(&ms)) == -2)
-			rc = -1;
-		else if (gi == -1)
-			rc = table_reject(&t, MF_GROUP, "unknown group");
 		if (rc == 0)
-			rc = member_queue(&ms, gi, role, active);
+			rc = member_queue(&ms, role, active);
 		if (rc == -1)
 			goto fail;
 	}

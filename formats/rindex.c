@@ -308,6 +308,9 @@ load(int fd, const struct rindex_header *h, struct roster *r)
 		rc = error_sys("rindex");
 		goto out;
 	}
+	mem_hint_huge(p, h->npersons * sizeof(*p));
+	mem_hint_huge(r->persons, h->npersons * sizeof(*r->persons));
+	mem_hint_huge(r->members, h->nmembers * sizeof(*r->members));
 	r->cappersons = h->npersons ? h->npersons : 1;
 	r->capgroups = h->ngroups ? h->ngroups : 1;
 	r->capmembers = h->nmembers ? h->nmembers : 1;

@@ -12,6 +12,7 @@
 #include "sisfeed.h"
 
 #define ARENA_BLOCK	(1024 * 1024)
+#define ARENA_BLOCK_MAX	(64 * 1024 * 1024)
 
 struct arena_block {
 	struct arena_block	*next;
@@ -31,12 +32,20 @@ arena_alloc(struct arena *a, size_t len)
 	void *p;
 
 	if (b == NULL || b->cap - b->used < need) {
-		size_t cap = need > ARENA_BLOCK ? need : ARENA_BLOCK;
+		size_t cap = ARENA_BLOCK;
 
+		/* blocks grow with the arena (to ARENA_BLOCK_MAX), so a
+		 * national export's strings sit in a few big blocks on
+		 * huge pages, not in hundreds of fresh 1 MiB ones */
+		while (cap < ARENA_BLOCK_MAX && cap < a->bytes / 8)
+			cap *= 2;
+		if (cap < need)
+			cap = need;
 		if ((b = malloc(sizeof(*b) + cap)) == NULL) {
 			error_sys("arena");
 			return NULL;
 		}
+		mem_hint_huge(b, sizeof(*b) + cap);
 		b->used = 0;
 		b->cap = cap;
 		b->next = a->head;
@@ -215,6 +224,7 @@ grow(void **v, size_t *cap, size_t n, size_t sz)
 	ncap = *cap ? *cap * 2 : 1024;
 	if ((nv = realloc(*v, ncap * sz)) == NULL)
 		return error_sys("roster");
+	mem_hint_huge(nv, ncap * sz);
 	*v = nv;
 	*cap = ncap;
 	return 0;
@@ -767,78 +777,74 @@ roster_find_group(const struct roster *r, const char *key)
 	return find(r->groups, r->ngroups, sizeof(struct group), key);
 }
 
-static int
-member_cmp(const struct membership *x, const struct membership *y)
-{
-	if (x->group != y->group)
-		return x->group < y->group ? -1 : 1;
-	if (x->person != y->person)
-		return x->person < y->person ? -1 : 1;
-	if (x->role != y->role)
-		return x->role < y->role ? -1 : 1;
-	return 0;
-}
-
-/* A membership with its original position, for reject line numbers. */
-struct mpos {
-	struct membership	m;
-	uint32_t		pos;
+/*
+ * A membership as one sort key, (group, person, role) packed into 64
+ * bits, with its original position (for reject line numbers) and its
+ * state.
+ */
+struct mkey {
+	uint64_t	key;
+	uint32_t	pos;
+	uint32_t	active;
 };
+#define MKEY_ROLEBITS	4	/* roles 0..8 */
+#define MKEY_DIGIT	11	/* bits a radix pass */
+#define MKEY_PASSES	6	/* ceil(64 / MKEY_DIGIT) */
 
-/* One digit of the sort key: a field and a bit range of it. */
-static const struct {
-	unsigned char	field;		/* 0 role, 1 person, 2 group */
-	unsigned char	shift, bits;
-} digits[] = {
-	{ 0, 0, 8 },
-	{ 1, 0, 11 }, { 1, 11, 11 }, { 1, 22, 10 },
-	{ 2, 0, 11 }, { 2, 11, 11 }, { 2, 22, 10 },
-};
-
-static uint32_t
-digit_of(const struct membership *m, size_t d)
+/* Bits needed for the numbers 0..n-1 (at least 1). */
+static unsigned
+bits_for(size_t n)
 {
-	uint32_t v = digits[d].field == 0 ? m->role :
-	    digits[d].field == 1 ? m->person : m->group;
+	unsigned b = 1;
 
-	return (v >> digits[d].shift) & ((1u << digits[d].bits) - 1);
+	while (b < 64 && ((size_t)1 << b) < n)
+		b++;
+	return b;
 }
 
 /*
- * Sort v[0..n) by (group, person, role), stable, by LSD radix sort:
- * linear in n, so ten times the memberships cost ten times the time.
- * A digit every record shares costs one counting pass and no move.
- * *vp may be swapped for the other buffer.  Returns 0 or -1.
+ * Sort v[0..n) by key, stable, by LSD radix sort over the low `bits`
+ * bits: linear in n, so ten times the memberships cost ten times the
+ * time.  Every digit's counts come from one read of v, and a digit
+ * every record shares costs no move.  *vp may be swapped for the
+ * other buffer.  Returns 0 or -1.
  */
 static int
-radix_sort(struct mpos **vp, size_t n)
+radix_sort(struct mkey **vp, size_t n, unsigned bits)
 {
-	struct mpos *a = *vp, *b, *t;
-	size_t count[1 << 11], d, i, sum;
+	size_t (*count)[1 << MKEY_DIGIT];
+	struct mkey *a = *vp, *b, *t;
+	size_t d, i, sum, c, passes = (bits + MKEY_DIGIT - 1) / MKEY_DIGIT;
+	const size_t mask = ((size_t)1 << MKEY_DIGIT) - 1;
 
-	if ((b = malloc(n * sizeof(*b))) == NULL)
+	if ((count = calloc(MKEY_PASSES, sizeof(*count))) == NULL)
 		return error_sys("roster");
-	for (d = 0; d < sizeof(digits) / sizeof(digits[0]); d++) {
-		size_t buckets = (size_t)1 << digits[d].bits;
+	if ((b = malloc(n * sizeof(*b))) == NULL) {
+		free(count);
+		return error_sys("roster");
+	}
+	mem_hint_huge(b, n * sizeof(*b));
+	for (i = 0; i < n; i++)
+		for (d = 0; d < passes; d++)
+			count[d][(a[i].key >> (d * MKEY_DIGIT)) & mask]++;
+	for (d = 0; d < passes; d++) {
+		unsigned shift = (unsigned)(d * MKEY_DIGIT);
 
-		memset(count, 0, buckets * sizeof(count[0]));
-		for (i = 0; i < n; i++)
-			count[digit_of(&a[i].m, d)]++;
-		if (count[digit_of(&a[0].m, d)] == n)
+		if (count[d][(a[0].key >> shift) & mask] == n)
 			continue;
-		for (i = 0, sum = 0; i < buckets; i++) {
-			size_t c = count[i];
-
-			count[i] = sum;
+		for (i = 0, sum = 0; i <= mask; i++) {
+			c = count[d][i];
+			count[d][i] = sum;
 			sum += c;
 		}
 		for (i = 0; i < n; i++)
-			b[count[digit_of(&a[i].m, d)]++] = a[i];
+			b[count[d][(a[i].key >> shift) & mask]++] = a[i];
 		t = a;
 		a = b;
 		b = t;
 	}
 	free(b);
+	free(count);
 	*vp = a;
 	return 0;
 }
@@ -852,38 +858,62 @@ int
 roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
     const uint32_t *lines)
 {
-	struct mpos *v;
+	struct mkey *v;
+	const struct membership *m;
+	unsigned pbits, gbits;
+	uint64_t key, last = 0;
 	size_t i, out;
 
 	if (r->nmembers == 0)
 		return 0;
+	pbits = bits_for(r->npersons);
+	gbits = bits_for(r->ngroups);
+	if (pbits + gbits + MKEY_ROLEBITS > 64)
+		return error_set("roster: too many persons and groups");
 	if ((v = malloc(r->nmembers * sizeof(*v))) == NULL)
 		return error_sys("roster");
+	mem_hint_huge(v, r->nmembers * sizeof(*v));
 	for (i = 0; i < r->nmembers; i++) {
-		v[i].m = r->members[i];
+		m = &r->members[i];
+		v[i].key = (uint64_t)m->group << (pbits + MKEY_ROLEBITS) |
+		    (uint64_t)m->person << MKEY_ROLEBITS | (m->role & 0xf);
 		v[i].pos = (uint32_t)i;
+		v[i].active = m->active;
 	}
-	if (radix_sort(&v, r->nmembers) == -1) {
+	if (radix_sort(&v, r->nmembers, pbits + gbits + MKEY_ROLEBITS) ==
+	    -1) {
 		free(v);
 		return -1;
 	}
 	for (i = out = 0; i < r->nmembers; i++) {
-		if (out > 0 && member_cmp(&v[i].m, &r->members[out - 1]) == 0) {
+		key = v[i].key;
+		if (out > 0 && key == last) {
 			if (lines == NULL) {
-				r->members[out - 1].active |= v[i].m.active;
+				r->members[out - 1].active |= (uint8_t)
+				    v[i].active;
 				continue;
 			}
 			if (rejects_add(rj, file,
 			    lines[v[i].pos], "person",
 			    "duplicate membership of '%s' in '%s'",
-			    r->persons[v[i].m.person].id,
-			    r->groups[v[i].m.group].id) == -1) {
+			    r->persons[(key >> MKEY_ROLEBITS) &
+			    (((uint64_t)1 << pbits) - 1)].id,
+			    r->groups[key >> (pbits + MKEY_ROLEBITS)].id) ==
+			    -1) {
 				free(v);
 				return -1;
 			}
 			continue;
 		}
-		r->members[out++] = v[i].m;
+		last = key;
+		memset(&r->members[out], 0, sizeof(r->members[out]));
+		r->members[out].group = (uint32_t)(key >> (pbits +
+		    MKEY_ROLEBITS));
+		r->members[out].person = (uint32_t)((key >> MKEY_ROLEBITS) &
+		    (((uint64_t)1 << pbits) - 1));
+		r->members[out].role = (uint8_t)(key & 0xf);
+		r->members[out].active = (uint8_t)v[i].active;
+		out++;
 	}
 	r->nmembers = out;
 	free(v);

@@ -861,6 +861,53 @@ START_TEST(roster_lookup_paths)
 }
 END_TEST
 
+/* Rows in person order (a person's classes together) and in group
+ * order: a key the row before had is not looked up again, and an
+ * unknown key repeated is rejected on every row that names it. */
+START_TEST(roster_repeated_keys)
+{
+	ck_assert_msg(load(good_p, good_g,
+	    MHDR
+	    "c1,s1,1,1\n"			/* 2 */
+	    "sch,s1,1,0\n"			/* 3 */
+	    "nog,s1,1,1\n"			/* 4 unknown group */
+	    "nog,s1,2,1\n"			/* 5 the same again */
+	    "c1,s1,2,1\n"			/* 6 */
+	    "c1,s9,1,1\n"			/* 7 unknown person */
+	    "sch,s9,1,1\n"			/* 8 the same person */
+	    "sch,s3,1,1\n"			/* 9 */
+	    "sch," K60 ",1,1\n"		/* 10 too long to queue */
+	    "sch,s3,1,1\n"			/* 11 duplicate of 9 */
+	    "c1,s3,Janitor,1\n"		/* 12 bad role */
+	    "c1,s3,1,1\n"			/* 13 */
+	    K60 ",s3,1,1\n"			/* 14 group too long */
+	    "c1,s2,2,1\n") == 0, "%s",	/* 15 */
+	    error_last());
+	ck_assert_str_eq(rejects(),
+	    "memberships.csv:4: group: unknown group 'nog'\n"
+	    "memberships.csv:5: group: unknown group 'nog'\n"
+	    "memberships.csv:7: person: unknown person 's9'\n"
+	    "memberships.csv:8: person: unknown person 's9'\n"
+	    "memberships.csv:10: person: unknown person '" K60 "'\n"
+	    "memberships.csv:12: role: unknown role 'Janitor'\n"
+	    "memberships.csv:14: group: unknown group '" K60 "'\n"
+	    "memberships.csv:11: person: duplicate membership of 's3' in "
+	    "'sch'\n");
+	ck_assert_uint_eq(r.nmembers, 6);
+	/* sorted by (group, person, role): c1 before sch, s1 < s2 < s3 */
+	ck_assert_str_eq(r.groups[r.members[0].group].id, "c1");
+	ck_assert_str_eq(r.persons[r.members[0].person].id, "s1");
+	ck_assert_int_eq(r.members[0].role, 1);
+	ck_assert_int_eq(r.members[1].role, 2);
+	ck_assert_str_eq(r.persons[r.members[2].person].id, "s2");
+	ck_assert_str_eq(r.persons[r.members[3].person].id, "s3");
+	ck_assert_str_eq(r.groups[r.members[4].group].id, "sch");
+	ck_assert_str_eq(r.persons[r.members[4].person].id, "s1");
+	ck_assert_int_eq(r.members[4].active, 0);
+	ck_assert_str_eq(r.persons[r.members[5].person].id, "s3");
+}
+END_TEST
+
 START_TEST(roster_nul_byte)
 {
 	static const char p[] =
@@ -1346,6 +1393,7 @@ csv_suite(void)
 	tcase_add_test(tc, roster_member_rejects);
 	tcase_add_test(tc, roster_duplicates);
 	tcase_add_test(tc, roster_lookup_paths);
+	tcase_add_test(tc, roster_repeated_keys);
 	tcase_add_test(tc, roster_nul_byte);
 	tcase_add_test(tc, roster_reject_value_shown_safely);
 	tcase_add_test(tc, roster_empty_file);
