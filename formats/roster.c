@@ -551,6 +551,9 @@ sort_by_key(void **basep, size_t n, size_t sz, size_t koff, size_t loff)
 		free(count);
 		return error_sys("roster");
 	}
+	mem_hint_huge(a, n * sizeof(*a));
+	mem_hint_huge(b, n * sizeof(*b));
+	mem_hint_huge(sorted, n * sz);
 	for (i = 0; i < n; i++) {
 		a[i].digit = digit_of_key(key_at(&t, (uint32_t)i), t.skip);
 		a[i].idx = (uint32_t)i;
