@@ -572,13 +572,14 @@ int	 ims_write_moodle(const char *path, const struct roster *r,
  * Take out of the sealed roster r the records opt's profile cannot
  * deliver (for moodle: Moodle's column sizes, an empty or shared login,
  * a shared course short name), each into rj with the reason naming
- * pfile or gfile, and the memberships that name them.  *altered: the
+ * pfile or gfile, and the memberships that name them (counted as
+ * rejects, one line naming mfile).  *altered: the
  * records whose values the receiver stores differently (each named in
  * a warning).  The generic profile takes everything.  0 or -1.
  */
 int	 ims_screen(const struct ims_options *opt, struct roster *r,
 	    struct rejects *rj, const char *pfile, const char *gfile,
-	    size_t *altered);
+	    const char *mfile, size_t *altered);
 
 /* ------------------------------------------------------------------ */
 /* formats/window.c: the journal of the nights' touched keys (moodle). */

@@ -139,24 +139,25 @@ read_export(const struct config *cfg, struct roster *nr,
 	return error_set("unknown source format");
 }
 
-/* The files persons and groups are read from, for reject lines. */
+/* The files persons, groups and memberships come from, for rejects. */
 static void
 source_files(const struct config *cfg, const char **pfile,
-    const char **gfile)
+    const char **gfile, const char **mfile)
 {
 	switch (cfg->source.format) {
 	case SOURCE_CSV:
 		*pfile = cfg->source.persons;
 		*gfile = cfg->source.groups;
+		*mfile = cfg->source.memberships;
 		return;
 	case SOURCE_ONEROSTER:
-		*pfile = *gfile = cfg->source.dir;
+		*pfile = *gfile = *mfile = cfg->source.dir;
 		return;
 	case SOURCE_IMS:
-		*pfile = *gfile = cfg->source.file;
+		*pfile = *gfile = *mfile = cfg->source.file;
 		return;
 	}
-	*pfile = *gfile = "";
+	*pfile = *gfile = *mfile = "";
 }
 
 static void ims_options_of(const struct config *, struct ims_options *,
@@ -168,11 +169,11 @@ static int
 screen_export(struct run *r)
 {
 	struct ims_options o;
-	const char *pfile, *gfile;
+	const char *pfile, *gfile, *mfile;
 
 	ims_options_of(r->cfg, &o, 0);
-	source_files(r->cfg, &pfile, &gfile);
-	if (ims_screen(&o, &r->nr, &r->rj, pfile, gfile,
+	source_files(r->cfg, &pfile, &gfile, &mfile);
+	if (ims_screen(&o, &r->nr, &r->rj, pfile, gfile, mfile,
 	    &r->rep.altered) == -1)
 		return -1;
 	if (r->rep.altered > 0)

@@ -2247,7 +2247,7 @@ ascii_casecmp(const char *a, const char *b)
 struct screen {
 	struct roster	*r;
 	struct rejects	*rj;
-	const char	*pfile, *gfile;
+	const char	*pfile, *gfile, *mfile;
 	uint8_t		*pdead, *gdead;
 	size_t		 altered;
 };
@@ -2482,12 +2482,20 @@ screen_compact(struct screen *s)
 		m.group = gmap[m.group];
 		r->members[n++] = m;
 	}
-	if (n < r->nmembers)
-		log_warn("%zu memberships left out with their rejected "
-		    "persons or groups", r->nmembers - n);
-	r->nmembers = n;
 	free(pmap);
 	free(gmap);
+	if (n < r->nmembers) {
+		/* they count against safety.max_rejects like the others;
+		 * one line says how many */
+		size_t dropped = r->nmembers - n;
+
+		r->nmembers = n;
+		if (rejects_add(s->rj, s->mfile, 0, "person/group", "%zu "
+		    "memberships of the persons and groups rejected above "
+		    "left out", dropped) == -1)
+			return -1;
+		s->rj->count += dropped - 1;
+	}
 	return 0;
 }
 
@@ -2530,8 +2538,9 @@ screen_moodle(struct screen *s)
 
 /*
  * Take out of the sealed roster r the records the profile's receiver
- * would choke on, each into rj with the reason (pfile and gfile name
- * the person and group sources), and the memberships that name them.
+ * would choke on, each into rj with the reason (pfile, gfile and mfile
+ * name the sources), and the memberships that name them (counted as
+ * rejects, in one line).
  * *altered gets the number of records whose values the receiver stores
  * differently, each named in a warning.  The generic profile takes
  * everything.  Returns 0, or -1 on I/O error or no memory.
@@ -2539,7 +2548,7 @@ screen_moodle(struct screen *s)
 int
 ims_screen(const struct ims_options *opt, struct roster *r,
     struct rejects *rj, const char *pfile, const char *gfile,
-    size_t *altered)
+    const char *mfile, size_t *altered)
 {
 	struct screen s;
 	int rc;
@@ -2552,6 +2561,7 @@ ims_screen(const struct ims_options *opt, struct roster *r,
 	s.rj = rj;
 	s.pfile = pfile;
 	s.gfile = gfile;
+	s.mfile = mfile;
 	if ((s.pdead = calloc(r->npersons + 1, 1)) == NULL ||
 	    (s.gdead = calloc(r->ngroups + 1, 1)) == NULL) {
 		free(s.pdead);

@@ -1175,6 +1175,8 @@ START_TEST(test_rejects_keep_the_import_going)
 	    "name"));
 	ck_assert_ptr_nonnull(strstr(rej, "person 'PDUP': the same login"));
 	ck_assert_ptr_nonnull(strstr(rej, "person 'P0': the same login"));
+	ck_assert_ptr_nonnull(strstr(rej, "memberships of the persons and "
+	    "groups rejected above left out"));
 	free(rej);
 	/* P0 (user.1) is rejected with its twin: it is not in Moodle */
 	ck_assert_int_eq(moodle_import(&m, file), 1);
