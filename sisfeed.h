@@ -303,8 +303,16 @@ struct org_limits {
 	long		 min_base;
 };
 
+/* A limit on a kind of change summed over the last days. */
+struct window_limit {
+	int		 type, kind, days;
+	struct threshold th;
+};
+
 struct safety_nets {
 	struct threshold flip[NTYPES][NFLIPS];
+	struct window_limit *windows;	/* safety.TYPE.KIND_Nd */
+	size_t	 nwindows;
 	int	 orgs_enabled;		/* a safety.orgs section exists */
 	char	*org_type;		/* groups of this type are orgs */
 	struct org_limits org_all;	/* every org */
@@ -922,6 +930,18 @@ int	 mail_report(const struct config *, const struct run_report *);
 int	 mail_flush_spool(const struct config *);
 /* Send a test message.  0 or -1. */
 int	 mail_test(const struct config *);
+
+/* ------------------------------------------------------------------ */
+/* agent/history.c: the delivered change sets, for windows of days.    */
+
+/* Append the delivered cs (approval id id) at now to
+ * STATE/delivered.log, fsync'd.  0 or -1. */
+int	 history_append(const struct config *, const char *id,
+	    const struct changeset *, time_t now);
+/* Sum what was delivered after since (each id once, skip left out)
+ * into sum; a torn line is skipped with a warning.  0 or -1. */
+int	 history_sum(const struct config *, time_t since, const char *skip,
+	    size_t sum[NTYPES][NKINDS]);
 
 /* ------------------------------------------------------------------ */
 /* agent/approval.c: an approval of a blocked change set.              */

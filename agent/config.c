@@ -1099,6 +1099,85 @@ static const char *const status_op_keys[] = { "inserts", "updates",
 	"deletes", "deactivations", "reactivations", NULL };
 static const char *const first_run_names[] = { "block", "allow", NULL };
 
+#define MAXWINDOWS	8	/* window keys in one type's map */
+
+/* 1 if k is KIND_Nd for a kind in keys (days 1..366): *kind, *days. */
+static int
+window_key(const char *k, const char *const *keys, int *kind, int *days)
+{
+	size_t i, len;
+	const char *p;
+	long d;
+	char *end;
+
+	for (i = 0; keys[i] != NULL; i++) {
+		len = strlen(keys[i]);
+		if (strncmp(k, keys[i], len) != 0 || k[len] != '_')
+			continue;
+		p = k + len + 1;
+		if (*p < '1' || *p > '9')
+			return 0;
+		d = strtol(p, &end, 10);
+		if (strcmp(end, "d") != 0 || d < 1 || d > 366)
+			return 0;
+		*kind = (int)i;
+		*days = (int)d;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * map_get for the map of one type's cells, which may also hold limits
+ * over windows of days (deletes_7d: 5%); those go to c->nets.windows.
+ */
+static int
+map_get_windows(const struct ctx *x, const struct node *m,
+    const char *prefix, int type, const char *const *keys, struct ent *o)
+{
+	struct safety_nets *nets = &x->c->nets;
+	const char *names[NKINDS + MAXWINDOWS + 1];
+	struct ent e[NKINDS + MAXWINDOWS + 1];
+	int kind[MAXWINDOWS], days[MAXWINDOWS];
+	char key[MAXKEY];
+	size_t nbase, n, i, w = 0;
+
+	for (nbase = 0; keys[nbase] != NULL; nbase++)
+		names[nbase] = keys[nbase];
+	n = nbase;
+	for (i = 0; m->kind == N_MAP && i + 1 < m->n && w < MAXWINDOWS;
+	    i += 2)
+		if (m->v[i]->kind == N_SCALAR && window_key(m->v[i]->s, keys,
+		    &kind[w], &days[w])) {
+			names[n++] = m->v[i]->s;
+			w++;
+		}
+	names[n] = NULL;
+	if (map_get(x, m, prefix, names, e) == -1)
+		return -1;
+	memcpy(o, e, nbase * sizeof(*o));
+	for (i = 0; i < w; i++) {
+		struct window_limit *wl, *nv;
+
+		nv = reallocarray(nets->windows, nets->nwindows + 1,
+		    sizeof(*nv));
+		if (nv == NULL)
+			return error_sys("config");
+		nets->windows = nv;
+		wl = &nv[nets->nwindows];
+		memset(wl, 0, sizeof(*wl));
+		wl->type = type;
+		wl->kind = kind[i];
+		wl->days = days[i];
+		wl->th.percent = wl->th.cap = -1;
+		if (get_threshold(x, e[nbase + i].v, kjoin(key, sizeof(key),
+		    prefix, names[nbase + i]), &wl->th) == -1)
+			return -1;
+		nets->nwindows++;
+	}
+	return 0;
+}
+
 /* A span of time, "7d" or "36h" (1h to 3650d), into seconds. */
 static int
 get_duration(const struct ctx *x, const struct node *n, const char *key,
@@ -1263,7 +1342,7 @@ walk_safety(const struct ctx *x, const struct ent *fe)
 			continue;
 		kjoin(prefix, sizeof(prefix), "safety", safety_keys[type]);
 		keys = type == TYPE_GROUP ? op_keys : status_op_keys;
-		if (map_get(x, e[type].v, prefix, keys, o) == -1)
+		if (map_get_windows(x, e[type].v, prefix, type, keys, o) == -1)
 			return -1;
 		for (op = 0; keys[op] != NULL; op++) {
 			if (o[op].v == NULL)
@@ -1946,6 +2025,7 @@ config_free(struct config *c)
 	for (i = 0; i < c->nets.norg_over; i++)
 		free(c->nets.org_over[i].org);
 	free(c->nets.org_over);
+	free(c->nets.windows);
 	free(c->source.persons);
 	free(c->source.groups);
 	free(c->source.memberships);

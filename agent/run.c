@@ -358,6 +358,53 @@ collect_samples(struct run *r, int all)
 	}
 }
 
+static void	window_samples(const struct changeset *, struct check *);
+
+/*
+ * The limits over windows of days: what was delivered in the last N
+ * days (STATE/delivered.log) plus tonight, against the snapshot's
+ * count of the type.  0 or -1.
+ */
+static int
+judge_windows(struct run *r)
+{
+	const struct safety_nets *nets = &r->cfg->nets;
+	size_t sum[NTYPES][NKINDS], i, now_n;
+	struct check *c;
+
+	for (i = 0; i < nets->nwindows; i++) {
+		const struct window_limit *w = &nets->windows[i];
+		int t = w->type, k = w->kind;
+
+		if (history_sum(r->cfg, r->rep.started - (time_t)w->days *
+		    86400, r->v.approval_id, sum) == -1)
+			return -1;
+		now_n = k < NOPS ? r->cs.count[t][k] :
+		    r->cs.flips[t][k - NOPS];
+		if ((c = verdict_add_check(&r->v, SCOPE_WINDOW, NULL, w->days,
+		    t, k, sum[t][k] + now_n, r->cs.base[t],
+		    r->cfg->safety.min_base, &w->th)) == NULL)
+			return -1;
+		window_samples(&r->cs, c);
+	}
+	return 0;
+}
+
+/* Tonight's changes of c's type and kind as c's samples. */
+static void
+window_samples(const struct changeset *cs, struct check *c)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n[c->type] && c->nsample < CHECK_SAMPLES; i++) {
+		const struct change *ch = &cs->c[c->type][i];
+
+		if (c->kind < NOPS ? ch->op == c->kind :
+		    ch->flip == c->kind - NOPS + 1)
+			c->sample[c->nsample++] = (uint32_t)i;
+	}
+}
+
 /* The descriptions of the changes each check holds as samples. */
 static void
 check_samples(struct run *r)
@@ -535,8 +582,8 @@ stage_safety(struct run *r)
 	if (snapshot_digest(r->cfg->state_dir, sd) == -1)
 		return fail(r, ST_SAFETY);
 	if (safety_evaluate(r->cfg, &r->cs, !r->have_snapshot, sd, &r->v)
-	    == -1 || (r->have_snapshot && safety_evaluate_orgs(r->cfg,
-	    &r->or, &r->nr, &r->cs, &r->v) == -1))
+	    == -1 || (r->have_snapshot && (safety_evaluate_orgs(r->cfg,
+	    &r->or, &r->nr, &r->cs, &r->v) == -1 || judge_windows(r) == -1)))
 		return fail(r, ST_SAFETY);
 	r->rep.v = &r->v;
 	check_samples(r);
@@ -815,6 +862,10 @@ stage_commit(struct run *r)
 	char path[PATH_MAX];
 
 	stage_begin(r);
+	if (history_append(r->cfg, r->v.approval_id, &r->cs, r->rep.started)
+	    == -1)
+		log_warn("%s (the windows of days will miss this run)",
+		    error_last());
 	/* The journal first: a crash before the snapshot moves makes the
 	 * next run repeat tonight's keys, never lose them. */
 	if (r->window_tmp[0] != '\0') {

@@ -1755,6 +1755,64 @@ START_TEST(test_retention)
 }
 END_TEST
 
+/* Append a delivered.log line: persons deleted pd, ago seconds back. */
+static void
+history_line(const char *root, const char *id, long ago, int pd)
+{
+	char *old = tu_read(at(root, "state/delivered.log"), NULL);
+	char buf[8192];
+
+	snprintf(buf, sizeof(buf), "%sv1 %lld %s persons=0/0/%d/0/0 "
+	    "groups=0/0/0/0/0 memberships=0/0/0/0/0\n", old ? old : "",
+	    (long long)time(NULL) - ago, id, pd);
+	tu_write(at(root, "state"), "delivered.log", buf);
+	free(old);
+}
+
+/* persons deletes_7d: 5 -- the sum over seven days at and one over. */
+START_TEST(test_window_limit)
+{
+	char *out, *s;
+
+	make_root(dir,
+	    "deletes: [5%, 500]}", "deletes: 50%, deactivations: off, "
+	    "deletes_7d: 5}",
+	    "memberships: {inserts: 25%, updates: 25%, deletes: 5%}",
+	    "memberships: {inserts: 25%, updates: 25%, deletes: 50%}",
+	    "first_run: block", "first_run: allow", (char *)NULL);
+	night(dir, 1);
+	free(expect_run(0, dir, "run", (char *)NULL));
+	s = read_or_die(at(dir, "state/delivered.log"), NULL);
+	has(s, " persons=19/0/0/0/0 groups=6/0/0/0/0 memberships=23/0/0/0/0");
+	free(s);
+	night(dir, 2);			/* 3 persons leave tonight */
+	history_line(dir, "00000000000000a1", 8 * 86400, 9);	/* too old */
+	history_line(dir, "00000000000000a2", 2 * 86400, 2);
+	history_line(dir, "00000000000000a2", 2 * 86400, 2);	/* again */
+	s = read_or_die(at(dir, "state/delivered.log"), NULL);
+	s[strlen(s) - 1] = '\0';
+	{
+		char buf[8192];
+
+		snprintf(buf, sizeof(buf), "%s\nv1 17\n", s);
+		tu_write(at(dir, "state"), "delivered.log", buf);
+	}
+	free(s);
+	/* 2 + 3 = 5: at the limit */
+	out = expect_run(0, dir, "plan", (char *)NULL);
+	has(out, "  7 days           persons      deletes             5");
+	has(out, "not a whole line, skipped");
+	free(out);
+	/* one more a day ago: 6, one over */
+	history_line(dir, "00000000000000a3", 86400, 1);
+	out = expect_run(3, dir, "plan", (char *)NULL);
+	has(out, "7 days: persons deletes 6 > 5");
+	has(out, "7 days: persons deletes (6 in all, 3 shown):\n"
+	    "    S1013 (Mia Wilson)");
+	free(out);
+}
+END_TEST
+
 static Suite *
 run_suite(void)
 {
@@ -1832,6 +1890,7 @@ run_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_approval_reason_and_expiry);
 	tcase_add_test(tc, test_org_limit);
+	tcase_add_test(tc, test_window_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
