@@ -48,7 +48,12 @@ void	 error_clear(void);
 /* ------------------------------------------------------------------ */
 /* lib/log.c: messages to stderr (no colour, cron-friendly).           */
 
+/* On a terminal messages go to stderr; under systemd (JOURNAL_STREAM
+ * is stderr) to the journal with priorities; otherwise (cron) to
+ * syslog (daemon facility, with the run id) and stderr. */
 extern int log_verbosity;	/* 0 quiet, 1 normal, 2 verbose */
+/* The run id that journal and syslog messages carry (NULL: none). */
+void	 log_set_run(const char *id);
 void	 log_info(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void	 log_debug(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void	 log_warn(const char *fmt, ...) PRINTF_LIKE(1, 2);

@@ -1103,6 +1103,8 @@ run_init(struct run *r, const struct config *cfg,
 	strftime(r->rep.run_id, sizeof(r->rep.run_id), "%Y%m%dT%H%M%SZ",
 	    &tm);
 	unique_run_id(cfg, r->rep.run_id, sizeof(r->rep.run_id));
+	if (!opts->plan)
+		log_set_run(r->rep.run_id);
 	owner_name(cfg, r->rep.owner, sizeof(r->rep.owner));
 	owner_host(r->rep.host, sizeof(r->rep.host));
 	roster_init(&r->nr);
@@ -1255,7 +1257,7 @@ run_main(const struct config *cfg, const struct run_options *opts)
 			log_warn("%s", mail_error());
 		r.rep.seconds[ST_MAIL] = elapsed(&tm);
 	}
-	if (rc == 0 && !r.rep.nothing_to_do)
+	if (rc == 0 && !r.rep.nothing_to_do && log_verbosity > 0)
 		printf("delivered: %s\nsnapshot: %s/snapshot\nrun log: "
 		    "%s/runs.log\n", r.rep.remote_path, cfg->state_dir,
 		    cfg->state_dir);

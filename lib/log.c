@@ -1,5 +1,6 @@
 /*
- * log.c -- the last error message, and messages to stderr.
+ * log.c -- the last error message, and messages to stderr, the journal
+ * or syslog.
  *
  * Errors travel up as a return value of -1 plus one message kept here
  * (per thread), so the run can put the exact reason into its report.
@@ -7,7 +8,11 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
 
 #include "sisfeed.h"
 
@@ -68,12 +73,78 @@ error_clear(void)
 	last_error[0] = '\0';
 }
 
-static void
-log_vprint(const char *prefix, const char *fmt, va_list ap)
+/* Where messages go, decided at the first one. */
+enum log_sink { SINK_UNSET, SINK_TTY, SINK_JOURNAL, SINK_SYSLOG };
+static enum log_sink log_sink;
+static char log_run[40];
+
+/*
+ * The run id that messages to syslog and the journal carry from now on
+ * ("" or NULL: none).
+ */
+void
+log_set_run(const char *id)
 {
-	fprintf(stderr, "sisfeed: %s", prefix);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	snprintf(log_run, sizeof(log_run), "%s", id != NULL ? id : "");
+}
+
+/* 1 if standard error is the journal's stream (systemd sets
+ * JOURNAL_STREAM to its "device:inode"). */
+static int
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+static enum log_sink
+sink(void)
+{
+	if (log_sink != SINK_UNSET)
+		return log_sink;
+	if (isatty(STDERR_FILENO))
+		log_sink = SINK_TTY;
+	else if (stderr_is_journal())
+		log_sink = SINK_JOURNAL;
+	else {
+		openlog("sisfeed", LOG_PID, LOG_DAEMON);
+		log_sink = SINK_SYSLOG;
+	}
+	return log_sink;
+}
+
+/*
+ * One message: on a terminal to stderr; under systemd to the journal
+ * with its priority; otherwise (cron) to syslog with the run id, and
+ * to stderr as well.
+ */
+static void
+log_vprint(int prio, const char *prefix, const char *fmt, va_list ap)
+{
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	switch (sink()) {
+	case SINK_JOURNAL:
+		fprintf(stderr, "<%d>sisfeed: %s%s%s%s%s\n", prio,
+		    log_run[0] ? "run " : "", log_run, log_run[0] ? ": " : "",
+		    prefix, msg);
+		return;
+	case SINK_SYSLOG:
+		syslog(prio, "%s%s%s%s%s", log_run[0] ? "run " : "", log_run,
+		    log_run[0] ? ": " : "", prefix, msg);
+		break;
+	default:
+		break;
+	}
+	fprintf(stderr, "sisfeed: %s%s\n", prefix, msg);
 }
 
 /*
@@ -87,7 +158,7 @@ log_info(const char *fmt, ...)
 	if (log_verbosity < 1)
 		return;
 	va_start(ap, fmt);
-	log_vprint("", fmt, ap);
+	log_vprint(LOG_INFO, "", fmt, ap);
 	va_end(ap);
 }
 
@@ -102,7 +173,7 @@ log_debug(const char *fmt, ...)
 	if (log_verbosity < 2)
 		return;
 	va_start(ap, fmt);
-	log_vprint("", fmt, ap);
+	log_vprint(LOG_DEBUG, "", fmt, ap);
 	va_end(ap);
 }
 
@@ -115,7 +186,7 @@ log_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vprint("warning: ", fmt, ap);
+	log_vprint(LOG_WARNING, "warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -128,6 +199,6 @@ log_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vprint("error: ", fmt, ap);
+	log_vprint(LOG_ERR, "error: ", fmt, ap);
 	va_end(ap);
 }

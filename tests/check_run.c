@@ -17,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1813,6 +1815,63 @@ START_TEST(test_window_limit)
 }
 END_TEST
 
+/*
+ * Where messages go: -q is silent on success; under systemd (stderr is
+ * JOURNAL_STREAM) lines carry their priority and the run id; elsewhere
+ * without a terminal they go to syslog too (a socket bound at /dev/log
+ * here, when root and no syslog daemon holds it).
+ */
+START_TEST(test_logging)
+{
+	char *out, cfg[PATH_MAX], buf[2048];
+	struct sockaddr_un sun;
+	int fd = -1, rc, found = 0;
+	ssize_t n;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	night(dir, 1);
+	unsetenv("JOURNAL_STREAM");
+	out = expect_run(0, dir, "-q", "run", (char *)NULL);
+	ck_assert_str_eq(out, "");
+	free(out);
+
+	snprintf(cfg, sizeof(cfg), "%s", at(dir, "sisfeed.yaml"));
+	rc = prog("/bin/sh", &out, "-c", "JOURNAL_STREAM=$(stat -L -c %d:%i "
+	    "/proc/self/fd/2) exec \"$0\" -c \"$1\" run", tu_sisfeed(), cfg,
+	    (char *)NULL);
+	ck_assert_msg(rc == 0, "journal: exit %d:\n%s", rc, out);
+	has(out, "<6>sisfeed: run 20");
+	has(out, ": nothing to do: the export matches the snapshot\n");
+	free(out);
+
+	if (geteuid() != 0 || access("/dev/log", F_OK) == 0) {
+		fprintf(stderr, "test_logging: syslog part skipped (needs "
+		    "root and no syslog daemon on /dev/log)\n");
+		return;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "/dev/log");
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	rc = sisfeed(dir, &out, "run", (char *)NULL);
+	free(out);
+	while ((n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+		buf[n] = '\0';
+		if (strncmp(buf, "<30>", 4) == 0 &&
+		    strstr(buf, " sisfeed[") != NULL &&
+		    strstr(buf, "]: run 20") != NULL &&
+		    strstr(buf, ": nothing to do") != NULL)
+			found = 1;
+	}
+	close(fd);
+	unlink("/dev/log");
+	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(found, "no daemon.info line for the run in syslog");
+}
+END_TEST
+
 static Suite *
 run_suite(void)
 {
@@ -1883,6 +1942,7 @@ run_suite(void)
 	tcase_add_test(tc, test_run_as_owner);
 	tcase_add_test(tc, test_max_age_and_metrics);
 	tcase_add_test(tc, test_retention);
+	tcase_add_test(tc, test_logging);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("nets");
