@@ -356,7 +356,9 @@ html_document(const char *fragment)
 	struct sbuf b = { 0 };
 
 	sbuf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-	    "<title>sisfeed</title></head>\n<body>\n");
+	    "<meta name=\"viewport\" content=\"width=device-width, "
+	    "initial-scale=1\"><title>sisfeed</title></head>\n"
+	    "<body style=\"margin:8px\">\n");
 	sbuf_puts(&b, fragment);
 	sbuf_puts(&b, "</body></html>\n");
 	return sbuf_done(&b, "mail");

@@ -399,6 +399,53 @@ static void	json_checks(struct sbuf *, const struct run_report *);
 /* ------------------------------------------------------------------ */
 /* Plain text.                                                         */
 
+/* The verdict in one line, as the mail's first words say it. */
+static const char *
+verdict_line(const struct run_report *r)
+{
+	switch (r->status) {
+	case RUN_COMPLETED:
+		return r->nothing_to_do ? "NOTHING TO DO: the export matches "
+		    "the last delivered snapshot." : "DELIVERED.";
+	case RUN_BLOCKED:
+		return "BLOCKED: nothing was delivered; an approval is needed.";
+	default:
+		return "FAILED: the snapshot did not advance; the next run "
+		    "tries the same change set again.";
+	}
+}
+
+/* Where to approve: "on HOST" (or "" when unknown). */
+static void
+sb_where(struct sbuf *b, const struct run_report *r, int html)
+{
+	if (r->host[0] == '\0')
+		return;
+	sbuf_puts(b, " on ");
+	if (html) {
+		sbuf_puts(b, "<b>");
+		sb_html(b, r->host);
+		sbuf_puts(b, "</b>");
+	} else
+		sb_text(b, r->host);
+}
+
+/* The verdict first, and for a blocked run the approve command. */
+static void
+text_verdict(struct sbuf *b, const struct run_report *r)
+{
+	sbuf_printf(b, "%s\n", verdict_line(r));
+	if (r->status == RUN_BLOCKED && *approval_of(r) != '\0') {
+		sbuf_puts(b, "To deliver exactly this change set, run");
+		sb_where(b, r, 0);
+		sbuf_puts(b, ":\n\n    ");
+		sb_approve(b, r);
+		sbuf_puts(b, "\n\nIf the export changes meanwhile, the run "
+		    "blocks again with a new id.\n");
+	}
+	sbuf_putn(b, "\n", 1);
+}
+
 static void
 text_head(struct sbuf *b, const struct run_report *r)
 {
@@ -407,6 +454,7 @@ text_head(struct sbuf *b, const struct run_report *r)
 	sbuf_puts(b, "sisfeed ");
 	sb_text(b, site_of(r));
 	sbuf_printf(b, ": %s\n\n", status_word(r));
+	text_verdict(b, r);
 	fmt_time(r->started, 0, t1, sizeof(t1));
 	fmt_time(r->finished, 0, t2, sizeof(t2));
 	sbuf_printf(b, "Run:       %s\n", r->run_id[0] ? r->run_id : "-");
@@ -524,7 +572,7 @@ text_tail(struct sbuf *b, const struct run_report *r)
 		sbuf_printf(b, "\nStored differently by the receiver: %zu "
 		    "records hold '&', '<' or '>', which it keeps as &amp;, "
 		    "&lt;, &gt; (each named in the log)\n", r->altered);
-	if (r->file_name[0] != '\0') {
+	if (r->file_name[0] != '\0' && r->status == RUN_COMPLETED) {
 		sbuf_puts(b, "\nDelivered: ");
 		sb_text(b, r->file_name);
 		sbuf_printf(b, " (%lld bytes)", (long long)r->file_size);
@@ -533,13 +581,6 @@ text_tail(struct sbuf *b, const struct run_report *r)
 			sb_text(b, r->remote_path);
 		}
 		sbuf_putn(b, "\n", 1);
-	}
-	if (r->status == RUN_BLOCKED && *approval_of(r) != '\0') {
-		sbuf_puts(b, "\nNothing was delivered.  To deliver exactly this "
-		    "change set, run:\n\n    ");
-		sb_approve(b, r);
-		sbuf_puts(b, "\n\nIf the export changes meanwhile, the run "
-		    "blocks again with a new id.\n");
 	}
 	for (i = 0; i < NSTAGES; i++) {
 		if (r->seconds[i] <= 0)
@@ -581,7 +622,12 @@ report_text(const struct run_report *r)
 /* ------------------------------------------------------------------ */
 /* HTML.                                                               */
 
-/* A 100px bar: actual against threshold (full = at the threshold). */
+/*
+ * A bar of the change against its threshold: the black mark is the
+ * threshold (60px); below it the bar grows in proportion, above it on
+ * a log scale up to 10 times (120px), and the label says how far:
+ * "40%" of the threshold or "9.4x".
+ */
 static void
 html_bar(struct sbuf *b, const struct run_report *r, int t, int o)
 {
@@ -589,13 +635,14 @@ html_bar(struct sbuf *b, const struct run_report *r, int t, int o)
 	double pct = percent_of(r, t, o), ratio = -1, x;
 	size_t count = r->cs->count[t][o];
 	const char *colour;
+	char label[32];
 	int width;
 
 	if (th.percent >= 0 && pct >= 0)
-		ratio = th.percent > 0 ? pct / th.percent : (pct > 0 ? 2 : 0);
+		ratio = th.percent > 0 ? pct / th.percent : (pct > 0 ? 10 : 0);
 	if (th.cap >= 0) {
 		x = th.cap > 0 ? (double)count / (double)th.cap :
-		    (count > 0 ? 2 : 0);
+		    (count > 0 ? 10 : 0);
 		if (x > ratio)
 			ratio = x;
 	}
@@ -603,17 +650,27 @@ html_bar(struct sbuf *b, const struct run_report *r, int t, int o)
 		sbuf_puts(b, "<td></td>");
 		return;
 	}
-	width = ratio >= 1 ? 100 : (int)(ratio * 100 + 0.5);
+	if (ratio <= 1)
+		width = (int)(ratio * 60 + 0.5);
+	else
+		width = 60 + (int)(60 * (ratio >= 10 ? 1 : log10(ratio)) + 0.5);
 	if (tripped(r, t, o))
 		colour = "#c62828";
 	else if (ratio >= 0.75)
 		colour = "#ef6c00";
 	else
 		colour = "#2e7d32";
-	sbuf_printf(b, "<td title=\"%.0f%% of the threshold\">"
-	    "<div style=\"width:100px;height:10px;background:#e0e0e0\">"
+	if (ratio > 1)
+		snprintf(label, sizeof(label), "%.1fx", ratio);
+	else
+		snprintf(label, sizeof(label), "%.0f%%", ratio * 100);
+	sbuf_printf(b, "<td style=\"white-space:nowrap\" title=\"%.0f%% of "
+	    "the threshold\"><div style=\"display:inline-block;"
+	    "position:relative;width:120px;height:10px;background:#e0e0e0\">"
 	    "<div style=\"width:%dpx;height:10px;background:%s\"></div>"
-	    "</div></td>", ratio * 100, width, colour);
+	    "<div style=\"position:absolute;left:60px;top:-2px;width:2px;"
+	    "height:14px;background:#000\"></div></div> %s</td>",
+	    ratio * 100, width, colour, label);
 }
 
 static void
@@ -624,6 +681,7 @@ html_table(struct sbuf *b, const struct run_report *r)
 	int t, o;
 
 	sbuf_puts(b, "<h3>Changes against the last delivered snapshot</h3>\n"
+	    "<div style=\"overflow-x:auto\">\n"
 	    "<table style=\"border-collapse:collapse\" cellpadding=\"4\">\n"
 	    "<tr style=\"text-align:left\"><th>type</th><th>change</th>"
 	    "<th style=\"text-align:right\">count</th>"
@@ -645,7 +703,7 @@ html_table(struct sbuf *b, const struct run_report *r)
 			sbuf_puts(b, "</tr>\n");
 		}
 	}
-	sbuf_puts(b, "</table>\n");
+	sbuf_puts(b, "</table>\n</div>\n");
 	sbuf_printf(b, "<p>Base (snapshot): persons %zu, groups %zu, "
 	    "memberships %zu<br>\nNow (export): persons %zu, groups %zu, "
 	    "memberships %zu<br>\nPersons deactivated: %zu, reactivated: "
@@ -689,7 +747,6 @@ html_samples(struct sbuf *b, const struct run_report *r)
 static void
 html_tail(struct sbuf *b, const struct run_report *r)
 {
-	char *cmd;
 	double tot;
 	int i;
 
@@ -706,7 +763,7 @@ html_tail(struct sbuf *b, const struct run_report *r)
 		sbuf_printf(b, "<p>Stored differently by the receiver: %zu "
 		    "records hold '&amp;', '&lt;' or '&gt;', which it keeps as "
 		    "entities (each named in the log)</p>\n", r->altered);
-	if (r->file_name[0] != '\0') {
+	if (r->file_name[0] != '\0' && r->status == RUN_COMPLETED) {
 		sbuf_puts(b, "<p>Delivered: <code>");
 		sb_html(b, r->file_name);
 		sbuf_printf(b, "</code> (%lld bytes)", (long long)r->file_size);
@@ -717,18 +774,6 @@ html_tail(struct sbuf *b, const struct run_report *r)
 		}
 		sbuf_puts(b, "</p>\n");
 	}
-	if (r->status == RUN_BLOCKED && *approval_of(r) != '\0') {
-		if ((cmd = report_approve_command(r)) == NULL) {
-			b->err = 1;
-			return;
-		}
-		sbuf_puts(b, "<p>Nothing was delivered.  To deliver exactly "
-		    "this change set, run:</p>\n<pre>");
-		sb_html(b, cmd);
-		sbuf_puts(b, "</pre>\n<p>If the export changes meanwhile, the "
-		    "run blocks again with a new id.</p>\n");
-		free(cmd);
-	}
 	sbuf_puts(b, "<p>Durations:");
 	for (i = 0; i < NSTAGES; i++)
 		if (r->seconds[i] > 0)
@@ -737,6 +782,47 @@ html_tail(struct sbuf *b, const struct run_report *r)
 	if ((tot = total_seconds(r)) >= 0)
 		sbuf_printf(b, " total %.0f&nbsp;s", tot);
 	sbuf_puts(b, "</p>\n");
+}
+
+/*
+ * The verdict in a coloured box at the top, and for a blocked run the
+ * approve command (wrapped, never wider than a phone) with where to
+ * run it and the id.  0, or -1 on no memory.
+ */
+static int
+html_verdict(struct sbuf *b, const struct run_report *r)
+{
+	static const char *const colour[NSTATUS][2] = {
+		{ "#2e7d32", "#e8f5e9" }, { "#ef6c00", "#fff3e0" },
+		{ "#c62828", "#ffebee" },
+	};
+	int s = r->status < NSTATUS ? (int)r->status : RUN_FAILED;
+	char *cmd;
+
+	sbuf_printf(b, "<div id=\"verdict\" style=\"border-left:6px solid "
+	    "%s;background:%s;padding:8px 12px;margin:0 0 12px\">\n"
+	    "<p style=\"font-size:1.2em;margin:0 0 6px\"><b>%s</b></p>\n",
+	    colour[s][0], colour[s][1], verdict_line(r));
+	if (r->status == RUN_BLOCKED && *approval_of(r) != '\0') {
+		if ((cmd = report_approve_command(r)) == NULL)
+			return -1;
+		sbuf_puts(b, "<p style=\"margin:0\">To deliver exactly this "
+		    "change set, run");
+		sb_where(b, r, 1);
+		sbuf_puts(b, ":</p>\n<pre id=\"approve\" style=\"white-space:"
+		    "pre-wrap;overflow-wrap:anywhere;word-break:break-all;"
+		    "background:#fff;border:1px solid #ccc;padding:6px;"
+		    "margin:6px 0\">");
+		sb_html(b, cmd);
+		sbuf_puts(b, "</pre>\n<p style=\"margin:0\">Approval id: "
+		    "<code id=\"approval-id\">");
+		sb_html(b, approval_of(r));
+		sbuf_puts(b, "</code>.  If the export changes meanwhile, the "
+		    "run blocks again with a new id.</p>\n");
+		free(cmd);
+	}
+	sbuf_puts(b, "</div>\n");
+	return 0;
 }
 
 /*
@@ -750,10 +836,13 @@ report_html(const struct run_report *r)
 	struct sbuf b = { 0 };
 	char t1[64], t2[64];
 
-	sbuf_puts(&b, "<div style=\"font-family:sans-serif\">\n<h2>");
+	sbuf_puts(&b, "<div style=\"font-family:sans-serif;max-width:760px;"
+	    "overflow-wrap:anywhere\">\n<h2 style=\"margin:0 0 8px\">");
 	sb_html(&b, site_of(r));
-	sbuf_printf(&b, ": %s</h2>\n<p>Run: %s<br>\n", status_word(r),
-	    r->run_id[0] ? r->run_id : "-");
+	sbuf_printf(&b, ": %s</h2>\n", status_word(r));
+	if (html_verdict(&b, r) == -1)
+		b.err = 1;
+	sbuf_printf(&b, "<p>Run: %s<br>\n", r->run_id[0] ? r->run_id : "-");
 	fmt_time(r->started, 0, t1, sizeof(t1));
 	fmt_time(r->finished, 0, t2, sizeof(t2));
 	sbuf_printf(&b, "Started: %s<br>\nFinished: %s<br>\n"
@@ -779,7 +868,8 @@ report_html(const struct run_report *r)
 	if (r->status == RUN_FAILED) {
 		sbuf_puts(&b, "<p>Failed in stage <b>");
 		sb_html(&b, r->stage[0] ? r->stage : "unknown");
-		sbuf_puts(&b, "</b>:</p>\n<pre>");
+		sbuf_puts(&b, "</b>:</p>\n<pre style=\"white-space:pre-wrap;"
+		    "overflow-wrap:anywhere\">");
 		sb_html(&b, r->error[0] ? r->error : "unknown");
 		sbuf_puts(&b, "</pre>\n");
 	}

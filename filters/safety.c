@@ -121,9 +121,14 @@ judge(const struct config *cfg, const struct changeset *cs, int t, int op,
     struct verdict *v)
 {
 	size_t count = cs->count[t][op], base = cs->base[t];
+	size_t den = cfg->safety.min_base > 0 &&
+	    base < (size_t)cfg->safety.min_base ?
+	    (size_t)cfg->safety.min_base : base;
 	char why[128];
 
-	v->percent[t][op] = base > 0 ? 100.0 * (double)count / (double)base :
+	/* The share the decision uses (of min_base when base is smaller),
+	 * so that the reason, the table and the subject say one number. */
+	v->percent[t][op] = den > 0 ? 100.0 * (double)count / (double)den :
 	    -1;
 	if (over_threshold(&cfg->safety.t[t][op], count, base,
 	    cfg->safety.min_base, why, sizeof(why))) {

@@ -365,7 +365,9 @@ START_TEST(smtp_blocked)
 	HASNT(text, "s1004");
 	HAS(html, "s1003 &lt;script&gt;x&lt;/script&gt;");
 	HASNT(html, "<script>");
-	HAS(html, "width:100px;height:10px;background:#c62828");
+	HAS(html, "width:97px;height:10px;background:#c62828");
+	HAS(html, "<meta name=\"viewport\" content=\"width=device-width, "
+	    "initial-scale=1\">");
 	HAS(html, "run --approve 0123456789abcdef");
 	HASNT(html, "s1004");
 	free(html);

@@ -272,22 +272,32 @@ START_TEST(html_escaped)
 	cfg.safety.t[TYPE_GROUP][OP_UPDATE].percent = -1;	/* none */
 	s = report_html(&r);
 	ck_assert_ptr_nonnull(s);
-	HAS(s, "<h2>A &amp; B &lt;School&gt;: BLOCKED</h2>");
+	HAS(s, "<h2 style=\"margin:0 0 8px\">A &amp; B &lt;School&gt;: "
+	    "BLOCKED</h2>");
+	/* The verdict and the approve command first, before the table. */
+	ck_assert_ptr_nonnull(strstr(s, "id=\"approve\""));
+	ck_assert(strstr(s, "id=\"approve\"") < strstr(s, "<table"));
+	HAS(s, "<b>BLOCKED: nothing was delivered; an approval is needed."
+	    "</b>");
 	HAS(s, "<li>s1003 &lt;script&gt;x&lt;/script&gt;</li>");
 	HASNT(s, "<script>");
 	HASNT(s, "s1004");
-	/* The tripped row: a full red bar. */
+	/* The tripped row: red, 4.1 times the threshold on the log
+	 * scale past the mark at 60px. */
 	HAS(s, "<tr style=\"background:#ffebee\"><td>persons</td>"
 	    "<td>deletes</td><td style=\"text-align:right\">412</td>");
-	HAS(s, "<div style=\"width:100px;height:10px;background:#c62828\">");
-	/* Memberships deletes at 3.3% of 5%: 67px, amber is from 75%. */
-	HAS(s, "<div style=\"width:67px;height:10px;background:#2e7d32\">");
+	HAS(s, "<div style=\"width:97px;height:10px;background:#c62828\">");
+	HAS(s, "</div></div> 4.1x</td>");
+	/* Memberships deletes at 3.3% of 5%: 40px, amber is from 75%. */
+	HAS(s, "<div style=\"width:40px;height:10px;background:#2e7d32\">");
+	HAS(s, "</div></div> 67%</td>");
 	/* No threshold, no bar. */
 	HAS(s, "<td>groups</td><td>updates</td><td style=\"text-align:right\">"
 	    "1</td><td style=\"text-align:right\">0.8%</td><td>none</td>"
 	    "<td>no</td><td></td></tr>");
-	HAS(s, "<pre>sisfeed -c /etc/sisfeed/sisfeed.yaml run --approve "
+	HAS(s, "\">sisfeed -c /etc/sisfeed/sisfeed.yaml run --approve "
 	    "0123456789abcdef</pre>");
+	HAS(s, "<code id=\"approval-id\">0123456789abcdef</code>");
 	HAS(s, "Rejected records: 7");
 	free(s);
 	report_free(&r);
@@ -296,10 +306,56 @@ START_TEST(html_escaped)
 	snprintf(r.error, sizeof(r.error), "bad <b>\"thing\"</b> & 'more'");
 	s = report_html(&r);
 	HAS(s, "Failed in stage <b>deliver</b>");
-	HAS(s, "<pre>bad &lt;b&gt;&quot;thing&quot;&lt;/b&gt; &amp; "
+	HAS(s, "\">bad &lt;b&gt;&quot;thing&quot;&lt;/b&gt; &amp; "
 	    "&#39;more&#39;</pre>");
 	HASNT(s, "<table");
 	free(s);
+}
+END_TEST
+
+/*
+ * The verdict first: a blocked report says so and gives the approve
+ * command (sudo -u OWNER, on HOST) before the table; a failed one
+ * never says delivered, even when a name was set.
+ */
+START_TEST(verdict_first)
+{
+	struct run_report r;
+	char *s, *h;
+
+	config_init();
+	report_blocked(&r);
+	snprintf(r.owner, sizeof(r.owner), "sisfeed");
+	snprintf(r.host, sizeof(r.host), "feed1.example.org");
+	s = report_text(&r);
+	ck_assert_ptr_nonnull(s);
+	HAS(s, ": BLOCKED\n\nBLOCKED: nothing was delivered; an approval is "
+	    "needed.\nTo deliver exactly this change set, run on "
+	    "feed1.example.org:\n\n    sudo -u sisfeed sisfeed -c "
+	    "/etc/sisfeed/sisfeed.yaml run --approve 0123456789abcdef\n");
+	ck_assert(strstr(s, "--approve") < strstr(s, "Changes against"));
+	h = report_html(&r);
+	ck_assert_ptr_nonnull(h);
+	HAS(h, "run on <b>feed1.example.org</b>:</p>");
+	HAS(h, ">sudo -u sisfeed sisfeed -c /etc/sisfeed/sisfeed.yaml run "
+	    "--approve 0123456789abcdef</pre>");
+	free(s);
+	free(h);
+	report_free(&r);
+
+	report_failed(&r);
+	snprintf(r.file_name, sizeof(r.file_name), "sisfeed-20240502.xml");
+	snprintf(r.remote_path, sizeof(r.remote_path), "/in/sisfeed.xml");
+	s = report_text(&r);
+	h = report_html(&r);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(h);
+	HAS(s, "FAILED: the snapshot did not advance");
+	HASNT(s, "Delivered");
+	HASNT(h, "Delivered");
+	free(s);
+	free(h);
+	report_free(&r);
 }
 END_TEST
 
@@ -430,6 +486,7 @@ report_suite(void)
 	tcase_add_test(tc, text_blocked);
 	tcase_add_test(tc, text_completed_failed);
 	tcase_add_test(tc, html_escaped);
+	tcase_add_test(tc, verdict_first);
 	tcase_add_test(tc, json_reports);
 	tcase_add_test(tc, json_file);
 	tcase_add_test(tc, free_samples);
