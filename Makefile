@@ -2,24 +2,39 @@
 # Every library is found with pkg-config.
 
 CC	?= cc
+PKG_CONFIG ?= pkg-config
 PREFIX	?= /usr/local
 DESTDIR	?=
-BINDIR	 = $(PREFIX)/bin
-MANDIR	 = $(PREFIX)/share/man
-ETCDIR	?= /etc/sisfeed
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+DATADIR	?= $(PREFIX)/share/sisfeed
+SYSCONFDIR ?= /etc
+ETCDIR	?= $(SYSCONFDIR)/sisfeed
+# systemd's own directories where it says them, else the usual ones.
+SYSTEMD_UNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
+TMPFILESDIR ?= $(shell $(PKG_CONFIG) --variable=tmpfilesdir systemd 2>/dev/null || echo /usr/lib/tmpfiles.d)
+# Written into the unit's ReadWritePaths= (each may be absent).
+DELIVERYDIR ?= /srv/sisfeed
+METRICSDIR ?= /var/lib/prometheus/node-exporter
+# The binary make install installs (the tests install the test build).
+PROG	?= sisfeed
 
 PKGS	 = libxml-2.0 zlib yaml-0.1 libssh2 libcurl
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
-CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
-CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread -lm
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
-WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# -Werror only in the test build: a new compiler's new warning must not
+# stop a release build.
+WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 STD	 = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 OPT	?= -O2 -g
 CFLAGS	?=
-SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-ALL_CFLAGS = $(STD) $(WARN) $(OPT) -I. $(PKG_CFLAGS) $(CFLAGS)
+CPPFLAGS ?=
+SAN	 = -Werror -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_CFLAGS = $(STD) $(CPPFLAGS) $(WARN) $(OPT) -I. $(PKG_CFLAGS) $(CFLAGS)
 
 LIB_SRC	 = $(sort $(filter-out agent/main.c, $(wildcard lib/*.c formats/*.c filters/*.c agent/*.c)))
 TEST_SRC = $(sort $(wildcard tests/check_*.c))
@@ -65,7 +80,7 @@ $(B)/test/tests/testutil.o: tests/testutil.c $(HDR)
 
 # `make check` builds everything under the sanitizers and runs every
 # Check suite; tests/run-tests prints the closing "N passed, N failed".
-check: lint-man $(B)/test/sisfeed $(TESTS)
+check: lint-man verify-units $(B)/test/sisfeed $(TESTS)
 	SISFEED_BIN=$(CURDIR)/$(B)/test/sisfeed SISFEED_TOP=$(CURDIR) \
 	    ./tests/run-tests $(TESTS)
 
@@ -122,18 +137,72 @@ bench-sftp: sisfeed
 demo: sisfeed
 	./etc/demo
 
-install: sisfeed
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
-	install -m 0755 sisfeed $(DESTDIR)$(BINDIR)/sisfeed
+# --- install ----------------------------------------------------------------
+# Units and the cron file get the real paths of this install:
+# $(call subst_paths,BINDIR) is the sed command for etc/*.in.
+subst_paths = sed -e 's|@BINDIR@|$(1)|g' -e 's|@ETCDIR@|$(ETCDIR)|g' \
+	-e 's|@DELIVERYDIR@|$(DELIVERYDIR)|g' -e 's|@METRICSDIR@|$(METRICSDIR)|g'
+UNITS_IN = sisfeed.service sisfeed@.service sisfeed-failed@.service
+
+install: $(PROG)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DATADIR) \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(TMPFILESDIR)
+	install -d -m 0750 $(DESTDIR)$(ETCDIR)
+	install -m 0755 $(PROG) $(DESTDIR)$(BINDIR)/sisfeed
 	install -m 0644 man/sisfeed.8 $(DESTDIR)$(MANDIR)/man8/sisfeed.8
 	install -m 0644 man/sisfeed.yaml.5 $(DESTDIR)$(MANDIR)/man5/sisfeed.yaml.5
-	install -d $(DESTDIR)$(PREFIX)/share/sisfeed
-	install -m 0644 etc/sisfeed.yaml.example etc/sisfeed.service etc/sisfeed.timer \
-	    etc/sisfeed.cron $(DESTDIR)$(PREFIX)/share/sisfeed/
+	install -m 0640 etc/sisfeed.yaml.example $(DESTDIR)$(ETCDIR)/sisfeed.yaml.example
+	for u in $(UNITS_IN); do \
+	    $(call subst_paths,$(BINDIR)) etc/$$u.in > \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)/$$u && \
+	    chmod 0644 $(DESTDIR)$(SYSTEMD_UNITDIR)/$$u || exit 1; done
+	install -m 0644 etc/sisfeed.timer etc/sisfeed@.timer \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)/
+	install -m 0644 etc/sisfeed.sysusers $(DESTDIR)$(SYSUSERSDIR)/sisfeed.conf
+	install -m 0644 etc/sisfeed.tmpfiles $(DESTDIR)$(TMPFILESDIR)/sisfeed.conf
+	$(call subst_paths,$(BINDIR)) etc/sisfeed.cron.in > \
+	    $(DESTDIR)$(DATADIR)/sisfeed.cron
+	chmod 0644 $(DESTDIR)$(DATADIR)/sisfeed.cron
+
+# Removes what install put there; a config the admin wrote stays.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sisfeed $(DESTDIR)$(MANDIR)/man8/sisfeed.8 \
+	    $(DESTDIR)$(MANDIR)/man5/sisfeed.yaml.5 \
+	    $(DESTDIR)$(ETCDIR)/sisfeed.yaml.example \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)/sisfeed.service \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)/sisfeed@.service \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)/sisfeed-failed@.service \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)/sisfeed.timer \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)/sisfeed@.timer \
+	    $(DESTDIR)$(SYSUSERSDIR)/sisfeed.conf \
+	    $(DESTDIR)$(TMPFILESDIR)/sisfeed.conf \
+	    $(DESTDIR)$(DATADIR)/sisfeed.cron
+	-rmdir $(DESTDIR)$(DATADIR) $(DESTDIR)$(ETCDIR) 2>/dev/null
+
+# systemd-analyze verify and security on the units (generated with
+# the test build's directory as BINDIR, so the binary exists), where
+# systemd is; `make check` runs it.
+verify-units: $(B)/test/sisfeed
+	@if ! command -v systemd-analyze >/dev/null 2>&1; then \
+	    echo "verify-units: no systemd-analyze here"; exit 0; fi; \
+	d=$$(mktemp -d) || exit 1; \
+	for u in $(UNITS_IN); do \
+	    $(call subst_paths,$(CURDIR)/$(B)/test) etc/$$u.in > "$$d/$$u"; \
+	done; \
+	cp etc/sisfeed.timer etc/sisfeed@.timer "$$d"/; \
+	SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no \
+	    "$$d"/sisfeed.service "$$d"/sisfeed.timer "$$d"/sisfeed@site.service \
+	    "$$d"/sisfeed@site.timer; rc=$$?; \
+	systemd-analyze security --offline=true --threshold=25 \
+	    "$$d"/sisfeed.service > "$$d"/security; rc2=$$?; \
+	tail -n 1 "$$d"/security; \
+	rm -rf "$$d"; [ $$rc -eq 0 ] && [ $$rc2 -eq 0 ]
 
 clean:
 	rm -rf build sisfeed
 
 .PHONY: all check lint-man valgrind bench bench-sftp demo install clean dtd \
-	fuzz fuzz-build
+	fuzz fuzz-build uninstall verify-units
 .SECONDARY:
