@@ -53,6 +53,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1020,6 +1021,21 @@ instrole_ok(const char *role)
 	return 0;
 }
 
+/* <name> with <fn> and <n>. */
+static void
+put_name(struct out *o, const struct person *p)
+{
+	PUT(o, "    <name>\n      <fn>");
+	put_escaped(o, "given", p->given, 0);
+	if (*p->given != '\0' && *p->family != '\0')
+		PUT(o, " ");
+	put_escaped(o, "family", p->family, 0);
+	PUT(o, "</fn>\n      <n>\n");
+	put_elem(o, 4, "family", p->family);
+	put_elem(o, 4, "given", p->given);
+	PUT(o, "      </n>\n    </name>\n");
+}
+
 static void
 put_person(struct out *o, const struct person *p, int rec)
 {
@@ -1031,15 +1047,7 @@ put_person(struct out *o, const struct person *p, int rec)
 	put_sourcedid(o, 2, p->id);
 	if (*p->userid != '\0')
 		put_elem(o, 2, "userid", p->userid);
-	PUT(o, "    <name>\n      <fn>");
-	put_escaped(o, "given", p->given, 0);
-	if (*p->given != '\0' && *p->family != '\0')
-		PUT(o, " ");
-	put_escaped(o, "family", p->family, 0);
-	PUT(o, "</fn>\n      <n>\n");
-	put_elem(o, 4, "family", p->family);
-	put_elem(o, 4, "given", p->given);
-	PUT(o, "      </n>\n    </name>\n");
+	put_name(o, p);
 	if (*p->email != '\0')
 		put_elem(o, 2, "email", p->email);
 	if (!p->active)
@@ -2020,15 +2028,7 @@ mput_person(struct out *o, const char *key, const struct person *p,
 		out_record_done(o);
 		return;
 	}
-	PUT(o, "    <name>\n      <fn>");
-	put_escaped(o, "given", p->given, 0);
-	if (*p->given != '\0' && *p->family != '\0')
-		PUT(o, " ");
-	put_escaped(o, "family", p->family, 0);
-	PUT(o, "</fn>\n      <n>\n");
-	put_elem(o, 4, "family", p->family);
-	put_elem(o, 4, "given", p->given);
-	PUT(o, "      </n>\n    </name>\n");
+	put_name(o, p);
 	put_elem(o, 2, "email", p->email);
 	PUT(o, "  </person>\n");
 	out_record_done(o);
@@ -2252,21 +2252,33 @@ struct screen {
 	size_t		 altered;
 };
 
+/* Mark a record rejected (*dead) and say why in the rejects file;
+ * max > 0: the value has `have` characters, more than max. */
+static int
+reject_record(struct screen *s, uint8_t *dead, const char *kind,
+    const char *id, const char *file, uint32_t line, const char *field,
+    const char *why, size_t have, size_t max)
+{
+	char q[128];
+
+	*dead = 1;
+	rejects_quote(id, strlen(id), q, sizeof(q));
+	if (max > 0)
+		return rejects_add(s->rj, file, line, field, "%s '%s': %s "
+		    "(%zu characters as Moodle stores it, at most %zu)", kind,
+		    q, why, have, max);
+	return rejects_add(s->rj, file, line, field, "%s '%s': %s", kind, q,
+	    why);
+}
+
 static int
 reject_person(struct screen *s, size_t i, const char *field,
     const char *why, size_t have, size_t max)
 {
 	const struct person *p = &s->r->persons[i];
-	char q[128];
 
-	s->pdead[i] = 1;
-	rejects_quote(p->id, strlen(p->id), q, sizeof(q));
-	if (max > 0)
-		return rejects_add(s->rj, s->pfile, p->line, field, "person "
-		    "'%s': %s (%zu characters as Moodle stores it, at most "
-		    "%zu)", q, why, have, max);
-	return rejects_add(s->rj, s->pfile, p->line, field, "person '%s': %s",
-	    q, why);
+	return reject_record(s, &s->pdead[i], "person", p->id, s->pfile,
+	    p->line, field, why, have, max);
 }
 
 static int
@@ -2274,16 +2286,49 @@ reject_group(struct screen *s, size_t i, const char *field,
     const char *why, size_t have, size_t max)
 {
 	const struct group *g = &s->r->groups[i];
-	char q[128];
 
-	s->gdead[i] = 1;
-	rejects_quote(g->id, strlen(g->id), q, sizeof(q));
-	if (max > 0)
-		return rejects_add(s->rj, s->gfile, g->line, field, "group "
-		    "'%s': %s (%zu characters as Moodle stores it, at most "
-		    "%zu)", q, why, have, max);
-	return rejects_add(s->rj, s->gfile, g->line, field, "group '%s': %s",
-	    q, why);
+	return reject_record(s, &s->gdead[i], "group", g->id, s->gfile,
+	    g->line, field, why, have, max);
+}
+
+/* A column size: the record's string at off must fit max. */
+struct limit {
+	const char	*field;		/* in the export */
+	const char	*column;	/* in Moodle */
+	size_t		 off;
+	size_t		 max;
+};
+
+static const struct limit person_limits[] = {
+	{ "id", "user.idnumber", offsetof(struct person, id), ML_USER_ID },
+	{ "userid", "user.username", offsetof(struct person, userid),
+	    ML_USERNAME },
+	{ "given", "user.firstname", offsetof(struct person, given), ML_NAME },
+	{ "family", "user.lastname", offsetof(struct person, family),
+	    ML_NAME },
+	{ "email", "user.email", offsetof(struct person, email), ML_EMAIL },
+	{ NULL, NULL, 0, 0 }
+};
+
+static const struct limit group_limits[] = {
+	{ "id", "course.idnumber", offsetof(struct group, id), ML_COURSE_ID },
+	{ "short", "course.shortname", offsetof(struct group, shortname),
+	    ML_SHORT },
+	{ NULL, NULL, 0, 0 }
+};
+
+/* The first limit rec breaks, or NULL; *n gets its length. */
+static const struct limit *
+over_limit(const void *rec, const struct limit *l, size_t *n)
+{
+	for (; l->field != NULL; l++) {
+		const char *v = *(const char *const *)(const void *)
+		    ((const char *)rec + l->off);
+
+		if ((*n = moodle_len(v)) > l->max)
+			return l;
+	}
+	return NULL;
 }
 
 /* One person's own limits; 0 or -1. */
@@ -2291,6 +2336,8 @@ static int
 screen_person(struct screen *s, size_t i)
 {
 	const struct person *p = &s->r->persons[i];
+	const struct limit *l;
+	char why[96];
 	size_t n;
 
 	if (*p->userid == '\0')
@@ -2299,22 +2346,10 @@ screen_person(struct screen *s, size_t i)
 	if (strncasecmp(p->userid, TMP_PREFIX, sizeof(TMP_PREFIX) - 1) == 0)
 		return reject_person(s, i, "userid", "logins starting "
 		    TMP_PREFIX " are the moodle profile's own", 0, 0);
-	if ((n = moodle_len(p->id)) > ML_USER_ID)
-		return reject_person(s, i, "id", "too long for Moodle's "
-		    "user.idnumber", n, ML_USER_ID);
-	if ((n = moodle_len(p->userid)) > ML_USERNAME)
-		return reject_person(s, i, "userid", "too long for Moodle's "
-		    "user.username", n, ML_USERNAME);
-	if ((n = moodle_len(p->given)) > ML_NAME)
-		return reject_person(s, i, "given", "too long for Moodle's "
-		    "user.firstname", n, ML_NAME);
-	if ((n = moodle_len(p->family)) > ML_NAME)
-		return reject_person(s, i, "family", "too long for Moodle's "
-		    "user.lastname", n, ML_NAME);
-	if ((n = moodle_len(p->email)) > ML_EMAIL)
-		return reject_person(s, i, "email", "too long for Moodle's "
-		    "user.email", n, ML_EMAIL);
-	return 0;
+	if ((l = over_limit(p, person_limits, &n)) == NULL)
+		return 0;
+	snprintf(why, sizeof(why), "too long for Moodle's %s", l->column);
+	return reject_person(s, i, l->field, why, n, l->max);
 }
 
 static struct screen *sort_screen;	/* for the qsort comparators */
@@ -2372,17 +2407,18 @@ static int
 screen_group(struct screen *s, size_t i)
 {
 	const struct group *g = &s->r->groups[i];
+	const struct limit *l;
+	char why[96];
 	size_t n;
 
 	if (strncmp(g->shortname, TMP_PREFIX, sizeof(TMP_PREFIX) - 1) == 0)
 		return reject_group(s, i, "short", "short names starting "
 		    TMP_PREFIX " are the moodle profile's own", 0, 0);
-	if ((n = moodle_len(g->id)) > ML_COURSE_ID)
-		return reject_group(s, i, "id", "too long for Moodle's "
-		    "course.idnumber", n, ML_COURSE_ID);
-	if ((n = moodle_len(g->shortname)) > ML_SHORT)
-		return reject_group(s, i, "short", "too long for Moodle's "
-		    "course.shortname", n, ML_SHORT);
+	if ((l = over_limit(g, group_limits, &n)) != NULL) {
+		snprintf(why, sizeof(why), "too long for Moodle's %s",
+		    l->column);
+		return reject_group(s, i, l->field, why, n, l->max);
+	}
 	if ((n = moodle_len(*g->longname ? g->longname : g->shortname)) >
 	    ML_FULL)
 		return reject_group(s, i, *g->longname ? "long" : "short",
