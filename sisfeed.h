@@ -314,8 +314,20 @@ struct window_limit {
 	struct threshold th;
 };
 
+/* Kinds of change a pause holds out of the file. */
+#define HOLD_DELETES		1u
+#define HOLD_DEACTIVATIONS	2u
+
+/* A window of the calendar of safety.pause: [from, to). */
+struct pause_window {
+	time_t		 from, to;
+	unsigned	 hold;		/* HOLD_* */
+};
+
 struct safety_nets {
 	struct threshold flip[NTYPES][NFLIPS];
+	struct pause_window *pause;	/* safety.pause */
+	size_t	 npause;
 	struct window_limit *windows;	/* safety.TYPE.KIND_Nd */
 	size_t	 nwindows;
 	int	 orgs_enabled;		/* a safety.orgs section exists */
@@ -868,6 +880,11 @@ struct run_report {
 	 * unknown, no sudo line) and this host's name */
 	char		 owner[64];
 	char		 host[256];
+	/* a pause: the kinds held, until when, and what was held */
+	unsigned	 held_mask;
+	time_t		 held_until;
+	size_t		 held[NTYPES][NKINDS];
+	char		*held_samples[REPORT_SAMPLES];
 	/* the approval: why, when given, when it runs out (0: never) */
 	char		 approval_reason[256];
 	time_t		 approved_at, approval_expires;
@@ -935,6 +952,32 @@ int	 mail_report(const struct config *, const struct run_report *);
 int	 mail_flush_spool(const struct config *);
 /* Send a test message.  0 or -1. */
 int	 mail_test(const struct config *);
+
+/* ------------------------------------------------------------------ */
+/* filters/hold.c, agent/pause.c: a pause holds kinds of change out.   */
+
+/*
+ * Build into the empty roster dr what the receiver holds after tonight
+ * when the kinds in mask are held: nr with the held changes of cs (or
+ * to nr) undone, sealed; n counts what was held.  0 or -1.
+ */
+int	 hold_apply(const struct roster *or, const struct roster *nr,
+	    const struct changeset *, unsigned mask, struct roster *dr,
+	    size_t n[NTYPES][NKINDS]);
+/* 1 if change c is held under mask. */
+int	 hold_change(const struct change *, unsigned mask);
+/* "YYYY-MM-DD" plus days as local midnight into *t.  0 or -1. */
+int	 pause_date(const char *, int days, time_t *t);
+/* "deletes,deactivations" into HOLD_* bits.  0 or -1. */
+int	 pause_hold_parse(const char *, unsigned *mask);
+/* "deletes and deactivations", "deletes", ... */
+const char *pause_hold_name(unsigned mask);
+/* The kinds held at now (calendar and STATE/pause); *until the end. */
+unsigned pause_active(const struct config *, time_t now, time_t *until);
+/* sisfeed pause --until DATE, sisfeed resume.  Exit codes. */
+int	 pause_command(const struct config *, const char *until,
+	    unsigned mask);
+int	 pause_resume(const struct config *);
 
 /* ------------------------------------------------------------------ */
 /* agent/history.c: the delivered change sets, for windows of days.    */

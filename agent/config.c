@@ -1089,9 +1089,10 @@ walk_output(const struct ctx *x, const struct ent *oe)
 
 static const char *const safety_keys[] = { "persons", "groups",
 	"memberships", "min_base", "first_run", "max_rejects",
-	"approval_ttl", "approval_reason", "orgs", NULL };
+	"approval_ttl", "approval_reason", "orgs", "pause", NULL };
 enum { SF_PERSONS, SF_GROUPS, SF_MEMBERSHIPS, SF_MIN_BASE, SF_FIRST_RUN,
-	SF_MAX_REJECTS, SF_APPROVAL_TTL, SF_APPROVAL_REASON, SF_ORGS, NSF };
+	SF_MAX_REJECTS, SF_APPROVAL_TTL, SF_APPROVAL_REASON, SF_ORGS,
+	SF_PAUSE, NSF };
 static const char *const op_keys[] = { "inserts", "updates", "deletes",
 	NULL };
 /* Persons and memberships have a status: their flips are cells too. */
@@ -1307,12 +1308,83 @@ walk_orgs(const struct ctx *x, const struct node *n)
 	return 0;
 }
 
+static const char *const pause_keys[] = { "from", "to", "hold", NULL };
+
+/* One window of safety.pause: {from: DATE, to: DATE, hold: [...]}. */
+static int
+walk_pause_window(const struct ctx *x, const struct node *n,
+    struct pause_window *w)
+{
+	struct ent e[3];
+	struct strlist l = { 0 };
+	const char *s;
+	size_t i;
+	int rc = 0;
+
+	if (map_get(x, n, "safety.pause", pause_keys, e) == -1)
+		return -1;
+	if (e[0].v == NULL || e[1].v == NULL)
+		return cerr(x, n->line, "safety.pause", "a window needs from "
+		    "and to (YYYY-MM-DD)");
+	if ((s = scalar(x, e[0].v, "safety.pause.from", "a date")) == NULL ||
+	    pause_date(s, 0, &w->from) == -1)
+		return s == NULL ? -1 : cerr(x, e[0].v->line,
+		    "safety.pause.from", "%s", error_last());
+	if ((s = scalar(x, e[1].v, "safety.pause.to", "a date")) == NULL ||
+	    pause_date(s, 1, &w->to) == -1)
+		return s == NULL ? -1 : cerr(x, e[1].v->line,
+		    "safety.pause.to", "%s", error_last());
+	if (w->to <= w->from)
+		return cerr(x, e[1].v->line, "safety.pause.to", "ends before "
+		    "from");
+	w->hold = HOLD_DELETES | HOLD_DEACTIVATIONS;
+	if (e[2].v == NULL)
+		return 0;
+	if (get_strlist(x, e[2].v, "safety.pause.hold", NULL, "a kind", &l)
+	    == -1)
+		rc = -1;
+	for (i = 0, w->hold = 0; rc == 0 && i < l.n; i++) {
+		unsigned m;
+
+		if (pause_hold_parse(l.v[i], &m) == -1)
+			rc = cerr(x, e[2].v->line, "safety.pause.hold", "%s",
+			    error_last());
+		w->hold |= m;
+	}
+	for (i = 0; i < l.n; i++)
+		free(l.v[i]);
+	free(l.v);
+	return rc;
+}
+
+/* safety.pause: a list of windows. */
+static int
+walk_pause(const struct ctx *x, const struct node *n)
+{
+	struct safety_nets *nets = &x->c->nets;
+	size_t i;
+
+	if (n->kind != N_SEQ)
+		return cerr(x, n->line, "safety.pause", "expected a list of "
+		    "{from, to, hold}, not %s", cfg_node_kind(n));
+	if ((nets->pause = calloc(n->n + 1, sizeof(*nets->pause))) == NULL)
+		return error_sys("config");
+	for (i = 0; i < n->n; i++) {
+		if (walk_pause_window(x, n->v[i], &nets->pause[i]) == -1)
+			return -1;
+		nets->npause++;
+	}
+	return 0;
+}
+
 /* The keys of the safety nets in the safety section. */
 static int
 walk_nets(const struct ctx *x, const struct ent *e)
 {
 	struct config *c = x->c;
 
+	if (e[SF_PAUSE].v != NULL && walk_pause(x, e[SF_PAUSE].v) == -1)
+		return -1;
 	if (e[SF_ORGS].v != NULL && walk_orgs(x, e[SF_ORGS].v) == -1)
 		return -1;
 	if (e[SF_APPROVAL_TTL].v != NULL && get_duration(x,
@@ -2026,6 +2098,7 @@ config_free(struct config *c)
 		free(c->nets.org_over[i].org);
 	free(c->nets.org_over);
 	free(c->nets.windows);
+	free(c->nets.pause);
 	free(c->source.persons);
 	free(c->source.groups);
 	free(c->source.memberships);

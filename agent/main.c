@@ -21,6 +21,8 @@ usage(FILE *fp)
 	    "usage: sisfeed [-c FILE] [-v | -q] run [--override | --approve ID]\n"
 	    "%39s[--reason TEXT]\n"
 	    "       sisfeed [-c FILE] plan\n"
+	    "       sisfeed [-c FILE] pause --until DATE [--hold KINDS]\n"
+	    "       sisfeed [-c FILE] resume\n"
 	    "       sisfeed [-c FILE] export [-o FILE]\n"
 	    "       sisfeed [-c FILE] status [--json]\n"
 	    "       sisfeed [-c FILE] check [--mail]\n"
@@ -214,6 +216,47 @@ become_owner(const struct config *cfg, const char *cmd)
 	return -1;
 }
 
+/*
+ * pause --until DATE [--hold deletes,deactivations], and resume.
+ */
+static int
+cmd_pause(const struct config *cfg, int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "until", required_argument, NULL, 'u' },
+		{ "hold", required_argument, NULL, 'H' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *until = NULL;
+	unsigned mask = HOLD_DELETES | HOLD_DEACTIVATIONS;
+	int ch;
+
+	if (strcmp(argv[0], "resume") == 0) {
+		if (argc != 1) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		return pause_resume(cfg);
+	}
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'u')
+			until = optarg;
+		else if (ch == 'H' && pause_hold_parse(optarg, &mask) == -1) {
+			fprintf(stderr, "sisfeed: --hold: %s\n", error_last());
+			return EXIT_USAGE;
+		} else if (ch != 'H') {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || until == NULL) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return pause_command(cfg, until, mask);
+}
+
 /* Commands that need the config, and how to run them. */
 static int
 with_config(const char *path, const char *cmd, int argc, char *argv[])
@@ -238,6 +281,8 @@ with_config(const char *path, const char *cmd, int argc, char *argv[])
 		rc = cmd_export(cfg, argc, argv);
 	else if (strcmp(cmd, "status") == 0)
 		rc = cmd_status(cfg, argc, argv);
+	else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+		rc = cmd_pause(cfg, argc, argv);
 	else
 		rc = cmd_check(cfg, argc, argv);
 	config_free(cfg);
@@ -269,7 +314,8 @@ dispatch(const char *config, int argc, char *argv[])
 	}
 	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "plan") == 0 ||
 	    strcmp(cmd, "export") == 0 || strcmp(cmd, "status") == 0 ||
-	    strcmp(cmd, "check") == 0)
+	    strcmp(cmd, "check") == 0 || strcmp(cmd, "pause") == 0 ||
+	    strcmp(cmd, "resume") == 0)
 		return with_config(config, cmd, argc, argv);
 	fprintf(stderr, "sisfeed: unknown command '%s'\n", cmd);
 	usage(stderr);

@@ -391,6 +391,9 @@ total_seconds(const struct run_report *r)
 
 static void	text_checks(struct sbuf *, const struct run_report *);
 static void	text_approval(struct sbuf *, const struct run_report *);
+static void	text_held(struct sbuf *, const struct run_report *);
+static void	html_held(struct sbuf *, const struct run_report *);
+static void	json_held(struct sbuf *, const struct run_report *);
 static void	html_approval(struct sbuf *, const struct run_report *);
 static void	json_approval(struct sbuf *, const struct run_report *);
 static void	html_checks(struct sbuf *, const struct run_report *);
@@ -614,6 +617,7 @@ report_text(const struct run_report *r)
 	if (r->cs != NULL)
 		text_table(&b, r);
 	text_checks(&b, r);
+	text_held(&b, r);
 	text_samples(&b, r);
 	text_tail(&b, r);
 	return sbuf_done(&b, "report");
@@ -877,6 +881,7 @@ report_html(const struct run_report *r)
 	if (r->cs != NULL)
 		html_table(&b, r);
 	html_checks(&b, r);
+	html_held(&b, r);
 	html_samples(&b, r);
 	html_tail(&b, r);
 	sbuf_puts(&b, "</div>\n");
@@ -1030,6 +1035,7 @@ report_json(const struct run_report *r)
 	else
 		sbuf_puts(&b, ",\n  \"changes\": null");
 	json_checks(&b, r);
+	json_held(&b, r);
 	json_samples(&b, r);
 	json_tail(&b, r);
 	sbuf_puts(&b, "\n}\n");
@@ -1149,6 +1155,10 @@ report_free(struct run_report *r)
 			}
 			r->nsamples[t][o] = 0;
 		}
+	}
+	for (i = 0; i < REPORT_SAMPLES; i++) {
+		free(r->held_samples[i]);
+		r->held_samples[i] = NULL;
 	}
 }
 
@@ -1439,4 +1449,102 @@ json_approval(struct sbuf *b, const struct run_report *r)
 	fmt_time(r->approval_expires, 1, t, sizeof(t));
 	sbuf_puts(b, ",\n  \"approval_expires\": ");
 	sb_json(b, r->approval_expires != 0 ? t : NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* A pause: what was held out of the file.                             */
+
+/* "persons 3 deletes, 1 deactivations; memberships 3 deletes" */
+static void
+held_counts(struct sbuf *b, const struct run_report *r)
+{
+	int t, k, any = 0, in_type;
+
+	for (t = 0; t < NTYPES; t++) {
+		in_type = 0;
+		for (k = 0; k < NKINDS; k++) {
+			if (r->held[t][k] == 0)
+				continue;
+			if (!in_type)
+				sbuf_printf(b, "%s%s ", any ? "; " : "",
+				    type_name(t));
+			sbuf_printf(b, "%s%zu %s", in_type ? ", " : "",
+			    r->held[t][k], kind_name(k));
+			in_type = any = 1;
+		}
+	}
+	if (!any)
+		sbuf_puts(b, "nothing");
+}
+
+static void
+text_held(struct sbuf *b, const struct run_report *r)
+{
+	char t[64];
+	size_t i;
+
+	if (r->held_mask == 0)
+		return;
+	fmt_time(r->held_until, 0, t, sizeof(t));
+	sbuf_printf(b, "\nPaused until %s: %s held out of the file.\n"
+	    "Held: ", t, pause_hold_name(r->held_mask));
+	held_counts(b, r);
+	sbuf_puts(b, "\nThe snapshot keeps them; the first run after the "
+	    "pause judges them by the thresholds.\n");
+	for (i = 0; i < REPORT_SAMPLES && r->held_samples[i] != NULL; i++) {
+		sbuf_puts(b, "    held: ");
+		sb_text(b, r->held_samples[i]);
+		sbuf_putn(b, "\n", 1);
+	}
+}
+
+static void
+html_held(struct sbuf *b, const struct run_report *r)
+{
+	char t[64];
+	size_t i;
+
+	if (r->held_mask == 0)
+		return;
+	fmt_time(r->held_until, 0, t, sizeof(t));
+	sbuf_printf(b, "<p>Paused until %s: %s held out of the file.<br>\n"
+	    "Held: ", t, pause_hold_name(r->held_mask));
+	held_counts(b, r);
+	sbuf_puts(b, "</p>\n<ul>\n");
+	for (i = 0; i < REPORT_SAMPLES && r->held_samples[i] != NULL; i++) {
+		sbuf_puts(b, "<li>held: ");
+		sb_html(b, r->held_samples[i]);
+		sbuf_puts(b, "</li>\n");
+	}
+	sbuf_puts(b, "</ul>\n");
+}
+
+static void
+json_held(struct sbuf *b, const struct run_report *r)
+{
+	char t[64];
+	size_t i;
+	int ty, k;
+
+	sbuf_puts(b, ",\n  \"paused\": ");
+	if (r->held_mask == 0) {
+		sbuf_puts(b, "null");
+		return;
+	}
+	fmt_time(r->held_until, 1, t, sizeof(t));
+	sbuf_printf(b, "{\"until\": \"%s\", \"hold\": \"%s\", "
+	    "\"held\": {", t, pause_hold_name(r->held_mask));
+	for (ty = 0; ty < NTYPES; ty++) {
+		sbuf_printf(b, "%s\"%s\": {", ty ? ", " : "", type_name(ty));
+		for (k = 0; k < NKINDS; k++)
+			sbuf_printf(b, "%s\"%s\": %zu", k ? ", " : "",
+			    kind_name(k), r->held[ty][k]);
+		sbuf_puts(b, "}");
+	}
+	sbuf_puts(b, "}, \"samples\": [");
+	for (i = 0; i < REPORT_SAMPLES && r->held_samples[i] != NULL; i++) {
+		sbuf_puts(b, i ? ", " : "");
+		sb_json(b, r->held_samples[i]);
+	}
+	sbuf_puts(b, "]}");
 }

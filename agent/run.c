@@ -306,6 +306,53 @@ stage_diff(struct run *r)
 	return 0;
 }
 
+static char	*sample_of(const struct run *, int, const struct change *);
+
+/*
+ * A pause (safety.pause, sisfeed pause): the held kinds of change are
+ * undone in tonight's roster, which then holds what the receiver will
+ * hold; the change set is computed again from it.  The held changes
+ * are counted and sampled for the report.  0 or -1.
+ */
+static int
+stage_hold(struct run *r)
+{
+	struct roster dr;
+	struct changeset cs;
+	size_t i, n = 0;
+	int t;
+
+	if (!r->have_snapshot || (r->rep.held_mask = pause_active(r->cfg,
+	    r->rep.started, &r->rep.held_until)) == 0)
+		return 0;
+	stage_begin(r);
+	roster_init(&dr);
+	memset(&cs, 0, sizeof(cs));
+	if (hold_apply(&r->or, &r->nr, &r->cs, r->rep.held_mask, &dr,
+	    r->rep.held) == -1 || diff_compute(&r->or, &dr, &cs) == -1) {
+		roster_free(&dr);
+		return fail(r, ST_DIFF);
+	}
+	for (t = 0; t < NTYPES; t++)
+		for (i = 0; i < r->cs.n[t] && n < REPORT_SAMPLES; i++)
+			if (hold_change(&r->cs.c[t][i], r->rep.held_mask) &&
+			    (r->rep.held_samples[n] = sample_of(r, t,
+			    &r->cs.c[t][i])) != NULL)
+				n++;
+	changeset_free(&r->cs);
+	r->cs = cs;
+	roster_free(&r->nr);
+	r->nr = dr;
+	stage_end(r, ST_DIFF);
+	log_info("paused: %s held out of the file (%zu persons, %zu "
+	    "memberships)", pause_hold_name(r->rep.held_mask),
+	    r->rep.held[TYPE_PERSON][OP_DELETE] +
+	    r->rep.held[TYPE_PERSON][KIND_DEACTIVATE],
+	    r->rep.held[TYPE_MEMBER][OP_DELETE] +
+	    r->rep.held[TYPE_MEMBER][KIND_DEACTIVATE]);
+	return 0;
+}
+
 static char *
 sample_of(const struct run *r, int t, const struct change *c)
 {
@@ -1145,7 +1192,8 @@ run_stages(struct run *r)
 {
 	int rc;
 
-	if (stage_read(r, !r->opts->plan) == -1 || stage_diff(r) == -1)
+	if (stage_read(r, !r->opts->plan) == -1 || stage_diff(r) == -1 ||
+	    stage_hold(r) == -1)
 		return -1;
 	if (r->have_snapshot && r->cs.n[0] + r->cs.n[1] + r->cs.n[2] == 0 &&
 	    (rc = cumulative_owed(r)) <= 0) {

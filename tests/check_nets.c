@@ -388,6 +388,91 @@ START_TEST(org_config)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Pause.                                                              */
+
+/* A calendar window holds from its first second to its last. */
+START_TEST(pause_window_bounds)
+{
+	char dir[PATH_MAX];
+	struct config cfg;
+	struct pause_window w;
+	time_t until;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	cfg_none(&cfg);
+	cfg.state_dir = dir;
+	ck_assert_int_eq(pause_date("2026-07-01", 0, &w.from), 0);
+	ck_assert_int_eq(pause_date("2026-08-15", 1, &w.to), 0);
+	w.hold = HOLD_DELETES;
+	cfg.nets.pause = &w;
+	cfg.nets.npause = 1;
+	ck_assert_uint_eq(pause_active(&cfg, w.from - 1, &until), 0);
+	ck_assert_uint_eq(until, 0);
+	ck_assert_uint_eq(pause_active(&cfg, w.from, &until), HOLD_DELETES);
+	ck_assert_int_eq(until, w.to);
+	ck_assert_uint_eq(pause_active(&cfg, w.to - 1, &until),
+	    HOLD_DELETES);
+	ck_assert_uint_eq(pause_active(&cfg, w.to, &until), 0);
+	/* to is the end of the last day, local time */
+	ck_assert_int_eq(pause_date("2026-08-16", 0, &until), 0);
+	ck_assert_int_eq(until, w.to);
+	/* STATE/pause adds its kinds until its end */
+	tu_write(dir, "pause", "until 1790000000\nhold 2\nby x\n");
+	ck_assert_uint_eq(pause_active(&cfg, 1789999999, &until),
+	    HOLD_DEACTIVATIONS);
+	ck_assert_int_eq(until, 1790000000);
+	ck_assert_uint_eq(pause_active(&cfg, 1790000000, &until), 0);
+	ck_assert_int_eq(pause_date("2026-13-01", 0, &until), -1);
+	ck_assert_int_eq(pause_date("2026-07-01x", 0, &until), -1);
+	tu_rmtree(dir);
+}
+END_TEST
+
+/* Held changes undone: the delivered roster keeps the old records. */
+START_TEST(hold_roster)
+{
+	struct spec a = { 20, 10, 0, 0, 0, 0 }, b = { 20, 10, 3, 2, 10, 4 };
+	struct roster or, nr, dr;
+	struct changeset cs, cs2;
+	size_t held[NTYPES][NKINDS];
+
+	build(&or, &a);
+	build(&nr, &b);
+	ck_assert_int_eq(diff_compute(&or, &nr, &cs), 0);
+	ck_assert_uint_eq(cs.count[TYPE_PERSON][OP_DELETE], 4);
+	ck_assert_uint_eq(cs.flips[TYPE_PERSON][FLIP_DEACTIVATE], 2);
+	roster_init(&dr);
+	ck_assert_int_eq(hold_apply(&or, &nr, &cs, HOLD_DELETES, &dr, held),
+	    0);
+	ck_assert_uint_eq(held[TYPE_PERSON][OP_DELETE], 4);
+	ck_assert_uint_eq(held[TYPE_MEMBER][OP_DELETE], 4);
+	ck_assert_int_eq(diff_compute(&or, &dr, &cs2), 0);
+	ck_assert_uint_eq(cs2.count[TYPE_PERSON][OP_DELETE], 0);
+	ck_assert_uint_eq(cs2.count[TYPE_MEMBER][OP_DELETE], 0);
+	ck_assert_uint_eq(cs2.flips[TYPE_PERSON][FLIP_DEACTIVATE], 2);
+	changeset_free(&cs2);
+	roster_free(&dr);
+	roster_init(&dr);
+	ck_assert_int_eq(hold_apply(&or, &nr, &cs, HOLD_DELETES |
+	    HOLD_DEACTIVATIONS, &dr, held), 0);
+	ck_assert_uint_eq(held[TYPE_PERSON][KIND_DEACTIVATE], 2);
+	ck_assert_int_eq(diff_compute(&or, &dr, &cs2), 0);
+	ck_assert_uint_eq(cs2.n[TYPE_PERSON] + cs2.n[TYPE_GROUP] +
+	    cs2.n[TYPE_MEMBER], 0);
+	/* and released: tonight's export against what was delivered */
+	changeset_free(&cs2);
+	ck_assert_int_eq(diff_compute(&dr, &nr, &cs2), 0);
+	ck_assert_uint_eq(cs2.count[TYPE_PERSON][OP_DELETE], 4);
+	ck_assert_uint_eq(cs2.flips[TYPE_PERSON][FLIP_DEACTIVATE], 2);
+	changeset_free(&cs2);
+	changeset_free(&cs);
+	roster_free(&dr);
+	roster_free(&or);
+	roster_free(&nr);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -401,6 +486,10 @@ main(void)
 	tcase_add_test(tc, org_boundary);
 	tcase_add_test(tc, org_memberships_and_scope);
 	tcase_add_test(tc, org_config);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("pause");
+	tcase_add_test(tc, pause_window_bounds);
+	tcase_add_test(tc, hold_roster);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s) == 0 ? 0 : 1;
 }

@@ -1872,6 +1872,83 @@ START_TEST(test_logging)
 }
 END_TEST
 
+/*
+ * A pause holds night 2's leavers and its deactivation out of the file
+ * (mode: full or delta) while the newcomer and the rename go through;
+ * the snapshot keeps what was held; after resume the held changes are
+ * delivered only when judged (blocked by the delete thresholds, then
+ * approved).
+ */
+static void
+pause_nights(const char *mode)
+{
+	char *out, *s, id[17], file[PATH_MAX], today[16];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+	make_root(dir, "first_run: block", "first_run: allow",
+	    "mode: full", mode, (char *)NULL);
+	night(dir, 1);
+	free(expect_run(0, dir, "run", (char *)NULL));
+	out = expect_run(0, dir, "pause", "--until", today, (char *)NULL);
+	has(out, "paused: deletes and deactivations held");
+	free(out);
+	night(dir, 2);
+	out = expect_run(0, dir, "plan", (char *)NULL);
+	has(out, "deletes and deactivations held out of the file.\n"
+	    "Held: persons 3 deletes, 1 deactivations; memberships 3 deletes");
+	has(out, "    held: S1008 (Noah Smith, inactive)\n");
+	has(out, "    held: S1013 (Mia Wilson)\n");
+	free(out);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	keep_delivered(dir, out, "night2.xml", file, sizeof(file));
+	free(out);
+	s = read_or_die(file, NULL);
+	has(s, "S1016");				/* the newcomer */
+	has(s, "Alan Mathison");			/* the rename */
+	if (strcmp(mode, "mode: full") == 0)
+		has(s, "S1013");			/* held: still in */
+	else
+		hasnt(s, "S1013");			/* held: not sent */
+	hasnt(s, "recstatus=\"3\"");
+	free(s);
+	s = read_or_die(at(dir, "state/snapshot"), NULL);
+	has(s, "S1013");
+	free(s);
+	out = expect_run(0, dir, "resume", (char *)NULL);
+	free(out);
+	/* released: judged like any other change, so blocked */
+	out = expect_run(3, dir, "run", (char *)NULL);
+	has(out, "persons deletes 3");
+	approval_id(out, id);
+	free(out);
+	out = expect_run(0, dir, "run", "--approve", id, (char *)NULL);
+	keep_delivered(dir, out, "night2b.xml", file, sizeof(file));
+	free(out);
+	s = read_or_die(file, NULL);
+	hasnt(s, "S1013</id></sourcedid><userid");
+	if (strcmp(mode, "mode: full") != 0)
+		has(s, "<person recstatus=\"3\">");
+	free(s);
+	s = read_or_die(at(dir, "state/snapshot"), NULL);
+	hasnt(s, "S1013");
+	free(s);
+}
+
+START_TEST(test_pause_full)
+{
+	pause_nights("mode: full");
+}
+END_TEST
+
+START_TEST(test_pause_delta)
+{
+	pause_nights("mode: delta");
+}
+END_TEST
+
 static Suite *
 run_suite(void)
 {
@@ -1951,6 +2028,8 @@ run_suite(void)
 	tcase_add_test(tc, test_approval_reason_and_expiry);
 	tcase_add_test(tc, test_org_limit);
 	tcase_add_test(tc, test_window_limit);
+	tcase_add_test(tc, test_pause_full);
+	tcase_add_test(tc, test_pause_delta);
 	suite_add_tcase(s, tc);
 	return s;
 }
