@@ -424,6 +424,9 @@ struct config {
 
 	/* Operations: the export's age, retention, monitoring. */
 	long		 source_max_age;	/* source.max_age, s; 0 none */
+	int		 delivery_mode;	/* delivery.mode of delivered files;
+					 * 0: 0640 in a directory, 0600
+					 * over SFTP */
 	struct {
 		int	 keep;		/* runs kept in runs.log, runs/,
 					 * rejects/ */
@@ -952,6 +955,9 @@ int	 mail_report(const struct config *, const struct run_report *);
 int	 mail_flush_spool(const struct config *);
 /* Send a test message.  0 or -1. */
 int	 mail_test(const struct config *);
+/* The mail's HTML part for a report, as the whole document.  malloc'd
+ * or NULL. */
+char	*mail_html(const struct run_report *);
 
 /* ------------------------------------------------------------------ */
 /* filters/hold.c, agent/pause.c: a pause holds kinds of change out.   */

@@ -1509,16 +1509,42 @@ walk_sftp(const struct ctx *x, const struct ent *fe)
 	return 0;
 }
 
-static const char *const delivery_keys[] = { "dir", "sftp", NULL };
+static const char *const delivery_keys[] = { "dir", "sftp", "mode",
+	NULL };
+
+/* delivery.mode: octal, owner read-write, no execute, not writable by
+ * others ("0640"). */
+static int
+get_file_mode(const struct ctx *x, const struct node *n, int *out)
+{
+	const char *s;
+	char *end;
+	long v;
+
+	if ((s = scalar(x, n, "delivery.mode", "a file mode")) == NULL)
+		return -1;
+	v = strtol(s, &end, 8);
+	if (*s == '\0' || *end != '\0' || strlen(s) > 4 || v < 0 ||
+	    (v & ~0666L) != 0 || (v & 0600) != 0600 || (v & 0002) != 0)
+		return cerr(x, n->line, "delivery.mode", "'%.64s' is not a "
+		    "file mode for the delivered file (octal, read-write for "
+		    "the owner, no execute bits, not writable by others: "
+		    "0640)", s);
+	*out = (int)v;
+	return 0;
+}
 
 static int
 walk_delivery(const struct ctx *x, const struct ent *de)
 {
 	struct config *c = x->c;
-	struct ent e[2];
+	struct ent e[3];
 	unsigned long line;
 
 	if (map_get(x, de->v, "delivery", delivery_keys, e) == -1)
+		return -1;
+	if (e[2].v != NULL && get_file_mode(x, e[2].v, &c->delivery_mode)
+	    == -1)
 		return -1;
 	if (e[0].v == NULL && e[1].v == NULL)
 		return cerr(x, de->k->line, "delivery", "give either dir (a "

@@ -38,8 +38,10 @@ deliver_file(const struct config *cfg, const char *path, const char *name,
 			    "imported yet (its changes would be lost); give "
 			    "output.name a time, e.g. "
 			    "sisfeed-%%Y%%m%%d-%%H%%M%%S.xml", dst);
-		/* 0640: an importer in the directory's group may read it */
-		if (file_copy_atomic(path, dst, 0640, NULL) == -1)
+		/* 0640 unless delivery.mode says: an importer in the
+		 * directory's group may read it */
+		if (file_copy_atomic(path, dst, cfg->delivery_mode > 0 ?
+		    (mode_t)cfg->delivery_mode : 0640, NULL) == -1)
 			return -1;
 		snprintf(remote, remotelen, "%s", dst);
 		return 0;

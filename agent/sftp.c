@@ -127,6 +127,7 @@ struct conn {
 	size_t			 max_write;	/* data per WRITE */
 	int			 posix_rename;	/* posix-rename@openssh.com */
 	int			 noreplace;	/* delta mode: never replace */
+	int			 mode;		/* of the delivered file */
 	int64_t			 rtt;		/* ms, of a STAT */
 };
 
@@ -1995,8 +1996,13 @@ upload_once(struct conn *c, int fd, off_t size, const char *local,
 	pg->start = pg->last = now_ms();
 	if (write_file(c, h, hlen, fd, size, local, part, pg) == -1 ||
 	    sx_fstat(c, h, hlen, part, &a) == -1 ||
-	    size_ok(c, &a, part, size) == -1 ||
-	    sx_close(c, h, hlen, part) == -1)
+	    size_ok(c, &a, part, size) == -1)
+		return -1;
+	/* delivery.mode, once the file is whole */
+	if (c->mode != 0600 && sx_fchmod(c, h, hlen, part,
+	    (uint32_t)c->mode) == -1 && c->fx == FX_OK)
+		return -1;
+	if (sx_close(c, h, hlen, part) == -1)
 		return -1;
 	progress_show(pg, size, 1);
 	return replace(c, part, dst, size);
@@ -2055,6 +2061,7 @@ sftp_upload(const struct config *cfg, const char *path, const char *name)
 	if (conn_setup(&c, cfg) == -1)
 		return -1;
 	c.noreplace = cfg->output.mode == MODE_DELTA;
+	c.mode = cfg->delivery_mode > 0 ? cfg->delivery_mode : 0600;
 	if (name == NULL || *name == '\0' || strchr(name, '/') != NULL)
 		return error_set("sftp: bad remote file name \"%s\"",
 		    name != NULL ? name : "");

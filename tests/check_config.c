@@ -807,7 +807,7 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Thresholds.                                                         */
 
-/* Durations, state.keep and the monitor section. */
+/* Durations, state.keep, the monitor section, delivery.mode. */
 START_TEST(test_ops_keys)
 {
 	struct config *c;
@@ -832,6 +832,16 @@ START_TEST(test_ops_keys)
 	expect_error(load_min("monitor: {heartbeat: ftp://x}\n"), 15,
 	    "not an http:// or https:// URL");
 	expect_error(load_min("state: {keep: 0}\n"), 15, "state.keep");
+	c = load_min("");
+	ck_assert_int_eq(c->delivery_mode, 0);
+	config_free(c);
+	c = load_min("  mode: 0640\n");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->delivery_mode, 0640);
+	config_free(c);
+	expect_error(load_min("  mode: 0755\n"), 15, "is not a file mode");
+	expect_error(load_min("  mode: 0646\n"), 15, "is not a file mode");
+	expect_error(load_min("  mode: rw\n"), 15, "is not a file mode");
 }
 END_TEST
 

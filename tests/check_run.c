@@ -1470,17 +1470,21 @@ END_TEST
  */
 START_TEST(test_max_age_and_metrics)
 {
-	char *out, *s, old[128];
+	char *out, *s, old[PATH_MAX];
 	struct stat st;
 	struct timeval tv[2];
 	int i;
 
 	make_root(dir, "first_run: block", "first_run: allow",
+	    "dir: outbox", "dir: outbox\n  mode: 0604",
 	    "format: csv", "format: csv\n  max_age: 26h",
 	    "history: 7\n", "history: 7\nmonitor: {max_age: 26h, metrics: "
 	    "sisfeed.prom}\n", (char *)NULL);
 	night(dir, 1);
 	out = expect_run(0, dir, "run", (char *)NULL);
+	line_value(out, "delivered: ", old, sizeof(old));
+	ck_assert_int_eq(stat(old, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0604);	/* delivery.mode */
 	free(out);
 	ck_assert_int_eq(stat(at(dir, "sisfeed.prom"), &st), 0);
 	ck_assert_uint_eq(st.st_mode & 07777, 0640);

@@ -464,6 +464,23 @@ START_TEST(t_delivers)
 }
 END_TEST
 
+/* delivery.mode: the delivered file gets it. */
+START_TEST(t_delivery_mode)
+{
+	const char *local = in(srv.dir, "local.xml");
+	struct stat st;
+
+	file_make(local, 200 * 1000, 3);
+	cfg->delivery_mode = 0640;
+	ck_assert_msg(sftp_upload(cfg, local, "feed.xml") == 0, "%s",
+	    error_last());
+	cfg->delivery_mode = 0;
+	ck_assert(files_equal(local, in(srv.remote, "feed.xml")));
+	ck_assert_int_eq(stat(in(srv.remote, "feed.xml"), &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0640);
+}
+END_TEST
+
 START_TEST(t_empty_file)
 {
 	const char *local = tu_write(srv.dir, "empty.xml", "");
@@ -1464,6 +1481,7 @@ sftp_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, t_delivers);
+	tcase_add_test(tc, t_delivery_mode);
 	tcase_add_test(tc, t_empty_file);
 	tcase_add_test(tc, t_replaces_existing_and_leftover_part);
 	tcase_add_test(tc, t_remote_dir_trailing_slash);
