@@ -1076,3 +1076,19 @@ mail_test(const struct config *c)
 	free(rl.v);
 	return rc;
 }
+
+/*
+ * The mail's HTML part for rep as the whole document it is sent as.
+ * malloc'd, or NULL (error set).
+ */
+char *
+mail_html(const struct run_report *rep)
+{
+	char *fragment, *doc;
+
+	if ((fragment = report_html(rep)) == NULL)
+		return NULL;
+	doc = html_document(fragment);
+	free(fragment);
+	return doc;
+}
