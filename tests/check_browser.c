@@ -3,7 +3,8 @@
  * out: Debian's headless Chromium loads a page holding the mail's HTML
  * in two frames, 390 px (a phone) and 1024 px wide; a script measures
  * in each whether the verdict, the approve command and the approval id
- * lie inside the width and whether the page scrolls sideways, and
+ * lie inside the width with nothing overflowing them, and whether the
+ * page scrolls sideways, and
  * writes that into the DOM, which --dump-dom prints.
  *
  * Without chromium the suite says so and passes, except in CI (CI set
@@ -67,6 +68,9 @@ harness(const char *mail)
 	    "function inside(d, id) {\n"
 	    "  var e = d.getElementById(id), w = d.defaultView.innerWidth;\n"
 	    "  if (!e) return 'missing';\n"
+	    "  if (e.scrollWidth > e.clientWidth + 1)\n"
+	    "    return 'overflows(' + e.scrollWidth + ' in ' +\n"
+	    "      e.clientWidth + ')';\n"
 	    "  var r = e.getBoundingClientRect();\n"
 	    "  return r.width > 0 && r.left >= 0 && r.right <= w + 0.5 ?\n"
 	    "    'ok' : 'cut(' + r.left + '..' + r.right + ' of ' + w + ')';\n"
