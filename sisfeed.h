@@ -257,6 +257,9 @@ const char *role_name(int);
 int	 status_parse(const char *);
 /* 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
 int	 utf8_valid(const char *s, size_t len);
+/* NULL if s[0..len) is UTF-8, else "invalid UTF-8 (it looks like
+ * Windows-1252 ...)" or "... ISO-8859-1 ...", the likely encoding. */
+const char *utf8_fault(const char *s, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* agent/config.c: the YAML config.                                    */

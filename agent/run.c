@@ -1389,9 +1389,35 @@ out:
 }
 
 /*
+ * check: read the export as a run would (headers against the column
+ * map, the OneRoster manifest and version, every record), so that a
+ * wrong mapping fails at install time.  Prints one line.  0 or -1.
+ */
+static int
+check_export(const struct config *cfg)
+{
+	struct roster r;
+	struct rejects rj;
+	int rc;
+
+	roster_init(&r);
+	memset(&rj, 0, sizeof(rj));
+	if ((rc = read_export(cfg, &r, &rj)) == -1)
+		printf("FAIL source read: %s\n", error_last());
+	else
+		printf("ok   source read: %zu persons, %zu groups, %zu "
+		    "memberships; %zu of %zu records rejected, %zu notes, "
+		    "%zu dependents\n", r.npersons, r.ngroups, r.nmembers,
+		    rj.count, rj.records, rj.notes, rj.dependents);
+	roster_free(&r);
+	return rc;
+}
+
+/*
  * The check command: the config (already loaded), the state directory,
- * the source files, the SFTP login and remote directory, and with
- * mail a test message.  One line per check.  Returns an exit code.
+ * the source files and reading the export, the SFTP login and remote
+ * directory, and with mail a test message.  One line per check.
+ * Returns an exit code.
  */
 int
 run_check(const struct config *cfg, int mail)
@@ -1425,6 +1451,8 @@ run_check(const struct config *cfg, int mail)
 			bad++;
 		}
 	}
+	if (check_export(cfg) == -1)
+		bad++;
 	if (cfg->delivery.dir != NULL) {
 		if (access(cfg->delivery.dir, W_OK) == 0)
 			printf("ok   delivery directory %s\n",

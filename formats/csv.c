@@ -423,8 +423,8 @@ csv_field_fault(const char *s, size_t len)
 {
 	const char *p;
 
-	if (!utf8_valid(s, len))
-		return "invalid UTF-8";
+	if ((p = utf8_fault(s, len)) != NULL)
+		return p;
 	if (memchr(s, '\0', len) != NULL)
 		return "NUL byte in value";
 	for (p = s; (p = memchr(p, 0xef, len - (size_t)(p - s))) != NULL;

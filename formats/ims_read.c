@@ -50,6 +50,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -128,8 +129,25 @@ struct member_rec {
 	unsigned long	 rline;		/* of <role> */
 };
 
+/*
+ * What the raw bytes say about the declared encoding: a file declared
+ * ISO-8859-1 (or Windows-1252) whose every non-ASCII byte is part of a
+ * UTF-8 sequence was written in UTF-8, and would be read wrong (every
+ * key with an accented letter changed) without a word from libxml2.
+ */
+struct encsniff {
+	int		 decl_seen;	/* the XML declaration looked at */
+	int		 latin;		/* it declares a Latin encoding */
+	char		 name[32];	/* as declared */
+	size_t		 utf8;		/* UTF-8 multibyte sequences */
+	size_t		 other;		/* high bytes that are not UTF-8 */
+	unsigned long	 line;		/* raw lines so far, from 1 */
+	unsigned long	 first;		/* line of the first sequence */
+};
+
 struct reader {
 	const char	*path;
+	struct encsniff	 enc;
 	xmlParserCtxtPtr ctxt;
 	gzFile		 gz;
 	int		 failed;	/* our error is set; parsing stopped */
@@ -1037,6 +1055,15 @@ sax_error(void *ctx, xmlErrorPtr err)
 	n = strlen(rd->err);
 	while (n > 0 && (rd->err[n - 1] == '\n' || rd->err[n - 1] == ' '))
 		rd->err[--n] = '\0';
+	/* libxml2 dumps the bytes on following lines: keep the first */
+	if (strchr(rd->err, '\n') != NULL)
+		*strchr(rd->err, '\n') = '\0';
+	if (strstr(rd->err, "not proper UTF-8") != NULL)
+		snprintf(rd->err + strlen(rd->err),
+		    sizeof(rd->err) - strlen(rd->err), ": the file is not "
+		    "UTF-8 and declares no other encoding; it looks like "
+		    "ISO-8859-1 or Windows-1252: export UTF-8, or declare "
+		    "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>");
 }
 
 static void
@@ -1093,6 +1120,93 @@ parse_result(struct reader *rd)
 	return 0;
 }
 
+/* The first n-byte needle in b[0..len), or NULL. */
+static const char *
+find_bytes(const char *b, size_t len, const char *needle, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + n <= len; i++)
+		if (b[i] == needle[0] && memcmp(b + i, needle, n) == 0)
+			return b + i;
+	return NULL;
+}
+
+/* The encoding the XML declaration at the start of b names, if any. */
+static void
+sniff_decl(struct encsniff *e, const char *b, size_t n)
+{
+	static const char *const latin[] = { "ISO-8859-1", "ISO8859-1",
+	    "latin1", "latin-1", "ISO-8859-15", "windows-1252", "cp1252" };
+	const char *end, *p;
+	size_t i, k;
+
+	e->decl_seen = 1;
+	e->line = 1;
+	if (n > 256)
+		n = 256;	/* the declaration is at the start */
+	if ((end = find_bytes(b, n, "?>", 2)) == NULL ||
+	    (p = find_bytes(b, (size_t)(end - b), "encoding", 8)) == NULL)
+		return;
+	for (p += 8; p < end && (*p == ' ' || *p == '=' || *p == '\t'); p++)
+		;
+	if (p >= end || (*p != '"' && *p != '\''))
+		return;
+	for (p++, k = 0; p < end && *p != '"' && *p != '\'' &&
+	    k + 1 < sizeof(e->name); p++)
+		e->name[k++] = *p;
+	e->name[k] = '\0';
+	for (i = 0; i < sizeof(latin) / sizeof(latin[0]); i++)
+		if (strcasecmp(e->name, latin[i]) == 0)
+			e->latin = 1;
+}
+
+/* Count UTF-8 sequences and other high bytes of a chunk (Latin only). */
+static void
+sniff_bytes(struct encsniff *e, const unsigned char *b, size_t n)
+{
+	size_t i, k, len;
+
+	for (i = 0; i < n && e->latin && e->other == 0; i++) {
+		if (b[i] == '\n')
+			e->line++;
+		if (b[i] < 0x80)
+			continue;
+		len = b[i] >= 0xc2 && b[i] <= 0xdf ? 2 : b[i] >= 0xe0 &&
+		    b[i] <= 0xef ? 3 : b[i] >= 0xf0 && b[i] <= 0xf4 ? 4 : 0;
+		if (len == 0 || i + len > n) {
+			/* a sequence cut by the chunk's end is not judged */
+			if (len == 0)
+				e->other++;
+			i = n;
+			break;
+		}
+		for (k = 1; k < len && (b[i + k] & 0xc0) == 0x80; k++)
+			;
+		if (k < len) {
+			e->other++;
+			break;
+		}
+		if (e->utf8++ == 0)
+			e->first = e->line;
+		i += len - 1;
+	}
+}
+
+/* A declared Latin encoding over UTF-8 bytes: an error.  0 or -1. */
+static int
+sniff_verdict(const struct reader *rd)
+{
+	const struct encsniff *e = &rd->enc;
+
+	if (!e->latin || e->utf8 == 0 || e->other > 0)
+		return 0;
+	return error_set("%s:%lu: declared %s but written in UTF-8 (every "
+	    "non-ASCII character is a UTF-8 sequence, the first on this "
+	    "line): declare encoding=\"UTF-8\" in the first line, or "
+	    "export %s", rd->path, e->first, e->name, e->name);
+}
+
 /* Feed the whole file to the push parser.  0 or -1. */
 static int
 reader_parse(struct reader *rd)
@@ -1127,6 +1241,9 @@ reader_parse(struct reader *rd)
 			goto out;
 		}
 	while ((n = read_chunk(rd, buf, CHUNK)) > 0) {
+		if (!rd->enc.decl_seen)
+			sniff_decl(&rd->enc, buf, (size_t)n);
+		sniff_bytes(&rd->enc, (const unsigned char *)buf, (size_t)n);
 		if (xmlParseChunk(rd->ctxt, buf, n, 0) != 0 || rd->failed) {
 			rc = parse_result(rd);
 			if (rc == 0)
@@ -1138,7 +1255,8 @@ reader_parse(struct reader *rd)
 	if (n == -1)
 		goto out;
 	xmlParseChunk(rd->ctxt, NULL, 0, 1);
-	rc = parse_result(rd);
+	if ((rc = parse_result(rd)) == 0)
+		rc = sniff_verdict(rd);
 out:
 	free(buf);
 	return rc;

@@ -1070,3 +1070,23 @@ utf8_valid(const char *str, size_t len)
 	}
 	return 1;
 }
+
+/*
+ * Why s[0..len) is not UTF-8, naming the encoding it most likely is:
+ * Windows-1252 when it has a byte 0x80..0x9f (letters and quotes there,
+ * control codes in ISO-8859-1), else ISO-8859-1.  NULL when it is
+ * UTF-8.  The reason is a static string.
+ */
+const char *
+utf8_fault(const char *s, size_t len)
+{
+	size_t i;
+
+	if (utf8_valid(s, len))
+		return NULL;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80 && (unsigned char)s[i] <= 0x9f)
+			return "invalid UTF-8 (it looks like Windows-1252: "
+			    "export UTF-8)";
+	return "invalid UTF-8 (it looks like ISO-8859-1: export UTF-8)";
+}

@@ -704,11 +704,13 @@ START_TEST(roster_person_rejects)
 	    "persons.csv:5: family: missing value\n"
 	    "persons.csv:6: status: unknown status 'maybe'\n"
 	    "persons.csv:7: status: missing value\n"
-	    "persons.csv:8: given: invalid UTF-8\n"
+	    "persons.csv:8: given: invalid UTF-8"
+	    " (it looks like ISO-8859-1: export UTF-8)\n"
 	    "persons.csv:9: record: 6 fields, header has 7\n"
 	    "persons.csv:10: record: quote inside unquoted field (column 4)\n"
 	    "persons.csv:11: record: 8 fields, header has 7\n"
-	    "persons.csv:12: userid: invalid UTF-8\n"
+	    "persons.csv:12: userid: invalid UTF-8"
+	    " (it looks like ISO-8859-1: export UTF-8)\n"
 	    "persons.csv:13: role: unknown institution role "
 	    "'ok\xe2\x82\xac'\n");
 	ck_assert_uint_eq(rj.count, 11);
@@ -735,7 +737,8 @@ START_TEST(roster_group_rejects)
 	ck_assert_str_eq(rejects(),
 	    "groups.csv:3: id: empty key\n"
 	    "groups.csv:4: short: missing value\n"
-	    "groups.csv:6: short: invalid UTF-8\n"
+	    "groups.csv:6: short: invalid UTF-8"
+	    " (it looks like Windows-1252: export UTF-8)\n"
 	    "groups.csv:7: record: text after closing quote (column 3)\n"
 	    "groups.csv:5: parent: note: unknown group 'nowhere': kept as "
 	    "a root\n");
@@ -775,7 +778,8 @@ START_TEST(roster_member_rejects)
 	    "memberships.csv:9: status: unknown status 'perhaps'\n"
 	    "memberships.csv:10: status: missing value\n"
 	    "memberships.csv:11: record: 3 fields, header has 4\n"
-	    "memberships.csv:12: person: invalid UTF-8\n"
+	    "memberships.csv:12: person: invalid UTF-8"
+	    " (it looks like Windows-1252: export UTF-8)\n"
 	    "memberships.csv:13: person: duplicate membership of 's1' in "
 	    "'c1'\n");
 	ck_assert_uint_eq(rj.count, 11);

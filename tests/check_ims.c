@@ -736,6 +736,53 @@ START_TEST(test_builtin_dtd_current)
 }
 END_TEST
 
+/* A file declared ISO-8859-1 but written in UTF-8 fails, naming the
+ * line and the fix; a Latin-1 file that declares nothing is named. */
+START_TEST(test_read_encoding_mismatch)
+{
+	char dir[256];
+	const char *a;
+	struct roster r;
+	struct rejects rj = { NULL, 0, 0, 0, 0 };
+
+	tu_mkdtemp(dir, sizeof(dir));
+	a = path_in(dir, "latin.xml");
+	tu_write(dir, "latin.xml",
+	    "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n"
+	    "<enterprise>\n<person><sourcedid><source>s</source><id>P1"
+	    "</id></sourcedid>\n<name><fn>\xc3\x86se \xc3\x98ster\xc3\xa5s"
+	    "</fn></name></person>\n</enterprise>\n");
+	roster_init(&r);
+	ck_assert_int_eq(ims_read(a, &r, &rj), -1);
+	ck_assert_ptr_nonnull(strstr(error_last(), "latin.xml:4: declared "
+	    "ISO-8859-1 but written in UTF-8"));
+	ck_assert_ptr_nonnull(strstr(error_last(), "encoding=\"UTF-8\""));
+	roster_free(&r);
+	/* really Latin-1, declared: read right */
+	tu_write(dir, "latin.xml",
+	    "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n"
+	    "<enterprise>\n<person><sourcedid><source>s</source><id>P1"
+	    "</id></sourcedid>\n<name><fn>\xc6se</fn></name></person>\n"
+	    "</enterprise>\n");
+	roster_init(&r);
+	ck_assert_msg(ims_read(a, &r, &rj) == 0, "%s", error_last());
+	ck_assert_str_eq(r.persons[0].family, "\xc3\x86se");
+	roster_free(&r);
+	/* Latin-1 bytes, nothing declared */
+	tu_write(dir, "latin.xml",
+	    "<?xml version=\"1.0\"?>\n<enterprise>\n<person><sourcedid>"
+	    "<source>s</source><id>P1</id></sourcedid>\n<name><fn>\xc6se"
+	    "</fn></name></person>\n</enterprise>\n");
+	roster_init(&r);
+	ck_assert_int_eq(ims_read(a, &r, &rj), -1);
+	ck_assert_ptr_nonnull(strstr(error_last(), "latin.xml:4: "));
+	ck_assert_ptr_nonnull(strstr(error_last(), "it looks like ISO-8859-1 "
+	    "or Windows-1252"));
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_read_thirdparty)
 {
 	char path[4096];
@@ -1478,6 +1525,7 @@ ims_suite(void)
 	tcase_add_test(r, test_round_trip);
 	tcase_add_test(r, test_group_timeframe_org);
 	tcase_add_test(r, test_read_thirdparty);
+	tcase_add_test(r, test_read_encoding_mismatch);
 	tcase_add_test(r, test_builtin_dtd_current);
 	tcase_add_test(r, test_read_as_consumers_do);
 	tcase_add_test(r, test_read_rejects_file);

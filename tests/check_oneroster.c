@@ -344,7 +344,8 @@ START_TEST(user_rejects)
 	    "or/users.csv:6: enabledUser: unknown status 'maybe'\n"
 	    "or/users.csv:7: role: missing value\n"
 	    "or/users.csv:8: role: unknown role 'janitor'\n"
-	    "or/users.csv:9: givenName: invalid UTF-8\n"
+	    "or/users.csv:9: givenName: invalid UTF-8"
+	    " (it looks like ISO-8859-1: export UTF-8)\n"
 	    "or/users.csv:10: status: unknown status 'deleted'\n"
 	    "or/users.csv:11: record: 8 fields, header has 9\n"
 	    "or/users.csv:12: record: quote inside unquoted field "
@@ -458,7 +459,8 @@ START_TEST(enrollment_rejects)
 	    "or/enrollments.csv:8: classSourcedId: unknown class 'sch'\n"
 	    "or/enrollments.csv:9: userSourcedId: unknown user 'nobody'\n"
 	    "or/enrollments.csv:11: status: unknown status 'bogus'\n"
-	    "or/enrollments.csv:14: role: invalid UTF-8\n");
+	    "or/enrollments.csv:14: role: invalid UTF-8"
+	    " (it looks like ISO-8859-1: export UTF-8)\n");
 	/* e9 is u1 in c1 as a learner again: one membership */
 	ck_assert_uint_eq(rj.count, 9);
 	expect_member("c1", "u1", 1, 1);

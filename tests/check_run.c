@@ -1353,6 +1353,30 @@ START_TEST(test_validate_and_diff)
 }
 END_TEST
 
+/* check reads the export: a mapping that does not fit the header fails
+ * at install time, naming the header found. */
+START_TEST(test_check_reads_export)
+{
+	char *out;
+
+	make_root(dir, (char *)NULL);
+	night(dir, 1);
+	out = expect_run(0, dir, "check", (char *)NULL);
+	has(out, "ok   source read: 19 persons, 6 groups, 23 memberships");
+	free(out);
+	tu_write(at(dir, "export"), "persons.csv",
+	    "StudentID;username;first_name;last_name;email;active;profile\n"
+	    "S1;a;A;B;;1;Student\n");
+	out = expect_run(1, dir, "check", (char *)NULL);
+	has(out, "FAIL source read: ");
+	has(out, "persons.csv:1: column 'student_id' (field id) not in "
+	    "header; the header has: StudentID;username;first_name;"
+	    "last_name;email;active;profile (it looks ';'-separated: set "
+	    "source.delimiter)");
+	free(out);
+}
+END_TEST
+
 /* validate checks the built-in DTD (no DTD file around); diff counts
  * dangling references instead of refusing the file. */
 START_TEST(test_validate_dtd_diff_dangling)
@@ -2012,6 +2036,7 @@ run_suite(void)
 	tcase_add_test(tc, test_export_deterministic);
 	tcase_add_test(tc, test_validate_and_diff);
 	tcase_add_test(tc, test_validate_dtd_diff_dangling);
+	tcase_add_test(tc, test_check_reads_export);
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_file_modes);
 	suite_add_tcase(s, tc);
