@@ -129,6 +129,11 @@ dtd:
 # --- benchmarks (not part of check) ----------------------------------------
 bench: sisfeed
 	./bench/run-bench
+	./bench/run-bench-readers
+
+# the three readers side by side (CSV, OneRoster, IMS): BENCH_READERS="P G M"
+bench-readers: sisfeed
+	./bench/run-bench-readers
 	./bench/run-bench-moodle
 
 bench-sftp: sisfeed
@@ -204,5 +209,5 @@ clean:
 	rm -rf build sisfeed
 
 .PHONY: all check lint-man valgrind bench bench-sftp demo install clean dtd \
-	fuzz fuzz-build uninstall verify-units
+	bench-readers fuzz fuzz-build uninstall verify-units
 .SECONDARY:
