@@ -40,10 +40,18 @@
 int	 error_set(const char *fmt, ...) PRINTF_LIKE(1, 2);
 /* Like error_set, then appends ": strerror(errno)". Returns -1. */
 int	 error_sys(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* Put a formatted prefix before the last message (which the arguments
+ * may not point into); returns -1.  The way to add context to an error
+ * from below, never error_set("...%s", error_last()). */
+int	 error_prefix(const char *fmt, ...) PRINTF_LIKE(1, 2);
 /* The last message recorded in this thread, or "" if none. */
 const char *error_last(void);
 /* Forget the last message. */
 void	 error_clear(void);
+
+/* SIGKILL here when SISFEED_CRASH_AFTER names this point (the crash
+ * tests); nothing otherwise. */
+void	 fault_point(const char *name);
 
 /* ------------------------------------------------------------------ */
 /* lib/log.c: messages to stderr (no colour, cron-friendly).           */
@@ -71,7 +79,16 @@ int	 fsync_dir_of(const char *path);
 int	 fsync_path(const char *path);
 /* Write all of buf to fd (short writes, EINTR); 0, or -1 with errno. */
 int	 fd_write(int fd, const void *buf, size_t len);
-/* Write len bytes to path atomically (temp, fsync, rename), mode 0600. */
+/* Temporary names: DIR/.sisfeed.NAME.XXXXXX.part (a leading dot and a
+ * suffix: no importer's pattern for NAME matches). */
+#define FILE_TEMP_PREFIX	".sisfeed."
+#define FILE_TEMP_SUFFIX	".part"
+/* Remove leftover temporary files (regular .sisfeed.*.part) in dir.
+ * Returns the count removed, or -1 if dir cannot be read. */
+int	 file_clean_temps(const char *dir);
+/* Write len bytes to path atomically (temp, fsync, rename), mode 0600.
+ * Only a missing or regular path is replaced: a symbolic link, device
+ * or FIFO there is an error (this holds for file_copy_atomic too). */
 int	 file_write_atomic(const char *path, const void *, size_t len);
 /* Copy src to dst atomically (temp in dst's directory with the given
  * mode, fsync, rename).  0 or -1. */
@@ -792,6 +809,23 @@ int	 snapshot_commit(const char *state_dir, const char *tmp, int keep);
 /* Keep the newest `keep` files of state_dir/sub (names sort by time);
  * remove the rest.  0 or -1. */
 int	 snapshot_prune(const char *state_dir, const char *sub, int keep);
+/* ------------------------------------------------------------------ */
+/* agent/restore.c: a lost snapshot is never a first run.              */
+
+/*
+ * 1 and why filled when state_dir has no snapshot although earlier
+ * runs delivered (history/, snapshot.idx, a completed run in runs.log)
+ * and no initial load was asked for (STATE/initial); 0 otherwise; -1
+ * on error.
+ */
+int	 state_lost(const char *state_dir, char *why, size_t len);
+/* Remove STATE/initial after a commit.  Never fails. */
+void	 state_initial_done(const char *state_dir);
+/* The restore command: file (or the newest good snapshot of history/)
+ * becomes the snapshot; initial: the next run is an initial load.
+ * Returns an exit code. */
+int	 run_restore(const struct config *, const char *file, int initial);
+
 /* ------------------------------------------------------------------ */
 /* lib/sbuf.c: a growing string; out of memory sets err, and later      */
 /* appends do nothing until sbuf_done reports it.                       */

@@ -1,6 +1,7 @@
 /*
  * deliver.c -- hand the outgoing file to the receiver: a directory
- * (copy to a temporary name, fsync, rename) or SFTP (agent/sftp.c).
+ * (copy to .sisfeed.NAME.XXXXXX.part, fsync, rename; the partial files
+ * of a crashed run removed first) or SFTP (agent/sftp.c).
  * Success means the whole file stands under its final name.
  */
 #include <limits.h>
@@ -23,6 +24,7 @@ deliver_file(const struct config *cfg, const char *path, const char *name,
     char *remote, size_t remotelen)
 {
 	char dst[PATH_MAX];
+	int n;
 
 	if (strchr(name, '/') != NULL || strcmp(name, "..") == 0 ||
 	    strcmp(name, ".") == 0 || name[0] == '\0')
@@ -38,6 +40,10 @@ deliver_file(const struct config *cfg, const char *path, const char *name,
 			    "imported yet (its changes would be lost); give "
 			    "output.name a time, e.g. "
 			    "sisfeed-%%Y%%m%%d-%%H%%M%%S.xml", dst);
+		/* What a crashed copy left: .sisfeed.NAME.XXXXXX.part. */
+		if ((n = file_clean_temps(cfg->delivery.dir)) > 0)
+			log_info("removed %d partial file%s left in %s", n,
+			    n == 1 ? "" : "s", cfg->delivery.dir);
 		/* 0640 unless delivery.mode says: an importer in the
 		 * directory's group may read it */
 		if (file_copy_atomic(path, dst, cfg->delivery_mode > 0 ?

@@ -26,6 +26,7 @@ usage(FILE *fp)
 	    "       sisfeed [-c FILE] export [-o FILE]\n"
 	    "       sisfeed [-c FILE] status [--json]\n"
 	    "       sisfeed [-c FILE] check [--mail]\n"
+	    "       sisfeed [-c FILE] restore [--initial | FILE]\n"
 	    "       sisfeed validate FILE\n"
 	    "       sisfeed diff OLD NEW\n"
 	    "       sisfeed -h | --help | -V | --version\n"
@@ -36,6 +37,7 @@ usage(FILE *fp)
 	    "  export    write tonight's IMS Enterprise file\n"
 	    "  status    OK, WARNING, CRITICAL or UNKNOWN (exit 0-3), and why\n"
 	    "  check     validate the config, log in to the server, mail test\n"
+	    "  restore   put back a lost snapshot (from history/ or FILE)\n"
 	    "  validate  check an IMS Enterprise file\n"
 	    "  diff      the change set between two IMS files\n"
 	    "\n"
@@ -166,6 +168,31 @@ cmd_check(const struct config *cfg, int argc, char *argv[])
 	return run_check(cfg, mail);
 }
 
+/* restore [--initial | FILE] */
+static int
+cmd_restore(const struct config *cfg, int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "initial", no_argument, NULL, 'i' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch, initial = 0;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch != 'i') {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		initial = 1;
+	}
+	if (argc - optind > (initial ? 0 : 1)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return run_restore(cfg, optind < argc ? argv[optind] : NULL, initial);
+}
+
 /* status [--json]: the Nagios plugin codes; 3 (UNKNOWN) on usage. */
 static int
 cmd_status(const struct config *cfg, int argc, char *argv[])
@@ -283,6 +310,8 @@ with_config(const char *path, const char *cmd, int argc, char *argv[])
 		rc = cmd_status(cfg, argc, argv);
 	else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
 		rc = cmd_pause(cfg, argc, argv);
+	else if (strcmp(cmd, "restore") == 0)
+		rc = cmd_restore(cfg, argc, argv);
 	else
 		rc = cmd_check(cfg, argc, argv);
 	config_free(cfg);
@@ -315,7 +344,8 @@ dispatch(const char *config, int argc, char *argv[])
 	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "plan") == 0 ||
 	    strcmp(cmd, "export") == 0 || strcmp(cmd, "status") == 0 ||
 	    strcmp(cmd, "check") == 0 || strcmp(cmd, "pause") == 0 ||
-	    strcmp(cmd, "resume") == 0)
+	    strcmp(cmd, "resume") == 0 ||
+	    strcmp(cmd, "restore") == 0)
 		return with_config(config, cmd, argc, argv);
 	fprintf(stderr, "sisfeed: unknown command '%s'\n", cmd);
 	usage(stderr);

@@ -46,10 +46,7 @@ struct run {
 static void
 crash_point(const char *stage)
 {
-	const char *at = getenv("SISFEED_CRASH_AFTER");
-
-	if (at != NULL && strcmp(at, stage) == 0)
-		raise(SIGKILL);
+	fault_point(stage);
 }
 
 static double
@@ -286,6 +283,25 @@ read_snapshot(const struct config *cfg, const char *path, struct roster *or)
 }
 
 /*
+ * No snapshot: a first run only when the state shows no delivery (or
+ * an initial load was asked for).  0, or -1 with the way on.
+ */
+static int
+snapshot_lost(struct run *r)
+{
+	char why[PATH_MAX + 64];
+	int lost;
+
+	if ((lost = state_lost(r->cfg->state_dir, why, sizeof(why))) != 1)
+		return lost;
+	return error_set("%s/snapshot is missing, but %s: earlier runs "
+	    "delivered, and a first run would delete nothing; put it back "
+	    "with 'sisfeed restore' (the newest good one in history/, or a "
+	    "FILE) or start over with 'sisfeed restore --initial'",
+	    r->cfg->state_dir, why);
+}
+
+/*
  * Stage diff: read the snapshot (if any) and compute the change set.
  */
 static int
@@ -295,9 +311,14 @@ stage_diff(struct run *r)
 
 	stage_begin(r);
 	r->have_snapshot = snapshot_path(r->cfg->state_dir, path, sizeof(path));
-	/* The reader's message names the snapshot's path already. */
-	if (r->have_snapshot && read_snapshot(r->cfg, path, &r->or) == -1)
+	if (!r->have_snapshot && snapshot_lost(r) == -1)
 		return fail(r, ST_DIFF);
+	/* The reader's message names the snapshot's path already. */
+	if (r->have_snapshot && read_snapshot(r->cfg, path, &r->or) == -1) {
+		error_prefix("the snapshot cannot be read ('sisfeed restore' "
+		    "puts back the newest good one from history/): ");
+		return fail(r, ST_DIFF);
+	}
 	if (diff_compute(&r->or, &r->nr, &r->cs) == -1)
 		return fail(r, ST_DIFF);
 	r->rep.cs = &r->cs;
@@ -931,6 +952,7 @@ stage_commit(struct run *r)
 	    r->cfg->history) == -1)
 		return fail(r, ST_COMMIT);
 	r->full_tmp[0] = '\0';
+	state_initial_done(r->cfg->state_dir);
 	clear_pending(r->cfg);
 	clear_approval(r->cfg);
 	write_index(r);
@@ -1158,11 +1180,13 @@ run_init(struct run *r, const struct config *cfg,
 	roster_init(&r->or);
 }
 
-/* Remove what a crashed run left in out/. */
+/* Remove what a crashed run left in out/ and the state directory's
+ * partial files. */
 static void
 clean_out(const struct config *cfg)
 {
 	snapshot_prune(cfg->state_dir, "out", 0);
+	(void)file_clean_temps(cfg->state_dir);
 }
 
 /*
@@ -1316,10 +1340,68 @@ run_main(const struct config *cfg, const struct run_options *opts)
 	return rc == -1 ? EXIT_FAILED : rc == 1 ? EXIT_BLOCKED : EXIT_OK;
 }
 
+/* Copy the file at src to the open fd (standard output, a device, a
+ * FIFO).  0 or -1 (error set). */
+static int
+copy_to_fd(const char *src, int fd, const char *dst)
+{
+	char buf[65536];
+	ssize_t n;
+	int in;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
+		return error_sys("%s", src);
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 || fd_write(fd, buf, (size_t)n) == -1) {
+			error_sys("%s", n == -1 ? src : dst);
+			close(in);
+			return -1;
+		}
+	}
+	close(in);
+	return 0;
+}
+
 /*
- * The export command: tonight's export as a full IMS file at path
- * (written beside it, then renamed), or on standard output when path
- * is NULL or "-".  Touches no state.  Returns an exit code.
+ * Put the finished file tmp where export -o path asks: standard output
+ * for NULL or "-"; a device or FIFO is written straight to; a symbolic
+ * link is followed; only a regular file (or none) is replaced, by a
+ * rename.  0 or -1 (error set).
+ */
+static int
+export_put(const char *tmp, const char *path)
+{
+	char target[PATH_MAX];
+	struct stat st;
+	int fd, rc;
+
+	if (path == NULL || strcmp(path, "-") == 0)
+		return copy_to_fd(tmp, STDOUT_FILENO, "standard output");
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			return error_set("%s: is a directory", path);
+		if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
+			return error_sys("%s", path);
+		rc = copy_to_fd(tmp, fd, path);
+		if (close(fd) == -1 && rc == 0)
+			rc = error_sys("%s", path);
+		return rc;
+	}
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		if (realpath(path, target) == NULL)
+			return error_sys("%s: a symbolic link to nothing is "
+			    "refused", path);
+		path = target;
+	}
+	return file_copy_atomic(tmp, path, 0600, NULL);
+}
+
+/*
+ * The export command: tonight's export as a full IMS file, written
+ * aside and then put at path (export_put).  Touches no state.  Returns
+ * an exit code.
  */
 int
 run_export(const struct config *cfg, const char *path)
@@ -1328,55 +1410,30 @@ run_export(const struct config *cfg, const char *path)
 	struct rejects rj;
 	struct ims_options o;
 	char tmp[PATH_MAX];
-	int rc = EXIT_FAILED, to_stdout = path == NULL ||
-	    strcmp(path, "-") == 0;
+	const char *t = getenv("TMPDIR");
+	int rc = EXIT_FAILED, fd;
 
 	roster_init(&nr);
 	memset(&rj, 0, sizeof(rj));
 	rj.fp = stderr;
-	if (to_stdout) {
-		const char *t = getenv("TMPDIR");
-		int fd;
-
-		if (path_fmt(tmp, sizeof(tmp), "%s/sisfeed-export.XXXXXX",
-		    t != NULL && *t ? t : "/tmp") == -1 ||
-		    (fd = mkstemp(tmp)) == -1) {
-			log_error("%s", error_last());
-			return EXIT_FAILED;
-		}
-		close(fd);
-	} else if (path_fmt(tmp, sizeof(tmp), "%s.tmp", path) == -1) {
+	if (path_fmt(tmp, sizeof(tmp), "%s/sisfeed-export.XXXXXX",
+	    t != NULL && *t ? t : "/tmp") == -1) {
 		log_error("%s", error_last());
 		return EXIT_FAILED;
 	}
+	if ((fd = mkstemp(tmp)) == -1) {
+		log_error("%s: %s", tmp, strerror(errno));
+		return EXIT_FAILED;
+	}
+	close(fd);
 	ims_options_of(cfg, &o, 0);
 	if (read_export(cfg, &nr, &rj) == -1 ||
-	    ims_write_full(tmp, &nr, &o) == -1) {
+	    ims_write_full(tmp, &nr, &o) == -1 || export_put(tmp, path) == -1) {
 		log_error("%s", error_last());
-		unlink(tmp);
 		goto out;
 	}
-	if (to_stdout) {
-		FILE *fp = fopen(tmp, "rb");
-		char buf[65536];
-		size_t n;
-
-		if (fp == NULL) {
-			log_error("%s: %s", tmp, strerror(errno));
-			unlink(tmp);
-			goto out;
-		}
-		while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
-			if (fwrite(buf, 1, n, stdout) != n)
-				break;
-		fclose(fp);
-		unlink(tmp);
-		rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
-		goto out;
-	}
-	if (rename(tmp, path) == -1) {
-		log_error("%s: %s", path, strerror(errno));
-		unlink(tmp);
+	if (path == NULL || strcmp(path, "-") == 0) {
+		rc = EXIT_OK;
 		goto out;
 	}
 	log_info("wrote %s: %zu persons, %zu groups, %zu memberships, "
@@ -1384,6 +1441,7 @@ run_export(const struct config *cfg, const char *path)
 	    rj.count);
 	rc = EXIT_OK;
 out:
+	unlink(tmp);
 	roster_free(&nr);
 	return rc;
 }

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdint.h>
@@ -126,6 +127,7 @@ struct conn {
 	int			 oom;		/* building a request failed */
 	size_t			 max_write;	/* data per WRITE */
 	int			 posix_rename;	/* posix-rename@openssh.com */
+	int			 statvfs;	/* statvfs@openssh.com */
 	int			 noreplace;	/* delta mode: never replace */
 	int			 mode;		/* of the delivered file */
 	int64_t			 rtt;		/* ms, of a STAT */
@@ -1464,6 +1466,9 @@ hello_parse(struct conn *c, struct rd *r, uint32_t *version, int *limits)
 		if (blob_is(name, nl, "limits@openssh.com") &&
 		    blob_is(data, dl, "1"))
 			*limits = 1;
+		if (blob_is(name, nl, "statvfs@openssh.com") &&
+		    blob_is(data, dl, "2"))
+			c->statvfs = 1;
 	}
 	return 0;
 }
@@ -1840,6 +1845,21 @@ write_ack(struct conn *c, struct inflight *q, size_t *qn, size_t *len,
 	return 0;
 }
 
+/* Read and drop n replies (writes in flight after one failed); the
+ * error message and status stay the failed write's. */
+static void
+write_drain(struct conn *c, size_t n)
+{
+	char err[1024];
+	struct rd r;
+	unsigned int type;
+
+	snprintf(err, sizeof(err), "%s", error_last());
+	while (n-- > 0 && sx_recv(c, &type, &r) == 0)
+		;
+	error_set("%s", err);
+}
+
 /*
  * Write the local file (fd, size bytes) to the open handle h: requests
  * of the server's largest write size, read from the file straight into
@@ -1910,6 +1930,10 @@ write_file(struct conn *c, const unsigned char *h, size_t hlen, int fd,
 	}
 	rc = 0;
 out:
+	/* A write the server refused: take the replies still in flight
+	 * off the channel, so that the connection can clean up. */
+	if (rc == -1 && !c->retry)
+		write_drain(c, qn);
 	free(buf);
 	free(q);
 	return rc;
@@ -1964,21 +1988,126 @@ replace(struct conn *c, const char *part, const char *dst, off_t size)
 	return size_ok(c, &a, dst, size);
 }
 
-/* One whole attempt: connect, NAME.part, size check, rename. */
+/*
+ * The free space of the file system holding path, by
+ * statvfs@openssh.com: 0 with *avail in bytes, or -1 when the server
+ * does not offer it or refuses.
+ */
+static int
+sx_statvfs(struct conn *c, const char *path, uint64_t *avail)
+{
+	uint64_t bsize, frsize, blocks, bfree, bavail;
+	struct rd r;
+	unsigned int type;
+	uint32_t id;
+
+	if (!c->statvfs)
+		return -1;
+	id = req_begin(c, FXP_EXTENDED);
+	put_cstr(c, "statvfs@openssh.com");
+	put_cstr(c, path);
+	if (sx_call(c, id, &type, &r, "statvfs") == -1 ||
+	    type != FXP_EXTENDED_REPLY || get_u64(&r, &bsize) == -1 ||
+	    get_u64(&r, &frsize) == -1 || get_u64(&r, &blocks) == -1 ||
+	    get_u64(&r, &bfree) == -1 || get_u64(&r, &bavail) == -1)
+		return -1;
+	*avail = bavail * (frsize != 0 ? frsize : bsize);
+	return 0;
+}
+
+/*
+ * After a failed upload on a live connection: remove part, and when
+ * the server answered a write with a bare failure (what OpenSSH says
+ * for a full disk), say how much room there is.  The upload's error
+ * stays the message, with that added.
+ */
+static void
+upload_failed(struct conn *c, const char *part, off_t size, int wrote)
+{
+	char err[1024], hint[160] = "";
+	unsigned long fx = c->fx;
+	int retry = c->retry;
+	uint64_t avail;
+
+	snprintf(err, sizeof(err), "%s", error_last());
+	if (wrote && fx == FX_FAILURE) {
+		if (sx_statvfs(c, c->remote_dir != NULL ? c->remote_dir : ".",
+		    &avail) == 0)
+			snprintf(hint, sizeof(hint), "; the server's disk has "
+			    "%llu bytes free for a file of %lld%s",
+			    (unsigned long long)avail, (long long)size,
+			    avail < (uint64_t)size ? ": it is full" : "");
+		else
+			snprintf(hint, sizeof(hint), "; the server's disk may "
+			    "be full");
+	}
+	if (sx_remove(c, part) == -1 && c->fx != FX_NO_SUCH_FILE)
+		log_warn("sftp: %s: cannot remove %s after the failure: %s",
+		    c->where, part, fx_text(c->fx));
+	error_set("%s%s", err, hint);
+	c->fx = fx;
+	c->retry = retry;
+}
+
+/*
+ * The temporary name of name on the server, dir/.sisfeed.NAME.part (no
+ * importer's pattern for NAME matches it).  The one an earlier run
+ * could not remove is kept in STATE/sftp.part and removed first.
+ */
+static int
+part_path(struct conn *c, const char *name, char *part, size_t len)
+{
+	char tname[1024];
+
+	if (path_fmt(tname, sizeof(tname), FILE_TEMP_PREFIX "%s", name) == -1)
+		return -1;
+	return remote_path(c, tname, FILE_TEMP_SUFFIX, part, len);
+}
+
+/* Remove the part an earlier run left, named in STATE/sftp.part; note
+ * gets that file's path ("" without a state directory). */
+static void
+part_leftover_remove(struct conn *c, char *note, size_t len)
+{
+	char old[4096];
+	FILE *fp;
+
+	note[0] = '\0';
+	if (c->cfg->state_dir == NULL ||
+	    path_fmt(note, len, "%s/sftp.part", c->cfg->state_dir) == -1) {
+		note[0] = '\0';
+		return;
+	}
+	if ((fp = fopen(note, "r")) == NULL)
+		return;
+	if (fgets(old, sizeof(old), fp) != NULL) {
+		old[strcspn(old, "\n")] = '\0';
+		if (old[0] != '\0' && sx_remove(c, old) == 0)
+			log_info("sftp: %s: removed %s, left by an earlier run",
+			    c->where, old);
+	}
+	fclose(fp);
+}
+
+/* One whole attempt: connect, .sisfeed.NAME.part, size check, rename. */
 static int
 upload_once(struct conn *c, int fd, off_t size, const char *local,
     const char *name, struct progress *pg)
 {
-	char dst[4096], part[4096];
+	char dst[4096], part[4096], note[PATH_MAX], line[4200], err[1024];
 	unsigned char h[HANDLE_MAX];
 	struct fattr a;
 	size_t hlen;
 
 	if (remote_path(c, name, "", dst, sizeof(dst)) == -1 ||
-	    remote_path(c, name, ".part", part, sizeof(part)) == -1)
+	    part_path(c, name, part, sizeof(part)) == -1)
 		return -1;
 	if (conn_open(c, NULL) == -1 || remote_dir_check(c) == -1)
 		return -1;
+	part_leftover_remove(c, note, sizeof(note));
+	snprintf(line, sizeof(line), "%s\n", part);
+	if (note[0] != '\0' && file_write_atomic(note, line, strlen(line)) == -1)
+		log_warn("%s", error_last());
 	if (c->noreplace && sx_stat(c, dst, &a) == 0) {
 		c->retry = 0;
 		return error_set("sftp: %s: %s is still there: in delta mode a "
@@ -1989,23 +2118,35 @@ upload_once(struct conn *c, int fd, off_t size, const char *local,
 	}
 	if (sx_open(c, part, 0600, h, &hlen) == -1)
 		return -1;
-	/* A leftover NAME.part keeps its mode through O_TRUNC: 0600 where
-	 * the server allows. */
+	/* A leftover part keeps its mode through O_TRUNC: 0600 where the
+	 * server allows. */
 	if (sx_fchmod(c, h, hlen, part, 0600) == -1 && c->fx == FX_OK)
 		return -1;
 	pg->start = pg->last = now_ms();
 	if (write_file(c, h, hlen, fd, size, local, part, pg) == -1 ||
 	    sx_fstat(c, h, hlen, part, &a) == -1 ||
-	    size_ok(c, &a, part, size) == -1)
+	    size_ok(c, &a, part, size) == -1 ||
+	    /* delivery.mode, once the file is whole */
+	    (c->mode != 0600 && sx_fchmod(c, h, hlen, part,
+	    (uint32_t)c->mode) == -1 && c->fx == FX_OK) ||
+	    sx_close(c, h, hlen, part) == -1) {
+		if (c->ch != NULL && !c->retry) {
+			upload_failed(c, part, size, 1);
+			snprintf(err, sizeof(err), "%s", error_last());
+			(void)sx_close(c, h, hlen, part);
+			error_set("%s", err);
+		}
 		return -1;
-	/* delivery.mode, once the file is whole */
-	if (c->mode != 0600 && sx_fchmod(c, h, hlen, part,
-	    (uint32_t)c->mode) == -1 && c->fx == FX_OK)
-		return -1;
-	if (sx_close(c, h, hlen, part) == -1)
-		return -1;
+	}
 	progress_show(pg, size, 1);
-	return replace(c, part, dst, size);
+	if (replace(c, part, dst, size) == -1) {
+		if (!c->retry)
+			upload_failed(c, part, size, 0);
+		return -1;
+	}
+	if (note[0] != '\0')
+		(void)unlink(note);
+	return 0;
 }
 
 /* SISFEED_RETRY_BASE_MS, or one second. */

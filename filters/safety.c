@@ -133,7 +133,15 @@ judge(const struct config *cfg, const struct changeset *cs, int t, int op,
 	if (over_threshold(&cfg->safety.t[t][op], count, base,
 	    cfg->safety.min_base, why, sizeof(why))) {
 		v->tripped[t][op] = 1;
-		append_reason(v, "%s %s %s", type_name(t), op_name(op), why);
+		/* A shrunken export (a file cut short, a lost school) is
+		 * named: how many records are left of the snapshot's. */
+		if (op == OP_DELETE)
+			append_reason(v, "%s %s %s: the export holds %zu of "
+			    "the snapshot's %zu", type_name(t), op_name(op),
+			    why, base - count + cs->count[t][OP_INSERT], base);
+		else
+			append_reason(v, "%s %s %s", type_name(t),
+			    op_name(op), why);
 	}
 }
 

@@ -3,6 +3,7 @@
  * full writes, fsync, and atomic replacement (temporary name beside the
  * target, fsync, rename, fsync of the directory).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -105,14 +106,23 @@ fd_write(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * A temporary file beside dst: DIR/.sisfeed.NAME.XXXXXX.part, a name no
+ * importer pattern for NAME (sisfeed-*, *.xml, *.gz) matches, which
+ * file_clean_temps removes after a crash.
+ */
 static int
 open_temp(const char *dst, char *tmp, size_t len, mode_t mode)
 {
+	const char *base = strrchr(dst, '/');
+	int dlen = base == NULL ? 0 : (int)(base - dst + 1);
 	int fd;
 
-	if ((size_t)snprintf(tmp, len, "%s.tmp.XXXXXX", dst) >= len)
+	base = base == NULL ? dst : base + 1;
+	if ((size_t)snprintf(tmp, len, "%.*s" FILE_TEMP_PREFIX "%s.XXXXXX"
+	    FILE_TEMP_SUFFIX, dlen, dst, base) >= len)
 		return error_set("%s: path too long", dst);
-	if ((fd = mkstemp(tmp)) == -1)
+	if ((fd = mkstemps(tmp, (int)strlen(FILE_TEMP_SUFFIX))) == -1)
 		return error_sys("%s", tmp);
 	if (fchmod(fd, mode) == -1) {
 		error_sys("%s", tmp);
@@ -121,6 +131,23 @@ open_temp(const char *dst, char *tmp, size_t len, mode_t mode)
 		return -1;
 	}
 	return fd;
+}
+
+/* 0 if dst is missing or a regular file (it may be replaced by a
+ * rename); -1 (error set) for a symbolic link, device, FIFO, ... */
+static int
+replaceable(const char *dst)
+{
+	struct stat st;
+
+	if (lstat(dst, &st) == -1)
+		return errno == ENOENT ? 0 : error_sys("%s", dst);
+	if (!S_ISREG(st.st_mode))
+		return error_set("%s is not a regular file (%s): it is never "
+		    "replaced", dst, S_ISLNK(st.st_mode) ? "a symbolic link" :
+		    S_ISDIR(st.st_mode) ? "a directory" : "a device, FIFO or "
+		    "socket");
+	return 0;
 }
 
 static int
@@ -134,6 +161,10 @@ finish_temp(int fd, const char *tmp, const char *dst)
 	}
 	if (close(fd) == -1) {
 		error_sys("%s", tmp);
+		unlink(tmp);
+		return -1;
+	}
+	if (replaceable(dst) == -1) {
 		unlink(tmp);
 		return -1;
 	}
@@ -199,6 +230,7 @@ file_copy_atomic(const char *src, const char *dst, mode_t mode,
 			return -1;
 		}
 		total += n;
+		fault_point("copy");
 	}
 	close(in);
 	if (finish_temp(out, tmp, dst) == -1)
@@ -206,4 +238,37 @@ file_copy_atomic(const char *src, const char *dst, mode_t mode,
 	if (size != NULL)
 		*size = total;
 	return 0;
+}
+
+/*
+ * Remove the temporary files a crashed write left in dir (regular
+ * files named .sisfeed.*.part).  Returns how many were removed, or -1
+ * (error set) when dir cannot be read.
+ */
+int
+file_clean_temps(const char *dir)
+{
+	size_t pl = strlen(FILE_TEMP_PREFIX), sl = strlen(FILE_TEMP_SUFFIX);
+	char path[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	size_t nl;
+	DIR *d;
+	int n = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return error_sys("%s", dir);
+	while ((e = readdir(d)) != NULL) {
+		nl = strlen(e->d_name);
+		if (nl <= pl + sl ||
+		    strncmp(e->d_name, FILE_TEMP_PREFIX, pl) != 0 ||
+		    strcmp(e->d_name + nl - sl, FILE_TEMP_SUFFIX) != 0 ||
+		    path_fmt(path, sizeof(path), "%s/%s", dir, e->d_name) == -1)
+			continue;
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    unlink(path) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
 }

@@ -6,6 +6,8 @@
  * (per thread), so the run can put the exact reason into its report.
  */
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,16 +23,20 @@ static _Thread_local char last_error[1024];
 int log_verbosity = 1;
 
 /*
- * Record a formatted error message.  Returns -1.
+ * Record a formatted error message.  Returns -1.  The message is
+ * formatted aside first, so an argument that is the last message
+ * itself cannot garble it.
  */
 int
 error_set(const char *fmt, ...)
 {
+	char msg[sizeof(last_error)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(last_error, msg, sizeof(last_error));
 	return -1;
 }
 
@@ -41,17 +47,38 @@ error_set(const char *fmt, ...)
 int
 error_sys(const char *fmt, ...)
 {
+	char msg[sizeof(last_error)];
 	va_list ap;
 	int saved = errno;
 	size_t len;
 
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	len = strlen(last_error);
-	snprintf(last_error + len, sizeof(last_error) - len, ": %s",
-	    strerror(saved));
+	len = strlen(msg);
+	snprintf(msg + len, sizeof(msg) - len, ": %s", strerror(saved));
+	memcpy(last_error, msg, sizeof(last_error));
 	errno = saved;
+	return -1;
+}
+
+/*
+ * Put a formatted prefix in front of the last error message, cut to
+ * fit.  Returns -1.
+ */
+int
+error_prefix(const char *fmt, ...)
+{
+	char msg[sizeof(last_error)];
+	va_list ap;
+	size_t len;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	len = strlen(msg);
+	snprintf(msg + len, sizeof(msg) - len, "%s", last_error);
+	memcpy(last_error, msg, sizeof(last_error));
 	return -1;
 }
 
@@ -201,4 +228,19 @@ log_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vprint(LOG_ERR, "error: ", fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * Fault injection for the crash tests: when SISFEED_CRASH_AFTER names
+ * this point, the process is killed with SIGKILL here, as a power cut
+ * would.  Points: the run's stages (read, diff, write, deliver,
+ * commit) and "copy" (half of a file copied under its temporary name).
+ */
+void
+fault_point(const char *name)
+{
+	const char *at = getenv("SISFEED_CRASH_AFTER");
+
+	if (at != NULL && strcmp(at, name) == 0)
+		raise(SIGKILL);
 }

@@ -17,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
@@ -40,6 +42,15 @@ setup(void)
 static void
 teardown(void)
 {
+	char path[PATH_MAX + 16];
+
+	/* What a failed disk test may have left mounted. */
+	snprintf(path, sizeof(path), "%s/outbox", dir);
+	(void)umount2(path, MNT_DETACH);
+	snprintf(path, sizeof(path), "%s/state", dir);
+	(void)umount2(path, MNT_DETACH);
+	snprintf(path, sizeof(path), "%s/state2", dir);
+	(void)umount2(path, MNT_DETACH);
 	tu_rmtree(dir);
 }
 
@@ -690,7 +701,8 @@ START_TEST(test_threshold_percent_boundary)
 	/* 3 of 20 = 15% > 10%: blocked. */
 	drop_persons(dir, three);
 	out = expect_run(3, dir, "run", (char *)NULL);
-	has(out, "persons deletes 3 (15.0% > 10%)");
+	has(out, "persons deletes 3 (15.0% > 10%): the export holds 17 of "
+	    "the snapshot's 20");
 	hasnt(out, "memberships deletes");
 	free(out);
 	ck_assert(tu_exists(at(dir, "state/pending")));
@@ -803,8 +815,12 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* kill -9 after a stage                                               */
 
+/* Every crash point of a run (lib/log.c fault_point), in each output
+ * mode: "copy" is a delivery cut half-way under its temporary name. */
 static const char *const crash_stages[] = { "read", "diff", "write",
-	"deliver" };
+	"copy", "deliver", "commit" };
+#define NCRASH	(sizeof(crash_stages) / sizeof(crash_stages[0]))
+static const char *const crash_modes[] = { "mode: full", "mode: delta" };
 
 /*
  * Give what a crashed run left in out/ the names of a run of 1999: the
@@ -836,60 +852,351 @@ age_leftovers(const char *out)
 	ck_assert_int_gt(n, 0);
 }
 
+/* Rename the files delivered by a crashed run in the outbox (all but
+ * keep): in delta mode the next run, in the same second, would find its
+ * name taken. */
+static void
+set_aside_delivered(const char *outbox, const char *keep)
+{
+	DIR *d;
+	struct dirent *e;
+	char from[PATH_MAX], to[PATH_MAX];
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d = opendir(outbox));
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || strcmp(e->d_name, keep) == 0 ||
+		    strncmp(e->d_name, "crashed-", 8) == 0)
+			continue;
+		snprintf(from, sizeof(from), "%s/%s", outbox, e->d_name);
+		snprintf(to, sizeof(to), "%s/crashed-%d.xml", outbox, n++);
+		ck_assert_int_eq(rename(from, to), 0);
+		rewinddir(d);
+	}
+	closedir(d);
+}
+
+/* No temporary file at the receiver or in the state directory. */
+static void
+no_partial_files(const char *root)
+{
+	static const char *const dirs[] = { "outbox", "state", "state/out" };
+	struct dirent *e;
+	size_t i;
+	DIR *d;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		ck_assert_ptr_nonnull(d = opendir(at(root, dirs[i])));
+		while ((e = readdir(d)) != NULL)
+			ck_assert_msg(strstr(e->d_name, ".part") == NULL,
+			    "%s/%s left", dirs[i], e->d_name);
+		closedir(d);
+	}
+}
+
 START_TEST(test_crash)
 {
-	const char *stage = crash_stages[_i];
-	char ctl[PATH_MAX], *snap, *out = NULL;
+	const char *stage = crash_stages[_i % NCRASH];
+	const char *mode = crash_modes[_i / NCRASH];
+	int delta = _i / (int)NCRASH == 1;
+	char ctl[PATH_MAX], a[PATH_MAX], delivered[PATH_MAX], *snap;
+	char *out = NULL;
 	size_t snaplen;
 	int rc;
 
 	/* The control: night 1, then night 2 uncrashed. */
 	snprintf(ctl, sizeof(ctl), "%s", at(dir, "ctl"));
-	make_root(ctl, "first_run: block", "first_run: allow", (char *)NULL);
+	make_root(ctl, "first_run: block", "first_run: allow", "mode: full",
+	    mode, (char *)NULL);
 	delivered_night1(ctl, "night1.xml");
 	night(ctl, 2);
 	free(expect_run(0, ctl, "run", "--override", (char *)NULL));
 
-	make_root(at(dir, "a"), "first_run: block", "first_run: allow",
-	    (char *)NULL);
-	delivered_night1(at(dir, "a"), "night1.xml");
-	snap = read_or_die(at(dir, "a/state/snapshot"), &snaplen);
-	night(at(dir, "a"), 2);
+	snprintf(a, sizeof(a), "%s", at(dir, "a"));
+	make_root(a, "first_run: block", "first_run: allow", "mode: full",
+	    mode, (char *)NULL);
+	delivered_night1(a, "night1.xml");
+	snap = read_or_die(at(a, "state/snapshot"), &snaplen);
+	night(a, 2);
 
 	ck_assert_int_eq(setenv("SISFEED_CRASH_AFTER", stage, 1), 0);
-	rc = sisfeed(at(dir, "a"), &out, "run", "--override", (char *)NULL);
+	rc = sisfeed(a, &out, "run", "--override", (char *)NULL);
 	unsetenv("SISFEED_CRASH_AFTER");
-	ck_assert_msg(rc == 128 + 9, "crash after %s: exit %d:\n%s", stage,
-	    rc, out);
+	ck_assert_msg(rc == 128 + 9, "crash after %s (%s): exit %d:\n%s",
+	    stage, mode, rc, out);
 	free(out);
-	ck_assert_msg(file_is(at(dir, "a/state/snapshot"), snap, snaplen),
-	    "crash after %s changed the snapshot", stage);
-	ck_assert_int_eq(count_dir(at(dir, "a/state/history")), 0);
-	if (strcmp(stage, "write") == 0 || strcmp(stage, "deliver") == 0) {
-		ck_assert_msg(count_dir(at(dir, "a/state/out")) > 0,
-		    "crash after %s left nothing in state/out", stage);
-		age_leftovers(at(dir, "a/state/out"));
+	if (strcmp(stage, "commit") != 0) {
+		ck_assert_msg(file_is(at(a, "state/snapshot"), snap, snaplen),
+		    "crash after %s (%s) changed the snapshot", stage, mode);
+		ck_assert_int_eq(count_dir(at(a, "state/history")), 0);
 	}
-	if (strcmp(stage, "deliver") == 0)
-		ck_assert_int_eq(count_dir(at(dir, "a/outbox")), 2);
-	else
-		ck_assert_int_eq(count_dir(at(dir, "a/outbox")), 1);
+	if (strcmp(stage, "write") == 0 || strcmp(stage, "copy") == 0 ||
+	    strcmp(stage, "deliver") == 0) {
+		ck_assert_msg(count_dir(at(a, "state/out")) > 0,
+		    "crash after %s left nothing in state/out", stage);
+		age_leftovers(at(a, "state/out"));
+	}
+	/* Delivered: only after "deliver"; "copy" leaves a partial file
+	 * under a name no importer matches. */
+	ck_assert_int_eq(count_dir(at(a, "outbox")),
+	    strcmp(stage, "deliver") == 0 || strcmp(stage, "commit") == 0 ||
+	    strcmp(stage, "copy") == 0 ? 2 : 1);
+	if (delta)
+		set_aside_delivered(at(a, "outbox"), "night1.xml");
 
-	/* The next run cleans up and delivers what the control did. */
-	out = expect_run(0, at(dir, "a"), "run", "--override", (char *)NULL);
-	has(out, "delivered: ");
+	/* The next run cleans up and ends where the control did. */
+	out = expect_run(0, a, "run", "--override", (char *)NULL);
+	if (strcmp(stage, "commit") == 0)
+		has(out, "nothing to do");
+	else {
+		has(out, "delivered: ");
+		line_value(out, "delivered: ", delivered, sizeof(delivered));
+	}
 	free(out);
-	ck_assert_int_eq(count_dir(at(dir, "a/state/out")), 0);
-	ck_assert_msg(same_file(at(dir, "a/state/snapshot"),
-	    at(ctl, "state/snapshot")), "after a crash in %s the snapshot "
-	    "differs from an uncrashed run's", stage);
-	ck_assert(!file_is(at(dir, "a/state/snapshot"), snap, snaplen));
+	ck_assert_int_eq(count_dir(at(a, "state/out")), 0);
+	no_partial_files(a);
+	ck_assert_msg(same_file(at(a, "state/snapshot"),
+	    at(ctl, "state/snapshot")), "after a crash in %s (%s) the "
+	    "snapshot differs from an uncrashed run's", stage, mode);
+	ck_assert(!file_is(at(a, "state/snapshot"), snap, snaplen));
+	/* A full-mode receiver holds exactly tonight's export. */
+	if (!delta && strcmp(stage, "commit") != 0) {
+		free(expect_run(0, a, "export", "-o", at(a, "export.xml"),
+		    (char *)NULL));
+		ck_assert(same_file(delivered, at(a, "export.xml")));
+	}
 
 	/* And the one after has nothing to do. */
-	out = expect_run(0, at(dir, "a"), "run", (char *)NULL);
+	out = expect_run(0, a, "run", (char *)NULL);
 	has(out, "nothing to do");
 	free(out);
 	free(snap);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* a lost or damaged snapshot                                          */
+
+/* A root with night 1 delivered and night 2 delivered over it: the
+ * night 1 snapshot is in history/, night 1's file in the outbox. */
+static void
+two_nights(const char *root)
+{
+	make_root(root, "first_run: block", "first_run: allow", (char *)NULL);
+	delivered_night1(root, "night1.xml");
+	night(root, 2);
+	free(expect_run(0, root, "run", "--override", (char *)NULL));
+	ck_assert_int_eq(count_dir(at(root, "state/history")), 1);
+}
+
+/* The snapshot gone while the state shows deliveries: the run fails
+ * and delivers nothing (it was a first run: +all, no deletes). */
+START_TEST(test_snapshot_lost)
+{
+	char *out;
+
+	two_nights(dir);
+	ck_assert_int_eq(unlink(at(dir, "state/snapshot")), 0);
+	ck_assert_int_eq(unlink(at(dir, "state/snapshot.idx")), 0);
+	out = expect_run(1, dir, "run", (char *)NULL);
+	has(out, "/state/snapshot is missing, but history/ holds snapshot.");
+	has(out, "'sisfeed restore'");
+	free(out);
+	out = expect_run(1, dir, "plan", (char *)NULL);
+	has(out, "is missing");
+	free(out);
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 2);
+
+	/* Restore takes the newest snapshot in history/ (night 1): the
+	 * next run sends night 2's changes again. */
+	out = expect_run(0, dir, "restore", (char *)NULL);
+	has(out, "restored: ");
+	has(out, "/state/history/snapshot.");
+	free(out);
+	ck_assert(same_file(at(dir, "state/snapshot"),
+	    at(dir, "outbox/night1.xml")));
+	out = expect_run(0, dir, "run", "--override", (char *)NULL);
+	has(out, "delivered: ");
+	free(out);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "nothing to do");
+	free(out);
+
+	/* Only the index left (history pruned): still not a first run. */
+	ck_assert_int_eq(unlink(at(dir, "state/snapshot")), 0);
+	tu_rmtree(at(dir, "state/history"));
+	out = expect_run(1, dir, "run", (char *)NULL);
+	has(out, "but its index snapshot.idx is there");
+	free(out);
+	/* Nothing good in history: restore says what else to do. */
+	out = expect_run(1, dir, "restore", (char *)NULL);
+	has(out, "holds no snapshot that reads as a whole");
+	has(out, "--initial");
+	free(out);
+	/* A file delivered in full is a snapshot too. */
+	out = expect_run(0, dir, "restore", at(dir, "outbox/night1.xml"),
+	    (char *)NULL);
+	has(out, "restored: ");
+	free(out);
+	ck_assert(!tu_exists(at(dir, "state/snapshot.idx")));
+}
+END_TEST
+
+/* A damaged snapshot fails the run with the reader's message, and
+ * restore puts back the newest good one. */
+START_TEST(test_snapshot_damaged)
+{
+	char *out;
+
+	two_nights(dir);
+	tu_write(at(dir, "state"), "snapshot", "<enterprise><person>");
+	out = expect_run(1, dir, "run", (char *)NULL);
+	has(out, "failed in diff: the snapshot cannot be read ('sisfeed "
+	    "restore' puts back the newest good one from history/): ");
+	has(out, "/state/snapshot");
+	free(out);
+	out = expect_run(0, dir, "restore", (char *)NULL);
+	has(out, "restored: ");
+	free(out);
+	out = expect_run(0, dir, "run", "--override", (char *)NULL);
+	has(out, "delivered: ");
+	free(out);
+	/* An intact snapshot is not replaced without a FILE. */
+	out = expect_run(1, dir, "restore", (char *)NULL);
+	has(out, "nothing to restore");
+	free(out);
+}
+END_TEST
+
+/* A copy cut by a crash leaves .sisfeed.NAME.XXXXXX.part in the
+ * delivery directory (no importer's sisfeed-* or *.xml matches it) and
+ * the state directory; the next run removes them. */
+START_TEST(test_partial_files_removed)
+{
+	char *out;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	night(dir, 1);
+	tu_write(at(dir, "outbox"), ".sisfeed.sisfeed-20261201-020000.xml."
+	    "Ab12Cd.part", "<enterprise>half");
+	mkdir(at(dir, "state"), 0700);
+	tu_write(at(dir, "state"), ".sisfeed.snapshot.Zz99Yy.part", "half");
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "removed 1 partial file left in ");
+	free(out);
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 1);
+	ck_assert(!tu_exists(at(dir, "state/.sisfeed.snapshot.Zz99Yy.part")));
+}
+END_TEST
+
+/* Mount a tmpfs of size bytes on path (root only); 0, or -1 when the
+ * system does not let us (the test then skips). */
+static int
+tmpfs_mount(const char *path, const char *size, unsigned long flags)
+{
+	char opt[64];
+
+	snprintf(opt, sizeof(opt), "size=%s,mode=0700", size);
+	if (geteuid() != 0 || mount("tmpfs", path, "tmpfs", flags, opt) == -1)
+		return -1;
+	return 0;
+}
+
+/* A full disk at the receiver, then in the state directory: the run
+ * fails saying so, leaves no partial file, and the next run with room
+ * delivers the export. */
+START_TEST(test_disk_full)
+{
+	char *out, delivered[PATH_MAX];
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	night(dir, 1);
+	if (tmpfs_mount(at(dir, "outbox"), "4k", 0) == -1) {
+		fprintf(stderr, "test_disk_full: skipped (needs root and "
+		    "mount)\n");
+		return;
+	}
+	out = expect_run(1, dir, "run", (char *)NULL);
+	has(out, "failed in deliver: ");
+	has(out, "No space left on device");
+	free(out);
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 0);
+	ck_assert(!tu_exists(at(dir, "state/snapshot")));
+	ck_assert_int_eq(umount(at(dir, "outbox")), 0);
+
+	/* The state directory's disk full: tonight's file cannot be
+	 * written; nothing half-written stays. */
+	ck_assert_int_eq(mkdir(at(dir, "state2"), 0700), 0);
+	make_root(at(dir, "b"), "first_run: block", "first_run: allow",
+	    "state_dir: state", "state_dir: ../state2", (char *)NULL);
+	night(at(dir, "b"), 1);
+	ck_assert_int_eq(tmpfs_mount(at(dir, "state2"), "4k", 0), 0);
+	out = expect_run(1, at(dir, "b"), "run", (char *)NULL);
+	has(out, "No space left on device");
+	free(out);
+	ck_assert(!tu_exists(at(dir, "state2/snapshot")));
+	ck_assert_int_eq(umount(at(dir, "state2")), 0);
+
+	/* With room again: delivered, and the receiver holds the export. */
+	out = expect_run(0, dir, "run", (char *)NULL);
+	line_value(out, "delivered: ", delivered, sizeof(delivered));
+	free(out);
+	free(expect_run(0, dir, "export", "-o", at(dir, "export.xml"),
+	    (char *)NULL));
+	ck_assert(same_file(delivered, at(dir, "export.xml")));
+	no_partial_files(dir);
+}
+END_TEST
+
+/* A read-only state directory fails the run at once, and changes
+ * nothing; writable again, the run goes on. */
+START_TEST(test_state_readonly)
+{
+	char *out;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	night(dir, 1);
+	ck_assert_int_eq(mkdir(at(dir, "state"), 0700), 0);
+	if (tmpfs_mount(at(dir, "state"), "1m", 0) == -1) {
+		fprintf(stderr, "test_state_readonly: skipped (needs root "
+		    "and mount)\n");
+		return;
+	}
+	free(expect_run(0, dir, "run", (char *)NULL));
+	night(dir, 2);
+	ck_assert_int_eq(mount("tmpfs", at(dir, "state"), "tmpfs",
+	    MS_REMOUNT | MS_RDONLY, NULL), 0);
+	out = expect_run(1, dir, "run", "--override", (char *)NULL);
+	has(out, "Read-only file system");
+	free(out);
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 1);
+	ck_assert_int_eq(mount("tmpfs", at(dir, "state"), "tmpfs",
+	    MS_REMOUNT, NULL), 0);
+	out = expect_run(0, dir, "run", "--override", (char *)NULL);
+	has(out, "delivered: ");
+	free(out);
+	ck_assert_int_eq(umount(at(dir, "state")), 0);
+}
+END_TEST
+
+/* restore --initial: the next run is an initial load, on purpose. */
+START_TEST(test_restore_initial)
+{
+	char *out;
+
+	two_nights(dir);
+	out = expect_run(1, dir, "restore", "--initial", (char *)NULL);
+	has(out, "exists: --initial is for a state whose snapshot is lost");
+	free(out);
+	ck_assert_int_eq(unlink(at(dir, "state/snapshot")), 0);
+	out = expect_run(0, dir, "restore", "--initial", (char *)NULL);
+	has(out, "initial load");
+	free(out);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "delivered: ");
+	free(out);
+	ck_assert(!tu_exists(at(dir, "state/initial")));
+	ck_assert(tu_exists(at(dir, "state/snapshot")));
 }
 END_TEST
 
@@ -1307,6 +1614,69 @@ START_TEST(test_export_deterministic)
 	ck_assert_str_eq(out, s);
 	free(out);
 	free(s);
+}
+END_TEST
+
+/* export -o writes straight to a FIFO or device, follows a symbolic
+ * link to a file, and refuses one to nothing: it replaced whatever was
+ * at the path by a rename (as root, /dev/null became a file). */
+START_TEST(test_export_targets)
+{
+	char a[PATH_MAX], *want, *got, *out;
+	size_t wlen, glen;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	make_root(dir, (char *)NULL);
+	night(dir, 1);
+	snprintf(a, sizeof(a), "%s", at(dir, "a.xml"));
+	free(expect_run(0, dir, "export", "-o", a, (char *)NULL));
+	want = read_or_die(a, &wlen);
+	ck_assert_uint_lt(wlen, 60000);		/* fits in a pipe */
+
+	/* A FIFO: open for both ends here, so the export never waits. */
+	ck_assert_int_eq(mkfifo(at(dir, "fifo"), 0600), 0);
+	ck_assert_int_ge(fd = open(at(dir, "fifo"), O_RDWR | O_NONBLOCK), 0);
+	free(expect_run(0, dir, "export", "-o", at(dir, "fifo"),
+	    (char *)NULL));
+	got = calloc(1, wlen + 16);
+	ck_assert_ptr_nonnull(got);
+	for (glen = 0; glen < wlen + 16; glen += (size_t)n)
+		if ((n = read(fd, got + glen, wlen + 16 - glen)) <= 0)
+			break;
+	close(fd);
+	ck_assert_uint_eq(glen, wlen);
+	ck_assert_int_eq(memcmp(got, want, wlen), 0);
+	free(got);
+	ck_assert_int_eq(lstat(at(dir, "fifo"), &st), 0);
+	ck_assert(S_ISFIFO(st.st_mode));
+
+	/* A character device (root only: the null device, made here). */
+	if (geteuid() == 0 && mknod(at(dir, "null"), S_IFCHR | 0666,
+	    makedev(1, 3)) == 0) {
+		free(expect_run(0, dir, "export", "-o", at(dir, "null"),
+		    (char *)NULL));
+		ck_assert_int_eq(lstat(at(dir, "null"), &st), 0);
+		ck_assert(S_ISCHR(st.st_mode));
+	}
+
+	/* A symbolic link is followed: the file it names is replaced. */
+	tu_write(dir, "target.xml", "old");
+	ck_assert_int_eq(symlink("target.xml", at(dir, "link.xml")), 0);
+	free(expect_run(0, dir, "export", "-o", at(dir, "link.xml"),
+	    (char *)NULL));
+	ck_assert_int_eq(lstat(at(dir, "link.xml"), &st), 0);
+	ck_assert(S_ISLNK(st.st_mode));
+	ck_assert(same_file(at(dir, "target.xml"), a));
+	/* ... and one that names nothing is refused. */
+	ck_assert_int_eq(symlink("nowhere.xml", at(dir, "dangling.xml")), 0);
+	out = expect_run(1, dir, "export", "-o", at(dir, "dangling.xml"),
+	    (char *)NULL);
+	has(out, "a symbolic link to nothing is refused");
+	free(out);
+	ck_assert(!tu_exists(at(dir, "nowhere.xml")));
+	free(want);
 }
 END_TEST
 
@@ -2006,8 +2376,18 @@ run_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_lock_held);
-	tcase_add_loop_test(tc, test_crash, 0,
-	    (int)(sizeof(crash_stages) / sizeof(crash_stages[0])));
+	tcase_add_loop_test(tc, test_crash, 0, (int)(2 * NCRASH));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("state");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_snapshot_lost);
+	tcase_add_test(tc, test_snapshot_damaged);
+	tcase_add_test(tc, test_restore_initial);
+	tcase_add_test(tc, test_partial_files_removed);
+	tcase_add_test(tc, test_disk_full);
+	tcase_add_test(tc, test_state_readonly);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -2034,6 +2414,7 @@ run_suite(void)
 	tcase_add_test(tc, test_state_restored);
 	tcase_add_test(tc, test_dtd_gzip);
 	tcase_add_test(tc, test_export_deterministic);
+	tcase_add_test(tc, test_export_targets);
 	tcase_add_test(tc, test_validate_and_diff);
 	tcase_add_test(tc, test_validate_dtd_diff_dangling);
 	tcase_add_test(tc, test_check_reads_export);

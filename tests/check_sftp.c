@@ -11,6 +11,7 @@
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -429,6 +430,8 @@ static void
 teardown(void)
 {
 	sshd_stop(SIGTERM);
+	if (srv.remote[0] != '\0')
+		(void)umount2(srv.remote, MNT_DETACH);
 	free(cfg);
 	cfg = NULL;
 	tu_rmtree(srv.dir);
@@ -458,7 +461,7 @@ START_TEST(t_delivers)
 	ck_assert_msg(sftp_upload(cfg, local, "feed.xml") == 0, "%s\n%s",
 	    error_last(), sshd_log());
 	ck_assert(files_equal(local, in(srv.remote, "feed.xml")));
-	ck_assert(!tu_exists(in(srv.remote, "feed.xml.part")));
+	ck_assert(!tu_exists(in(srv.remote, ".sisfeed.feed.xml.part")));
 	ck_assert_int_eq(stat(in(srv.remote, "feed.xml"), &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
 }
@@ -495,7 +498,7 @@ START_TEST(t_replaces_existing_and_leftover_part)
 {
 	const char *local = in(srv.dir, "local.xml");
 	const char *dst = in(srv.remote, "feed.xml");
-	const char *part = in(srv.remote, "feed.xml.part");
+	const char *part = in(srv.remote, ".sisfeed.feed.xml.part");
 	struct stat st;
 
 	tu_write(srv.remote, "feed.xml", "yesterday's file\n");
@@ -508,6 +511,31 @@ START_TEST(t_replaces_existing_and_leftover_part)
 	ck_assert(!tu_exists(part));
 	ck_assert_int_eq(stat(dst, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+}
+END_TEST
+
+/* The server's disk full (a 64 KiB tmpfs as remote_dir, root only):
+ * the error says how much room there is, and the part is removed. */
+START_TEST(t_disk_full)
+{
+	const char *local = in(srv.dir, "local.xml");
+	char *dot;
+
+	if (geteuid() != 0 || mount("tmpfs", srv.remote, "tmpfs", 0,
+	    "size=64k,mode=0777") == -1) {
+		fprintf(stderr, "t_disk_full: skipped (needs root and "
+		    "mount)\n");
+		return;
+	}
+	file_make(local, 1024 * 1024, 5);
+	ck_assert_int_eq(sftp_upload(cfg, local, "feed.xml"), -1);
+	dot = strstr(error_last(), "; the server's disk has ");
+	ck_assert_msg(dot != NULL && strstr(dot, " bytes free for a file of "
+	    "1048576: it is full") != NULL, "%s", error_last());
+	ck_assert_msg(!tu_exists(in(srv.remote, ".sisfeed.feed.xml.part")),
+	    "the part stays after a failed write");
+	ck_assert(!tu_exists(in(srv.remote, "feed.xml")));
+	ck_assert_int_eq(umount2(srv.remote, MNT_DETACH), 0);
 }
 END_TEST
 
@@ -524,7 +552,7 @@ START_TEST(t_plain_sftp_v3)
 	sshd_config_write("-P posix-rename,limits,fsetstat");
 	sshd_start();
 	tu_write(srv.remote, "feed.xml", "yesterday's file\n");
-	file_make(in(srv.remote, "feed.xml.part"), 100, 9);
+	file_make(in(srv.remote, ".sisfeed.feed.xml.part"), 100, 9);
 	file_make(local, 1000 * 1000 + 3, 5);
 
 	/* catch the -v messages on stderr */
@@ -540,7 +568,7 @@ START_TEST(t_plain_sftp_v3)
 	close(saved);
 	ck_assert_msg(rc == 0, "%s\n%s", error_last(), sshd_log());
 	ck_assert(files_equal(local, dst));
-	ck_assert(!tu_exists(in(srv.remote, "feed.xml.part")));
+	ck_assert(!tu_exists(in(srv.remote, ".sisfeed.feed.xml.part")));
 	log = tu_read(in(srv.dir, "stderr"), NULL);
 	ck_assert_ptr_nonnull(log);
 	ck_assert_msg(strstr(log, "writes of 32768 bytes, posix-rename not "
@@ -685,7 +713,7 @@ START_TEST(t_unknown_host_key)
 	    error_last());
 	ck_assert_ptr_null(strstr(error_last(), "attempts"));	/* no retry */
 	ck_assert(!tu_exists(in(srv.remote, "u.xml")));
-	ck_assert(!tu_exists(in(srv.remote, "u.xml.part")));
+	ck_assert(!tu_exists(in(srv.remote, ".sisfeed.u.xml.part")));
 
 	/* no known_hosts file at all */
 	ck_assert_int_eq(unlink(srv.known), 0);
@@ -710,7 +738,7 @@ START_TEST(t_changed_host_key)
 	ck_assert_ptr_nonnull(strstr(error_last(), "ssh-ed25519 SHA256:"));
 	assert_names_fingerprint(error_last());
 	ck_assert(!tu_exists(in(srv.remote, "c.xml")));
-	ck_assert(!tu_exists(in(srv.remote, "c.xml.part")));
+	ck_assert(!tu_exists(in(srv.remote, ".sisfeed.c.xml.part")));
 }
 END_TEST
 
@@ -919,7 +947,7 @@ job_run(void *arg)
 static int
 kill_mid_upload(struct job *j)
 {
-	const char *part = in(srv.remote, "big.xml.part");
+	const char *part = in(srv.remote, ".sisfeed.big.xml.part");
 	int i, killed = 0;
 
 	atomic_store(&j->done, 0);
@@ -958,7 +986,7 @@ START_TEST(t_killed_mid_upload)
 	ck_assert_msg(sftp_upload(cfg, local, "big.xml") == 0, "%s",
 	    error_last());
 	ck_assert(files_equal(local, in(srv.remote, "big.xml")));
-	ck_assert(!tu_exists(in(srv.remote, "big.xml.part")));
+	ck_assert(!tu_exists(in(srv.remote, ".sisfeed.big.xml.part")));
 }
 END_TEST
 
@@ -981,7 +1009,7 @@ START_TEST(t_killed_then_retry_succeeds)
 	ck_assert_msg(killed, "the upload ended before the kill: %s", j.err);
 	ck_assert_msg(j.rc == 0, "%s", j.err);
 	ck_assert(files_equal(local, in(srv.remote, "big.xml")));
-	ck_assert(!tu_exists(in(srv.remote, "big.xml.part")));
+	ck_assert(!tu_exists(in(srv.remote, ".sisfeed.big.xml.part")));
 }
 END_TEST
 
@@ -1434,8 +1462,11 @@ START_TEST(t_e2e_killed_mid_upload)
 	    "%s", j.out);
 	free(j.out);
 	assert_delivered_is_snapshot();
-	snprintf(part, sizeof(part), "%s.part", e2e_delivered());
+	snprintf(part, sizeof(part), "%s/.sisfeed.%s.part", srv.remote,
+	    strrchr(e2e_delivered(), '/') + 1);
 	ck_assert(!tu_exists(part));
+	/* Whatever name the killed run used, its part is gone. */
+	ck_assert_int_eq(part_size(), -1);
 }
 END_TEST
 
@@ -1483,6 +1514,7 @@ sftp_suite(void)
 	tcase_add_test(tc, t_delivers);
 	tcase_add_test(tc, t_delivery_mode);
 	tcase_add_test(tc, t_empty_file);
+	tcase_add_test(tc, t_disk_full);
 	tcase_add_test(tc, t_replaces_existing_and_leftover_part);
 	tcase_add_test(tc, t_remote_dir_trailing_slash);
 	tcase_add_test(tc, t_plain_sftp_v3);
