@@ -80,9 +80,15 @@ $(B)/test/tests/testutil.o: tests/testutil.c $(HDR)
 
 # `make check` builds everything under the sanitizers and runs every
 # Check suite; tests/run-tests prints the closing "N passed, N failed".
+# Then, when clang is there, each fuzz target for CHECK_FUZZ_SECONDS
+# (0: its corpus once, as regression inputs).
+CHECK_FUZZ_SECONDS ?= 30
 check: lint-man verify-units $(B)/test/sisfeed $(TESTS)
 	SISFEED_BIN=$(CURDIR)/$(B)/test/sisfeed SISFEED_TOP=$(CURDIR) \
 	    ./tests/run-tests $(TESTS)
+	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then \
+	    $(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS); \
+	else echo "fuzz: $(FUZZ_CC) not found: skipped"; fi
 
 # man pages must be clean under mandoc -Tlint.
 lint-man:

@@ -16,7 +16,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-/* formats/rindex.c's header and record sizes. */
+/* formats/rindex.c's header and record sizes.  The harness checks
+ * them against a real index at start (layout_check): an index format
+ * change the harness does not follow aborts it, never fuzzes nothing. */
 struct rindex_header {
 	char		magic[8];
 	unsigned char	snapshot[32];
@@ -27,21 +29,26 @@ struct rindex_header {
 	uint32_t	recsize;
 };
 #define RPERSON		32
-#define RGROUP		32
+#define RGROUP		48
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+static char magic[8];
+static const unsigned char digest[32];
+
+/* Load data (counts, then payload) as an index.  rindex_read's result,
+ * or 2 when the input does not make one. */
+static int
+load_input(const uint8_t *data, size_t len)
 {
-	static const unsigned char digest[32];
 	struct rindex_header h;
 	struct roster r;
 	size_t recs;
 	uint8_t *file;
+	int rc;
 
 	if (len < 4)
-		return 0;
+		return 2;
 	memset(&h, 0, sizeof(h));
-	memcpy(h.magic, "SISFIDX2", 8);
+	memcpy(h.magic, magic, 8);
 	h.npersons = data[0] % 16;
 	h.ngroups = data[1] % 16;
 	h.nmembers = (size_t)(data[2] | data[3] << 8) % 64;
@@ -51,7 +58,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	recs = h.npersons * RPERSON + h.ngroups * RGROUP +
 	    h.nmembers * sizeof(struct membership);
 	if (len < recs)
-		return 0;
+		return 2;
 	h.strbytes = len - recs;
 	h.crc = (uint32_t)crc32(crc32(0, Z_NULL, 0), data, (uInt)len);
 	if ((file = malloc(sizeof(h) + len)) == NULL)
@@ -59,9 +66,66 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	memcpy(file, &h, sizeof(h));
 	memcpy(file + sizeof(h), data, len);
 	roster_init(&r);
-	(void)rindex_read(fuzz_put(0, "snapshot.idx", file, sizeof(h) + len),
+	rc = rindex_read(fuzz_put(0, "snapshot.idx", file, sizeof(h) + len),
 	    &r, digest);
 	roster_free(&r);
 	free(file);
+	return rc;
+}
+
+/* Write a real index of one person, group and membership, take its
+ * magic, and check that its payload loads through load_input. */
+static void
+layout_check(void)
+{
+	struct person p = { .id = "P1", .userid = "u", .given = "G",
+	    .family = "F", .email = "e", .role = "Student", .line = 2,
+	    .active = 1 };
+	struct group g = { .id = "G1", .type = "school", .shortname = "S",
+	    .longname = "", .parent = "", .term = "", .begin = "", .end = "",
+	    .orgname = "", .orgunit = "", .line = 2 };
+	struct membership m = { .group = 0, .person = 0, .role = 1,
+	    .active = 1 };
+	struct rejects rj = { NULL, 0, 0 };
+	struct roster r;
+	char *path = NULL;
+	uint8_t *buf;
+	FILE *fp;
+	long n;
+
+	roster_init(&r);
+	if (roster_add_person(&r, &p) == -1 || roster_add_group(&r, &g) == -1 ||
+	    roster_seal_entities(&r, &rj, "p", "g") == -1 ||
+	    roster_add_member(&r, &m) == -1 ||
+	    (path = strdup(fuzz_put(1, "real.idx", NULL, 0))) == NULL ||
+	    rindex_write(path, &r, digest) == -1 ||
+	    (fp = fopen(path, "rb")) == NULL)
+		abort();
+	roster_free(&r);
+	if (fseek(fp, 0, SEEK_END) == -1 || (n = ftell(fp)) < 88 ||
+	    (buf = malloc((size_t)n)) == NULL || fseek(fp, 0, SEEK_SET) == -1 ||
+	    fread(buf, 1, (size_t)n, fp) != (size_t)n)
+		abort();
+	fclose(fp);
+	free(path);
+	memcpy(magic, buf, 8);
+	/* counts 1, 1, 1, then the real payload */
+	memmove(buf + 4, buf + 88, (size_t)n - 88);
+	buf[0] = buf[1] = buf[2] = 1;
+	buf[3] = 0;
+	if (load_input(buf, (size_t)n - 84) != 0) {
+		fprintf(stderr, "fuzz_rindex: the harness's layout no longer "
+		    "matches formats/rindex.c: update it\n");
+		abort();
+	}
+	free(buf);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+	if (magic[0] == '\0')
+		layout_check();
+	(void)load_input(data, len);
 	return 0;
 }
