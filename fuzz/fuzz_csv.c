@@ -3,6 +3,7 @@
  * (the input's three parts, cut at FUZZ_SEP) read with a column mapping.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "sisfeed.h"
 #include "fuzz/fuzzutil.h"
@@ -17,7 +18,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	const uint8_t *part[3];
 	size_t plen[3];
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0 };
+	struct rejects rj;
 
 	if (cfg == NULL)
 		cfg = fuzz_config(
@@ -39,6 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	fuzz_put(0, "p.csv", part[0], plen[0]);
 	fuzz_put(1, "g.csv", part[1], plen[1]);
 	fuzz_put(2, "m.csv", part[2], plen[2]);
+	memset(&rj, 0, sizeof(rj));
 	roster_init(&r);
 	(void)csv_read_roster(cfg, &r, &rj);
 	roster_free(&r);

@@ -3,6 +3,7 @@
  * producer's file), rejects counted, then again strict.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "sisfeed.h"
 #include "fuzz/fuzzutil.h"
@@ -14,8 +15,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	const char *path = fuzz_put(0, "in.xml", data, len);
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0 };
+	struct rejects rj;
 
+	memset(&rj, 0, sizeof(rj));
 	roster_init(&r);
 	(void)ims_read(path, &r, &rj);
 	roster_free(&r);

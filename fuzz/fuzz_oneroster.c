@@ -4,6 +4,7 @@
  * academicSessions and manifest.csv, in that order.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "sisfeed.h"
 #include "fuzz/fuzzutil.h"
@@ -24,7 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	const uint8_t *part[NPART];
 	size_t plen[NPART], i;
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0 };
+	struct rejects rj;
 
 	if (cfg == NULL)
 		cfg = fuzz_config(
@@ -34,6 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	fuzz_split(data, len, part, plen, NPART);
 	for (i = 0; i < NPART; i++)
 		fuzz_put((int)i, names[i], part[i], plen[i]);
+	memset(&rj, 0, sizeof(rj));
 	roster_init(&r);
 	(void)oneroster_read_roster(cfg, &r, &rj);
 	roster_free(&r);

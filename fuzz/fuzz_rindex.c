@@ -86,13 +86,14 @@ layout_check(void)
 	    .orgname = "", .orgunit = "", .line = 2 };
 	struct membership m = { .group = 0, .person = 0, .role = 1,
 	    .active = 1 };
-	struct rejects rj = { NULL, 0, 0 };
+	struct rejects rj;
 	struct roster r;
 	char *path = NULL;
 	uint8_t *buf;
 	FILE *fp;
 	long n;
 
+	memset(&rj, 0, sizeof(rj));
 	roster_init(&r);
 	if (roster_add_person(&r, &p) == -1 || roster_add_group(&r, &g) == -1 ||
 	    roster_seal_entities(&r, &rj, "p", "g") == -1 ||
