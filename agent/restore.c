@@ -218,7 +218,7 @@ static int
 restore_from(const struct config *cfg, const char *file)
 {
 	char cur[PATH_MAX], src[PATH_MAX];
-	size_t count[NTYPES];
+	size_t count[NTYPES] = { 0 };
 
 	if (file == NULL && snapshot_path(cfg->state_dir, cur, sizeof(cur)) &&
 	    snapshot_verify(cur, count) == 0) {
