@@ -2289,7 +2289,11 @@ pause_nights(const char *mode)
 	make_root(dir, "first_run: block", "first_run: allow",
 	    "mode: full", mode, (char *)NULL);
 	night(dir, 1);
-	free(expect_run(0, dir, "run", (char *)NULL));
+	/* Kept aside: in delta mode a run in the same second would find
+	 * its timed name still taken. */
+	out = expect_run(0, dir, "run", (char *)NULL);
+	keep_delivered(dir, out, "night1.xml", file, sizeof(file));
+	free(out);
 	out = expect_run(0, dir, "pause", "--until", today, (char *)NULL);
 	has(out, "paused: deletes and deactivations held");
 	free(out);
