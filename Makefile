@@ -71,7 +71,7 @@ $(B)/test/libsisfeed.a: $(TLIB_OBJ)
 $(B)/test/sisfeed: $(B)/test/agent/main.o $(B)/test/libsisfeed.a
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(PKG_LIBS)
 
-$(B)/test/check_%: $(B)/test/tests/check_%.o $(B)/test/tests/testutil.o $(B)/test/libsisfeed.a
+$(B)/test/check_%: $(B)/test/tests/check_%.o $(B)/test/tests/testutil.o $(B)/test/tests/receiver.o $(B)/test/libsisfeed.a
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS)
 
 $(B)/test/tests/testutil.o: tests/testutil.c $(HDR)

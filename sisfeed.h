@@ -156,6 +156,8 @@ struct person {
 	const char	*family;
 	const char	*email;
 	const char	*role;		/* IMS institutionroletype or "" */
+	const char	*nin;		/* national identity number, "" unless
+					 * the config maps one (itslearning) */
 	uint32_t	 line;		/* source line, for messages */
 	uint8_t		 active;	/* 1 active, 0 inactive */
 };
@@ -226,6 +228,15 @@ int	 rejects_dependent(struct rejects *, const char *file,
  * at a character boundary to fit bufsz with "..."); returns buf. */
 const char *rejects_quote(const char *s, size_t len, char *buf,
 	    size_t bufsz);
+/*
+ * Remove from the sealed roster r the persons with pdrop[i] and the
+ * groups with gdrop[i] set (either may be NULL), each already rejected
+ * by the caller; then the groups below a removed group (dependents in
+ * rj, naming groupfile) and the memberships of removed records (counted
+ * as dependents, one warning).  Indexes are remapped.  0 or -1.
+ */
+int	 roster_drop(struct roster *r, const uint8_t *pdrop,
+	    const uint8_t *gdrop, struct rejects *rj, const char *groupfile);
 /* An empty roster. */
 void	 roster_init(struct roster *);
 /* Free everything a roster holds; it is empty afterwards. */
@@ -293,7 +304,7 @@ enum output_profile { PROFILE_GENERIC, PROFILE_MOODLE, PROFILE_ITSLEARNING };
 
 /* Model fields a CSV column can map to. */
 enum person_field { PF_ID, PF_USERID, PF_GIVEN, PF_FAMILY, PF_EMAIL,
-	PF_STATUS, PF_ROLE, NPF };
+	PF_STATUS, PF_ROLE, PF_NIN, NPF };
 enum group_field { GF_ID, GF_TYPE, GF_SHORT, GF_LONG, GF_PARENT, GF_TERM,
 	NGF };
 enum member_field { MF_GROUP, MF_PERSON, MF_ROLE, MF_STATUS, NMF };
@@ -586,6 +597,9 @@ struct ims_options {
 	int		 threads;	/* gzip: compressing threads; 1 on
 					 * this thread, 0 online CPUs (<= 8) */
 	enum output_profile profile;	/* the consumer written for */
+	/* itslearning (PIFU-IMS) */
+	int		 nin;		/* personNIN userids: the config maps
+					 * a national identity number */
 };
 
 struct changeset;
@@ -623,7 +637,9 @@ int	 ims_write_moodle(const char *path, const struct roster *r,
  * pfile or gfile, and the memberships that name them (counted as
  * rejects, one line naming mfile).  *altered: the
  * records whose values the receiver stores differently (each named in
- * a warning).  The generic profile takes everything.  0 or -1.
+ * a warning).  For itslearning see pifu_fit.  A national identity
+ * number is cleared unless the profile is itslearning and opt->nin.
+ * The generic profile takes everything else.  0 or -1.
  */
 int	 ims_screen(const struct ims_options *opt, struct roster *r,
 	    struct rejects *rj, const char *pfile, const char *gfile,
@@ -650,6 +666,45 @@ int	 window_load(const char *path, struct sbuf *sb);
 /* Undo the key escapes of s[0..len) in place, NUL-terminated; returns
  * the new length. */
 size_t	 window_unescape(char *s, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* formats/pifu.c: PIFU-IMS 1.3, the Norwegian national profile of IMS  */
+/* Enterprise 1.1 that itslearning reads (ims/PIFU-IMS_SAS.xsd).        */
+
+#define PIFU_NS		"http://pifu.no/xsd/pifu-ims_sas/pifu-ims_sas-v1"
+#define PIFU_LANG	"no"		/* <properties lang>, ISO 639-1 */
+
+/*
+ * The grouptype of a PIFU typevalue (exact spelling): its scheme
+ * ("pifu-ims-go-org" or "pifu-ims-go-grp") and level ("1".."16").
+ * Returns 0, or -1 if type is not a PIFU typevalue.
+ */
+int	 pifu_grouptype(const char *type, const char **scheme,
+	    const char **level);
+/*
+ * The PIFU typevalue for a group type of the export: a PIFU typevalue
+ * in any case, or a common English name (district, school, homeroom,
+ * class, course, section, subject, grade, ...).  NULL if none.
+ */
+const char *pifu_typevalue(const char *type);
+/* 1 if s is an <email> PIFU-IMS accepts (.+@.+(\..+)+, <= 256). */
+int	 pifu_email_ok(const char *s);
+/* 1 if s is an <adminperiod> PIFU-IMS accepts: 2026, H2026,
+ * 2026/2027, H2026/V2027. */
+int	 pifu_adminperiod_ok(const char *s);
+/* The number of characters (UTF-8 code points) in s. */
+size_t	 utf8_chars(const char *s);
+/*
+ * ims_screen for itslearning: the roster as PIFU-IMS carries it, so
+ * that the snapshot read back equals it.  No institution role; group
+ * types as PIFU typevalues; no org; a term, a timeframe date or an
+ * email PIFU refuses is left out (a note in rj); a person or group with
+ * a value over PIFU's length limits, or a group whose type has no PIFU
+ * typevalue, is rejected (its children and memberships as dependents).
+ * Returns 0 or -1.
+ */
+int	 pifu_fit(struct roster *r, struct rejects *rj,
+	    const char *personfile, const char *groupfile);
 
 /* ------------------------------------------------------------------ */
 /* formats/rindex.c: the snapshot's compact companion (a cache).       */
@@ -809,6 +864,22 @@ int	 snapshot_commit(const char *state_dir, const char *tmp, int keep);
 /* Keep the newest `keep` files of state_dir/sub (names sort by time);
  * remove the rest.  0 or -1. */
 int	 snapshot_prune(const char *state_dir, const char *sub, int keep);
+/*
+ * Delivered but not yet committed: state_dir/delivered names the full
+ * file tmp (in state_dir/out) of a run whose delivery succeeded, from
+ * the moment the receiver holds it until snapshot_commit made it the
+ * snapshot (snapshot_clear_delivered).  0 or -1.
+ */
+int	 snapshot_mark_delivered(const char *state_dir, const char *tmp);
+void	 snapshot_clear_delivered(const char *state_dir);
+/*
+ * Roll a run that stopped between delivery and commit forward: the
+ * receiver holds its file, so that file becomes the snapshot (the next
+ * delta is computed from what the receiver has).  Returns 1 when rolled
+ * forward, 0 when there was nothing to do (no mark, or its file gone),
+ * -1 on error.
+ */
+int	 snapshot_roll_forward(const char *state_dir, int keep);
 /* ------------------------------------------------------------------ */
 /* agent/restore.c: a lost snapshot is never a first run.              */
 

@@ -773,7 +773,7 @@ static const int source_required[NS] = { FMT_ALL, FMT_CSV, FMT_CSV,
 	FMT_CSV, FMT_OR, FMT_IMS, 0, FMT_CSV, 0, 0, 0 };
 
 static const char *const pcol_keys[] = { "id", "userid", "given",
-	"family", "email", "status", "role", NULL };
+	"family", "email", "status", "role", "nin", NULL };
 static const char *const gcol_keys[] = { "id", "type", "short", "long",
 	"parent", "term", NULL };
 static const char *const mcol_keys[] = { "group", "person", "role",
@@ -1036,6 +1036,40 @@ walk_profile(const struct ctx *x, const struct ent *e)
 	return 0;
 }
 
+/*
+ * What profile itslearning cannot go with: delta files (itslearning
+ * compares each file with its own mirror and deletes what a file leaves
+ * out) and a <source> over PIFU-IMS's 32 characters.  A national
+ * identity number is mapped only for itslearning.  Needs source and
+ * output read.
+ */
+static int
+check_itslearning(const struct ctx *x, const struct ent *oe,
+    const struct ent *e)
+{
+	const struct config *c = x->c;
+	unsigned long line = e[O_PROFILE].v != NULL ? e[O_PROFILE].v->line :
+	    oe->k->line;
+
+	if (c->output.profile != PROFILE_ITSLEARNING) {
+		if (c->source.pcol[PF_NIN] != NULL)
+			return cerr(x, line, "source.columns.persons.nin",
+			    "a national identity number is written only "
+			    "with output.profile itslearning");
+		return 0;
+	}
+	if (c->output.mode == MODE_DELTA)
+		return cerr(x, line, "output.profile", "itslearning cannot "
+		    "go with output.mode delta: itslearning compares each "
+		    "file with its own mirror and deletes every record the "
+		    "file leaves out, so it takes full files only");
+	if (utf8_chars(c->output.source) > 32)
+		return cerr(x, e[O_SOURCE].v->line, "output.source",
+		    "longer than 32 characters, the PIFU-IMS limit of "
+		    "<source> (itslearning)");
+	return 0;
+}
+
 static int
 walk_output(const struct ctx *x, const struct ent *oe)
 {
@@ -1083,6 +1117,8 @@ walk_output(const struct ctx *x, const struct ent *oe)
 	    "output.threads", 1, 64, &c->output.threads) == -1)
 		return -1;
 	if (walk_profile(x, e) == -1)
+		return -1;
+	if (check_itslearning(x, oe, e) == -1)
 		return -1;
 	return 0;
 }

@@ -710,6 +710,7 @@ ims_options_of(const struct config *cfg, struct ims_options *o, int delta)
 	o->delta = delta;
 	o->threads = cfg->output.threads;
 	o->profile = cfg->output.profile;
+	o->nin = cfg->source.pcol[PF_NIN] != NULL;
 }
 
 /* Read STATE/window and split it (window_split).  0 or -1. */
@@ -894,6 +895,9 @@ stage_deliver(struct run *r)
 	if (deliver_file(r->cfg, out, r->rep.file_name, r->rep.remote_path,
 	    sizeof(r->rep.remote_path)) == -1)
 		return fail(r, ST_DELIVER);
+	/* the receiver holds it: a stop before the commit rolls forward */
+	if (snapshot_mark_delivered(r->cfg->state_dir, r->full_tmp) == -1)
+		log_warn("%s", error_last());
 	stage_end(r, ST_DELIVER);
 	log_info("delivered %s (%lld bytes) to %s", r->rep.file_name,
 	    (long long)r->rep.file_size, r->rep.remote_path);
@@ -953,6 +957,7 @@ stage_commit(struct run *r)
 		return fail(r, ST_COMMIT);
 	r->full_tmp[0] = '\0';
 	state_initial_done(r->cfg->state_dir);
+	snapshot_clear_delivered(r->cfg->state_dir);
 	clear_pending(r->cfg);
 	clear_approval(r->cfg);
 	write_index(r);
@@ -1180,6 +1185,25 @@ run_init(struct run *r, const struct config *cfg,
 	roster_init(&r->or);
 }
 
+/*
+ * A run that stopped between delivery and commit: its file is at the
+ * receiver, so it becomes the snapshot before anything else happens.
+ * 0 or -1.
+ */
+static int
+roll_forward(const struct config *cfg)
+{
+	int rc;
+
+	if ((rc = snapshot_roll_forward(cfg->state_dir, cfg->history)) <= 0)
+		return rc;
+	log_warn("the last run stopped after its delivery and before its "
+	    "commit: the file it delivered is now the snapshot");
+	clear_pending(cfg);
+	clear_approval(cfg);
+	return 0;
+}
+
 /* Remove what a crashed run left in out/ and the state directory's
  * partial files. */
 static void
@@ -1296,6 +1320,12 @@ run_main(const struct config *cfg, const struct run_options *opts)
 			run_free(&r);
 			snapshot_unlock(lock);
 			return EXIT_USAGE;
+		}
+		if (roll_forward(cfg) == -1) {
+			log_error("%s", error_last());
+			run_free(&r);
+			snapshot_unlock(lock);
+			return EXIT_FAILED;
 		}
 		clean_out(cfg);
 		if (cfg->mail.enabled && mail_flush_spool(cfg) == -1)

@@ -244,6 +244,68 @@ snapshot_commit(const char *state_dir, const char *tmp, int keep)
 }
 
 /*
+ * Record that the full file tmp (in state_dir/out) was delivered and
+ * is about to become the snapshot.  Returns 0 or -1.
+ */
+int
+snapshot_mark_delivered(const char *state_dir, const char *tmp)
+{
+	char path[PATH_MAX];
+
+	if (path_fmt(path, sizeof(path), "%s/delivered", state_dir) == -1)
+		return -1;
+	return file_write_atomic(path, tmp, strlen(tmp));
+}
+
+/* Forget the mark (the commit is done). */
+void
+snapshot_clear_delivered(const char *state_dir)
+{
+	char path[PATH_MAX];
+
+	if (path_fmt(path, sizeof(path), "%s/delivered", state_dir) == 0)
+		unlink(path);
+}
+
+/*
+ * A run that stopped after its delivery and before its commit: commit
+ * the file it delivered, if it is still in state_dir/out.  Returns 1
+ * when rolled forward, 0 when there was nothing to roll forward, -1 on
+ * error.
+ */
+int
+snapshot_roll_forward(const char *state_dir, int keep)
+{
+	char mark[PATH_MAX], tmp[PATH_MAX], out[PATH_MAX];
+	FILE *fp;
+	size_t n;
+	int rc = 0;
+
+	if (path_fmt(mark, sizeof(mark), "%s/delivered", state_dir) == -1 ||
+	    path_fmt(out, sizeof(out), "%s/out/", state_dir) == -1)
+		return -1;
+	if ((fp = fopen(mark, "r")) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		return error_sys("%s", mark);
+	}
+	n = fread(tmp, 1, sizeof(tmp) - 1, fp);
+	fclose(fp);
+	tmp[n] = '\0';
+	/* only a file of our own out/, and only if it is still there */
+	if (strncmp(tmp, out, strlen(out)) == 0 &&
+	    strchr(tmp + strlen(out), '/') == NULL &&
+	    access(tmp, F_OK) == 0) {
+		if (snapshot_commit(state_dir, tmp, keep) == -1)
+			return -1;
+		rc = 1;
+	}
+	if (unlink(mark) == -1 && errno != ENOENT)
+		return error_sys("%s", mark);
+	return rc;
+}
+
+/*
  * Keep the newest `keep` files of state_dir/sub; remove the others.
  * Returns 0 or -1.
  */

@@ -23,7 +23,8 @@ person_differs(const struct person *a, const struct person *b)
 	    strcmp(a->given, b->given) != 0 ||
 	    strcmp(a->family, b->family) != 0 ||
 	    strcmp(a->email, b->email) != 0 ||
-	    strcmp(a->role, b->role) != 0;
+	    strcmp(a->role, b->role) != 0 ||
+	    strcmp(a->nin, b->nin) != 0;
 }
 
 /*
@@ -107,6 +108,8 @@ hash_person(struct sha256 *h, int op, const struct person *p)
 	hash_str(h, p->family);
 	hash_str(h, p->email);
 	hash_str(h, p->role);
+	if (p->nin[0] != '\0')	/* approval ids stay as they were without */
+		hash_str(h, p->nin);
 }
 
 static void

@@ -503,7 +503,7 @@ csv_close(struct csv_reader *cr)
 /* The three files of the generic CSV source.                          */
 
 static const char *const pnames[NPF] = {
-	"id", "userid", "given", "family", "email", "status", "role"
+	"id", "userid", "given", "family", "email", "status", "role", "nin"
 };
 static const char *const gnames[NGF] = {
 	"id", "type", "short", "long", "parent", "term"
@@ -987,6 +987,7 @@ read_persons(const struct config *cfg, struct roster *r,
 		p.family = table_val(&t, PF_FAMILY);
 		p.email = table_val(&t, PF_EMAIL);
 		p.role = table_len(&t, PF_ROLE) > 0 ? irole : "";
+		p.nin = table_val(&t, PF_NIN);
 		p.line = (uint32_t)csv_line(t.cr);
 		p.active = (uint8_t)active;
 		if (roster_add_person(r, &p) == -1)

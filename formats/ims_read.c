@@ -16,10 +16,13 @@
  *   Duplicate (its id is the key), the <userid> userid_rank ranks
  *   first (the login: useridtype "username", else the first without a
  *   type; never a national identity number such as personNIN unless
- *   source.useridtype names it), n/given and
+ *   source.useridtype names it; the first personNIN is kept apart as
+ *   the nin, for itslearning), n/given and
  *   n/family (when <n> has neither: <fn>, split at its last space into
  *   given and family; a single word is the family name), <email>,
  *   <systemrole systemroletype="None"> as inactive (see ims_write.c),
+ *   as is PIFU-IMS's <extension><pifu_status type="activeInactive">
+ *   inaktiv (aktiv: active),
  *   and the institutionroletype of the primary <institutionrole> (else
  *   of the first one) in the DTD's spelling (any case; another value
  *   rejects the person).  Elements nest at most 64 deep.
@@ -71,7 +74,7 @@ enum el {
 	E_GROUP, E_GROUPTYPE, E_TYPEVALUE, E_DESCRIPTION, E_SHORT, E_LONG,
 	E_TIMEFRAME, E_ADMINPERIOD, E_RELATIONSHIP, E_ENTERPRISE,
 	E_PROPERTIES, E_DATETIME, E_BEGIN, E_END, E_ORG, E_ORGNAME,
-	E_ORGUNIT, NEL
+	E_ORGUNIT, E_EXTENSION, E_PIFU_STATUS, NEL
 };
 
 static const char *const el_names[NEL] = {
@@ -81,7 +84,8 @@ static const char *const el_names[NEL] = {
 	"group", "grouptype", "typevalue", "description", "short", "long",
 	"timeframe", "adminperiod", "relationship", "enterprise",
 	"properties", "datetime", "begin", "end", "org", "orgname",
-	"orgunit"
+	"orgunit", "extension",
+	"pifu_status"
 };
 
 /* A growable string. */
@@ -91,7 +95,10 @@ struct tbuf {
 };
 
 struct person_rec {
-	struct tbuf	 id, userid, fn, family, given, email, role;
+	struct tbuf	 id, userid, fn, family, given, email, role, nin;
+	int		 have_nin;	/* a PIFU-IMS personNIN taken */
+	int		 cur_is_nin;	/* the <userid> being read is one */
+	int		 status_typed;	/* pifu_status activeInactive */
 	int		 have_id, have_userid, have_email;
 	int		 uid_rank;	/* of the <userid> taken (userid_rank) */
 	int		 cur_uid_rank;	/* of the <userid> being read */
@@ -451,6 +458,8 @@ person_begin(struct reader *rd)
 	sb_clear(&p->given);
 	sb_clear(&p->email);
 	sb_clear(&p->role);
+	sb_clear(&p->nin);
+	p->have_nin = 0;
 	p->have_id = p->have_userid = p->have_n = p->have_email = 0;
 	p->uid_rank = p->cur_uid_rank = 0;
 	p->have_role = p->role_primary = 0;
@@ -503,6 +512,7 @@ person_end(struct reader *rd)
 	rec.family = sb_str(&p->family);
 	rec.email = sb_str(&p->email);
 	rec.role = role;
+	rec.nin = sb_str(&p->nin);
 	rec.line = (uint32_t)p->line;
 	rec.active = (uint8_t)p->active;
 	return roster_add_person(rd->r, &rec);
@@ -731,6 +741,7 @@ is_leaf(enum el e)
 	case E_LONG:
 	case E_ADMINPERIOD:
 	case E_DATETIME:
+	case E_PIFU_STATUS:
 	case E_BEGIN:
 	case E_END:
 	case E_ORGNAME:
@@ -805,8 +816,21 @@ start_element(struct reader *rd, enum el e)
 		break;
 	case E_USERID:
 		if (rec == E_PERSON && rd->depth == 3)
-			rd->p.cur_uid_rank = userid_rank(rd,
-			    attr(rd, "useridtype"));
+		{
+			const char *t = attr(rd, "useridtype");
+
+			rd->p.cur_is_nin = t != NULL &&
+			    strcmp(t, "personNIN") == 0;
+			rd->p.cur_uid_rank = userid_rank(rd, t);
+		}
+		break;
+	case E_PIFU_STATUS:
+		if (rec == E_PERSON && rd->depth == 4 &&
+		    at(rd, 3) == E_EXTENSION) {
+			v = attr(rd, "type");
+			rd->p.status_typed = v != NULL &&
+			    strcmp(v, "activeInactive") == 0;
+		}
 		break;
 	case E_SYSTEMROLE:
 		if (rec == E_PERSON && rd->depth == 3) {
@@ -856,6 +880,19 @@ end_person(struct reader *rd, enum el e)
 
 	if (d == 2)
 		return person_end(rd);
+	if (d == 3 && e == E_USERID && p->cur_is_nin && !p->have_nin &&
+	    sb_set(&p->nin, &rd->text) == -1)
+		return -1;
+	if (d == 3 && e == E_USERID && p->cur_is_nin)
+		p->have_nin = 1;
+	if (d == 4 && e == E_PIFU_STATUS && at(rd, 3) == E_EXTENSION &&
+	    p->status_typed) {
+		if (strcmp(sb_str(&rd->text), "inaktiv") == 0)
+			p->active = 0;
+		else if (strcmp(sb_str(&rd->text), "aktiv") == 0)
+			p->active = 1;
+		return 0;
+	}
 	if (d == 3 && e == E_USERID) {
 		/* the best rank wins; the first of equal ranks */
 		if (p->cur_uid_rank == 0 || p->cur_uid_rank <= p->uid_rank)
@@ -1071,7 +1108,7 @@ reader_free(struct reader *rd)
 {
 	struct tbuf *p[] = { &rd->text, &rd->abuf, &rd->p.id, &rd->p.userid,
 		&rd->p.fn, &rd->p.family, &rd->p.given, &rd->p.email,
-		&rd->p.role, &rd->g.id, &rd->g.type, &rd->g.shortname,
+		&rd->p.role, &rd->p.nin, &rd->g.id, &rd->g.type, &rd->g.shortname,
 		&rd->g.longname, &rd->g.term, &rd->g.parent, &rd->g.relid,
 		&rd->g.begin, &rd->g.end, &rd->g.orgname, &rd->g.orgunit,
 		&rd->m.group, &rd->m.person, &rd->m.idtype, &rd->m.roleraw,

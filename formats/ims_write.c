@@ -1000,8 +1000,13 @@ put_header(struct out *o, const struct roster *r,
 		    (long long)t);
 		return;
 	}
-	PUT(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<enterprise>\n"
-	    "  <properties>\n");
+	if (opt->profile == PROFILE_ITSLEARNING)
+		PUT(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		    "<enterprise xmlns=\"" PIFU_NS "\">\n"
+		    "  <properties lang=\"" PIFU_LANG "\">\n");
+	else
+		PUT(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		    "<enterprise>\n  <properties>\n");
 	put_elem(o, 2, "datasource", opt->datasource ? opt->datasource : "");
 	if (opt->target != NULL)
 		put_elem(o, 2, "target", opt->target);
@@ -1167,6 +1172,105 @@ static void
 put_membership_close(struct out *o)
 {
 	PUT(o, "  </membership>\n");
+	out_record_done(o);
+}
+
+/* ------------------------------------------------------------------ */
+/* PIFU-IMS records (profile itslearning; formats/pifu.c has the rest). */
+
+/* <userid useridtype="type">text</userid> in a person. */
+static void
+put_userid(struct out *o, const char *type, const char *field,
+    const char *text)
+{
+	PUT(o, "    <userid useridtype=\"");
+	put_str(o, type);
+	PUT(o, "\">");
+	put_escaped(o, field, text, 0);
+	PUT(o, "</userid>\n");
+}
+
+/*
+ * <fn>: "given family" cut to PIFU's 256 characters (not read back:
+ * the reader takes <n>).
+ */
+static void
+put_fn_pifu(struct out *o, const struct person *p)
+{
+	char fn[2 * 256 * 4 + 2];
+	size_t i, n = 0;
+
+	snprintf(fn, sizeof(fn), "%s%s%s", p->given,
+	    *p->given != '\0' && *p->family != '\0' ? " " : "", p->family);
+	for (i = 0; fn[i] != '\0'; i++)
+		if (((unsigned char)fn[i] & 0xC0) != 0x80 && n++ == 256)
+			break;
+	fn[i] = '\0';
+	put_elem(o, 3, "fn", fn);
+}
+
+static void
+put_person_pifu(struct out *o, const struct person *p)
+{
+	o->kind = "person";
+	o->key = p->id;
+	PUT(o, "  <person>\n");
+	put_sourcedid(o, 2, p->id);
+	if (*p->userid != '\0')
+		put_userid(o, "username", "userid", p->userid);
+	if (*p->nin != '\0')
+		put_userid(o, "personNIN", "nin", p->nin);
+	PUT(o, "    <name>\n");
+	put_fn_pifu(o, p);
+	PUT(o, "      <n>\n");
+	put_elem(o, 4, "family", p->family);
+	put_elem(o, 4, "given", p->given);
+	PUT(o, "      </n>\n    </name>\n");
+	if (*p->email != '\0')
+		put_elem(o, 2, "email", p->email);
+	if (p->active)
+		PUT(o, "    <extension>\n      <pifu_status type=\""
+		    "activeInactive\">aktiv</pifu_status>\n"
+		    "    </extension>\n  </person>\n");
+	else
+		PUT(o, "    <extension>\n      <pifu_status type=\""
+		    "activeInactive\">inaktiv</pifu_status>\n"
+		    "    </extension>\n  </person>\n");
+	out_record_done(o);
+}
+
+static void
+put_group_pifu(struct out *o, const struct group *g)
+{
+	const char *scheme, *level;
+
+	o->kind = "group";
+	o->key = g->id;
+	if (pifu_grouptype(g->type, &scheme, &level) == -1) {
+		o->failed = 1;
+		error_set("%s: group '%s': type '%s' is not a PIFU-IMS "
+		    "typevalue", o->sink.path, g->id, g->type);
+		return;
+	}
+	PUT(o, "  <group>\n");
+	put_sourcedid(o, 2, g->id);
+	PUT(o, "    <grouptype>\n      <scheme>");
+	put_str(o, scheme);
+	PUT(o, "</scheme>\n      <typevalue level=\"");
+	put_str(o, level);
+	PUT(o, "\">");
+	put_escaped(o, "type", g->type, 0);
+	PUT(o, "</typevalue>\n    </grouptype>\n    <description>\n");
+	put_elem(o, 3, "short", g->shortname);
+	if (*g->longname != '\0')
+		put_elem(o, 3, "long", g->longname);
+	PUT(o, "    </description>\n");
+	put_group_org_timeframe(o, g);	/* pifu_fit cleared the org */
+	/* Every group has a parent; a root points at itself. */
+	PUT(o, "    <relationship relation=\"1\">\n");
+	put_sourcedid(o, 3, *g->parent != '\0' ? g->parent : g->id);
+	PUT(o, "      <label>Parent</label>\n    </relationship>\n"
+	    "  </group>\n");
 	out_record_done(o);
 }
 
@@ -1491,10 +1595,16 @@ ims_write_full(const char *path, const struct roster *r,
 	}
 	put_header(&o, r, opt, opt->delta ? "delta" : "full");
 	for (i = 0; i < r->npersons && !o.failed; i++)
-		put_person(&o, &r->persons[i], REC_NONE);
+		if (opt->profile == PROFILE_ITSLEARNING)
+			put_person_pifu(&o, &r->persons[i]);
+		else
+			put_person(&o, &r->persons[i], REC_NONE);
 	for (i = 0; i < r->ngroups && !o.failed; i++)
-		put_group(&o, &r->groups[order[i]], depth[order[i]],
-		    REC_NONE);
+		if (opt->profile == PROFILE_ITSLEARNING)
+			put_group_pifu(&o, &r->groups[order[i]]);
+		else
+			put_group(&o, &r->groups[order[i]], depth[order[i]],
+			    REC_NONE);
 	put_members_full(&o, r);
 	PUT(&o, "</enterprise>\n");
 	free(order);
@@ -1689,6 +1799,9 @@ ims_write_delta(const char *path, const struct roster *nr,
 {
 	struct out o;
 
+	if (opt->profile == PROFILE_ITSLEARNING)
+		return error_set("%s: itslearning takes full files only",
+		    path);
 	if (out_open(&o, path, opt) == -1)
 		return -1;
 	put_header(&o, nr, opt, "delta");
@@ -2587,9 +2700,15 @@ ims_screen(const struct ims_options *opt, struct roster *r,
     const char *mfile, size_t *altered)
 {
 	struct screen s;
+	size_t i;
 	int rc;
 
 	*altered = 0;
+	if (opt->profile != PROFILE_ITSLEARNING || !opt->nin)
+		for (i = 0; i < r->npersons; i++)
+			r->persons[i].nin = "";
+	if (opt->profile == PROFILE_ITSLEARNING)
+		return pifu_fit(r, rj, pfile, gfile);
 	if (opt->profile != PROFILE_MOODLE)
 		return 0;
 	memset(&s, 0, sizeof(s));

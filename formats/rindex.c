@@ -27,7 +27,7 @@
 
 #include "sisfeed.h"
 
-#define RINDEX_MAGIC	"SISFIDX3"
+#define RINDEX_MAGIC	"SISFIDX4"	/* 4: persons carry nin */
 
 struct rindex_header {
 	char		magic[8];
@@ -40,7 +40,7 @@ struct rindex_header {
 };
 
 struct rperson {
-	uint32_t	s[6];		/* id userid given family email role */
+	uint32_t	s[7];		/* id userid given family email role nin */
 	uint32_t	line;
 	uint32_t	active;
 };
@@ -140,6 +140,7 @@ build(const struct roster *r, struct blob *b, struct rperson **pp,
 		p[i].s[3] = blob_add(b, s->family);
 		p[i].s[4] = blob_add(b, s->email);
 		p[i].s[5] = blob_add(b, s->role);
+		p[i].s[6] = blob_add(b, s->nin);
 		p[i].line = s->line;
 		p[i].active = s->active;
 	}
@@ -321,7 +322,7 @@ load(int fd, const struct rindex_header *h, struct roster *r)
 	    &crc) == -1 || crc != h->crc || h->strbytes == 0 ||
 	    blob[h->strbytes - 1] != '\0' || blob[0] != '\0')
 		goto out;
-	if (!offsets_ok(&p[0].s[0], sizeof(*p) / 4, h->npersons, 6, blob,
+	if (!offsets_ok(&p[0].s[0], sizeof(*p) / 4, h->npersons, 7, blob,
 	    h->strbytes) || !offsets_ok(&g[0].s[0], sizeof(*g) / 4,
 	    h->ngroups, 10, blob, h->strbytes))
 		goto out;
@@ -338,6 +339,7 @@ load(int fd, const struct rindex_header *h, struct roster *r)
 		d->family = blob + p[i].s[3];
 		d->email = blob + p[i].s[4];
 		d->role = blob + p[i].s[5];
+		d->nin = blob + p[i].s[6];
 		d->line = p[i].line;
 		d->active = (uint8_t)p[i].active;
 	}

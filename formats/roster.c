@@ -323,7 +323,8 @@ roster_add_person(struct roster *r, const struct person *p)
 	    (d->given = dupstr(r, p->given)) == NULL ||
 	    (d->family = dupstr(r, p->family)) == NULL ||
 	    (d->email = dupstr(r, p->email)) == NULL ||
-	    (d->role = dupstr(r, p->role)) == NULL)
+	    (d->role = dupstr(r, p->role)) == NULL ||
+	    (d->nin = dupstr(r, p->nin)) == NULL)
 		return -1;
 	r->npersons++;
 	return 0;
@@ -1089,4 +1090,122 @@ utf8_fault(const char *s, size_t len)
 			return "invalid UTF-8 (it looks like Windows-1252: "
 			    "export UTF-8)";
 	return "invalid UTF-8 (it looks like ISO-8859-1: export UTF-8)";
+}
+
+/* ------------------------------------------------------------------ */
+/* Removing records from a sealed roster.                              */
+
+/*
+ * Mark the groups below a marked group (drop[] of r's groups), each
+ * rejected naming its parent.  The groups are in key order, not
+ * parents first, so this repeats until nothing changes.  0 or -1.
+ */
+static int
+drop_below(const struct roster *r, uint8_t *drop, struct rejects *rj,
+    const char *groupfile)
+{
+	const struct group *g;
+	size_t i;
+	long p;
+	int changed;
+
+	do {
+		changed = 0;
+		for (i = 0; i < r->ngroups; i++) {
+			g = &r->groups[i];
+			if (drop[i] || g->parent[0] == '\0' ||
+			    strcmp(g->parent, g->id) == 0)
+				continue;
+			if ((p = roster_find_group(r, g->parent)) < 0 ||
+			    !drop[p])
+				continue;
+			drop[i] = 1;
+			changed = 1;
+			if (rejects_dependent(rj, groupfile, g->line, "parent",
+			    "parent group '%s'", g->parent) == -1)
+				return -1;
+		}
+	} while (changed);
+	return 0;
+}
+
+/*
+ * Compact n records of size sz in base, keeping those with drop[i]
+ * clear; map[i] becomes the new index, or UINT32_MAX.  Returns the new
+ * count.
+ */
+static size_t
+compact(void *base, size_t n, size_t sz, const uint8_t *drop,
+    uint32_t *map)
+{
+	char *v = base;
+	size_t i, out = 0;
+
+	for (i = 0; i < n; i++) {
+		if (drop != NULL && drop[i]) {
+			map[i] = UINT32_MAX;
+			continue;
+		}
+		if (out != i)
+			memcpy(v + out * sz, v + i * sz, sz);
+		map[i] = (uint32_t)out++;
+	}
+	return out;
+}
+
+/*
+ * Remove the marked persons and groups of a sealed roster, the groups
+ * below a removed group, and every membership of a removed record (both
+ * as dependents of the rejected record);
+ * indexes are remapped (order is kept, so the roster stays sorted).
+ * Returns 0, or -1 on no memory or I/O error.
+ */
+int
+roster_drop(struct roster *r, const uint8_t *pdrop, const uint8_t *gdrop,
+    struct rejects *rj, const char *groupfile)
+{
+	uint8_t *gd;
+	uint32_t *pmap, *gmap;
+	size_t i, out, lost = 0;
+	int rc = -1;
+
+	gd = calloc(r->ngroups + 1, 1);
+	pmap = calloc(r->npersons + 1, sizeof(*pmap));
+	gmap = calloc(r->ngroups + 1, sizeof(*gmap));
+	if (gd == NULL || pmap == NULL || gmap == NULL) {
+		error_sys("roster");
+		goto out;
+	}
+	if (gdrop != NULL)
+		memcpy(gd, gdrop, r->ngroups);
+	if (drop_below(r, gd, rj, groupfile) == -1)
+		goto out;
+	r->npersons = compact(r->persons, r->npersons, sizeof(struct person),
+	    pdrop, pmap);
+	r->ngroups = compact(r->groups, r->ngroups, sizeof(struct group), gd,
+	    gmap);
+	for (i = out = 0; i < r->nmembers; i++) {
+		struct membership m = r->members[i];
+
+		if (pmap[m.person] == UINT32_MAX ||
+		    gmap[m.group] == UINT32_MAX) {
+			lost++;
+			continue;
+		}
+		m.person = pmap[m.person];
+		m.group = gmap[m.group];
+		r->members[out++] = m;
+	}
+	r->nmembers = out;
+	rc = 0;
+	if (lost > 0) {
+		rj->dependents += lost;
+		log_warn("%zu memberships left out with their rejected "
+		    "persons or groups", lost);
+	}
+out:
+	free(gd);
+	free(pmap);
+	free(gmap);
+	return rc;
 }

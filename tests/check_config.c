@@ -590,6 +590,59 @@ START_TEST(test_profile)
 }
 END_TEST
 
+/*
+ * Profile itslearning: full files only, <source> within PIFU's 32
+ * characters; a national identity number mapped only for it.
+ */
+START_TEST(test_itslearning)
+{
+	static const char head[] =
+	    "site: s\n"						/* 1 */
+	    "source:\n"						/* 2 */
+	    "  format: csv\n"					/* 3 */
+	    "  persons: p.csv\n"					/* 4 */
+	    "  groups: g.csv\n"					/* 5 */
+	    "  memberships: m.csv\n"				/* 6 */
+	    "  columns:\n"						/* 7 */
+	    "    persons: {id: pid, given: first, family: last, "
+	    "nin: fnr}\n"						/* 8 */
+	    "    groups: {id: gid, short: name}\n"		/* 9 */
+	    "    memberships: {group: gid, person: pid}\n"	/* 10 */
+	    "output:\n";						/* 11 */
+	char text[2048];
+	struct config *c;
+
+	snprintf(text, sizeof(text), "%s  source: sis.example.no\n"
+	    "  profile: itslearning\ndelivery: {dir: out}\n", head);
+	c = load(text);
+	ck_assert_msg(c != NULL, "%s", error_last());
+	ck_assert_int_eq(c->output.profile, PROFILE_ITSLEARNING);
+	ck_assert_str_eq(c->source.pcol[PF_NIN], "fnr");
+	config_free(c);
+
+	snprintf(text, sizeof(text), "%s  source: sis.example.no\n"
+	    "  mode: delta\n  profile: itslearning\ndelivery: {dir: out}\n",
+	    head);
+	expect_error(load(text), 14, "key 'output.profile': itslearning "
+	    "cannot go with output.mode delta: itslearning compares each "
+	    "file with its own mirror and deletes every record the file "
+	    "leaves out");
+	snprintf(text, sizeof(text), "%s  source: "
+	    "sis.example.no.with.a.long.name.x\n"
+	    "  profile: itslearning\ndelivery: {dir: out}\n", head);
+	expect_error(load(text), 12, "key 'output.source': longer than 32 "
+	    "characters");
+	snprintf(text, sizeof(text), "%s  source: sis.example.no\n"
+	    "  profile: generic\ndelivery: {dir: out}\n", head);
+	expect_error(load(text), 13, "key 'source.columns.persons.nin': a "
+	    "national identity number is written only with output.profile "
+	    "itslearning");
+	snprintf(text, sizeof(text), "%s  source: sis.example.no\n"
+	    "delivery: {dir: out}\n", head);
+	expect_error(load(text), 11, "key 'source.columns.persons.nin'");
+}
+END_TEST
+
 /* MIN without its delivery section (12 lines), then extra. */
 static struct config *
 load_nodelivery(const char *extra)
@@ -1034,6 +1087,7 @@ main(void)
 	tcase_add_test(tc, test_err_threshold);
 	tcase_add_test(tc, test_err_enum_range);
 	tcase_add_test(tc, test_profile);
+	tcase_add_test(tc, test_itslearning);
 	tcase_add_test(tc, test_err_delivery);
 	tcase_add_test(tc, test_err_missing);
 	tcase_add_test(tc, test_err_duplicate);

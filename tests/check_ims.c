@@ -18,10 +18,10 @@
 #define WHEN	1725156000	/* 2024-09-01T02:00:00Z */
 
 static const struct ims_options opts_plain = {
-	"sis.example.org", "Example District", "lms", 0, 0, 0, PROFILE_GENERIC
+	"sis.example.org", "Example District", "lms", 0, 0, 0, PROFILE_GENERIC, 0
 };
 static const struct ims_options opts_gzip = {
-	"sis.example.org", "Example District", NULL, 1, 0, 0, PROFILE_GENERIC
+	"sis.example.org", "Example District", NULL, 1, 0, 0, PROFILE_GENERIC, 0
 };
 
 /* ------------------------------------------------------------------ */
@@ -402,7 +402,7 @@ START_TEST(test_source_escaped)
 	const char *f;
 	struct roster r;
 	struct ims_options o = { "a&b", "d<s", NULL, 0, 0, 0,
-	    PROFILE_GENERIC };
+	    PROFILE_GENERIC, 0 };
 	char *s;
 
 	tu_mkdtemp(dir, sizeof(dir));

@@ -131,6 +131,16 @@ START_TEST(index_equals_parsed_snapshot)
 	ck_assert_str_eq(loaded.persons[0].given, "Bj\xc3\xb8rn");
 	ck_assert_int_eq(loaded.persons[0].active, 0);
 	roster_free(&loaded);
+
+	/* a national identity number (itslearning) is kept too */
+	a.persons[1].nin = "01019912345";
+	ck_assert_int_eq(rindex_write(idx, &a, digest), 0);
+	roster_init(&loaded);
+	ck_assert_int_eq(rindex_read(idx, &loaded, digest), 0);
+	assert_same(&a, &loaded);
+	ck_assert_str_eq(loaded.persons[1].nin, "01019912345");
+	ck_assert_str_eq(loaded.persons[0].nin, "");
+	roster_free(&loaded);
 	roster_free(&parsed);
 	roster_free(&a);
 	tu_rmtree(dir);

@@ -1,0 +1,108 @@
+/*
+ * receiver.h -- receiver models for the tests: importers that follow a
+ * profile's documented receiver semantics (sisfeed.yaml.5, output.profile)
+ * and keep their state between files, and a churning export to feed them
+ * night after night through the real `sisfeed run`.
+ *
+ * A model never uses the code under test to read a file: it parses the
+ * delivered XML itself (libxml2's tree API), so it checks the writer
+ * rather than agreeing with it.
+ */
+#ifndef RECEIVER_H
+#define RECEIVER_H
+
+#include <stddef.h>
+
+/* One record of each type, strings malloc'd ("" when absent). */
+struct rx_person {
+	char	*id, *userid, *given, *family, *email, *role, *nin;
+	int	 active;
+};
+
+struct rx_group {
+	char	*id, *type, *shortname, *longname, *parent, *term;
+};
+
+struct rx_member {
+	char	*group, *person;
+	int	 role;			/* 1..8 */
+	int	 active;
+};
+
+/* What a receiver holds (or an export, to compare with). */
+struct rx_state {
+	struct rx_person *p;
+	size_t		  np, capp;
+	struct rx_group	 *g;
+	size_t		  ng, capg;
+	struct rx_member *m;
+	size_t		  nm, capm;
+};
+
+/* The receiver semantics a model follows. */
+enum rx_kind {
+	RX_GENERIC,	/* IMS 1.1: a full file is a snapshot (absence is
+			 * removal), a delta applies recstatus 1/2/3 */
+	RX_ITSLEARNING	/* PIFU-IMS full snapshots only: a mirror, delete
+			 * by absence */
+};
+
+void	 rx_init(struct rx_state *);
+void	 rx_free(struct rx_state *);
+/* Upsert a record by key (copies the strings; NULL is ""). */
+void	 rx_put_person(struct rx_state *, const struct rx_person *);
+void	 rx_put_group(struct rx_state *, const struct rx_group *);
+void	 rx_put_member(struct rx_state *, const struct rx_member *);
+/*
+ * Import the delivered file at path with the semantics of kind.
+ * Returns 0, or -1 with the reason in err (a file the receiver would
+ * refuse: not well-formed, wrong namespace, a delta for itslearning).
+ */
+int	 rx_import(struct rx_state *, enum rx_kind, const char *path,
+	    char *err, size_t errlen);
+/* 1 if a and b hold the same records; else 0 and the first difference
+ * in why. */
+int	 rx_equal(const struct rx_state *a, const struct rx_state *b,
+	    char *why, size_t whylen);
+/* A table of the state (one line per record), malloc'd. */
+char	*rx_table(const struct rx_state *);
+
+/* ------------------------------------------------------------------ */
+/* A churning export (persons, groups, memberships) for CSV sources.   */
+
+struct rx_world;
+
+/* A world of about npersons persons in a district of two schools. */
+struct rx_world *rx_world_new(unsigned seed, size_t npersons);
+void	 rx_world_free(struct rx_world *);
+/*
+ * One night of churn: inserts, renames, leavers, deactivations,
+ * reactivations, role changes, ended memberships, course renames, new
+ * and removed courses.  Counts what it did into the world.
+ */
+void	 rx_world_churn(struct rx_world *);
+/*
+ * Undo part of the last churn: the persons and the course it added
+ * leave, the memberships it switched on or off switch back.  What a
+ * run that stopped between delivery and commit must not lose track of.
+ */
+void	 rx_world_revert(struct rx_world *);
+/* Write persons.csv, groups.csv and memberships.csv into dir, with
+ * the columns of rx_world_columns. */
+void	 rx_world_write(const struct rx_world *, const char *dir);
+/* The YAML of source.columns for those files (nin: whether to map the
+ * national identity number column). */
+const char *rx_world_columns(int nin);
+/*
+ * What a receiver of kind must hold after importing tonight's file:
+ * the export as the profile carries it (itslearning: PIFU group types,
+ * no institution role; the national identity number only if nin).
+ */
+void	 rx_world_expect(const struct rx_world *, enum rx_kind, int nin,
+	    struct rx_state *out);
+/* A random number below n from the world's generator. */
+unsigned rx_world_rand(struct rx_world *, unsigned n);
+/* "inserts=N renames=N ..." of the last churn, static buffer. */
+const char *rx_world_churned(const struct rx_world *);
+
+#endif
