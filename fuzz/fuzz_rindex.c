@@ -28,7 +28,7 @@ struct rindex_header {
 	uint32_t	crc;
 	uint32_t	recsize;
 };
-#define RPERSON		32
+#define RPERSON		36
 #define RGROUP		48
 
 static char magic[8];
