@@ -108,6 +108,60 @@ sb_html(struct sbuf *b, const char *s)
 	}
 }
 
+/*
+ * What the text and HTML renderers differ in where they show the same
+ * facts: how a value is escaped, a paragraph, a code span, a titled
+ * list of sample records.
+ */
+struct markup {
+	void	 (*esc)(struct sbuf *, const char *);
+	const char *para_open, *para_close;
+	const char *code_open, *code_close;
+	const char *head_open, *head_close;	/* a section's heading */
+	const char *title_open, *title_close;	/* a list's title */
+	const char *list_open, *list_close;
+	const char *item_open, *item_close;
+};
+
+static const struct markup text_markup = {
+	sb_text, "\n", "\n", "", "", "\n", ":\n", "\n  ", ":\n",
+	"", "", "    ", "\n",
+};
+
+static const struct markup html_markup = {
+	sb_html, "<p>", "</p>\n", "<code>", "</code>", "<h3>", "</h3>\n",
+	"<p>", ":</p>\n",
+	"<ul>\n", "</ul>\n", "<li>", "</li>\n",
+};
+
+/* Items [0, n) as a list, each after label; NULL items are left out. */
+static void
+put_items(struct sbuf *b, const struct markup *m, char *const *items,
+    size_t n, const char *label)
+{
+	size_t i;
+
+	sbuf_puts(b, m->list_open);
+	for (i = 0; i < n; i++) {
+		if (items[i] == NULL)
+			continue;
+		sbuf_puts(b, m->item_open);
+		sbuf_puts(b, label);
+		m->esc(b, items[i]);
+		sbuf_puts(b, m->item_close);
+	}
+	sbuf_puts(b, m->list_close);
+}
+
+/* A value in a code span. */
+static void
+put_code(struct sbuf *b, const struct markup *m, const char *s)
+{
+	sbuf_puts(b, m->code_open);
+	m->esc(b, s);
+	sbuf_puts(b, m->code_close);
+}
+
 /* A JSON string (with the quotes), or null for NULL. */
 static void
 sb_json(struct sbuf *b, const char *s)
@@ -526,34 +580,70 @@ text_table(struct sbuf *b, const struct run_report *r)
 		    "were min_base.\n", min_base);
 }
 
+/*
+ * Samples of the records the tripped thresholds would touch, a titled
+ * list per type and operation.
+ */
 static void
-text_samples(struct sbuf *b, const struct run_report *r)
+put_samples(struct sbuf *b, const struct run_report *r,
+    const struct markup *m)
 {
-	size_t i, n;
+	size_t n;
 	int t, o;
 
 	if (!any_samples(r))
 		return;
-	sbuf_puts(b, "\nSamples of the records the tripped thresholds would "
-	    "touch:\n");
+	sbuf_puts(b, m->head_open);
+	sbuf_puts(b, "Samples of the records the tripped thresholds would "
+	    "touch");
+	sbuf_puts(b, m->head_close);
 	for (t = 0; t < NTYPES; t++) {
 		for (o = 0; o < NOPS; o++) {
 			n = samples_shown(r, t, o);
 			if (n == 0 || r->samples[t][o][0] == NULL)
 				continue;
-			sbuf_printf(b, "\n  %s %s", type_name(t), op_name(o));
+			sbuf_puts(b, m->title_open);
+			sbuf_printf(b, "%s %s", type_name(t), op_name(o));
 			if (r->cs != NULL)
 				sbuf_printf(b, " (%zu in all, %zu shown)",
 				    r->cs->count[t][o], n);
-			sbuf_puts(b, ":\n");
-			for (i = 0; i < n && r->samples[t][o][i] != NULL;
-			    i++) {
-				sbuf_puts(b, "    ");
-				sb_text(b, r->samples[t][o][i]);
-				sbuf_putn(b, "\n", 1);
-			}
+			sbuf_puts(b, m->title_close);
+			put_items(b, m, r->samples[t][o], n, "");
 		}
 	}
+}
+
+/* How many records were rejected, and where they are. */
+static void
+put_rejects(struct sbuf *b, const struct run_report *r,
+    const struct markup *m)
+{
+	if (r->rejects == 0 && r->rejects_path[0] == '\0')
+		return;
+	sbuf_printf(b, "%sRejected records: %zu", m->para_open, r->rejects);
+	if (r->rejects > 0 && r->rejects_path[0] != '\0') {
+		sbuf_puts(b, " (see ");
+		put_code(b, m, r->rejects_path);
+		sbuf_puts(b, ")");
+	}
+	sbuf_puts(b, m->para_close);
+}
+
+/* The delivered file, its size and remote name: completed runs only. */
+static void
+put_delivered(struct sbuf *b, const struct run_report *r,
+    const struct markup *m)
+{
+	if (r->file_name[0] == '\0' || r->status != RUN_COMPLETED)
+		return;
+	sbuf_printf(b, "%sDelivered: ", m->para_open);
+	put_code(b, m, r->file_name);
+	sbuf_printf(b, " (%lld bytes)", (long long)r->file_size);
+	if (r->remote_path[0] != '\0') {
+		sbuf_puts(b, " as ");
+		put_code(b, m, r->remote_path);
+	}
+	sbuf_puts(b, m->para_close);
 }
 
 static void
@@ -562,29 +652,12 @@ text_tail(struct sbuf *b, const struct run_report *r)
 	double tot;
 	int i, any = 0;
 
-	if (r->rejects > 0 || r->rejects_path[0] != '\0') {
-		sbuf_printf(b, "\nRejected records: %zu", r->rejects);
-		if (r->rejects > 0 && r->rejects_path[0] != '\0') {
-			sbuf_puts(b, " (see ");
-			sb_text(b, r->rejects_path);
-			sbuf_puts(b, ")");
-		}
-		sbuf_putn(b, "\n", 1);
-	}
+	put_rejects(b, r, &text_markup);
 	if (r->altered > 0)
 		sbuf_printf(b, "\nStored differently by the receiver: %zu "
 		    "records hold '&', '<' or '>', which it keeps as &amp;, "
 		    "&lt;, &gt; (each named in the log)\n", r->altered);
-	if (r->file_name[0] != '\0' && r->status == RUN_COMPLETED) {
-		sbuf_puts(b, "\nDelivered: ");
-		sb_text(b, r->file_name);
-		sbuf_printf(b, " (%lld bytes)", (long long)r->file_size);
-		if (r->remote_path[0] != '\0') {
-			sbuf_puts(b, " as ");
-			sb_text(b, r->remote_path);
-		}
-		sbuf_putn(b, "\n", 1);
-	}
+	put_delivered(b, r, &text_markup);
 	for (i = 0; i < NSTAGES; i++) {
 		if (r->seconds[i] <= 0)
 			continue;
@@ -618,7 +691,7 @@ report_text(const struct run_report *r)
 		text_table(&b, r);
 	text_checks(&b, r);
 	text_held(&b, r);
-	text_samples(&b, r);
+	put_samples(&b, r, &text_markup);
 	text_tail(&b, r);
 	return sbuf_done(&b, "report");
 }
@@ -718,66 +791,17 @@ html_table(struct sbuf *b, const struct run_report *r)
 }
 
 static void
-html_samples(struct sbuf *b, const struct run_report *r)
-{
-	size_t i, n;
-	int t, o;
-
-	if (!any_samples(r))
-		return;
-	sbuf_puts(b, "<h3>Samples of the records the tripped thresholds "
-	    "would touch</h3>\n");
-	for (t = 0; t < NTYPES; t++) {
-		for (o = 0; o < NOPS; o++) {
-			n = samples_shown(r, t, o);
-			if (n == 0 || r->samples[t][o][0] == NULL)
-				continue;
-			sbuf_printf(b, "<p>%s %s", type_name(t), op_name(o));
-			if (r->cs != NULL)
-				sbuf_printf(b, " (%zu in all, %zu shown)",
-				    r->cs->count[t][o], n);
-			sbuf_puts(b, ":</p>\n<ul>\n");
-			for (i = 0; i < n && r->samples[t][o][i] != NULL;
-			    i++) {
-				sbuf_puts(b, "<li>");
-				sb_html(b, r->samples[t][o][i]);
-				sbuf_puts(b, "</li>\n");
-			}
-			sbuf_puts(b, "</ul>\n");
-		}
-	}
-}
-
-static void
 html_tail(struct sbuf *b, const struct run_report *r)
 {
 	double tot;
 	int i;
 
-	if (r->rejects > 0 || r->rejects_path[0] != '\0') {
-		sbuf_printf(b, "<p>Rejected records: %zu", r->rejects);
-		if (r->rejects > 0 && r->rejects_path[0] != '\0') {
-			sbuf_puts(b, " (see <code>");
-			sb_html(b, r->rejects_path);
-			sbuf_puts(b, "</code>)");
-		}
-		sbuf_puts(b, "</p>\n");
-	}
+	put_rejects(b, r, &html_markup);
 	if (r->altered > 0)
 		sbuf_printf(b, "<p>Stored differently by the receiver: %zu "
 		    "records hold '&amp;', '&lt;' or '&gt;', which it keeps as "
 		    "entities (each named in the log)</p>\n", r->altered);
-	if (r->file_name[0] != '\0' && r->status == RUN_COMPLETED) {
-		sbuf_puts(b, "<p>Delivered: <code>");
-		sb_html(b, r->file_name);
-		sbuf_printf(b, "</code> (%lld bytes)", (long long)r->file_size);
-		if (r->remote_path[0] != '\0') {
-			sbuf_puts(b, " as <code>");
-			sb_html(b, r->remote_path);
-			sbuf_puts(b, "</code>");
-		}
-		sbuf_puts(b, "</p>\n");
-	}
+	put_delivered(b, r, &html_markup);
 	sbuf_puts(b, "<p>Durations:");
 	for (i = 0; i < NSTAGES; i++)
 		if (r->seconds[i] > 0)
@@ -882,7 +906,7 @@ report_html(const struct run_report *r)
 		html_table(&b, r);
 	html_checks(&b, r);
 	html_held(&b, r);
-	html_samples(&b, r);
+	put_samples(&b, r, &html_markup);
 	html_tail(&b, r);
 	sbuf_puts(&b, "</div>\n");
 	return sbuf_done(&b, "report");
@@ -1234,12 +1258,35 @@ check_samples_shown(const struct run_report *r, const struct check *c)
 	return lim <= 0 ? 0 : (size_t)lim < n ? (size_t)lim : n;
 }
 
+/* The samples of each check shown, a titled list per check. */
+static void
+check_samples(struct sbuf *b, const struct run_report *r,
+    const struct markup *m)
+{
+	char scope[96];
+	size_t i, n;
+
+	for (i = 0; i < r->v->nchecks; i++) {
+		const struct check *c = &r->v->checks[i];
+
+		if ((n = check_samples_shown(r, c)) == 0)
+			continue;
+		fmt_scope(c, scope, sizeof(scope));
+		sbuf_puts(b, m->title_open);
+		m->esc(b, scope);
+		sbuf_printf(b, ": %s %s (%zu in all, %zu shown)",
+		    type_name(c->type), kind_name(c->kind), c->count, n);
+		sbuf_puts(b, m->title_close);
+		put_items(b, m, c->sample_text, n, "");
+	}
+}
+
 static void
 text_checks(struct sbuf *b, const struct run_report *r)
 {
 	const struct verdict *v = r->v;
 	char scope[96], pct[32], thr[64];
-	size_t i, j, n, hidden = 0;
+	size_t i, hidden = 0;
 
 	if (v == NULL || v->nchecks == 0)
 		return;
@@ -1267,24 +1314,7 @@ text_checks(struct sbuf *b, const struct run_report *r)
 	if (hidden > 0)
 		sbuf_printf(b, "  (%zu more not tripped: sisfeed plan shows "
 		    "them)\n", hidden);
-	for (i = 0; i < v->nchecks; i++) {
-		const struct check *c = &v->checks[i];
-
-		if ((n = check_samples_shown(r, c)) == 0)
-			continue;
-		fmt_scope(c, scope, sizeof(scope));
-		sbuf_puts(b, "\n  ");
-		sb_text(b, scope);
-		sbuf_printf(b, ": %s %s (%zu in all, %zu shown):\n",
-		    type_name(c->type), kind_name(c->kind), c->count, n);
-		for (j = 0; j < n; j++) {
-			if (c->sample_text[j] == NULL)
-				continue;
-			sbuf_puts(b, "    ");
-			sb_text(b, c->sample_text[j]);
-			sbuf_putn(b, "\n", 1);
-		}
-	}
+	check_samples(b, r, &text_markup);
 }
 
 static void
@@ -1292,7 +1322,7 @@ html_checks(struct sbuf *b, const struct run_report *r)
 {
 	const struct verdict *v = r->v;
 	char scope[96], pct[32], thr[64];
-	size_t i, j, n;
+	size_t i;
 
 	if (v == NULL || v->nchecks == 0)
 		return;
@@ -1321,25 +1351,7 @@ html_checks(struct sbuf *b, const struct run_report *r)
 		    c->tripped ? "<b>YES</b>" : "no");
 	}
 	sbuf_puts(b, "</table>\n");
-	for (i = 0; i < v->nchecks; i++) {
-		const struct check *c = &v->checks[i];
-
-		if ((n = check_samples_shown(r, c)) == 0)
-			continue;
-		fmt_scope(c, scope, sizeof(scope));
-		sbuf_puts(b, "<p>");
-		sb_html(b, scope);
-		sbuf_printf(b, ": %s %s (%zu in all, %zu shown):</p>\n<ul>\n",
-		    type_name(c->type), kind_name(c->kind), c->count, n);
-		for (j = 0; j < n; j++) {
-			if (c->sample_text[j] == NULL)
-				continue;
-			sbuf_puts(b, "<li>");
-			sb_html(b, c->sample_text[j]);
-			sbuf_puts(b, "</li>\n");
-		}
-		sbuf_puts(b, "</ul>\n");
-	}
+	check_samples(b, r, &html_markup);
 }
 
 static void
@@ -1477,11 +1489,21 @@ held_counts(struct sbuf *b, const struct run_report *r)
 		sbuf_puts(b, "nothing");
 }
 
+/* How many held samples there are (they fill the array from the start). */
+static size_t
+held_shown(const struct run_report *r)
+{
+	size_t n = 0;
+
+	while (n < REPORT_SAMPLES && r->held_samples[n] != NULL)
+		n++;
+	return n;
+}
+
 static void
 text_held(struct sbuf *b, const struct run_report *r)
 {
 	char t[64];
-	size_t i;
 
 	if (r->held_mask == 0)
 		return;
@@ -1491,18 +1513,13 @@ text_held(struct sbuf *b, const struct run_report *r)
 	held_counts(b, r);
 	sbuf_puts(b, "\nThe snapshot keeps them; the first run after the "
 	    "pause judges them by the thresholds.\n");
-	for (i = 0; i < REPORT_SAMPLES && r->held_samples[i] != NULL; i++) {
-		sbuf_puts(b, "    held: ");
-		sb_text(b, r->held_samples[i]);
-		sbuf_putn(b, "\n", 1);
-	}
+	put_items(b, &text_markup, r->held_samples, held_shown(r), "held: ");
 }
 
 static void
 html_held(struct sbuf *b, const struct run_report *r)
 {
 	char t[64];
-	size_t i;
 
 	if (r->held_mask == 0)
 		return;
@@ -1510,13 +1527,8 @@ html_held(struct sbuf *b, const struct run_report *r)
 	sbuf_printf(b, "<p>Paused until %s: %s held out of the file.<br>\n"
 	    "Held: ", t, pause_hold_name(r->held_mask));
 	held_counts(b, r);
-	sbuf_puts(b, "</p>\n<ul>\n");
-	for (i = 0; i < REPORT_SAMPLES && r->held_samples[i] != NULL; i++) {
-		sbuf_puts(b, "<li>held: ");
-		sb_html(b, r->held_samples[i]);
-		sbuf_puts(b, "</li>\n");
-	}
-	sbuf_puts(b, "</ul>\n");
+	sbuf_puts(b, "</p>\n");
+	put_items(b, &html_markup, r->held_samples, held_shown(r), "held: ");
 }
 
 static void
