@@ -547,6 +547,34 @@ int	 csv_read_roster(const struct config *, struct roster *r,
  */
 int	 csv_source_date_epoch(time_t *t);
 
+/*
+ * A hash index of keys to array positions (persons or groups), for the
+ * ten million lookups of a large memberships file (csv.c; OneRoster's
+ * enrollments and IMS memberships use it too).  A slot is half a cache
+ * line and holds short keys itself, so a lookup touches one line and
+ * not the record and its string too.  Build it over sealed arrays: it
+ * points into them.
+ */
+#define KEY_INLINE	23
+struct keyindex_slot {
+	uint32_t		 pos;	/* position + 1, 0 empty */
+	uint32_t		 fp;	/* the hash's high bits */
+	char			 key[KEY_INLINE + 1];	/* "" if longer */
+};
+struct keyindex {
+	struct keyindex_slot	*slot;
+	size_t			 mask;
+	const char		*base;	/* &array[0].id */
+	size_t			 stride;
+};
+uint64_t keyindex_hash(const char *s, size_t len);
+int	 keyindex_build(struct keyindex *, const void *base, size_t stride,
+	    size_t n);
+void	 keyindex_prefetch(const struct keyindex *, uint64_t hv);
+long	 keyindex_find(const struct keyindex *, const char *key, size_t len,
+	    uint64_t hv);
+void	 keyindex_free(struct keyindex *);
+
 /* formats/oneroster.c: OneRoster 1.0/1.1/1.2 CSV (users, orgs, classes,
  * enrollments; 1.2 roles) from cfg->source.dir.  Same contract as
  * csv_read_roster. */

@@ -534,25 +534,7 @@ struct table {
 	void			*flusharg;
 };
 
-/*
- * A hash index of keys to array positions (persons or groups), for the
- * ten million lookups of a large memberships file.  A slot is half a
- * cache line and holds short keys itself, so a lookup touches one
- * line and not the record and its string too.
- */
-#define KEY_INLINE	23
 #define HUGE_PAGE	(2 * 1024 * 1024)
-struct keyslot {
-	uint32_t		 pos;	/* position + 1, 0 empty */
-	uint32_t		 fp;	/* the hash's high bits */
-	char			 key[KEY_INLINE + 1];	/* "" if longer */
-};
-struct keyindex {
-	struct keyslot		*slot;
-	size_t			 mask;
-	const char		*base;	/* &array[0].id */
-	size_t			 stride;
-};
 
 /* The last value of a column and what it meant, for role and status
  * columns that repeat a handful of values ten million times. */
@@ -1047,11 +1029,13 @@ fail:
 	return -1;
 }
 
-/* A hash of len bytes, eight at a time (keys are short: one or two
+/*
+ * A hash of len bytes, eight at a time (keys are short: one or two
  * multiplies), mixed so both the low bits (the slot) and the high bits
- * (the fingerprint) depend on every byte. */
-static uint64_t
-key_hash(const char *s, size_t len)
+ * (the fingerprint) depend on every byte.  Never fails.
+ */
+uint64_t
+keyindex_hash(const char *s, size_t len)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
 
@@ -1073,9 +1057,9 @@ key_hash(const char *s, size_t len)
 /*
  * Index n keys: the key of element i is the string pointer at
  * base + i * stride (the id member of a person or group array).
- * Returns 0 or -1 on no memory.
+ * Returns 0, or -1 (error set) on no memory or too many keys.
  */
-static int
+int
 keyindex_build(struct keyindex *ki, const void *base, size_t stride,
     size_t n)
 {
@@ -1088,7 +1072,7 @@ keyindex_build(struct keyindex *ki, const void *base, size_t stride,
 		cap *= 2;
 	if (n >= UINT32_MAX)
 		return error_set("key index: too many keys");
-	bytes = cap * sizeof(struct keyslot);
+	bytes = cap * sizeof(struct keyindex_slot);
 	if (posix_memalign(&mem, bytes >= HUGE_PAGE ? HUGE_PAGE : 64,
 	    bytes) != 0)
 		return error_set("key index: out of memory");
@@ -1106,7 +1090,7 @@ keyindex_build(struct keyindex *ki, const void *base, size_t stride,
 		k = *(const char *const *)(const void *)
 		    ((const char *)base + i * stride);
 		len = strlen(k);
-		hv = key_hash(k, len);
+		hv = keyindex_hash(k, len);
 		h = (size_t)hv & ki->mask;
 		while (ki->slot[h].pos != 0)
 			h = (h + 1) & ki->mask;
@@ -1118,8 +1102,8 @@ keyindex_build(struct keyindex *ki, const void *base, size_t stride,
 	return 0;
 }
 
-/* Start loading the slot where a key of hash hv is. */
-static void
+/* Start loading the slot where a key of hash hv is.  Never fails. */
+void
 keyindex_prefetch(const struct keyindex *ki, uint64_t hv)
 {
 #if defined(__GNUC__)
@@ -1132,15 +1116,15 @@ keyindex_prefetch(const struct keyindex *ki, uint64_t hv)
 
 /*
  * The position of key (len bytes, hash hv) among the indexed elements,
- * or -1.
+ * or -1 (none, or len 0).
  */
-static long
+long
 keyindex_find(const struct keyindex *ki, const char *key, size_t len,
     uint64_t hv)
 {
 	size_t h = (size_t)hv & ki->mask;
 	uint32_t fp = (uint32_t)(hv >> 32);
-	const struct keyslot *ks;
+	const struct keyindex_slot *ks;
 	const char *k;
 
 	if (len == 0)
@@ -1161,6 +1145,14 @@ keyindex_find(const struct keyindex *ki, const char *key, size_t len,
 			return (long)(ks->pos - 1);
 	}
 	return -1;
+}
+
+/* Free what an index holds; it is empty afterwards.  Never fails. */
+void
+keyindex_free(struct keyindex *ki)
+{
+	free(ki->slot);
+	memset(ki, 0, sizeof(*ki));
 }
 
 /* A role name or code, the config's map first: 1..8, or 0. */
@@ -1293,8 +1285,8 @@ member_queue(struct mstate *ms, int role, int active)
 		if (member_drain(ms) == -1)
 			return -1;
 		memset(&now, 0, sizeof(now));
-		now.hash = key_hash(key, len);
-		now.ghash = key_hash(gkey, glen);
+		now.hash = keyindex_hash(key, len);
+		now.ghash = keyindex_hash(gkey, glen);
 		now.line = (uint32_t)csv_line(ms->t->cr);
 		now.len = (uint32_t)len;
 		now.glen = (uint32_t)glen;
@@ -1327,11 +1319,11 @@ member_queue(struct mstate *ms, int role, int active)
 	memcpy(e->gkey, gkey, glen);
 	e->gkey[glen] = '\0';
 	if (!e->psame) {
-		e->hash = key_hash(key, len);
+		e->hash = keyindex_hash(key, len);
 		keyindex_prefetch(&ms->pk, e->hash);
 	}
 	if (!e->gsame) {
-		e->ghash = key_hash(gkey, glen);
+		e->ghash = keyindex_hash(gkey, glen);
 		keyindex_prefetch(&ms->gk, e->ghash);
 	}
 	return 0;

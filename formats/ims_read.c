@@ -175,6 +175,7 @@ struct reader {
 	int		 depth;		/* elements open */
 	int		 sdskip;	/* this <sourcedid> is Old/Duplicate */
 	int		 sealed;	/* persons and groups sealed */
+	struct keyindex	 pk, gk;	/* of the sealed persons, groups */
 	int		 seen_root;
 	struct tbuf	 text;
 	struct person_rec p;
@@ -597,14 +598,35 @@ relationship_end(struct reader *rd)
 	return sb_set(&g->parent, &g->relid);
 }
 
-/* Persons and groups are complete once memberships start. */
+/*
+ * Persons and groups are complete once memberships start: seal them
+ * and index their keys (csv.c's key index: millions of members are
+ * looked up by hash, not searched).  0 or -1.
+ */
 static int
 seal_entities(struct reader *rd)
 {
+	const struct roster *r = rd->r;
+
 	if (rd->sealed)
 		return 0;
 	rd->sealed = 1;
-	return roster_seal_entities(rd->r, rd->rj, rd->path, rd->path);
+	if (roster_seal_entities(rd->r, rd->rj, rd->path, rd->path) == -1)
+		return -1;
+	if (keyindex_build(&rd->pk, r->npersons ? &r->persons[0].id : NULL,
+	    sizeof(struct person), r->npersons) == -1)
+		return -1;
+	return keyindex_build(&rd->gk, r->ngroups ? &r->groups[0].id : NULL,
+	    sizeof(struct group), r->ngroups);
+}
+
+/* The index of the key in b among the sealed persons or groups, or -1. */
+static long
+find_key(const struct keyindex *ki, const struct tbuf *b)
+{
+	const char *key = sb_str(b);
+
+	return keyindex_find(ki, key, b->len, keyindex_hash(key, b->len));
 }
 
 static int
@@ -675,7 +697,7 @@ role_end(struct reader *rd)
 		    "member of '%s' without <sourcedid><id>",
 		    sb_str(&m->group));
 	if (m->pidx == -2)
-		m->pidx = roster_find_person(rd->r, sb_str(&m->person));
+		m->pidx = find_key(&rd->pk, &m->person);
 	if (m->pidx < 0)
 		return reject(rd, m->rline, "sourcedid",
 		    "member of '%s': person '%s' unknown", sb_str(&m->group),
@@ -965,7 +987,7 @@ end_membership(struct reader *rd, enum el e)
 	if (d == 4 && e == E_ID && up == E_SOURCEDID && !m->have_group) {
 		if (take(rd, &m->group, &m->have_group) == -1)
 			return -1;
-		m->gidx = roster_find_group(rd->r, sb_str(&m->group));
+		m->gidx = find_key(&rd->gk, &m->group);
 		return 0;
 	}
 	if (up != E_MEMBER)
@@ -1124,6 +1146,8 @@ reader_free(struct reader *rd)
 	}
 	if (rd->gz != NULL)
 		gzclose(rd->gz);
+	keyindex_free(&rd->pk);
+	keyindex_free(&rd->gk);
 }
 
 /* A gzread that names the file on failure.  Returns bytes, 0 at the

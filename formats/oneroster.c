@@ -181,6 +181,7 @@ struct orctx {
 	char			 rpath[PATH_MAX];
 	char			*tok;
 	size_t			 tokcap;
+	struct keyindex		 pk, gk;	/* the sealed persons, groups */
 	char			 upath[PATH_MAX], opath[PATH_MAX];
 	char			 cpath[PATH_MAX], epath[PATH_MAX];
 };
@@ -996,7 +997,8 @@ read_roles(struct orctx *x)
 	return rc;
 }
 
-static long find_org(const struct roster *, const char *);
+static long find_person(const struct orctx *, const char *);
+static long find_org(const struct orctx *, const char *);
 
 /*
  * Apply the 1.2 role rows to the sealed roster: each a membership of
@@ -1014,7 +1016,7 @@ roles_apply(struct orctx *x)
 
 	for (i = 0; i < x->nroles; i++) {
 		rr = &x->roles[i];
-		if ((pi = roster_find_person(x->r, rr->user)) < 0) {
+		if ((pi = find_person(x, rr->user)) < 0) {
 			rc = ref_missing(x, x->rpath, rr->line,
 			    "userSourcedId", G_USER, rr->user);
 			if (rc == -1)
@@ -1024,7 +1026,7 @@ roles_apply(struct orctx *x)
 		p = &x->r->persons[pi];
 		if (*p->role == '\0' || rr->primary)
 			p->role = rr->ro->inst;
-		if ((gi = find_org(x->r, rr->org)) < 0) {
+		if ((gi = find_org(x, rr->org)) < 0) {
 			if (ref_missing(x, x->rpath, rr->line, "orgSourcedId",
 			    G_ORG, rr->org) == -1)
 				return -1;
@@ -1290,13 +1292,47 @@ groups_seal(struct orctx *x)
 /* ------------------------------------------------------------------ */
 /* Memberships: users' orgs, enrollments.csv                           */
 
+/*
+ * Index the sealed persons and groups: the enrollments' ten million
+ * lookups hash (csv.c's key index) rather than search.  0 or -1.
+ */
+static int
+index_build(struct orctx *x)
+{
+	const struct roster *r = x->r;
+
+	if (keyindex_build(&x->pk, r->npersons ? &r->persons[0].id : NULL,
+	    sizeof(struct person), r->npersons) == -1)
+		return -1;
+	return keyindex_build(&x->gk, r->ngroups ? &r->groups[0].id : NULL,
+	    sizeof(struct group), r->ngroups);
+}
+
+/* The index of the person with this key, or -1. */
+static long
+find_person(const struct orctx *x, const char *key)
+{
+	size_t len = strlen(key);
+
+	return keyindex_find(&x->pk, key, len, keyindex_hash(key, len));
+}
+
+/* The index of the group (org or class) with this key, or -1. */
+static long
+find_group(const struct orctx *x, const char *key)
+{
+	size_t len = strlen(key);
+
+	return keyindex_find(&x->gk, key, len, keyindex_hash(key, len));
+}
+
 /* The index of the org (not class) with this key, or -1. */
 static long
-find_org(const struct roster *r, const char *key)
+find_org(const struct orctx *x, const char *key)
 {
-	long gi = roster_find_group(r, key);
+	long gi = find_group(x, key);
 
-	if (gi >= 0 && strcmp(r->groups[gi].type, "class") == 0)
+	if (gi >= 0 && strcmp(x->r->groups[gi].type, "class") == 0)
 		return -1;
 	return gi;
 }
@@ -1311,12 +1347,12 @@ user_orgs(struct orctx *x, const struct orgpend *p)
 	int dup;
 
 	/* A user rejected as a duplicate key: already in the rejects. */
-	if ((pi = roster_find_person(x->r, p->user)) < 0)
+	if ((pi = find_person(x, p->user)) < 0)
 		return 0;
 	while ((t = list_next(&s, &len)) != NULL) {
 		if ((t = tok_set(x, t, len)) == NULL)
 			return -1;
-		if ((gi = find_org(x->r, t)) < 0) {
+		if ((gi = find_org(x, t)) < 0) {
 			if (ref_missing(x, x->upath, p->line, "orgSourcedIds",
 			    G_ORG, t) == -1)
 				return -1;
@@ -1360,11 +1396,11 @@ enrollment_add(struct orctx *x, struct orfile *f)
 		role = ro->enrol;
 	if (role == 0)
 		return of_reject_col(f, E_ROLE, "unknown role");
-	gi = roster_find_group(x->r, of_val(f, E_CLASS));
+	gi = find_group(x, of_val(f, E_CLASS));
 	if (gi < 0 || strcmp(x->r->groups[gi].type, "class") != 0)
 		return ref_missing(x, f->path, csv_line(f->cr),
 		    "classSourcedId", G_CLASS, of_val(f, E_CLASS));
-	if ((pi = roster_find_person(x->r, of_val(f, E_USER))) < 0)
+	if ((pi = find_person(x, of_val(f, E_USER))) < 0)
 		return ref_missing(x, f->path, csv_line(f->cr),
 		    "userSourcedId", G_USER, of_val(f, E_USER));
 	if (member_add(x, gi, pi, role, f->active) == -1)
@@ -1379,6 +1415,8 @@ read_members(struct orctx *x)
 	size_t i;
 	int rc;
 
+	if (index_build(x) == -1)
+		return -1;
 	for (i = 0; i < x->npend; i++)
 		if (user_orgs(x, &x->pend[i]) == -1)
 			return -1;
@@ -1414,6 +1452,8 @@ ctx_free(struct orctx *x)
 	free(x->gone);
 	free(x->roles);
 	free(x->tok);
+	keyindex_free(&x->pk);
+	keyindex_free(&x->gk);
 }
 
 /*
