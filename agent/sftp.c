@@ -4,9 +4,10 @@
  * One attempt is a straight line: TCP connect with a timeout, the SSH
  * handshake, the server's host key checked against the configured
  * known_hosts file (never trusted on first use, no way to skip it),
- * login with a private key or a password read from a file, then
- * remote_dir/NAME.part written with many requests in flight, its size
- * checked, and NAME.part renamed to NAME.  A refused connection, a
+ * login with a private key or a password read from a file (by the
+ * "password" method, or keyboard-interactive where the server offers
+ * only that), then remote_dir/NAME.part written with many requests in
+ * flight, its size checked, and NAME.part renamed to NAME.  A refused connection, a
  * timeout or a cut connection retries the whole attempt with
  * exponential backoff; any other failure (host key, login, remote
  * directory, local file) fails at once.
@@ -878,7 +879,130 @@ auth_password(struct conn *c)
 	    "user name right?)", c->where, c->password_file);
 }
 
-/* Log in by key, then by password, as configured and offered. */
+/* What the keyboard-interactive callback answers with and saw. */
+struct kbdint {
+	const char	*password;
+	int		 rounds;	/* info requests with prompts */
+	int		 answered;	/* prompts given the password */
+	int		 unanswered;	/* prompts not given it */
+	char		 prompt[80];	/* the first unanswered one */
+};
+
+/* Copy a server's prompt into buf, printable ASCII only. */
+static void
+prompt_copy(char *buf, size_t cap, const char *text, unsigned int len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len && n + 1 < cap; i++)
+		buf[n++] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?';
+	buf[n] = '\0';
+}
+
+/*
+ * libssh2's keyboard-interactive callback: the password goes to the
+ * prompts of the first request that are not echoed (how a password
+ * is asked for); a prompt that is echoed, or any prompt of a later
+ * request (a one-time code, a new password), gets an empty answer so
+ * that the password never goes where it was not asked for.
+ */
+static void
+kbdint_answer(const char *name, int name_len, const char *instruction,
+    int instruction_len, int num_prompts,
+    const LIBSSH2_USERAUTH_KBDINT_PROMPT *prompts,
+    LIBSSH2_USERAUTH_KBDINT_RESPONSE *responses, void **abstract)
+{
+	struct kbdint *k = *abstract;
+	const char *give;
+	int i;
+
+	(void)name;
+	(void)name_len;
+	(void)instruction;
+	(void)instruction_len;
+	if (num_prompts > 0)
+		k->rounds++;
+	for (i = 0; i < num_prompts; i++) {
+		give = "";
+		if (k->rounds == 1 && !prompts[i].echo)
+			give = k->password;
+		if (give == k->password)
+			k->answered++;
+		else if (k->unanswered++ == 0)
+			prompt_copy(k->prompt, sizeof(k->prompt),
+			    prompts[i].text, prompts[i].length);
+		responses[i].text = strdup(give);
+		responses[i].length = responses[i].text != NULL ?
+		    (unsigned int)strlen(give) : 0;
+	}
+}
+
+/*
+ * Log in by keyboard-interactive with the password from password_file,
+ * for servers (SFTP gateways) that take passwords only that way.
+ * 0 or -1.
+ */
+static int
+auth_kbdint(struct conn *c)
+{
+	char pw[SECRET_MAX];
+	struct kbdint k;
+	void **abstract;
+	int rc;
+
+	if (secret_read(c->password_file, "password file", pw,
+	    sizeof(pw)) == -1)
+		return -1;
+	memset(&k, 0, sizeof(k));
+	k.password = pw;
+	abstract = libssh2_session_abstract(c->ssh);
+	*abstract = &k;
+	rc = libssh2_userauth_keyboard_interactive(c->ssh, c->user,
+	    kbdint_answer);
+	*abstract = NULL;
+	explicit_bzero(pw, sizeof(pw));
+	if (rc == 0) {
+		snprintf(c->method, sizeof(c->method), "keyboard-interactive, "
+		    "password from %s", c->password_file);
+		return 0;
+	}
+	if (transient(rc))
+		return ssh_fail(c, rc, "login", NULL);
+	if (k.unanswered > 0)
+		return error_set("sftp: %s refused the keyboard-interactive "
+		    "login: besides the password it asked \"%s\", which "
+		    "sisfeed cannot answer (a one-time code or a new "
+		    "password?); ask for a key or a password-only login",
+		    c->where, k.prompt);
+	if (k.answered == 0)
+		return error_set("sftp: %s refused the keyboard-interactive "
+		    "login without asking for a password", c->where);
+	return error_set("sftp: %s refused the password from %s by "
+	    "keyboard-interactive (is the user name right?)", c->where,
+	    c->password_file);
+}
+
+/* 1 if the comma-separated list methods holds method. */
+static int
+offers(const char *methods, const char *method)
+{
+	size_t n = strlen(method);
+	const char *p = methods;
+
+	while (*p != '\0') {
+		if (strncmp(p, method, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+		p += strcspn(p, ",");
+		p += *p == ',';
+	}
+	return 0;
+}
+
+/*
+ * Log in by key, then by password, as configured and offered: the
+ * password by the "password" method, or by keyboard-interactive when
+ * the server does not offer "password".
+ */
 static int
 auth(struct conn *c)
 {
@@ -897,17 +1021,19 @@ auth(struct conn *c)
 		return ssh_fail(c, 0, "login", NULL);
 	}
 	snprintf(methods, sizeof(methods), "%s", m);
-	if (c->identity != NULL && strstr(methods, "publickey") != NULL) {
+	if (c->identity != NULL && offers(methods, "publickey")) {
 		if ((rc = auth_key(c)) == 0 || c->retry ||
 		    c->password_file == NULL)
 			return rc;
 	} else if (c->identity != NULL && c->password_file == NULL)
 		return error_set("sftp: %s does not accept keys (it offers: "
 		    "%s)", c->where, methods);
-	if (strstr(methods, "password") == NULL)
-		return error_set("sftp: %s does not accept passwords (it "
-		    "offers: %s)", c->where, methods);
-	return auth_password(c);
+	if (offers(methods, "password"))
+		return auth_password(c);
+	if (offers(methods, "keyboard-interactive"))
+		return auth_kbdint(c);
+	return error_set("sftp: %s does not accept passwords (it offers: "
+	    "%s)", c->where, methods);
 }
 
 /* Print "ok   sftp STEP" or "FAIL sftp STEP: why" to fp, if any (the

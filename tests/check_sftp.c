@@ -37,6 +37,8 @@
 
 #define SSHD		"/usr/sbin/sshd"
 #define SSH_KEYGEN	"/usr/bin/ssh-keygen"
+#define PYTHON		"/usr/bin/python3"
+#define KBD_PASSWORD	"correct horse battery"
 #define BIG		(96u * 1024 * 1024)
 
 /* The server of the running test (each test runs in its own process). */
@@ -49,6 +51,8 @@ static struct {
 	char	 key[512];		/* client key (ed25519) */
 	char	 authkeys[512];
 	char	 known[512];		/* known_hosts: ed25519 entry */
+	char	 password[512];		/* the client's password_file */
+	char	 srvpass[512];		/* the password the server takes */
 	char	 user[64];
 	char	 host[16];
 	int	 port;
@@ -309,9 +313,10 @@ sshd_stop(int sig)
 	srv.pid = -1;
 }
 
-/* Start sshd -D -e -f CONFIG and wait until it accepts. */
+/* Start the server argv[0] (its output to srv.log) and wait until it
+ * accepts on srv.port. */
 static void
-sshd_start(void)
+server_start(char *const argv[])
 {
 	int i, status, up = 0;
 	pid_t pid;
@@ -328,18 +333,27 @@ sshd_start(void)
 		dup2(null, 0);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execl(SSHD, SSHD, "-D", "-e", "-f", srv.config, (char *)NULL);
+		execv(argv[0], argv);
 		_exit(127);
 	}
 	srv.pid = pid;
 	for (i = 0; i < 500 && !up; i++) {
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			srv.pid = -1;
-			ck_abort_msg("sshd exited: %s", sshd_log());
+			ck_abort_msg("%s exited: %s", argv[0], sshd_log());
 		}
 		up = tu_wait_port(srv.port, 40) == 0;
 	}
-	ck_assert_msg(up, "sshd does not listen: %s", sshd_log());
+	ck_assert_msg(up, "%s does not listen: %s", argv[0], sshd_log());
+}
+
+/* Start sshd -D -e -f CONFIG and wait until it accepts. */
+static void
+sshd_start(void)
+{
+	char *argv[] = { SSHD, "-D", "-e", "-f", srv.config, NULL };
+
+	server_start(argv);
 }
 
 /* sshd_config; sftp_args go after internal-sftp (e.g. "-P ..."). */
@@ -369,19 +383,15 @@ sshd_config_write(const char *sftp_args)
 	ck_assert_int_eq(fclose(fp), 0);
 }
 
+/* The test's directory, host keys, client key and known_hosts. */
 static void
-setup(void)
+srv_prepare(void)
 {
 	struct passwd *pw = getpwuid(getuid());
 	char pub[600];
 
 	memset(&srv, 0, sizeof(srv));
 	srv.pid = -1;
-	ck_assert_msg(access(SSHD, X_OK) == 0, "%s: %s (the SFTP tests need "
-	    "openssh-server)", SSHD, strerror(errno));
-	if (mkdir("/run/sshd", 0755) == -1 && errno != EEXIST)
-		ck_abort_msg("mkdir /run/sshd: %s (sshd wants it; the SFTP "
-		    "tests run as root in CI)", strerror(errno));
 	ck_assert_ptr_nonnull(pw);
 	snprintf(srv.user, sizeof(srv.user), "%s", pw->pw_name);
 	snprintf(srv.host, sizeof(srv.host), "127.0.0.1");
@@ -408,9 +418,12 @@ setup(void)
 	 * first, so this also tests the host key preference. */
 	snprintf(pub, sizeof(pub), "%s.pub", srv.hk_ed);
 	known_hosts_write(srv.known, pub, NULL);
-	sshd_config_write("");
-	sshd_start();
+}
 
+/* The config of a delivery to the test's server, by key. */
+static void
+cfg_make(void)
+{
 	cfg = calloc(1, sizeof(*cfg));
 	ck_assert_ptr_nonnull(cfg);
 	cfg->delivery.sftp = 1;
@@ -424,6 +437,48 @@ setup(void)
 	cfg->delivery.s.timeout = 20;
 	unsetenv("SISFEED_SFTP_PASSPHRASE");
 	setenv("SISFEED_RETRY_BASE_MS", "10", 1);
+}
+
+static void
+setup(void)
+{
+	ck_assert_msg(access(SSHD, X_OK) == 0, "%s: %s (the SFTP tests need "
+	    "openssh-server)", SSHD, strerror(errno));
+	if (mkdir("/run/sshd", 0755) == -1 && errno != EEXIST)
+		ck_abort_msg("mkdir /run/sshd: %s (sshd wants it; the SFTP "
+		    "tests run as root in CI)", strerror(errno));
+	srv_prepare();
+	sshd_config_write("");
+	sshd_start();
+	cfg_make();
+}
+
+/*
+ * An SFTP server that takes the password only by keyboard-interactive
+ * (tests/sftp-kbdint-server.py, on asyncssh: OpenSSH does that only
+ * through PAM, with a system user and password), and a config that
+ * logs in with password_file.
+ */
+static void
+setup_kbdint(void)
+{
+	char script[600], port[16];
+	char *argv[] = { PYTHON, script, port, srv.hk_ed, srv.user,
+	    srv.srvpass, NULL };
+
+	srv_prepare();
+	snprintf(script, sizeof(script), "%s/tests/sftp-kbdint-server.py",
+	    tu_top());
+	snprintf(port, sizeof(port), "%d", srv.port);
+	snprintf(srv.srvpass, sizeof(srv.srvpass), "%s", tu_write(srv.dir,
+	    "server-password", KBD_PASSWORD "\n"));
+	snprintf(srv.password, sizeof(srv.password), "%s", tu_write(srv.dir,
+	    "password", KBD_PASSWORD "\n"));
+	ck_assert_int_eq(chmod(srv.password, 0600), 0);
+	server_start(argv);
+	cfg_make();
+	cfg->delivery.s.identity = NULL;
+	cfg->delivery.s.password_file = srv.password;
 }
 
 static void
@@ -447,6 +502,27 @@ in(const char *dir, const char *name)
 
 	snprintf(p, 600, "%s/%s", dir, name);
 	return p;
+}
+
+/* Assert that srv.remote holds name (or nothing, with NULL) and no
+ * other file: nothing left behind. */
+static void
+only_in_remote(const char *name)
+{
+	struct dirent *e;
+	DIR *d = opendir(srv.remote);
+	int seen = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		ck_assert_msg(name != NULL && strcmp(e->d_name, name) == 0,
+		    "left behind: %s", e->d_name);
+		seen = 1;
+	}
+	closedir(d);
+	ck_assert_msg(name == NULL || seen, "%s did not arrive", name);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1050,8 +1126,6 @@ START_TEST(t_check_ok)
 	char want[700], fp[128], pub[600];
 	char *out;
 	int rc;
-	DIR *d;
-	struct dirent *e;
 
 	out = check_output(&rc);
 	ck_assert_msg(rc == 0, "%s", out);
@@ -1073,13 +1147,7 @@ START_TEST(t_check_ok)
 	    "(probe file written and removed)\n", srv.remote);
 	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
 	free(out);
-	d = opendir(srv.remote);		/* the probe is gone */
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d)) != NULL)
-		ck_assert_msg(e->d_name[0] == '.' && (e->d_name[1] == '\0' ||
-		    (e->d_name[1] == '.' && e->d_name[2] == '\0')),
-		    "left behind: %s", e->d_name);
-	closedir(d);
+	only_in_remote(NULL);			/* the probe is gone */
 }
 END_TEST
 
@@ -1119,6 +1187,45 @@ START_TEST(t_check_failures)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------ */
+/* keyboard-interactive: a server that takes passwords only that way  */
+
+START_TEST(t_kbdint_delivers)
+{
+	const char *local = in(srv.dir, "local.xml");
+	char want[700], *out;
+	int rc;
+
+	file_make(local, 2 * 1024 * 1024 + 5, 7);
+	ck_assert_msg(sftp_upload(cfg, local, "feed.xml") == 0, "%s\n%s",
+	    error_last(), sshd_log());
+	ck_assert(files_equal(local, in(srv.remote, "feed.xml")));
+	only_in_remote("feed.xml");
+	out = check_output(&rc);
+	ck_assert_msg(rc == 0, "%s", out);
+	snprintf(want, sizeof(want), "ok   sftp login as %s with "
+	    "keyboard-interactive, password from %s\n", srv.user, srv.password);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	free(out);
+	only_in_remote("feed.xml");
+}
+END_TEST
+
+START_TEST(t_kbdint_wrong_password)
+{
+	const char *local = tu_write(srv.dir, "l.xml", "<enterprise/>\n");
+
+	tu_write(srv.dir, "password", "hunter2-wrong\n");
+	ck_assert_int_eq(sftp_upload(cfg, local, "pw.xml"), -1);
+	ck_assert_msg(strstr(error_last(), "refused the password from ") !=
+	    NULL && strstr(error_last(), " by keyboard-interactive (is the "
+	    "user name right?)") != NULL, "%s", error_last());
+	ck_assert_ptr_nonnull(strstr(error_last(), srv.password));
+	ck_assert_ptr_null(strstr(error_last(), "hunter2"));
+	only_in_remote(NULL);
+}
+END_TEST
 
 /* ------------------------------------------------------------------ */
 /* end to end: the sisfeed binary                                     */
@@ -1536,6 +1643,13 @@ sftp_suite(void)
 	tcase_add_test(tc, t_key_mode_0644);
 	tcase_add_test(tc, t_wrong_password);
 	tcase_add_test(tc, t_bad_settings);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("kbdint");
+	tcase_add_checked_fixture(tc, setup_kbdint, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, t_kbdint_delivers);
+	tcase_add_test(tc, t_kbdint_wrong_password);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("retry");
