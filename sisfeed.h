@@ -953,6 +953,9 @@ void	 sbuf_shell_word(struct sbuf *, const char *s);
  * owner and the sudo(8) line to use (argv: the command line given).
  */
 int	 owner_become(const struct config *, int argc, char *argv[]);
+/* "sudo -u OWNER ARGV..." (the state directory's owner, each word
+ * shell-quoted), allocated; NULL when out of memory. */
+char	*owner_sudo_line(const struct config *, int argc, char *argv[]);
 /* The user who started this process (before owner_become dropped to
  * the owner), as a name or "uid N".  Never NULL. */
 const char *owner_invoker(void);
@@ -972,9 +975,11 @@ struct run_report;
 /* With source.max_age set: -1 (error set) when the export's oldest
  * file is older than that at time now; else 0. */
 int	 monitor_export_fresh(const struct config *, time_t now);
-/* The status command, as text or JSON (json != 0).  Returns the Nagios
- * plugin code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. */
-int	 monitor_status(const struct config *, int json);
+/* The status command, as text or JSON (json != 0); as_owner (or NULL):
+ * the sudo line to show when the state cannot be read.  Returns the
+ * Nagios plugin code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. */
+int	 monitor_status(const struct config *, int json,
+	    const char *as_owner);
 /* Write monitor.metrics, a Prometheus textfile (0640), if set.  0 or
  * -1. */
 int	 monitor_write_metrics(const struct config *,

@@ -193,6 +193,9 @@ cmd_restore(const struct config *cfg, int argc, char *argv[])
 	return run_restore(cfg, optind < argc ? argv[optind] : NULL, initial);
 }
 
+/* status as another user than the state's owner: the sudo line. */
+static char	*status_as_owner;
+
 /* status [--json]: the Nagios plugin codes; 3 (UNKNOWN) on usage. */
 static int
 cmd_status(const struct config *cfg, int argc, char *argv[])
@@ -201,7 +204,7 @@ cmd_status(const struct config *cfg, int argc, char *argv[])
 		usage(stderr);
 		return 3;
 	}
-	return monitor_status(cfg, argc == 2);
+	return monitor_status(cfg, argc == 2, status_as_owner);
 }
 
 /* 1 if a command's arguments ask for help (-h or --help). */
@@ -227,7 +230,8 @@ static char	**given_argv;
 /*
  * Every command but export touches the state directory, so runs as its
  * owner (root drops to it).  status as another user reads what it
- * may.  0, or -1 when refused (the error says the sudo line).
+ * may, and keeps the sudo line to show if that is not enough.  0, or
+ * -1 when refused (the error says the sudo line).
  */
 static int
 become_owner(const struct config *cfg, const char *cmd)
@@ -238,6 +242,8 @@ become_owner(const struct config *cfg, const char *cmd)
 		return 0;
 	if (strcmp(cmd, "status") == 0 && geteuid() != 0) {
 		error_clear();
+		status_as_owner = owner_sudo_line(cfg, given_argc,
+		    given_argv);
 		return 0;
 	}
 	return -1;
@@ -315,6 +321,8 @@ with_config(const char *path, const char *cmd, int argc, char *argv[])
 	else
 		rc = cmd_check(cfg, argc, argv);
 	config_free(cfg);
+	free(status_as_owner);
+	status_as_owner = NULL;
 	return rc;
 }
 

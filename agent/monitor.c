@@ -52,7 +52,7 @@ struct facts {
 struct mon_check {
 	const char	*name;
 	int		 state;
-	char		 detail[600];
+	char		 detail[1600];
 };
 
 /* ------------------------------------------------------------------ */
@@ -288,7 +288,7 @@ add_check(struct mon_check *c, size_t *n, const char *name, int state)
 /* The checks, worst first in importance; returns how many. */
 static size_t
 judge(const struct config *cfg, const struct facts *f, time_t now,
-    struct mon_check *c)
+    const char *as_owner, struct mon_check *c)
 {
 	struct mon_check *k;
 	char age[32], lim[32];
@@ -296,8 +296,13 @@ judge(const struct config *cfg, const struct facts *f, time_t now,
 
 	if (!f->readable) {
 		k = add_check(c, &n, "state", MON_UNKNOWN);
-		snprintf(k->detail, sizeof(k->detail), "%s (run status as "
-		    "the state directory's owner)", f->why);
+		if (as_owner != NULL)
+			snprintf(k->detail, sizeof(k->detail), "%s; run status "
+			    "as the state directory's owner: %.1000s", f->why,
+			    as_owner);
+		else
+			snprintf(k->detail, sizeof(k->detail), "%s (run status "
+			    "as the state directory's owner)", f->why);
 		return n;
 	}
 	k = add_check(c, &n, "last_run", MON_OK);
@@ -494,11 +499,12 @@ status_json(const struct config *cfg, const struct facts *f,
  * The status command: the state judged as a Nagios plugin would (the
  * last run, the age of the last success against monitor.max_age, a
  * pending block, spooled mail, the export's age against
- * source.max_age), as text or JSON.  Returns 0 OK, 1 WARNING,
- * 2 CRITICAL or 3 UNKNOWN.
+ * source.max_age), as text or JSON.  When the state cannot be read,
+ * UNKNOWN with as_owner (the sudo line), if given.  Returns 0 OK,
+ * 1 WARNING, 2 CRITICAL or 3 UNKNOWN.
  */
 int
-monitor_status(const struct config *cfg, int json)
+monitor_status(const struct config *cfg, int json, const char *as_owner)
 {
 	struct facts f;
 	struct mon_check c[MAXCHECKS];
@@ -508,7 +514,7 @@ monitor_status(const struct config *cfg, int json)
 	char *s;
 
 	gather(cfg, &f);
-	n = judge(cfg, &f, now, c);
+	n = judge(cfg, &f, now, as_owner, c);
 	state = worst(c, n);
 	if (!json) {
 		print_text(cfg, &f, c, n, state);

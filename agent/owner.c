@@ -91,6 +91,28 @@ drop_to(uid_t uid, gid_t dirgid)
 }
 
 /*
+ * The line that runs argv as the owner of cfg->state_dir: "sudo -u
+ * OWNER ARGV..." with every word quoted for a shell where it needs it.
+ * Allocated; NULL (error set) when out of memory.
+ */
+char *
+owner_sudo_line(const struct config *cfg, int argc, char *argv[])
+{
+	struct sbuf b = { 0 };
+	char owner[64];
+	int i;
+
+	owner_name(cfg, owner, sizeof(owner));
+	sbuf_puts(&b, "sudo -u ");
+	sbuf_shell_word(&b, owner);
+	for (i = 0; i < argc; i++) {
+		sbuf_putn(&b, " ", 1);
+		sbuf_shell_word(&b, argv[i]);
+	}
+	return sbuf_done(&b, "owner");
+}
+
+/*
  * Run as the owner of cfg->state_dir: 0 when this process is (or
  * became, as root) that owner or the directory does not exist yet; -1
  * with the error naming the owner and the sudo line for argv otherwise.
@@ -99,9 +121,7 @@ int
 owner_become(const struct config *cfg, int argc, char *argv[])
 {
 	struct stat st;
-	struct sbuf b = { 0 };
 	char owner[64], *line;
-	int i;
 
 	owner_invoker();
 	if (stat(cfg->state_dir, &st) == -1) {
@@ -111,22 +131,15 @@ owner_become(const struct config *cfg, int argc, char *argv[])
 	}
 	if (st.st_uid == geteuid())
 		return 0;
+	name_of_uid(st.st_uid, owner, sizeof(owner));
 	if (geteuid() == 0) {
 		if (drop_to(st.st_uid, st.st_gid) == -1)
 			return -1;
-		name_of_uid(st.st_uid, owner, sizeof(owner));
 		log_debug("running as %s, the owner of %s", owner,
 		    cfg->state_dir);
 		return 0;
 	}
-	name_of_uid(st.st_uid, owner, sizeof(owner));
-	sbuf_puts(&b, "sudo -u ");
-	sbuf_shell_word(&b, owner);
-	for (i = 0; i < argc; i++) {
-		sbuf_putn(&b, " ", 1);
-		sbuf_shell_word(&b, argv[i]);
-	}
-	if ((line = sbuf_done(&b, "owner")) == NULL)
+	if ((line = owner_sudo_line(cfg, argc, argv)) == NULL)
 		return -1;
 	error_set("%s belongs to %s, not to %s: state written by another "
 	    "user would stop the nightly run; run it as %s:\n    %s",

@@ -1865,7 +1865,7 @@ END_TEST
 START_TEST(test_max_age_and_metrics)
 {
 	char *out, *s, old[PATH_MAX];
-	struct stat st;
+	struct stat st, st2;
 	struct timeval tv[2];
 	int i;
 
@@ -1904,9 +1904,18 @@ START_TEST(test_max_age_and_metrics)
 	s = read_or_die(at(dir, "sisfeed.prom"), NULL);
 	has(s, "sisfeed_last_run_status{status=\"failed\"} 1\n");
 	free(s);
+	ck_assert_int_eq(stat(at(dir, "sisfeed.prom"), &st), 0);
+	s = read_or_die(at(dir, "sisfeed.prom"), NULL);
 	out = expect_run(2, dir, "status", (char *)NULL);
 	has(out, "CRITICAL export_age   2d 0h ago (limit 1d 2h)");
 	free(out);
+	/* status leaves the metrics file as the last run wrote it. */
+	ck_assert_msg(file_is(at(dir, "sisfeed.prom"), s, strlen(s)),
+	    "status rewrote the metrics file");
+	ck_assert_int_eq(stat(at(dir, "sisfeed.prom"), &st2), 0);
+	ck_assert_int_eq(st2.st_ino, st.st_ino);
+	ck_assert_int_eq(st2.st_mtim.tv_nsec, st.st_mtim.tv_nsec);
+	free(s);
 
 	/* The last success two days ago: CRITICAL. */
 	strftime(old, sizeof(old), "%Y-%m-%dT%H:%M:%SZ run=X status=completed"
@@ -2030,6 +2039,23 @@ START_TEST(test_run_as_owner)
 	has(out, "belongs to nobody, not to uid 12345");
 	has(out, "sudo -u nobody ");
 	has(out, " run\n");
+	free(out);
+	/* status as another user: UNKNOWN, with the line that works. */
+	rc = prog("/usr/bin/setpriv", &out, "--reuid=12345", "--regid=12345",
+	    "--clear-groups", tu_sisfeed(), "-c", cfg, "status", (char *)NULL);
+	ck_assert_msg(rc == 3, "status as uid 12345: exit %d:\n%s", rc, out);
+	has(out, "SISFEED UNKNOWN - state: ");
+	has(out, "; run status as the state directory's owner: sudo -u "
+	    "nobody ");
+	has(out, " status\n");
+	free(out);
+	rc = prog("/usr/bin/setpriv", &out, "--reuid=12345", "--regid=12345",
+	    "--clear-groups", tu_sisfeed(), "-c", cfg, "status", "--json",
+	    (char *)NULL);
+	ck_assert_msg(rc == 3, "status --json as uid 12345: exit %d:\n%s", rc,
+	    out);
+	has(out, "{\"name\": \"state\", \"status\": \"UNKNOWN\"");
+	has(out, " status --json\"}");
 	free(out);
 }
 END_TEST
