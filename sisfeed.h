@@ -415,6 +415,8 @@ struct config {
 		long	 min_base;
 		enum first_run first_run;
 		double	 max_rejects;	/* percent */
+		double	 max_shrink;	/* percent a file may shrink by;
+					 * -1 off */
 	} safety;
 
 	/* Safety nets beyond the nine cells (sisfeed.yaml(5)). */
@@ -815,6 +817,27 @@ struct check {
 	char		*sample_text[CHECK_SAMPLES];
 };
 
+/*
+ * The files of one export and their sizes in bytes (the three CSV
+ * files, the OneRoster tables, the IMS file), measured as the run reads
+ * them and kept in STATE/export.sizes by the run that delivers.
+ */
+#define EXPORT_FILES	4
+#define SHRINK_MIN_BYTES 16384	/* smaller: a share of this instead */
+struct export_size {
+	char		 file[1024];
+	long long	 bytes;
+};
+
+/* One file's size tonight against the last delivered run's. */
+struct shrink_check {
+	struct export_size now;
+	long long	 was;		/* bytes the last delivery read */
+	double		 percent;	/* shrink, of the larger of was and
+					 * SHRINK_MIN_BYTES; < 0 grew */
+	int		 tripped;
+};
+
 struct verdict {
 	int		 blocked;
 	int		 first_run;		/* no snapshot: initial load */
@@ -824,6 +847,8 @@ struct verdict {
 	char		 reason[512];
 	struct check	*checks;		/* verdict_free frees */
 	size_t		 nchecks, capchecks;
+	struct shrink_check shrink[EXPORT_FILES];  /* safety_judge_sizes */
+	size_t		 nshrink;
 };
 
 /*
@@ -834,6 +859,17 @@ struct verdict {
 int	 safety_evaluate(const struct config *, const struct changeset *,
 	    int first_run, const unsigned char snapshot_digest[32],
 	    struct verdict *v);
+/*
+ * Judge each file of tonight's export (now, n of them) against its
+ * size when the last delivered run read it (was, nwas; matched by
+ * path): one that shrank by more than cfg->safety.max_shrink percent of
+ * that size (of SHRINK_MIN_BYTES when smaller) trips, blocks v and is
+ * named in its reason with both sizes.  A file without an earlier size
+ * is not judged.  The results go to v->shrink.
+ */
+void	 safety_judge_sizes(const struct config *,
+	    const struct export_size *was, size_t nwas,
+	    const struct export_size *now, size_t n, struct verdict *v);
 /*
  * filters/orgs.c: judge cs (snapshot or, tonight nr) for each org
  * against cfg->nets (nothing unless safety.orgs is set): a check per
@@ -1127,7 +1163,8 @@ int	 pause_command(const struct config *, const char *until,
 int	 pause_resume(const struct config *);
 
 /* ------------------------------------------------------------------ */
-/* agent/history.c: the delivered change sets, for windows of days.    */
+/* agent/history.c: the delivered change sets, for windows of days,   */
+/* and the sizes of the export the last delivery read.                */
 
 /* Append the delivered cs (approval id id) at now to
  * STATE/delivered.log, fsync'd.  0 or -1. */
@@ -1137,6 +1174,18 @@ int	 history_append(const struct config *, const char *id,
  * into sum; a torn line is skipped with a warning.  0 or -1. */
 int	 history_sum(const struct config *, time_t since, const char *skip,
 	    size_t sum[NTYPES][NKINDS]);
+/* The sizes of the export's files now, into out (*n of them; a file
+ * that is not there is left out).  0, or -1 when one cannot be
+ * examined. */
+int	 history_sizes_measure(const struct config *,
+	    struct export_size out[EXPORT_FILES], size_t *n);
+/* Keep the n sizes as STATE/export.sizes (atomic).  0 or -1. */
+int	 history_sizes_save(const struct config *,
+	    const struct export_size *, size_t n);
+/* Read STATE/export.sizes into out (*n: 0 when there is none).  0, or
+ * -1 when it cannot be read. */
+int	 history_sizes_load(const struct config *,
+	    struct export_size out[EXPORT_FILES], size_t *n);
 
 /* ------------------------------------------------------------------ */
 /* agent/approval.c: an approval of a blocked change set.              */

@@ -601,6 +601,22 @@ get_percent(const struct ctx *x, const struct node *n, const char *key,
 	return 0;
 }
 
+/* A percentage, or off/none (-1). */
+static int
+get_percent_off(const struct ctx *x, const struct node *n, const char *key,
+    double *out)
+{
+	const char *s;
+
+	if ((s = scalar(x, n, key, "a percentage or off")) == NULL)
+		return -1;
+	if (strcasecmp(s, "off") == 0 || strcasecmp(s, "none") == 0) {
+		*out = -1;
+		return 0;
+	}
+	return get_percent(x, n, key, out);
+}
+
 /* A list of strings from a string or a list; each checked by ok. */
 static int
 get_strlist(const struct ctx *x, const struct node *n, const char *key,
@@ -1125,10 +1141,11 @@ walk_output(const struct ctx *x, const struct ent *oe)
 
 static const char *const safety_keys[] = { "persons", "groups",
 	"memberships", "min_base", "first_run", "max_rejects",
-	"approval_ttl", "approval_reason", "orgs", "pause", NULL };
+	"approval_ttl", "approval_reason", "orgs", "pause", "max_shrink",
+	NULL };
 enum { SF_PERSONS, SF_GROUPS, SF_MEMBERSHIPS, SF_MIN_BASE, SF_FIRST_RUN,
 	SF_MAX_REJECTS, SF_APPROVAL_TTL, SF_APPROVAL_REASON, SF_ORGS,
-	SF_PAUSE, NSF };
+	SF_PAUSE, SF_MAX_SHRINK, NSF };
 static const char *const op_keys[] = { "inserts", "updates", "deletes",
 	NULL };
 /* Persons and memberships have a status: their flips are cells too. */
@@ -1474,6 +1491,10 @@ walk_safety(const struct ctx *x, const struct ent *fe)
 	if (e[SF_MAX_REJECTS].v != NULL && get_percent(x,
 	    e[SF_MAX_REJECTS].v, "safety.max_rejects",
 	    &c->safety.max_rejects) == -1)
+		return -1;
+	if (e[SF_MAX_SHRINK].v != NULL && get_percent_off(x,
+	    e[SF_MAX_SHRINK].v, "safety.max_shrink",
+	    &c->safety.max_shrink) == -1)
 		return -1;
 	return walk_nets(x, e);
 }
@@ -1998,6 +2019,7 @@ defaults_early(struct config *c)
 	c->safety.min_base = 100;
 	c->safety.first_run = FIRST_RUN_BLOCK;
 	c->safety.max_rejects = 1;
+	c->safety.max_shrink = 10;
 	nets_defaults(&c->nets);
 	c->delivery.s.port = 22;
 	c->delivery.s.retries = 3;

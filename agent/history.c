@@ -13,6 +13,10 @@
  * is skipped with a warning: the sums are then short by that night,
  * so the file is never the only guard (the nightly cells stand); the
  * next append starts on a new line, so one torn line costs one night.
+ *
+ * STATE/export.sizes holds the size in bytes of each file of the export
+ * the last delivering run read (safety.max_shrink), "v1" then one
+ * "BYTES PATH" line per file; the commit writes it atomically.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -165,6 +169,143 @@ history_sum(const struct config *cfg, time_t since, const char *skip,
 				sum[t][k] += n[t][k];
 	}
 	free(seen);
+	if (ferror(fp)) {
+		fclose(fp);
+		return error_sys("%s", path);
+	}
+	fclose(fp);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The sizes of the export's files (safety.max_shrink).                */
+
+/* The OneRoster tables that hold records. */
+static const char *const oneroster_tables[EXPORT_FILES] = {
+	"users.csv", "orgs.csv", "classes.csv", "enrollments.csv",
+};
+
+/* The paths of the export's files into out; *n of them.  0 or -1. */
+static int
+export_paths(const struct config *cfg, struct export_size *out, size_t *n)
+{
+	const char *csv[3] = { cfg->source.persons, cfg->source.groups,
+		cfg->source.memberships };
+	size_t i;
+
+	*n = 0;
+	switch (cfg->source.format) {
+	case SOURCE_CSV:
+		for (i = 0; i < 3; i++)
+			if (csv[i] != NULL && path_fmt(out[(*n)++].file,
+			    sizeof(out->file), "%s", csv[i]) == -1)
+				return -1;
+		return 0;
+	case SOURCE_ONEROSTER:
+		for (i = 0; i < EXPORT_FILES; i++)
+			if (path_fmt(out[(*n)++].file, sizeof(out->file),
+			    "%s/%s", cfg->source.dir, oneroster_tables[i]) ==
+			    -1)
+				return -1;
+		return 0;
+	case SOURCE_IMS:
+		return path_fmt(out[(*n)++].file, sizeof(out->file), "%s",
+		    cfg->source.file);
+	}
+	return 0;
+}
+
+/*
+ * The size of each file of the export now, into out (*n of them); a
+ * file that is not there is left out (its reader says so).  Returns 0,
+ * or -1 (error set) when one cannot be examined.
+ */
+int
+history_sizes_measure(const struct config *cfg,
+    struct export_size out[EXPORT_FILES], size_t *n)
+{
+	struct stat st;
+	size_t i, kept = 0, all;
+
+	if (export_paths(cfg, out, &all) == -1)
+		return -1;
+	for (i = 0; i < all; i++) {
+		if (stat(out[i].file, &st) == -1) {
+			if (errno == ENOENT)
+				continue;
+			return error_sys("%s", out[i].file);
+		}
+		if (kept != i)
+			out[kept] = out[i];
+		out[kept++].bytes = (long long)st.st_size;
+	}
+	*n = kept;
+	return 0;
+}
+
+/*
+ * Keep the n sizes as STATE/export.sizes, "v1" then one "BYTES PATH"
+ * line per file (a path holding a line end is left out), written
+ * atomically.  Returns 0 or -1 (error set).
+ */
+int
+history_sizes_save(const struct config *cfg, const struct export_size *s,
+    size_t n)
+{
+	struct sbuf sb;
+	char path[PATH_MAX], *text;
+	size_t i;
+	int rc;
+
+	if (path_fmt(path, sizeof(path), "%s/export.sizes", cfg->state_dir)
+	    == -1)
+		return -1;
+	memset(&sb, 0, sizeof(sb));
+	sbuf_puts(&sb, "v1\n");
+	for (i = 0; i < n; i++)
+		if (strchr(s[i].file, '\n') == NULL)
+			sbuf_printf(&sb, "%lld %s\n", s[i].bytes, s[i].file);
+	if ((text = sbuf_done(&sb, path)) == NULL)
+		return -1;
+	rc = file_write_atomic(path, text, strlen(text));
+	free(text);
+	return rc;
+}
+
+/*
+ * Read STATE/export.sizes into out; *n is 0 when there is none (or it
+ * is not one this version wrote).  A line that does not parse is
+ * skipped.  Returns 0, or -1 (error set) when it cannot be read.
+ */
+int
+history_sizes_load(const struct config *cfg,
+    struct export_size out[EXPORT_FILES], size_t *n)
+{
+	char path[PATH_MAX], line[1100], *end;
+	FILE *fp;
+	long long v;
+
+	*n = 0;
+	if (path_fmt(path, sizeof(path), "%s/export.sizes", cfg->state_dir)
+	    == -1)
+		return -1;
+	if ((fp = fopen(path, "r")) == NULL)
+		return errno == ENOENT ? 0 : error_sys("%s", path);
+	if (fgets(line, sizeof(line), fp) == NULL ||
+	    strcmp(line, "v1\n") != 0) {
+		fclose(fp);
+		return 0;
+	}
+	while (*n < EXPORT_FILES && fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		errno = 0;
+		v = strtoll(line, &end, 10);
+		if (errno != 0 || end == line || *end != ' ' || v < 0 ||
+		    path_fmt(out[*n].file, sizeof(out->file), "%s", end + 1)
+		    == -1)
+			continue;
+		out[(*n)++].bytes = v;
+	}
 	if (ferror(fp)) {
 		fclose(fp);
 		return error_sys("%s", path);

@@ -1396,6 +1396,20 @@ json_checks(struct sbuf *b, const struct run_report *r)
 		sbuf_puts(b, "]}");
 	}
 	sbuf_puts(b, v != NULL && v->nchecks > 0 ? "\n  ]" : "]");
+	/* The export's files against the last delivery's sizes. */
+	sbuf_puts(b, ",\n  \"export_files\": [");
+	for (i = 0; v != NULL && i < v->nshrink; i++) {
+		const struct shrink_check *c = &v->shrink[i];
+
+		sbuf_printf(b, "%s\n    {\"file\": ", i ? "," : "");
+		sb_json(b, c->now.file);
+		sbuf_printf(b, ", \"bytes\": %lld, \"last_bytes\": %lld, "
+		    "\"shrink_percent\": ", c->now.bytes, c->was);
+		sb_json_num(b, c->percent > 0 ? c->percent : 0);
+		sbuf_printf(b, ", \"tripped\": %s}", c->tripped ? "true" :
+		    "false");
+	}
+	sbuf_puts(b, v != NULL && v->nshrink > 0 ? "\n  ]" : "]");
 }
 
 /* ------------------------------------------------------------------ */

@@ -30,6 +30,8 @@ struct run {
 	struct verdict		 v;
 	struct rejects		 rj;
 	int			 have_snapshot;
+	struct export_size	 sizes[EXPORT_FILES];	/* as read */
+	size_t			 nsizes;
 	char			 rejects_tmp[PATH_MAX];
 	char			 full_tmp[PATH_MAX];	/* the new snapshot */
 	char			 delta_tmp[PATH_MAX];
@@ -193,7 +195,8 @@ stage_read(struct run *r, int keep_rejects)
 	int rc;
 
 	stage_begin(r);
-	if (monitor_export_fresh(cfg, r->rep.started) == -1)
+	if (monitor_export_fresh(cfg, r->rep.started) == -1 ||
+	    history_sizes_measure(cfg, r->sizes, &r->nsizes) == -1)
 		return fail(r, ST_READ);
 	if (keep_rejects) {
 		if (path_fmt(r->rep.rejects_path, sizeof(r->rep.rejects_path),
@@ -634,6 +637,30 @@ clear_approval(const struct config *cfg)
 		unlink(path);
 }
 
+/* Tonight's file sizes against the last delivery's
+ * (safety.max_shrink).  0 or -1. */
+static int
+judge_sizes(struct run *r)
+{
+	struct export_size was[EXPORT_FILES];
+	size_t nwas;
+
+	if (history_sizes_load(r->cfg, was, &nwas) == -1)
+		return -1;
+	safety_judge_sizes(r->cfg, was, nwas, r->sizes, r->nsizes, &r->v);
+	return 0;
+}
+
+/* Keep the sizes of the export the receiver now holds; a failure
+ * costs the next run its size check, nothing more. */
+static void
+save_sizes(const struct run *r)
+{
+	if (history_sizes_save(r->cfg, r->sizes, r->nsizes) == -1)
+		log_warn("%s (the next run cannot judge the export's size)",
+		    error_last());
+}
+
 /*
  * Stage safety: the verdict, and what an override or an approval id
  * makes of it.  Returns 0 to go on, 1 when the run is blocked, -1 on
@@ -652,6 +679,8 @@ stage_safety(struct run *r)
 	if (safety_evaluate(r->cfg, &r->cs, !r->have_snapshot, sd, &r->v)
 	    == -1 || (r->have_snapshot && (safety_evaluate_orgs(r->cfg,
 	    &r->or, &r->nr, &r->cs, &r->v) == -1 || judge_windows(r) == -1)))
+		return fail(r, ST_SAFETY);
+	if (r->have_snapshot && judge_sizes(r) == -1)
 		return fail(r, ST_SAFETY);
 	r->rep.v = &r->v;
 	check_samples(r);
@@ -956,6 +985,7 @@ stage_commit(struct run *r)
 	    r->cfg->history) == -1)
 		return fail(r, ST_COMMIT);
 	r->full_tmp[0] = '\0';
+	save_sizes(r);
 	state_initial_done(r->cfg->state_dir);
 	snapshot_clear_delivered(r->cfg->state_dir);
 	clear_pending(r->cfg);
@@ -1252,6 +1282,7 @@ run_stages(struct run *r)
 		if (!r->opts->plan) {
 			clear_pending(r->cfg);
 			clear_approval(r->cfg);
+			save_sizes(r);
 		}
 		return 0;
 	}

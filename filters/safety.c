@@ -198,6 +198,67 @@ verdict_add_check(struct verdict *v, enum check_scope scope,
 	return c;
 }
 
+/*
+ * Judge each file of tonight's export against its size when the last
+ * delivered run read it (matched by path): the share it shrank by, of
+ * the old size (of SHRINK_MIN_BYTES when that is smaller, so that a
+ * few records of a tiny file are not a large share), over
+ * cfg->safety.max_shrink trips, blocks and names the file and both
+ * sizes in the reason.  A file without an old size is not judged.
+ */
+void
+safety_judge_sizes(const struct config *cfg, const struct export_size *was,
+    size_t nwas, const struct export_size *now, size_t n, struct verdict *v)
+{
+	struct shrink_check *c;
+	long long den;
+	size_t i, j;
+
+	for (i = 0; i < n && v->nshrink < EXPORT_FILES; i++) {
+		for (j = 0; j < nwas && strcmp(was[j].file, now[i].file) != 0;
+		    j++)
+			;
+		if (j == nwas)
+			continue;
+		c = &v->shrink[v->nshrink++];
+		c->now = now[i];
+		c->was = was[j].bytes;
+		den = c->was > SHRINK_MIN_BYTES ? c->was : SHRINK_MIN_BYTES;
+		c->percent = 100.0 * (double)(c->was - c->now.bytes) /
+		    (double)den;
+		if (cfg->safety.max_shrink < 0 ||
+		    c->percent <= cfg->safety.max_shrink)
+			continue;
+		c->tripped = 1;
+		v->blocked = 1;
+		if (den == c->was)
+			append_reason(v, "%s shrank from %lld to %lld bytes "
+			    "(%.1f%% > safety.max_shrink %g%%)", c->now.file,
+			    c->was, c->now.bytes, c->percent,
+			    cfg->safety.max_shrink);
+		else
+			append_reason(v, "%s shrank from %lld to %lld bytes "
+			    "(%.1f%% of %d KiB > safety.max_shrink %g%%)",
+			    c->now.file, c->was, c->now.bytes, c->percent,
+			    SHRINK_MIN_BYTES / 1024, cfg->safety.max_shrink);
+	}
+}
+
+/* The approval key of a tripped size check: "shrink:" and the file's
+ * last path component, spaces as '_'. */
+static void
+shrink_key(const struct shrink_check *c, char *buf, size_t len)
+{
+	const char *base = strrchr(c->now.file, '/');
+	size_t i;
+
+	snprintf(buf, len, "shrink:%s", base != NULL ? base + 1 :
+	    c->now.file);
+	for (i = 0; buf[i] != '\0'; i++)
+		if (buf[i] == ' ')
+			buf[i] = '_';
+}
+
 /* Append key to buf (space-separated); -1 if it does not fit. */
 static int
 scope_add(char *buf, size_t len, size_t *off, const char *key)
@@ -236,8 +297,8 @@ check_key(const struct check *c, char *buf, size_t len)
 
 /*
  * Every key of what tripped in v, space-separated, into buf: the cells
- * of the nine ("persons.deletes"), then the checks; "first_run" for an
- * initial load.  Returns 0, or -1 when they do not all fit.
+ * of the nine ("persons.deletes"), then the checks, then the files that
+ * shrank ("shrink:persons.csv"); "first_run" for an initial load.  Returns 0, or -1 when they do not all fit.
  */
 int
 verdict_scope(const struct verdict *v, char *buf, size_t len)
@@ -263,6 +324,12 @@ verdict_scope(const struct verdict *v, char *buf, size_t len)
 		if (!v->checks[i].tripped)
 			continue;
 		check_key(&v->checks[i], key, sizeof(key));
+		rc |= scope_add(buf, len, &off, key);
+	}
+	for (i = 0; i < v->nshrink; i++) {
+		if (!v->shrink[i].tripped)
+			continue;
+		shrink_key(&v->shrink[i], key, sizeof(key));
 		rc |= scope_add(buf, len, &off, key);
 	}
 	return rc;

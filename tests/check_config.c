@@ -131,6 +131,7 @@ static const char FULL[] =
 	"  min_base: 50\n"
 	"  first_run: allow\n"
 	"  max_rejects: 0.5%\n"
+	"  max_shrink: off\n"
 	"delivery:\n"
 	"  sftp:\n"
 	"    host: sftp.lms.example.com\n"
@@ -228,6 +229,7 @@ START_TEST(test_full)
 	ck_assert_int_eq(c->safety.min_base, 50);
 	ck_assert_int_eq(c->safety.first_run, FIRST_RUN_ALLOW);
 	ck_assert_double_eq(c->safety.max_rejects, 0.5);
+	ck_assert_double_lt(c->safety.max_shrink, 0);
 
 	ck_assert_ptr_null(c->delivery.dir);
 	ck_assert_int_eq(c->delivery.sftp, 1);
@@ -302,6 +304,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c->safety.min_base, 100);
 	ck_assert_int_eq(c->safety.first_run, FIRST_RUN_BLOCK);
 	ck_assert_double_eq(c->safety.max_rejects, 1);
+	ck_assert_double_eq(c->safety.max_shrink, 10);
 	ck_assert_int_eq(c->delivery.sftp, 0);
 	ck_assert_str_eq(c->delivery.dir, under("out"));
 	ck_assert_int_eq(c->mail.enabled, 0);
@@ -453,6 +456,8 @@ START_TEST(test_err_threshold)
 	    "is not a threshold");
 	expect_error(load_min("safety:\n  max_rejects: 3\n"), 16,
 	    "key 'safety.max_rejects': '3' is not a percentage");
+	expect_error(load_min("safety:\n  max_shrink: 30\n"), 16,
+	    "key 'safety.max_shrink': '30' is not a percentage");
 	expect_error(load_min("safety:\n  min_base: -1\n"), 16,
 	    "key 'safety.min_base'");
 }

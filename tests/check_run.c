@@ -1325,6 +1325,125 @@ START_TEST(test_max_rejects)
 }
 END_TEST
 
+/* root/export/persons.csv: night 1's persons and n more, from the
+ * first extra person on (a cut file loses the last ones). */
+static void
+persons_and(const char *root, int from, int n)
+{
+	char src[PATH_MAX], *base, line[160];
+	struct sbuf sb;
+	int i;
+
+	snprintf(src, sizeof(src), "%s/etc/examples/night1/persons.csv",
+	    tu_top());
+	base = read_or_die(src, NULL);
+	memset(&sb, 0, sizeof(sb));
+	sbuf_puts(&sb, base);
+	for (i = from; i < from + n; i++) {
+		snprintf(line, sizeof(line), "X%05d,extra.%05d,Given%d,"
+		    "Family%d,extra.%05d@students.example.org,1,Student\n",
+		    i, i, i, i, i);
+		sbuf_puts(&sb, line);
+	}
+	free(base);
+	ck_assert_ptr_nonnull(base = sbuf_done(&sb, "persons"));
+	tu_write(at(root, "export"), "persons.csv", base);
+	free(base);
+}
+
+/* The size of a file in bytes. */
+static long long
+size_of(const char *path)
+{
+	struct stat st;
+
+	ck_assert_msg(stat(path, &st) == 0, "cannot stat %s", path);
+	return (long long)st.st_size;
+}
+
+/*
+ * A file much smaller than the last delivery's by bytes blocks the run
+ * like a threshold, even with the record thresholds off, and the
+ * reason (printed, in the plan, the run's JSON) names the file and both
+ * sizes; normal churn passes, and an approval delivers it.
+ */
+START_TEST(test_export_shrinks)
+{
+	char *out, *s, want[PATH_MAX + 128], id[17], json[PATH_MAX];
+	long long was, now;
+
+	make_root(dir, "first_run: block", "first_run: allow",
+	    "persons:     {inserts: 10%, updates: 20%, deletes: [5%, 500]}",
+	    "persons:     {inserts: off, updates: off, deletes: off}",
+	    (char *)NULL);
+	night(dir, 1);
+	persons_and(dir, 0, 400);
+	free(expect_run(0, dir, "run", (char *)NULL));
+	ck_assert(tu_exists(at(dir, "state/export.sizes")));
+	was = size_of(at(dir, "export/persons.csv"));
+	ck_assert_int_gt(was, 3 * 16384 / 2);
+
+	/* 2% churn: 8 leave, 8 come. */
+	persons_and(dir, 8, 400);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "delivered: ");
+	free(out);
+
+	/* Cut by 30%: blocked, the file and both sizes named. */
+	was = size_of(at(dir, "export/persons.csv"));
+	persons_and(dir, 8, 400 - 130);
+	now = size_of(at(dir, "export/persons.csv"));
+	ck_assert_int_lt(now, was * 3 / 4);
+	snprintf(want, sizeof(want), "%s shrank from %lld to %lld bytes "
+	    "(%.1f%% > safety.max_shrink 10%%)", at(dir, "export/persons.csv"),
+	    was, now, 100.0 * (double)(was - now) / (double)was);
+	out = expect_run(3, dir, "run", (char *)NULL);
+	has(out, want);
+	approval_id(out, id);
+	free(out);
+	out = expect_run(3, dir, "plan", (char *)NULL);
+	has(out, want);
+	free(out);
+	s = last_line(at(dir, "state/runs.log"));
+	ck_assert_ptr_nonnull(strstr(s, " run="));
+	snprintf(json, sizeof(json), "state/runs/%.*s.json",
+	    (int)strcspn(strstr(s, " run=") + 5, " "), strstr(s, " run=") + 5);
+	free(s);
+	s = read_or_die(at(dir, json), NULL);
+	has(s, want);
+	has(s, "\"export_files\": [");
+	has(s, "\"tripped\": true}");
+	free(s);
+	s = read_or_die(at(dir, "state/pending"), NULL);
+	line_value(s, "approval_id ", id, sizeof(id));
+	has(s, want);
+	free(s);
+
+	/* Approved by its id: delivered, and the new size is the base. */
+	out = expect_run(0, dir, "run", "--approve", id, (char *)NULL);
+	has(out, "delivered: ");
+	free(out);
+	s = read_or_die(at(dir, "state/export.sizes"), NULL);
+	snprintf(want, sizeof(want), "%lld %s\n", now,
+	    at(dir, "export/persons.csv"));
+	has(s, want);
+	free(s);
+
+	/* safety.max_shrink: off lets the same cut pass. */
+	make_root(at(dir, "off"), "max_rejects: 5%",
+	    "max_rejects: 5%\n  max_shrink: off", "first_run: block",
+	    "first_run: allow", (char *)NULL);
+	night(at(dir, "off"), 1);
+	persons_and(at(dir, "off"), 0, 400);
+	free(expect_run(0, at(dir, "off"), "run", (char *)NULL));
+	persons_and(at(dir, "off"), 0, 270);
+	out = expect_run(0, at(dir, "off"), "run", "--override",
+	    (char *)NULL);
+	hasnt(out, "shrank");
+	free(out);
+}
+END_TEST
+
 START_TEST(test_header_only)
 {
 	char *out, *snap;
@@ -2428,6 +2547,7 @@ run_suite(void)
 	tcase_add_test(tc, test_config_missing);
 	tcase_add_test(tc, test_rejects);
 	tcase_add_test(tc, test_max_rejects);
+	tcase_add_test(tc, test_export_shrinks);
 	tcase_add_test(tc, test_header_only);
 	tcase_add_test(tc, test_missing_column);
 	suite_add_tcase(s, tc);

@@ -609,6 +609,44 @@ START_TEST(key_sort_random)
 }
 END_TEST
 
+/* The size check: strictly over the share trips, a file under 16 KiB
+ * is taken of 16 KiB, an unknown file is not judged, off never trips;
+ * a tripped file is in the approval scope. */
+START_TEST(shrink_boundary)
+{
+	struct export_size was[3] = { { "p.csv", 100000 }, { "g.csv", 4000 },
+		{ "gone.csv", 5 } };
+	struct export_size now[3] = { { "p.csv", 90000 }, { "g.csv", 3000 },
+		{ "new.csv", 1 } };
+	struct config cfg;
+	struct verdict v;
+	char scope[256];
+
+	config_defaults(&cfg);
+	cfg.safety.max_shrink = 10;
+	memset(&v, 0, sizeof(v));
+	safety_judge_sizes(&cfg, was, 3, now, 3, &v);
+	ck_assert_uint_eq(v.nshrink, 2);
+	ck_assert_int_eq(v.blocked, 0);		/* exactly 10% */
+	ck_assert_int_eq(v.shrink[1].tripped, 0);	/* 1000 of 16 KiB */
+	now[0].bytes = 89999;
+	now[1].bytes = 0;			/* 4000 of 16 KiB: 24% */
+	memset(&v, 0, sizeof(v));
+	safety_judge_sizes(&cfg, was, 3, now, 3, &v);
+	ck_assert_int_eq(v.blocked, 1);
+	ck_assert_str_eq(v.reason, "p.csv shrank from 100000 to 89999 bytes "
+	    "(10.0% > safety.max_shrink 10%); g.csv shrank from 4000 to 0 "
+	    "bytes (24.4% of 16 KiB > safety.max_shrink 10%)");
+	ck_assert_int_eq(verdict_scope(&v, scope, sizeof(scope)), 0);
+	ck_assert_str_eq(scope, "shrink:p.csv shrink:g.csv");
+	cfg.safety.max_shrink = -1;
+	memset(&v, 0, sizeof(v));
+	safety_judge_sizes(&cfg, was, 3, now, 3, &v);
+	ck_assert_int_eq(v.blocked, 0);
+	ck_assert_uint_eq(v.nshrink, 2);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -625,6 +663,7 @@ main(void)
 	tcase_add_test(tc, percent_boundary);
 	tcase_add_test(tc, cap_boundary);
 	tcase_add_test(tc, min_base);
+	tcase_add_test(tc, shrink_boundary);
 	tcase_add_test(tc, each_type_and_op);
 	tcase_add_test(tc, first_run);
 	tcase_add_test(tc, approval_id);
