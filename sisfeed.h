@@ -683,6 +683,10 @@ struct sbuf;
  * or and the new one nr.  Errors show in sb->err. */
 void	 window_keys(struct sbuf *, const struct roster *or,
 	    const struct roster *nr, const struct changeset *cs);
+/* Keep one line per key in the night block sb->p[from..len) (flag 1
+ * if any of its lines has it), sorted: a retried run replaces, not adds
+ * to, the tried night.  No memory shows in sb->err. */
+void	 window_merge(struct sbuf *sb, size_t from);
 /* Where the last keep committed nights of text[0..len) start (len if
  * keep is 0). */
 size_t	 window_tail(const char *text, size_t len, int keep);

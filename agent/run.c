@@ -782,7 +782,8 @@ journal_tried(const struct config *cfg)
 
 /*
  * One journal: the committed nights, then tonight's as kind ("tried" or
- * "night") holding the earlier tried keys and tonight's; all 1: every
+ * "night") holding the earlier tried keys and tonight's, each key once
+ * (so a retried night replaces the tried one); all 1: every
  * record, 2: every record, freed first.  NULL (error
  * set) on no memory.
  */
@@ -799,9 +800,12 @@ journal_text(struct run *r, const struct sbuf *nights,
 	sbuf_printf(&sb, "%s %s%s\n", kind, r->rep.run_id, all == 2 ?
 	    " all free" : all ? " all" : "");
 	if (!all) {
+		size_t from = sb.len;
+
 		if (tried->len > 0)
 			sbuf_putn(&sb, tried->p, tried->len);
 		window_keys(&sb, &r->or, &r->nr, &r->cs);
+		window_merge(&sb, from);
 	}
 	*len = sb.len;
 	if ((text = sbuf_done(&sb, "journal")) == NULL)

@@ -14,11 +14,14 @@
  * that is gone, a pair that lost a role), else 0.  "all" marks a night
  * that touched every record (the first run): its records are not
  * listed ("all free": and every value is freed first, after a first
- * run that delivered and did not commit).  A run writes its night as "tried" before it delivers, and
- * the commit makes it a "night": a run that delivered and then crashed
- * or failed leaves its keys in the journal, and the next run (which
- * always delivers while a tried night is there) takes them into its
- * own night.  Only committed nights count in the window.  In keys '%', TAB, LF and CR are written %25, %09, %0A, %0D.
+ * run that delivered and did not commit).  A run writes its night as
+ * "tried" before it delivers, and the commit makes it a "night": a run
+ * that delivered and then crashed or failed leaves its keys in the
+ * journal, and the next run (which always delivers while a tried night
+ * is there) takes them into its own night, each key once
+ * (window_merge), so that runs tried again and again replace the tried
+ * night rather than grow it.  Only committed nights count in the
+ * window.  In keys '%', TAB, LF and CR are written %25, %09, %0A, %0D.
  * It holds keys only; what each key is tonight comes from the export.
  */
 #include <errno.h>
@@ -137,6 +140,105 @@ window_keys(struct sbuf *sb, const struct roster *or,
 	night_persons(sb, or, nr, cs);
 	night_groups(sb, or, nr, cs);
 	night_members(sb, or, nr, cs);
+}
+
+/* One line of a night's block, without its LF. */
+struct key_line {
+	const char	*p;
+	size_t		 len;
+};
+
+/* A key line is "T F KEY"; it is compared by T and KEY, F apart. */
+static int
+is_key_line(const struct key_line *l)
+{
+	return l->len >= 4 && l->p[1] == ' ' && l->p[3] == ' ';
+}
+
+static int
+key_line_cmp(const void *a, const void *b)
+{
+	const struct key_line *x = a, *y = b;
+	size_t xo = is_key_line(x) ? 4 : 1, yo = is_key_line(y) ? 4 : 1;
+	size_t xn = x->len - xo, yn = y->len - yo;
+	int c;
+
+	if (x->len == 0 || y->len == 0)
+		return (x->len > 0) - (y->len > 0);
+	if (x->p[0] != y->p[0])
+		return (unsigned char)x->p[0] - (unsigned char)y->p[0];
+	if (xo != yo)
+		return (int)xo - (int)yo;
+	if ((c = memcmp(x->p + xo, y->p + yo, xn < yn ? xn : yn)) != 0)
+		return c;
+	return (xn > yn) - (xn < yn);
+}
+
+/* Split sb->p[from..len) into lines; NULL on no memory. */
+static struct key_line *
+key_lines(const struct sbuf *sb, size_t from, size_t *n)
+{
+	struct key_line *v;
+	const char *p = sb->p + from, *end = sb->p + sb->len, *nl;
+	size_t cap = 0;
+
+	for (nl = p; nl < end; nl++)
+		cap += *nl == '\n';
+	if ((v = calloc(cap + 1, sizeof(*v))) == NULL)
+		return NULL;
+	for (*n = 0; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		v[*n].p = p;
+		v[(*n)++].len = (size_t)(nl - p);
+	}
+	return v;
+}
+
+/*
+ * Keep one line per key in the night block sb->p[from..len): a run
+ * tried again (its delivery failed or it stopped before its commit)
+ * adds the same keys as the tried run before it.  A key keeps flag 1
+ * if any of its lines has it.  Lines are sorted (their order carries
+ * no meaning).  Errors (no memory) show in sb->err.
+ */
+void
+window_merge(struct sbuf *sb, size_t from)
+{
+	struct key_line *v;
+	struct sbuf out;
+	size_t n, i, j;
+	char flag;
+
+	if (sb->err || from >= sb->len)
+		return;
+	if ((v = key_lines(sb, from, &n)) == NULL) {
+		sb->err = 1;
+		return;
+	}
+	qsort(v, n, sizeof(*v), key_line_cmp);
+	memset(&out, 0, sizeof(out));
+	for (i = 0; i < n; i = j) {
+		flag = is_key_line(&v[i]) ? v[i].p[2] : 0;
+		for (j = i + 1; j < n && key_line_cmp(&v[i], &v[j]) == 0; j++)
+			if (flag != 0 && v[j].p[2] == '1')
+				flag = '1';
+		if (v[i].len == 0)
+			continue;
+		sbuf_putn(&out, v[i].p, flag != 0 ? 2 : v[i].len);
+		if (flag != 0) {
+			sbuf_putn(&out, &flag, 1);
+			sbuf_putn(&out, v[i].p + 3, v[i].len - 3);
+		}
+		sbuf_putn(&out, "\n", 1);
+	}
+	free(v);
+	sb->len = from;
+	if (out.err)
+		sb->err = 1;
+	else if (out.len > 0)
+		sbuf_putn(sb, out.p, out.len);
+	free(out.p);
 }
 
 /* 1 if the line at p (of end) starts a night of kind ("night ",

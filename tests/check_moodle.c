@@ -1135,6 +1135,85 @@ START_TEST(test_model_catches_a_missed_night)
 }
 END_TEST
 
+/* Lines of the journal STATE/window starting with prefix ("p ": the
+ * key lines, persons, groups and pairs). */
+static int
+journal_lines(const char *prefix)
+{
+	char path[PATH_MAX], *s, *p, *nl;
+	int n = 0, keys = strcmp(prefix, "p ") == 0;
+
+	snprintf(path, sizeof(path), "%s/state/window", dir);
+	ck_assert_ptr_nonnull(s = tu_read(path, NULL));
+	for (p = s; *p != '\0'; p = nl + 1) {
+		n += keys ? (p[0] == 'p' || p[0] == 'g' || p[0] == 'm') &&
+		    p[1] == ' ' : strncmp(p, prefix, strlen(prefix)) == 0;
+		if ((nl = strchr(p, '\n')) == NULL)
+			break;
+	}
+	free(s);
+	return n;
+}
+
+/*
+ * A night whose runs never commit (the delivery fails, or the run is
+ * killed after it) is tried again: each retry replaces the uncommitted
+ * entry of the journal instead of adding to it, and the file that
+ * finally goes out converges.
+ */
+START_TEST(test_retries_replace_the_tried_night)
+{
+	static struct moodle m;
+	static struct export x;
+	char file[PATH_MAX], edir[PATH_MAX], box[PATH_MAX], *out;
+	int i, keys;
+
+	install(2);
+	snprintf(file, sizeof(file), "%s/outbox/sisfeed.xml", dir);
+	snprintf(edir, sizeof(edir), "%s/export", dir);
+	snprintf(box, sizeof(box), "%s/outbox", dir);
+	export_init(&x);
+	export_write(&x, edir);
+	ck_assert_int_eq(run_sisfeed(0, &out), 0);
+	free(out);
+	ck_assert_int_eq(moodle_import(&m, file), 1);
+	/* tonight: a rename, a leaver, a role change */
+	snprintf(x.p[2].userid, sizeof(x.p[2].userid), "renamed.2");
+	x.p[3].alive = 0;
+	memset(x.m[1][4], 0, XR);
+	x.m[1][4][1] = 1;
+	export_write(&x, edir);
+	tu_rmtree(box);			/* the delivery fails */
+	ck_assert_int_eq(run_sisfeed(0, &out), 1);
+	free(out);
+	ck_assert_int_eq(journal_lines("tried "), 1);
+	keys = journal_lines("p ");
+	ck_assert_int_gt(keys, 3);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(run_sisfeed(0, &out), 1);
+		free(out);
+		ck_assert_int_eq(journal_lines("tried "), 1);
+		ck_assert_int_eq(journal_lines("p "), keys);
+	}
+	ck_assert_int_eq(mkdir(box, 0700), 0);
+	for (i = 0; i < 2; i++) {	/* killed after delivery */
+		ck_assert_int_eq(run_sisfeed(1, &out), 128 + 9);
+		free(out);
+		ck_assert_int_eq(journal_lines("tried "), 1);
+		ck_assert_int_eq(journal_lines("p "), keys);
+	}
+	ck_assert_int_eq(run_sisfeed(0, &out), 0);
+	free(out);
+	ck_assert_int_eq(journal_lines("tried "), 0);
+	ck_assert_int_eq(journal_lines("night "), 2);
+	ck_assert_int_eq(journal_lines("p "), keys);
+	night_later(file);
+	ck_assert_int_eq(moodle_import(&m, file), 1);
+	ck_assert_str_eq(compare(&m, &x), "");
+	moodle_free(&m);
+}
+END_TEST
+
 /* Append text to export/name. */
 static void
 append(const char *name, const char *text)
@@ -1230,6 +1309,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_random_nights);
 	tcase_add_test(tc, test_model_catches_a_missed_night);
+	tcase_add_test(tc, test_retries_replace_the_tried_night);
 	tcase_add_test(tc, test_rejects_keep_the_import_going);
 	tcase_add_test(tc, test_entities_named);
 	suite_add_tcase(s, tc);
