@@ -460,22 +460,28 @@ setup(void)
  * logs in with password_file.
  */
 static void
-setup_kbdint(void)
+kbdint_start(int otp)
 {
 	char script[600], port[16];
 	char *argv[] = { PYTHON, script, port, srv.hk_ed, srv.user,
-	    srv.srvpass, NULL };
+	    srv.srvpass, otp ? "otp" : NULL, NULL };
 
-	srv_prepare();
 	snprintf(script, sizeof(script), "%s/tests/sftp-kbdint-server.py",
 	    tu_top());
 	snprintf(port, sizeof(port), "%d", srv.port);
+	server_start(argv);
+}
+
+static void
+setup_kbdint(void)
+{
+	srv_prepare();
 	snprintf(srv.srvpass, sizeof(srv.srvpass), "%s", tu_write(srv.dir,
 	    "server-password", KBD_PASSWORD "\n"));
 	snprintf(srv.password, sizeof(srv.password), "%s", tu_write(srv.dir,
 	    "password", KBD_PASSWORD "\n"));
 	ck_assert_int_eq(chmod(srv.password, 0600), 0);
-	server_start(argv);
+	kbdint_start(0);
 	cfg_make();
 	cfg->delivery.s.identity = NULL;
 	cfg->delivery.s.password_file = srv.password;
@@ -1227,6 +1233,22 @@ START_TEST(t_kbdint_wrong_password)
 }
 END_TEST
 
+/* A second question after the password (a one-time code): answered
+ * empty, never with the password; the error says what was asked. */
+START_TEST(t_kbdint_second_question)
+{
+	const char *local = tu_write(srv.dir, "l.xml", "<enterprise/>\n");
+
+	sshd_stop(SIGTERM);
+	kbdint_start(1);
+	ck_assert_int_eq(sftp_upload(cfg, local, "otp.xml"), -1);
+	ck_assert_msg(strstr(error_last(), "besides the password it asked "
+	    "\"Verification code: \"") != NULL, "%s", error_last());
+	ck_assert_ptr_null(strstr(error_last(), KBD_PASSWORD));
+	only_in_remote(NULL);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* end to end: the sisfeed binary                                     */
 
@@ -1650,6 +1672,7 @@ sftp_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, t_kbdint_delivers);
 	tcase_add_test(tc, t_kbdint_wrong_password);
+	tcase_add_test(tc, t_kbdint_second_question);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("retry");
