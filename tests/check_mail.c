@@ -127,7 +127,7 @@ sink_start(struct sink *s, const struct fixture *f, const char *name,
 {
 	char port[32], listen[64], log[4200], script[4200];
 	const char *argv[24];
-	int n = 0, fd;
+	int n = 0;
 
 	s->port = tu_free_port();
 	snprintf(port, sizeof(port), "%d", s->port);
@@ -156,29 +156,13 @@ sink_start(struct sink *s, const struct fixture *f, const char *name,
 		argv[n++] = s->maildir;
 	}
 	argv[n] = NULL;
-	s->pid = fork();
-	ck_assert_int_ne(s->pid, -1);
-	if (s->pid == 0) {
-		if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(PYTHON, (char *const *)argv);
-		_exit(127);
-	}
-	ck_assert_msg(tu_wait_port(s->port, 15000) == 0,
-	    "SMTP sink %s did not start on port %d", name, s->port);
+	s->pid = tu_server_start((char *const *)argv, log, s->port);
 }
 
 static void
 sink_stop(struct sink *s)
 {
-	int status;
-
-	if (s->pid <= 0)
-		return;
-	kill(s->pid, SIGKILL);
-	ck_assert_int_eq(waitpid(s->pid, &status, 0), s->pid);
+	tu_server_stop(s->pid, SIGKILL);
 	s->pid = 0;
 }
 

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2118,6 +2119,68 @@ START_TEST(test_cli)
 END_TEST
 
 /*
+ * monitor.heartbeat: fetched after a run that delivered or had nothing
+ * to do, never after a failed or blocked one; a heartbeat that cannot
+ * be fetched is a warning and the run's outcome stays.  The server is
+ * tests/http-recorder.py on 127.0.0.1, which logs each request line
+ * before it answers.
+ */
+START_TEST(test_heartbeat)
+{
+	char *argv[5], port[16], script[PATH_MAX], mon[200], log[PATH_MAX];
+	char *out, *got, id[17];
+	pid_t pid;
+	int p = tu_free_port();
+
+	snprintf(port, sizeof(port), "%d", p);
+	snprintf(script, sizeof(script), "%s/tests/http-recorder.py",
+	    tu_top());
+	snprintf(log, sizeof(log), "%s", at(dir, "requests.log"));
+	argv[0] = "/usr/bin/python3";
+	argv[1] = script;
+	argv[2] = port;
+	argv[3] = log;
+	argv[4] = NULL;
+	pid = tu_server_start(argv, at(dir, "http.log"), p);
+	snprintf(mon, sizeof(mon), "history: 7\nmonitor: {heartbeat: "
+	    "\"http://127.0.0.1:%d/ping/sisfeed-test\"}\n", p);
+	make_root(dir, "first_run: block", "first_run: allow", "history: 7\n",
+	    mon, (char *)NULL);
+	night(dir, 1);
+
+	free(expect_run(0, dir, "run", (char *)NULL));	/* delivered */
+	got = read_or_die(log, NULL);
+	ck_assert_str_eq(got, "GET /ping/sisfeed-test HTTP/1.1\n");
+	free(got);
+	out = expect_run(0, dir, "run", (char *)NULL);	/* nothing to do */
+	hasnt(out, "heartbeat");
+	free(out);
+	got = read_or_die(log, NULL);
+	ck_assert_str_eq(got, "GET /ping/sisfeed-test HTTP/1.1\n"
+	    "GET /ping/sisfeed-test HTTP/1.1\n");
+	free(got);
+
+	unlink(at(dir, "export/groups.csv"));		/* failed */
+	free(expect_run(1, dir, "run", (char *)NULL));
+	night(dir, 2);					/* blocked */
+	out = expect_run(3, dir, "run", (char *)NULL);
+	approval_id(out, id);
+	free(out);
+	got = read_or_die(log, NULL);
+	ck_assert_uint_eq(strlen(got), 2 * strlen("GET /ping/sisfeed-test "
+	    "HTTP/1.1\n"));
+	free(got);
+
+	/* Nobody listens: a warning; the approved run still delivers. */
+	tu_server_stop(pid, SIGTERM);
+	out = expect_run(0, dir, "run", "--approve", id, (char *)NULL);
+	has(out, "warning: heartbeat http://127.0.0.1:");
+	has(out, "delivered: ");
+	free(out);
+}
+END_TEST
+
+/*
  * One owner of the state: root drops to the state directory's owner
  * (nobody here), so every file it writes belongs to that owner; any
  * other user is refused with the sudo line.  Needs root.
@@ -2578,6 +2641,7 @@ run_suite(void)
 	tcase_add_test(tc, test_cli);
 	tcase_add_test(tc, test_run_as_owner);
 	tcase_add_test(tc, test_max_age_and_metrics);
+	tcase_add_test(tc, test_heartbeat);
 	tcase_add_test(tc, test_retention);
 	tcase_add_test(tc, test_logging);
 	suite_add_tcase(s, tc);

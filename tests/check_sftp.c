@@ -9,7 +9,6 @@
  * by hand; the e2e cases run the sisfeed binary ($SISFEED_BIN) with the
  * example config delivering to the test's sshd.
  */
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -95,20 +94,11 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* The last part of the sshd log, for failure messages. */
+/* The last part of the server's log, for failure messages. */
 static const char *
 sshd_log(void)
 {
-	static char buf[3000];
-	char *s;
-	size_t len = 0;
-
-	if ((s = tu_read(srv.log, &len)) == NULL)
-		return "(no sshd log)";
-	snprintf(buf, sizeof(buf), "%s", len > sizeof(buf) - 1 ?
-	    s + len - (sizeof(buf) - 1) : s);
-	free(s);
-	return buf;
+	return tu_log_tail(srv.log);
 }
 
 static void
@@ -318,33 +308,7 @@ sshd_stop(int sig)
 static void
 server_start(char *const argv[])
 {
-	int i, status, up = 0;
-	pid_t pid;
-
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		int fd = open(srv.log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		int null = open("/dev/null", O_RDONLY);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd == -1 || null == -1)
-			_exit(126);
-		dup2(null, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	srv.pid = pid;
-	for (i = 0; i < 500 && !up; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			srv.pid = -1;
-			ck_abort_msg("%s exited: %s", argv[0], sshd_log());
-		}
-		up = tu_wait_port(srv.port, 40) == 0;
-	}
-	ck_assert_msg(up, "%s does not listen: %s", argv[0], sshd_log());
+	srv.pid = tu_server_start(argv, srv.log, srv.port);
 }
 
 /* Start sshd -D -e -f CONFIG and wait until it accepts. */

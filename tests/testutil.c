@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -234,6 +235,67 @@ tu_wait_port(int port, int timeout_ms)
 		nanosleep(&ts, NULL);
 	}
 	return -1;
+}
+
+const char *
+tu_log_tail(const char *path)
+{
+	static char buf[3000];
+	size_t len = 0;
+	char *s;
+
+	if ((s = tu_read(path, &len)) == NULL)
+		return "(no log)";
+	snprintf(buf, sizeof(buf), "%s", len > sizeof(buf) - 1 ?
+	    s + len - (sizeof(buf) - 1) : s);
+	free(s);
+	return buf;
+}
+
+pid_t
+tu_server_start(char *const argv[], const char *log, int port)
+{
+	int i, status, up = 0;
+	pid_t pid;
+
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		int null = open("/dev/null", O_RDONLY);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd == -1 || null == -1)
+			_exit(126);
+		dup2(null, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	for (i = 0; i < 500 && !up; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			ck_abort_msg("%s exited: %s", argv[0], tu_log_tail(log));
+		up = tu_wait_port(port, 40) == 0;
+	}
+	if (!up) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		ck_abort_msg("%s does not listen on port %d: %s", argv[0],
+		    port, tu_log_tail(log));
+	}
+	return pid;
+}
+
+void
+tu_server_stop(pid_t pid, int sig)
+{
+	int status;
+
+	if (pid <= 0)
+		return;
+	kill(pid, sig);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 }
 
 int

@@ -47,6 +47,18 @@ void	 tu_report_blocked(struct run_report *, const struct config *,
 	    struct changeset *, struct verdict *);
 void	 tu_report_failed(struct run_report *, const struct config *,
 	    struct changeset *, struct verdict *);
+/* The last 3000 bytes of a log file, for failure messages, in a static
+ * buffer; "(no log)" if it cannot be read. */
+const char *tu_log_tail(const char *path);
+/*
+ * Start a server, argv[0] a path (no shell), stdin /dev/null, stdout
+ * and stderr appended to log, killed if the test process dies; wait
+ * until it accepts on 127.0.0.1:port (20 s at most).  Returns its pid;
+ * aborts the test, with the log's tail, if it exits or never listens.
+ */
+pid_t	 tu_server_start(char *const argv[], const char *log, int port);
+/* Send sig to a server tu_server_start started and reap it. */
+void	 tu_server_stop(pid_t pid, int sig);
 /* Run a Check suite; returns the number failed. */
 int	 tu_run_suite(Suite *);
 
