@@ -20,7 +20,7 @@ METRICSDIR ?= /var/lib/prometheus/node-exporter
 # The binary make install installs (the tests install the test build).
 PROG	?= sisfeed
 
-PKGS	 = libxml-2.0 zlib yaml-0.1 libssh2 libcurl
+PKGS	 = libxml-2.0 zlib yaml-0.1 libssh2 libcurl libzip
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread -lm
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)

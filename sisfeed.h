@@ -209,6 +209,7 @@ struct rejects {
 	/* Reading rules (issue 10): not counted in count. */
 	size_t		 notes;		/* kept, with something dropped */
 	size_t		 dependents;	/* lost with a rejected record */
+	char		 first[256];	/* the first counted reject's line */
 };
 
 /* Append one reject line and count it.  Returns 0, or -1 on I/O error. */
@@ -387,6 +388,9 @@ struct config {
 		struct rolemap *roles;	/* extra role names */
 		size_t	 nroles;
 		char	 delimiter;	/* default ',' */
+		char	*encoding;	/* csv, oneroster: NULL is UTF-8 */
+		uint64_t zip_max;	/* oneroster .zip: bytes a member
+					 * may inflate to */
 		/* issue 10 */
 		char	*useridtype;	/* ims: <userid useridtype> to take;
 					 * NULL: username, else untyped */
@@ -485,6 +489,41 @@ void	 config_free(struct config *);
 int	 threshold_parse(const char *, struct threshold *);
 
 /* ------------------------------------------------------------------ */
+/* formats/instream.c: the bytes of one export file for the CSV reader: */
+/* a plain file or a member of a .zip bundle, converted to UTF-8 from   */
+/* source.encoding on the way (iconv).                                  */
+
+struct zipbundle;
+struct instream;
+/* source.zip_max's default: 4 GiB. */
+#define SOURCE_ZIP_MAX	((uint64_t)4096 << 20)
+/* Open the .zip at path (libzip); a member may inflate to at most max
+ * bytes.  NULL with the error set (not a zip, damaged). */
+struct zipbundle *zipbundle_open(const char *path, uint64_t max);
+void	 zipbundle_close(struct zipbundle *);
+/* The member name (at the top of the zip, or under the one folder all
+ * members are in), named "ZIP:MEMBER" in errors.  NULL with *absent
+ * set when there is none, or NULL with the error set: it states more
+ * than max bytes, is encrypted or damaged. */
+struct instream *instream_open_zip(struct zipbundle *, const char *name,
+	    int *absent);
+/* A stream over the open file fd (owned from here, also on failure),
+ * named name in errors.  NULL with the error set. */
+struct instream *instream_open_fd(int fd, const char *name);
+/* 1 if enc is set and is not UTF-8 (text in it needs converting). */
+int	 instream_converts(const char *enc);
+/* 1 if iconv converts enc to UTF-8 (or enc needs no converting). */
+int	 instream_encoding_known(const char *enc);
+/* Convert what the stream yields from enc to UTF-8 (no-op for UTF-8).
+ * Call before the first read.  0 or -1 (error set). */
+int	 instream_set_encoding(struct instream *, const char *enc);
+/* Up to n (>= 8) bytes: the count, 0 at the end, or -1 with the error
+ * set: "NAME:LINE: byte 0x81 is not windows-1252 ...", a read error, a
+ * zip member inflating past its stated size. */
+ssize_t	 instream_read(struct instream *, void *buf, size_t n);
+void	 instream_close(struct instream *);
+
+/* ------------------------------------------------------------------ */
 /* formats/csv.c: generic CSV with a column mapping.                   */
 
 /*
@@ -494,6 +533,13 @@ int	 threshold_parse(const char *, struct threshold *);
 struct csv_reader;
 /* Open path for reading.  NULL with the error set. */
 struct csv_reader *csv_open(const char *path, char delimiter);
+/* Read from in (owned from here, also on failure), named name in
+ * errors.  NULL with the error set. */
+struct csv_reader *csv_open_stream(struct instream *in, const char *name,
+	    char delimiter);
+/* Convert what a reader from csv_open reads from enc to UTF-8 (NULL or
+ * UTF-8: nothing to do).  Before the first record.  0 or -1. */
+int	 csv_set_encoding(struct csv_reader *, const char *enc);
 /*
  * Read the next record.  Returns the number of fields (>= 1), 0 at end
  * of file, or -1 on a malformed record or I/O error (error names

@@ -778,15 +778,16 @@ static const char *const format_names[] = { "csv", "oneroster", "ims",
 
 static const char *const source_keys[] = { "format", "persons", "groups",
 	"memberships", "dir", "file", "delimiter", "columns", "roles",
-	"max_age", "useridtype", NULL };
+	"max_age", "useridtype", "encoding", "zip_max", NULL };
 enum { S_FORMAT, S_PERSONS, S_GROUPS, S_MEMBERSHIPS, S_DIR, S_FILE,
-	S_DELIMITER, S_COLUMNS, S_ROLES, S_MAX_AGE, S_USERIDTYPE, NS };
+	S_DELIMITER, S_COLUMNS, S_ROLES, S_MAX_AGE, S_USERIDTYPE, S_ENCODING,
+	S_ZIP_MAX, NS };
 /* Formats where each source key may appear, and where it must. */
 static const int source_allowed[NS] = { FMT_ALL, FMT_CSV, FMT_CSV,
 	FMT_CSV, FMT_OR, FMT_IMS, FMT_CSV, FMT_CSV, FMT_CSV | FMT_OR,
-	FMT_ALL, FMT_IMS };
+	FMT_ALL, FMT_IMS, FMT_CSV | FMT_OR, FMT_OR };
 static const int source_required[NS] = { FMT_ALL, FMT_CSV, FMT_CSV,
-	FMT_CSV, FMT_OR, FMT_IMS, 0, FMT_CSV, 0, 0, 0 };
+	FMT_CSV, FMT_OR, FMT_IMS, 0, FMT_CSV, 0, 0, 0, 0, 0 };
 
 static const char *const pcol_keys[] = { "id", "userid", "given",
 	"family", "email", "status", "role", "nin", NULL };
@@ -891,6 +892,33 @@ walk_roles(const struct ctx *x, const struct node *m)
 	return 0;
 }
 
+/* source.encoding (one iconv knows) and source.zip_max (MiB). */
+static int
+walk_source_bytes(const struct ctx *x, const struct ent *e)
+{
+	struct config *c = x->c;
+	long mib;
+
+	if (e[S_ENCODING].v != NULL) {
+		if (get_str(x, e[S_ENCODING].v, "source.encoding",
+		    &c->source.encoding) == -1)
+			return -1;
+		if (!instream_encoding_known(c->source.encoding))
+			return cerr(x, e[S_ENCODING].v->line,
+			    "source.encoding", "'%.64s' is not an encoding "
+			    "iconv knows (e.g. UTF-8, WINDOWS-1252, "
+			    "ISO-8859-1; iconv -l lists them)",
+			    c->source.encoding);
+	}
+	if (e[S_ZIP_MAX].v != NULL) {
+		if (get_long(x, e[S_ZIP_MAX].v, "source.zip_max", 1,
+		    1L << 30, &mib) == -1)
+			return -1;
+		c->source.zip_max = (uint64_t)mib << 20;
+	}
+	return 0;
+}
+
 static int
 walk_source(const struct ctx *x, const struct ent *se)
 {
@@ -955,7 +983,7 @@ walk_source(const struct ctx *x, const struct ent *se)
 	if (e[S_USERIDTYPE].v != NULL && get_str(x, e[S_USERIDTYPE].v,
 	    "source.useridtype", &c->source.useridtype) == -1)
 		return -1;
-	return 0;
+	return walk_source_bytes(x, e);
 }
 
 static const char *const output_keys[] = { "source", "datasource",
@@ -2010,6 +2038,7 @@ defaults_early(struct config *c)
 
 	c->history = 7;
 	c->source.delimiter = ',';
+	c->source.zip_max = SOURCE_ZIP_MAX;
 	c->output.mode = MODE_FULL;
 	c->output.compress = COMPRESS_NONE;
 	c->output.window = 7;
@@ -2188,6 +2217,7 @@ config_free(struct config *c)
 	free(c->source.memberships);
 	free(c->source.dir);
 	free(c->source.file);
+	free(c->source.encoding);
 	free(c->source.useridtype);
 	for (i = 0; i < NPF; i++)
 		free(c->source.pcol[i]);

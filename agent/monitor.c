@@ -76,10 +76,14 @@ export_oldest(const struct config *cfg, time_t *when, char *which,
 		files[n++] = cfg->source.groups;
 		files[n++] = cfg->source.memberships;
 	} else if (cfg->source.format == SOURCE_ONEROSTER) {
-		if (path_fmt(path, sizeof(path), "%s/users.csv",
+		/* The folder's users.csv, or the .zip itself. */
+		if (stat(cfg->source.dir, &st) == 0 && !S_ISDIR(st.st_mode))
+			files[n++] = cfg->source.dir;
+		else if (path_fmt(path, sizeof(path), "%s/users.csv",
 		    cfg->source.dir) == -1)
 			return -1;
-		files[n++] = path;
+		else
+			files[n++] = path;
 	} else
 		files[n++] = cfg->source.file;
 	*when = 0;

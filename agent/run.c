@@ -252,9 +252,9 @@ stage_read(struct run *r, int keep_rejects)
 	    100.0 * (double)r->rj.count / (double)r->rj.records : 0;
 	if (r->rj.count > 0 && share > cfg->safety.max_rejects) {
 		error_set("%zu of %zu records rejected (%.1f%% > "
-		    "safety.max_rejects %g%%): the export looks broken",
-		    r->rj.count, r->rj.records, share,
-		    cfg->safety.max_rejects);
+		    "safety.max_rejects %g%%): the export looks broken; "
+		    "the first: %s", r->rj.count, r->rj.records, share,
+		    cfg->safety.max_rejects, r->rj.first);
 		return fail(r, ST_READ);
 	}
 	crash_point("read");
@@ -1661,7 +1661,7 @@ int
 run_diff(const char *oldpath, const char *newpath)
 {
 	struct roster or, nr;
-	struct rejects orj = { NULL, 0, 0, 0, 0 }, nrj = { NULL, 0, 0, 0, 0 };
+	struct rejects orj = { 0 }, nrj = { 0 };
 	struct changeset cs;
 	size_t i;
 	int t, rc = EXIT_USAGE;		/* diff(1)'s "trouble" */

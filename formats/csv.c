@@ -41,6 +41,7 @@ enum { C_DATA, C_DELIM, C_QUOTE, C_LF, C_CR, C_NUL };
 
 struct csv_reader {
 	int		 fd;
+	struct instream	*in;		/* instead of fd: csv_open_stream */
 	char		*path;
 	unsigned char	*buf;		/* bufsz bytes read ahead */
 	size_t		 bufsz;		/* CSV_BUFSZ, less for a small file */
@@ -79,7 +80,15 @@ csv_fill(struct csv_reader *cr)
 
 	cr->pos = cr->len = 0;
 	for (;;) {
-		n = read(cr->fd, cr->buf + cr->len, cr->bufsz - cr->len);
+		if (cr->in != NULL) {
+			if ((n = instream_read(cr->in, cr->buf + cr->len,
+			    cr->bufsz - cr->len)) == -1) {
+				cr->fatal = 1;
+				return -1;
+			}
+		} else
+			n = read(cr->fd, cr->buf + cr->len,
+			    cr->bufsz - cr->len);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -153,47 +162,31 @@ fail:
 }
 
 /*
- * Open path for reading CSV separated by delimiter (0: a comma).
- * Returns a reader to close with csv_close, or NULL with the error set.
+ * A reader named name (for errors) reading CSV separated by delimiter
+ * (0: a comma), with a bufsz-byte buffer; its source is set by the
+ * caller.  NULL with the error set.
  */
-struct csv_reader *
-csv_open(const char *path, char delimiter)
+static struct csv_reader *
+csv_new(const char *name, char delimiter, size_t bufsz)
 {
 	struct csv_reader *cr;
 	unsigned char d = delimiter ? (unsigned char)delimiter : ',';
 
 	if (d == '"' || d == '\n' || d == '\r') {
-		error_set("%s: bad CSV delimiter", path);
+		error_set("%s: bad CSV delimiter", name);
 		return NULL;
 	}
 	if ((cr = calloc(1, sizeof(*cr))) == NULL) {
-		error_sys("%s", path);
+		error_sys("%s", name);
 		return NULL;
 	}
 	cr->fd = -1;
-	if ((cr->path = strdup(path)) == NULL) {
-		error_sys("%s", path);
-		goto fail;
-	}
-	if ((cr->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		error_sys("%s", path);
-		goto fail;
-	}
-	if (fstat(cr->fd, &cr->st) == -1) {
-		error_sys("%s: fstat", path);
-		goto fail;
-	}
-	if (S_ISDIR(cr->st.st_mode)) {
-		error_set("%s: is a directory", path);
-		goto fail;
-	}
-	/* A small file (a header, a test) needs no 256 KiB buffer. */
-	cr->bufsz = CSV_BUFSZ;
-	if (S_ISREG(cr->st.st_mode) && cr->st.st_size < CSV_BUFSZ / 2)
-		cr->bufsz = (size_t)cr->st.st_size + 4096;
-	if ((cr->buf = malloc(cr->bufsz)) == NULL) {
-		error_sys("%s", path);
-		goto fail;
+	cr->bufsz = bufsz;
+	if ((cr->path = strdup(name)) == NULL ||
+	    (cr->buf = malloc(cr->bufsz)) == NULL) {
+		error_sys("%s", name);
+		csv_close(cr);
+		return NULL;
 	}
 	cr->cls[d] = C_DELIM;
 	cr->cls['"'] = C_QUOTE;
@@ -202,9 +195,84 @@ csv_open(const char *path, char delimiter)
 	cr->cls['\0'] = C_NUL;
 	cr->line = 1;
 	return cr;
-fail:
-	csv_close(cr);
-	return NULL;
+}
+
+/*
+ * Open path for reading CSV separated by delimiter (0: a comma).
+ * Returns a reader to close with csv_close, or NULL with the error set.
+ */
+struct csv_reader *
+csv_open(const char *path, char delimiter)
+{
+	struct csv_reader *cr;
+	struct stat st;
+	size_t bufsz = CSV_BUFSZ;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		error_sys("%s", path);
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1) {
+		error_sys("%s: fstat", path);
+		close(fd);
+		return NULL;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		error_set("%s: is a directory", path);
+		close(fd);
+		return NULL;
+	}
+	/* A small file (a header, a test) needs no 256 KiB buffer. */
+	if (S_ISREG(st.st_mode) && st.st_size < CSV_BUFSZ / 2)
+		bufsz = (size_t)st.st_size + 4096;
+	if ((cr = csv_new(path, delimiter, bufsz)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	cr->fd = fd;
+	cr->st = st;
+	return cr;
+}
+
+/*
+ * Convert what cr reads from enc to UTF-8 (NULL, "" or UTF-8: leave it
+ * as it is).  Call before the first record.  0, or -1 with the error
+ * set (an encoding iconv does not know).
+ */
+int
+csv_set_encoding(struct csv_reader *cr, const char *enc)
+{
+	struct instream *in;
+
+	if (enc == NULL || cr->in != NULL || cr->fd == -1 ||
+	    !instream_converts(enc))
+		return 0;
+	if ((in = instream_open_fd(cr->fd, cr->path)) == NULL) {
+		cr->fd = -1;
+		return -1;
+	}
+	cr->fd = -1;
+	cr->in = in;
+	return instream_set_encoding(in, enc);
+}
+
+/*
+ * Read CSV separated by delimiter (0: a comma) from in (a zip member,
+ * a file converted to UTF-8), named name in errors.  The reader owns in
+ * from here, also when this fails.  NULL with the error set.
+ */
+struct csv_reader *
+csv_open_stream(struct instream *in, const char *name, char delimiter)
+{
+	struct csv_reader *cr;
+
+	if ((cr = csv_new(name, delimiter, CSV_BUFSZ)) == NULL) {
+		instream_close(in);
+		return NULL;
+	}
+	cr->in = in;
+	return cr;
 }
 
 /*
@@ -490,6 +558,7 @@ csv_close(struct csv_reader *cr)
 		return;
 	if (cr->fd != -1)
 		close(cr->fd);
+	instream_close(cr->in);
 	free(cr->path);
 	free(cr->buf);
 	free(cr->fbuf);
@@ -724,10 +793,10 @@ csv_header_hint(char *const *h, size_t n, char delim, char *buf,
  */
 static int
 table_open(struct table *t, const char *file, const char *what,
-    char delim, char *const *map, const char *const *names, size_t nmap,
+    const struct config *cfg, char *const *map, const char *const *names, size_t nmap,
     unsigned required, struct rejects *rj)
 {
-	char **f, hint[512];
+	char **f, hint[512], delim = cfg->source.delimiter;
 	size_t *l, i, j;
 	int n;
 
@@ -744,7 +813,8 @@ table_open(struct table *t, const char *file, const char *what,
 		    (map[i] == NULL || *map[i] == '\0'))
 			return error_set("source.columns.%s.%s: not mapped "
 			    "(required)", what, names[i]);
-	if ((t->cr = csv_open(file, delim)) == NULL)
+	if ((t->cr = csv_open(file, delim)) == NULL ||
+	    csv_set_encoding(t->cr, cfg->source.encoding) == -1)
 		return -1;
 	if ((n = csv_next_header(t->cr, &f, &l)) == -1)
 		return -1;
@@ -937,7 +1007,7 @@ read_persons(const struct config *cfg, struct roster *r,
 	int rc, active;
 
 	if (table_open(&t, cfg->source.persons, "persons",
-	    cfg->source.delimiter, cfg->source.pcol, pnames, NPF,
+	    cfg, cfg->source.pcol, pnames, NPF,
 	    1u << PF_ID | 1u << PF_GIVEN | 1u << PF_FAMILY, rj) == -1)
 		goto fail;
 	table_mtime(&t, newest);
@@ -993,7 +1063,7 @@ read_groups(const struct config *cfg, struct roster *r,
 	int rc;
 
 	if (table_open(&t, cfg->source.groups, "groups",
-	    cfg->source.delimiter, cfg->source.gcol, gnames, NGF,
+	    cfg, cfg->source.gcol, gnames, NGF,
 	    1u << GF_ID | 1u << GF_SHORT, rj) == -1)
 		goto fail;
 	table_mtime(&t, newest);
@@ -1352,7 +1422,7 @@ read_members(const struct config *cfg, struct roster *r,
 	ms.t = &t;
 	ms.lastg = ms.lastp = -1;
 	if (table_open(&t, cfg->source.memberships, "memberships",
-	    cfg->source.delimiter, cfg->source.mcol, mnames, NMF,
+	    cfg, cfg->source.mcol, mnames, NMF,
 	    1u << MF_GROUP | 1u << MF_PERSON, rj) == -1)
 		goto fail;
 	t.flush = member_drain;
@@ -1435,7 +1505,7 @@ int
 csv_read_roster(const struct config *cfg, struct roster *r,
     struct rejects *rj)
 {
-	struct rejects none = { NULL, 0, 0, 0, 0 };
+	struct rejects none = { 0 };
 	time_t newest = 0, sde = 0;
 	int rc;
 

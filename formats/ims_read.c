@@ -1329,7 +1329,7 @@ read_file(const char *path, struct roster *r, struct rejects *rj,
     const char *useridtype)
 {
 	struct reader rd;
-	struct rejects local = { NULL, 0, 0, 0, 0 };
+	struct rejects local = { 0 };
 	struct stat st;
 	int fd, rc = -1;
 

@@ -1,7 +1,8 @@
 /*
  * oneroster.c -- a OneRoster 1.0, 1.1 or 1.2 CSV bulk export as the
- * source: the files of one directory (cfg->source.dir), read with the
- * RFC 4180 reader of csv.c.
+ * source: the files of one directory (cfg->source.dir), or of the .zip
+ * it names (members streamed by instream.c, named "ZIP:FILE"), read
+ * with the RFC 4180 reader of csv.c, converted from source.encoding.
  *
  * Version.  The manifest's oneroster.version (1.0, 1.1, 1.2; anything
  * else is a fatal error), else 1.2 when users.csv has neither role nor
@@ -184,6 +185,7 @@ struct orctx {
 	struct keyindex		 pk, gk;	/* the sealed persons, groups */
 	char			 upath[PATH_MAX], opath[PATH_MAX];
 	char			 cpath[PATH_MAX], epath[PATH_MAX];
+	struct zipbundle	*zb;		/* source.dir is a .zip */
 };
 
 /* A OneRoster role: what it means for a user and in a membership. */
@@ -242,7 +244,40 @@ of_close(struct orfile *f)
 }
 
 /*
- * Open dir/name and find the columns cols[0..ncols) in its header (and
+ * Open the member name of the zip bundle as f's reader (f->path
+ * "ZIP:NAME").  0, 1 if it is optional and absent, or -1.
+ */
+static int
+of_open_zip(struct orfile *f, struct orctx *x, const char *name,
+    int optional)
+{
+	struct instream *in;
+	int absent;
+
+	if ((in = instream_open_zip(x->zb, name, &absent)) == NULL) {
+		if (absent && optional)
+			return 1;
+		if (absent)
+			return error_set("%s:%s: missing", x->cfg->source.dir,
+			    name);
+		return -1;
+	}
+	if (instream_set_encoding(in, x->cfg->source.encoding) == -1) {
+		instream_close(in);
+		return -1;
+	}
+	if (path_fmt(f->path, sizeof(f->path), "%s:%s", x->cfg->source.dir,
+	    name) == -1) {
+		instream_close(in);
+		return -1;
+	}
+	if ((f->cr = csv_open_stream(in, f->path, ',')) == NULL)
+		return -1;
+	return 0;
+}
+
+/*
+ * Open dir/name (or the member name of the zip) and find the columns cols[0..ncols) in its header (and
  * "status" when status is set); a column whose bit is in required must
  * be there.  Returns 0, 1 if the file is optional and absent, or -1
  * (error set: no file, empty file, a column missing or twice).  The
@@ -258,7 +293,7 @@ of_open(struct orfile *f, struct orctx *x, const char *name,
 	struct stat st;
 	char **h, hint[512];
 	size_t *hl;
-	int n;
+	int n, rc;
 
 	memset(f, 0, sizeof(*f));
 	f->cols = cols;
@@ -267,18 +302,24 @@ of_open(struct orfile *f, struct orctx *x, const char *name,
 	f->scol = -1;
 	for (i = 0; i < OR_MAXCOLS; i++)
 		f->col[i] = -1;
-	if (path_fmt(f->path, sizeof(f->path), "%s%s%s", dir,
-	    dlen > 0 && dir[dlen - 1] == '/' ? "" : "/", name) == -1)
-		return -1;
-	if (stat(f->path, &st) == -1) {
-		if (errno == ENOENT && optional)
-			return 1;
-		return error_sys("%s", f->path);
+	if (x->zb != NULL) {
+		if ((rc = of_open_zip(f, x, name, optional)) != 0)
+			return rc;
+	} else {
+		if (path_fmt(f->path, sizeof(f->path), "%s%s%s", dir,
+		    dlen > 0 && dir[dlen - 1] == '/' ? "" : "/", name) == -1)
+			return -1;
+		if (stat(f->path, &st) == -1) {
+			if (errno == ENOENT && optional)
+				return 1;
+			return error_sys("%s", f->path);
+		}
+		if (st.st_mtime > x->newest)
+			x->newest = st.st_mtime;
+		if ((f->cr = csv_open(f->path, ',')) == NULL ||
+		    csv_set_encoding(f->cr, x->cfg->source.encoding) == -1)
+			return -1;
 	}
-	if (st.st_mtime > x->newest)
-		x->newest = st.st_mtime;
-	if ((f->cr = csv_open(f->path, ',')) == NULL)
-		return -1;
 	if ((n = csv_next_header(f->cr, &h, &hl)) == -1)
 		return -1;
 	if (n == 0)
@@ -984,9 +1025,9 @@ read_roles(struct orctx *x)
 	    (1u << NRCOLS) - 1, 1, 1)) != 0) {
 		of_close(&f);
 		if (rc == 1)
-			error_set("%s/roles.csv: missing: OneRoster 1.2 (from "
-			    "the %s) has the users' roles and orgs there",
-			    x->cfg->source.dir, x->vline);
+			error_set("%s: missing: OneRoster 1.2 (from the %s) "
+			    "has the users' roles and orgs there", f.path,
+			    x->vline);
 		return -1;
 	}
 	memcpy(x->rpath, f.path, sizeof(x->rpath));
@@ -1439,6 +1480,26 @@ read_members(struct orctx *x)
 	return roster_seal_members(x->r, x->rj, x->epath, NULL);
 }
 
+/*
+ * When source.dir is a file, open it as the .zip the export was shipped
+ * as; its modification time is the files'.  0 or -1.
+ */
+static int
+open_bundle(struct orctx *x)
+{
+	const char *path = x->cfg->source.dir;
+	struct stat st;
+
+	/* A folder, or nothing there (named by the first file read). */
+	if (stat(path, &st) == -1 || S_ISDIR(st.st_mode))
+		return 0;
+	if ((x->zb = zipbundle_open(path, x->cfg->source.zip_max ?
+	    x->cfg->source.zip_max : SOURCE_ZIP_MAX)) == NULL)
+		return -1;
+	x->newest = st.st_mtime;
+	return 0;
+}
+
 static void
 ctx_free(struct orctx *x)
 {
@@ -1454,6 +1515,7 @@ ctx_free(struct orctx *x)
 	free(x->tok);
 	keyindex_free(&x->pk);
 	keyindex_free(&x->gk);
+	zipbundle_close(x->zb);
 }
 
 /*
@@ -1469,7 +1531,7 @@ int
 oneroster_read_roster(const struct config *cfg, struct roster *r,
     struct rejects *rj)
 {
-	struct rejects none = { NULL, 0, 0, 0, 0 };
+	struct rejects none = { 0 };
 	struct orctx x;
 	time_t sde = 0;
 	int rc, ret = -1;
@@ -1487,7 +1549,7 @@ oneroster_read_roster(const struct config *cfg, struct roster *r,
 	x.rj = rj;
 	roster_init(&x.og);
 	roster_init(&x.cg);
-	if (read_manifest(&x) == -1 || read_sessions(&x) == -1 ||
+	if (open_bundle(&x) == -1 || read_manifest(&x) == -1 || read_sessions(&x) == -1 ||
 	    read_users(&x) == -1 || read_roles(&x) == -1 ||
 	    read_orgs(&x) == -1 ||
 	    read_classes(&x) == -1 || groups_seal(&x) == -1 ||

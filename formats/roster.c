@@ -107,6 +107,20 @@ rejects_vput(struct rejects *rj, const char *file, unsigned long line,
 	return 0;
 }
 
+/* Keep the first real reject's line in rj->first (cut to fit). */
+static void
+rejects_keep_first(struct rejects *rj, const char *file,
+    unsigned long line, const char *field, const char *fmt, va_list ap)
+{
+	int n;
+
+	n = snprintf(rj->first, sizeof(rj->first), "%s:%lu: %s: ", file,
+	    line, field);
+	if (n >= 0 && (size_t)n < sizeof(rj->first))
+		vsnprintf(rj->first + n, sizeof(rj->first) - (size_t)n, fmt,
+		    ap);
+}
+
 /*
  * Append one "file:line: field: reason" line to the rejects file and
  * count it.  Returns 0, or -1 (error set) when the write fails.
@@ -118,7 +132,11 @@ rejects_add(struct rejects *rj, const char *file, unsigned long line,
 	va_list ap;
 	int rc;
 
-	rj->count++;
+	if (rj->count++ == 0) {
+		va_start(ap, fmt);
+		rejects_keep_first(rj, file, line, field, fmt, ap);
+		va_end(ap);
+	}
 	va_start(ap, fmt);
 	rc = rejects_vput(rj, file, line, field, "", fmt, ap);
 	va_end(ap);
@@ -1088,8 +1106,9 @@ utf8_fault(const char *s, size_t len)
 	for (i = 0; i < len; i++)
 		if ((unsigned char)s[i] >= 0x80 && (unsigned char)s[i] <= 0x9f)
 			return "invalid UTF-8 (it looks like Windows-1252: "
-			    "export UTF-8)";
-	return "invalid UTF-8 (it looks like ISO-8859-1: export UTF-8)";
+			    "export UTF-8 or set source.encoding)";
+	return "invalid UTF-8 (it looks like ISO-8859-1: export UTF-8 or "
+	    "set source.encoding)";
 }
 
 /* ------------------------------------------------------------------ */

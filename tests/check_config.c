@@ -334,6 +334,46 @@ START_TEST(test_source_useridtype)
 }
 END_TEST
 
+/* source.encoding (csv, oneroster; one iconv knows) and source.zip_max
+ * (oneroster, MiB; default 4 GiB). */
+START_TEST(test_source_encoding_zip_max)
+{
+	struct config *c = load(
+	    "site: S\n"
+	    "source: {format: oneroster, dir: d.zip, encoding: windows-1252,\n"
+	    "         zip_max: 100}\n"
+	    "output: {source: s}\n"
+	    "delivery: {dir: out}\n");
+
+	ck_assert_msg(c != NULL, "%s", error_last());
+	ck_assert_str_eq(c->source.encoding, "windows-1252");
+	ck_assert_uint_eq(c->source.zip_max, 100u << 20);
+	config_free(c);
+	c = load(
+	    "site: S\n"
+	    "source: {format: oneroster, dir: d}\n"
+	    "output: {source: s}\n"
+	    "delivery: {dir: out}\n");
+	ck_assert_msg(c != NULL, "%s", error_last());
+	ck_assert_ptr_null(c->source.encoding);
+	ck_assert_uint_eq(c->source.zip_max, SOURCE_ZIP_MAX);
+	config_free(c);
+	c = load(
+	    "site: S\n"
+	    "source: {format: oneroster, dir: d, encoding: klingon-8}\n"
+	    "output: {source: s}\n"
+	    "delivery: {dir: out}\n");
+	expect_error(c, 2, "'source.encoding': 'klingon-8' is not an encoding "
+	    "iconv knows");
+	c = load(
+	    "site: S\n"
+	    "source: {format: ims, file: f, encoding: utf-8}\n"
+	    "output: {source: s}\n"
+	    "delivery: {dir: out}\n");
+	expect_error(c, 2, "'source.encoding': not used with format ims");
+}
+END_TEST
+
 START_TEST(test_defaults_sftp_mail)
 {
 	struct config *c = load(
@@ -1080,6 +1120,7 @@ main(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_defaults_sftp_mail);
 	tcase_add_test(tc, test_source_useridtype);
+	tcase_add_test(tc, test_source_encoding_zip_max);
 	tcase_add_test(tc, test_oneroster_sendmail);
 	tcase_add_test(tc, test_relative_paths);
 	tcase_add_test(tc, test_example);

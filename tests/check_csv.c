@@ -705,12 +705,14 @@ START_TEST(roster_person_rejects)
 	    "persons.csv:6: status: unknown status 'maybe'\n"
 	    "persons.csv:7: status: missing value\n"
 	    "persons.csv:8: given: invalid UTF-8"
-	    " (it looks like ISO-8859-1: export UTF-8)\n"
+	    " (it looks like ISO-8859-1: export UTF-8"
+	    " or set source.encoding)\n"
 	    "persons.csv:9: record: 6 fields, header has 7\n"
 	    "persons.csv:10: record: quote inside unquoted field (column 4)\n"
 	    "persons.csv:11: record: 8 fields, header has 7\n"
 	    "persons.csv:12: userid: invalid UTF-8"
-	    " (it looks like ISO-8859-1: export UTF-8)\n"
+	    " (it looks like ISO-8859-1: export UTF-8"
+	    " or set source.encoding)\n"
 	    "persons.csv:13: role: unknown institution role "
 	    "'ok\xe2\x82\xac'\n");
 	ck_assert_uint_eq(rj.count, 11);
@@ -738,7 +740,8 @@ START_TEST(roster_group_rejects)
 	    "groups.csv:3: id: empty key\n"
 	    "groups.csv:4: short: missing value\n"
 	    "groups.csv:6: short: invalid UTF-8"
-	    " (it looks like Windows-1252: export UTF-8)\n"
+	    " (it looks like Windows-1252: export UTF-8"
+	    " or set source.encoding)\n"
 	    "groups.csv:7: record: text after closing quote (column 3)\n"
 	    "groups.csv:5: parent: note: unknown group 'nowhere': kept as "
 	    "a root\n");
@@ -779,11 +782,51 @@ START_TEST(roster_member_rejects)
 	    "memberships.csv:10: status: missing value\n"
 	    "memberships.csv:11: record: 3 fields, header has 4\n"
 	    "memberships.csv:12: person: invalid UTF-8"
-	    " (it looks like Windows-1252: export UTF-8)\n"
+	    " (it looks like Windows-1252: export UTF-8"
+	    " or set source.encoding)\n"
 	    "memberships.csv:13: person: duplicate membership of 's1' in "
 	    "'c1'\n");
 	ck_assert_uint_eq(rj.count, 11);
 	ck_assert_uint_eq(r.nmembers, 2);
+}
+END_TEST
+
+/* source.encoding: a Windows-1252 export is converted to UTF-8 while
+ * read, across the converter's blocks; a byte it does not have fails
+ * the read naming the file and line. */
+START_TEST(roster_encoding)
+{
+	static const char row[] = "sNNNNN,u,Bj\xf6rk,\x93Quote\x94,,1,Student\n";
+	char *p, *o;
+	size_t i, n = 6000;
+
+	ck_assert_ptr_nonnull(p = malloc(sizeof(PHDR) + n * sizeof(row)));
+	o = p + sprintf(p, PHDR);
+	for (i = 0; i < n; i++) {
+		memcpy(o, row, sizeof(row) - 1);
+		snprintf(o + 1, 6, "%05zu", i);
+		o[6] = ',';
+		o[7] = (char)('a' + i % 26);
+		o += sizeof(row) - 1;
+	}
+	*o = '\0';
+	cfg->source.encoding = (char *)"WINDOWS-1252";
+	cfg->source.mcol[MF_GROUP] = (char *)"group_id";
+	ck_assert_msg(load(p, good_g, MHDR "c1,s05999,Learner,1\n") == 0,
+	    "%s", error_last());
+	ck_assert_str_eq(rejects(), "");
+	ck_assert_uint_eq(r.npersons, n);
+	ck_assert_str_eq(r.persons[roster_find_person(&r, "s05999")].given,
+	    "Bj\xc3\xb6rk");
+	ck_assert_str_eq(r.persons[roster_find_person(&r, "s05999")].family,
+	    "\xe2\x80\x9cQuote\xe2\x80\x9d");
+	/* 0x81 is not in Windows-1252: line 4001 of the file */
+	p[strlen(PHDR) + 3999 * (sizeof(row) - 1) + 10] = '\x81';
+	ck_assert_int_eq(load(p, good_g, good_m), -1);
+	ck_assert_str_eq(error_last(), "persons.csv:4001: byte 0x81 is not "
+	    "WINDOWS-1252 (source.encoding): is the export in another "
+	    "encoding?");
+	free(p);
 }
 END_TEST
 
@@ -1395,6 +1438,7 @@ csv_suite(void)
 	tcase_add_test(tc, roster_person_rejects);
 	tcase_add_test(tc, roster_group_rejects);
 	tcase_add_test(tc, roster_member_rejects);
+	tcase_add_test(tc, roster_encoding);
 	tcase_add_test(tc, roster_duplicates);
 	tcase_add_test(tc, roster_lookup_paths);
 	tcase_add_test(tc, roster_repeated_keys);

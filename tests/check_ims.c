@@ -84,7 +84,7 @@ add_member(struct roster *r, const char *group, const char *person,
 static void
 seal_entities(struct roster *r)
 {
-	struct rejects rj = { NULL, 0, 0, 0, 0 };
+	struct rejects rj = { 0 };
 
 	ck_assert_int_eq(roster_seal_entities(r, &rj, "p", "g"), 0);
 	ck_assert_int_eq(rj.count, 0);
@@ -93,7 +93,7 @@ seal_entities(struct roster *r)
 static void
 seal_members(struct roster *r)
 {
-	struct rejects rj = { NULL, 0, 0, 0, 0 };
+	struct rejects rj = { 0 };
 
 	ck_assert_int_eq(roster_seal_members(r, &rj, "m", NULL), 0);
 	ck_assert_int_eq(rj.count, 0);
@@ -669,7 +669,7 @@ START_TEST(test_read_as_consumers_do)
 {
 	char path[4096];
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0, 0, 0 };
+	struct rejects rj = { 0 };
 	struct config cfg;
 	struct stat st;
 	long i;
@@ -743,7 +743,7 @@ START_TEST(test_read_encoding_mismatch)
 	char dir[256];
 	const char *a;
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0, 0, 0 };
+	struct rejects rj = { 0 };
 
 	tu_mkdtemp(dir, sizeof(dir));
 	a = path_in(dir, "latin.xml");
@@ -787,7 +787,7 @@ START_TEST(test_read_thirdparty)
 {
 	char path[4096];
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0, 0, 0 };
+	struct rejects rj = { 0 };
 	const struct person *p;
 	const struct group *g;
 	long i;
@@ -854,7 +854,7 @@ START_TEST(test_read_rejects_file)
 	char dir[256], *s;
 	const char *f, *rf;
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0, 0, 0 };
+	struct rejects rj = { 0 };
 
 	tu_mkdtemp(dir, sizeof(dir));
 	f = tu_write(dir, "in.xml",
@@ -911,7 +911,7 @@ START_TEST(test_read_roles_normalised)
 	char dir[256], *s;
 	const char *f, *rf;
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0, 0, 0 };
+	struct rejects rj = { 0 };
 
 	tu_mkdtemp(dir, sizeof(dir));
 	f = tu_write(dir, "in.xml",
@@ -1054,7 +1054,7 @@ START_TEST(test_read_duplicates_strict)
 	char dir[256];
 	const char *f;
 	struct roster r;
-	struct rejects rj = { NULL, 0, 0, 0, 0 };
+	struct rejects rj = { 0 };
 
 	tu_mkdtemp(dir, sizeof(dir));
 	f = tu_write(dir, "dup.xml",

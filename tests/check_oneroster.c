@@ -345,7 +345,8 @@ START_TEST(user_rejects)
 	    "or/users.csv:7: role: missing value\n"
 	    "or/users.csv:8: role: unknown role 'janitor'\n"
 	    "or/users.csv:9: givenName: invalid UTF-8"
-	    " (it looks like ISO-8859-1: export UTF-8)\n"
+	    " (it looks like ISO-8859-1: export UTF-8"
+	    " or set source.encoding)\n"
 	    "or/users.csv:10: status: unknown status 'deleted'\n"
 	    "or/users.csv:11: record: 8 fields, header has 9\n"
 	    "or/users.csv:12: record: quote inside unquoted field "
@@ -460,7 +461,8 @@ START_TEST(enrollment_rejects)
 	    "or/enrollments.csv:9: userSourcedId: unknown user 'nobody'\n"
 	    "or/enrollments.csv:11: status: unknown status 'bogus'\n"
 	    "or/enrollments.csv:14: role: invalid UTF-8"
-	    " (it looks like ISO-8859-1: export UTF-8)\n");
+	    " (it looks like ISO-8859-1: export UTF-8"
+	    " or set source.encoding)\n");
 	/* e9 is u1 in c1 as a learner again: one membership */
 	ck_assert_uint_eq(rj.count, 9);
 	expect_member("c1", "u1", 1, 1);
@@ -938,6 +940,227 @@ START_TEST(v12_bundle)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------ */
+/* A bundle shipped as a .zip.                                         */
+
+static const char *const orfiles[] = { "users.csv", "orgs.csv",
+	"classes.csv", "enrollments.csv", "academicSessions.csv", NULL };
+
+/* Start the rejects and the roster afresh. */
+static void
+reread_reset(void)
+{
+	roster_free(&r);
+	ck_assert_int_eq(fflush(rejfp), 0);
+	fclose(rejfp);
+	free(rejbuf);
+	rejbuf = NULL;
+	rejfp = open_memstream(&rejbuf, &rejlen);
+	ck_assert_ptr_nonnull(rejfp);
+	memset(&rj, 0, sizeof(rj));
+	rj.fp = rejfp;
+}
+
+/* Replace the 4-byte little-endian field at off after every sig in buf. */
+static int
+patch_u32(unsigned char *buf, size_t len, uint32_t sig, size_t off,
+    uint32_t v)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i + off + 4 <= len; i++) {
+		if (buf[i] != (sig & 0xff) || buf[i + 1] != ((sig >> 8) & 0xff) ||
+		    buf[i + 2] != ((sig >> 16) & 0xff) ||
+		    buf[i + 3] != (sig >> 24))
+			continue;
+		buf[i + off] = v & 0xff;
+		buf[i + off + 1] = (v >> 8) & 0xff;
+		buf[i + off + 2] = (v >> 16) & 0xff;
+		buf[i + off + 3] = v >> 24;
+		n++;
+	}
+	return n;
+}
+
+/* The zip reads as the folder does: at its top or under one folder,
+ * rejects named ZIP:FILE:LINE, a missing file named in the zip. */
+START_TEST(zip_reads_as_folder)
+{
+	static const char *const bad_u = UHDR
+	    "u1,,true,sch,student,ann,Ann,Smith,ann@x.org\n"
+	    "u2,,true,sch,teacher,bob,Bob,Jones,\n"
+	    "u3,,true,sch,janitor,cy,Cy,Ray,\n";
+	size_t np, ng, nm;
+
+	ck_assert_msg(load(bad_u, good_o, good_c, good_e, good_s,
+	    "propertyName,value\noneroster.version,1.1\n") == 0, "%s",
+	    error_last());
+	ck_assert_str_eq(rejects(), "or/users.csv:4: role: unknown role "
+	    "'janitor'\n");
+	np = r.npersons;
+	ng = r.ngroups;
+	nm = r.nmembers;
+	tu_zip("top.zip", "or", orfiles, "");
+	tu_zip("folder.zip", "or", orfiles, "export/");
+
+	reread_reset();
+	cfg->source.dir = (char *)"top.zip";
+	ck_assert_msg(oneroster_read_roster(cfg, &r, &rj) == 0, "%s",
+	    error_last());
+	ck_assert_str_eq(rejects(), "top.zip:users.csv:4: role: unknown "
+	    "role 'janitor'\n");
+	ck_assert_uint_eq(r.npersons, np);
+	ck_assert_uint_eq(r.ngroups, ng);
+	ck_assert_uint_eq(r.nmembers, nm);
+	ck_assert_str_eq(group("c1")->term, "Term 1");
+	expect_member("c1", "u2", 2, 1);
+
+	reread_reset();
+	cfg->source.dir = (char *)"folder.zip";
+	ck_assert_msg(oneroster_read_roster(cfg, &r, &rj) == 0, "%s",
+	    error_last());
+	ck_assert_uint_eq(r.npersons, np);
+	ck_assert_uint_eq(r.nmembers, nm);
+
+	/* a required file missing, and a file that is no zip */
+	put("enrollments.csv", NULL);
+	tu_zip("short.zip", "or", (const char *const[]){ "users.csv",
+	    "orgs.csv", "classes.csv", NULL }, "");
+	reread_reset();
+	cfg->source.dir = (char *)"short.zip";
+	expect_fail(oneroster_read_roster(cfg, &r, &rj),
+	    "short.zip:enrollments.csv: missing");
+	tu_write(".", "junk.zip", "users.csv\n");
+	cfg->source.dir = (char *)"junk.zip";
+	ck_assert_int_eq(oneroster_read_roster(cfg, &r, &rj), -1);
+	ck_assert_msg(strncmp(error_last(), "junk.zip: not a readable zip "
+	    "file: ", 33) == 0, "%s", error_last());
+}
+END_TEST
+
+/* The OneRoster 1.2 fixture zipped under a folder reads the same. */
+START_TEST(zip_v12)
+{
+	static const char *const files[] = { "users.csv", "roles.csv",
+	    "userProfiles.csv", "orgs.csv", "classes.csv",
+	    "enrollments.csv", "academicSessions.csv", "manifest.csv",
+	    NULL };
+	char dir[PATH_MAX + 64];
+
+	snprintf(dir, sizeof(dir), "%s/tests/data/oneroster/v12", top);
+	tu_zip("v12.zip", dir, files, "oneroster-v12/");
+	cfg->source.dir = (char *)"v12.zip";
+	ck_assert_msg(oneroster_read_roster(cfg, &r, &rj) == 0, "%s",
+	    error_last());
+	ck_assert_str_eq(rejects(),
+	    "v12.zip:roles.csv:6: role: unknown role 'janitor'\n"
+	    "v12.zip:roles.csv:7: userSourcedId: unknown user 'ghost'\n");
+	ck_assert_uint_eq(r.npersons, 4);
+	ck_assert_uint_eq(r.nmembers, 7);
+	ck_assert_str_eq(person("u2")->role, "Administrator");
+}
+END_TEST
+
+/* A member over source.zip_max, or one that inflates past the size it
+ * states, is refused: a zip bomb costs at most the cap. */
+START_TEST(zip_bomb_refused)
+{
+	static const char row[] =
+	    "u9,,true,sch,student,zed,Zed,Zed,zed@example.org\n";
+	unsigned char *buf;
+	size_t i, len;
+	char *big;
+	FILE *fp;
+
+	/* 1.2 MB of users.csv, deflated to a few KiB */
+	ck_assert_ptr_nonnull(big = malloc(1300000));
+	strcpy(big, UHDR);
+	for (i = strlen(big); i + sizeof(row) < 1300000; i += sizeof(row) - 1)
+		memcpy(big + i, row, sizeof(row) - 1);
+	big[i] = '\0';
+	ck_assert_msg(load(big, good_o, good_c, good_e, good_s, NULL) == 0,
+	    "%s", error_last());
+	free(big);
+	tu_zip("big.zip", "or", orfiles, "");
+	reread_reset();
+	cfg->source.dir = (char *)"big.zip";
+	cfg->source.zip_max = 1 << 20;
+	ck_assert_int_eq(oneroster_read_roster(cfg, &r, &rj), -1);
+	ck_assert_msg(strstr(error_last(), "big.zip:users.csv: states ") !=
+	    NULL && strstr(error_last(), "over source.zip_max (1 MiB): "
+	    "refused as a zip bomb") != NULL, "%s", error_last());
+	/* under the cap it reads */
+	reread_reset();
+	cfg->source.zip_max = 2 << 20;
+	ck_assert_msg(oneroster_read_roster(cfg, &r, &rj) == 0, "%s",
+	    error_last());
+
+	/* a member stating 100 bytes that inflates to many more */
+	ck_assert_msg(load(good_u, good_o, good_c, good_e, good_s, NULL) ==
+	    0, "%s", error_last());
+	tu_zip("lie.zip", "or", orfiles, "");
+	ck_assert_ptr_nonnull(buf = (unsigned char *)tu_read("lie.zip",
+	    &len));
+	/* users.csv is the first member: its local header and the
+	 * central directory's first entry */
+	ck_assert_int_eq(patch_u32(buf, len, 0x04034b50, 22, 100) > 0, 1);
+	ck_assert_int_eq(patch_u32(buf, len, 0x02014b50, 24, 100) > 0, 1);
+	ck_assert_ptr_nonnull(fp = fopen("lie.zip", "w"));
+	ck_assert_uint_eq(fwrite(buf, 1, len, fp), len);
+	ck_assert_int_eq(fclose(fp), 0);
+	free(buf);
+	reread_reset();
+	cfg->source.dir = (char *)"lie.zip";
+	ck_assert_int_eq(oneroster_read_roster(cfg, &r, &rj), -1);
+	ck_assert_msg(strstr(error_last(), "lie.zip:users.csv: inflates past "
+	    "the 100 bytes it states: refused as a zip bomb") != NULL, "%s",
+	    error_last());
+}
+END_TEST
+
+/* source.encoding converts a Latin-1 bundle (zipped or not) to UTF-8;
+ * a byte Windows-1252 does not have names its file and line. */
+START_TEST(encoding_converts)
+{
+	static const char *const latin_u = UHDR
+	    "u1,,true,sch,student,ann,Bj\xf6rk,S\xf8rensen,\n"
+	    "u2,,true,sch,teacher,bob,Bob,Jones,\n";
+
+	cfg->source.encoding = (char *)"ISO-8859-1";
+	ck_assert_msg(load(latin_u, good_o, good_c, good_e, good_s, NULL) ==
+	    0, "%s", error_last());
+	ck_assert_str_eq(rejects(), "");
+	ck_assert_str_eq(person("u1")->given, "Bj\xc3\xb6rk");
+	ck_assert_str_eq(person("u1")->family, "S\xc3\xb8rensen");
+	tu_zip("latin.zip", "or", orfiles, "");
+	reread_reset();
+	cfg->source.dir = (char *)"latin.zip";
+	ck_assert_msg(oneroster_read_roster(cfg, &r, &rj) == 0, "%s",
+	    error_last());
+	ck_assert_str_eq(person("u1")->given, "Bj\xc3\xb6rk");
+	/* without the encoding: rejected, naming the likely one */
+	reread_reset();
+	cfg->source.encoding = NULL;
+	ck_assert_msg(oneroster_read_roster(cfg, &r, &rj) == 0, "%s",
+	    error_last());
+	ck_assert_str_eq(rejects(), "latin.zip:users.csv:2: givenName: "
+	    "invalid UTF-8 (it looks like ISO-8859-1: export UTF-8 or set "
+	    "source.encoding)\n"
+	    "latin.zip:enrollments.csv:2: userSourcedId: depends on "
+	    "rejected user 'u1' (users.csv line 2)\n");
+	/* 0x81 is not a Windows-1252 character */
+	cfg->source.dir = (char *)"or";
+	cfg->source.encoding = (char *)"windows-1252";
+	expect_fail(load(UHDR "u1,,true,sch,student,ann,Ann,Smith,\n"
+	    "u2,,true,sch,teacher,bob,B\x81ob,Jones,\n", good_o, good_c,
+	    good_e, good_s, NULL), "or/users.csv:3: byte 0x81 is not "
+	    "windows-1252 (source.encoding): is the export in another "
+	    "encoding?");
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The roster's date.                                                  */
 
@@ -1087,6 +1310,10 @@ oneroster_suite(void)
 	tcase_add_test(tc, duplicate_users);
 	tcase_add_test(tc, rules_keep_what_can_be_kept);
 	tcase_add_test(tc, v12_bundle);
+	tcase_add_test(tc, zip_reads_as_folder);
+	tcase_add_test(tc, zip_v12);
+	tcase_add_test(tc, zip_bomb_refused);
+	tcase_add_test(tc, encoding_converts);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fatal");

@@ -108,7 +108,7 @@ add_member(struct roster *r, const char *group, const char *person,
 static void
 build(struct roster *r)
 {
-	struct rejects rj = { NULL, 0, 0, 0, 0 };
+	struct rejects rj = { 0 };
 
 	roster_init(r);
 	r->datetime = WHEN;
@@ -322,7 +322,7 @@ START_TEST(test_fit_rejects)
 {
 	struct roster r;
 	struct ims_options o = opts(1);
-	struct rejects rj = { NULL, 0, 0, 0, 0 };
+	struct rejects rj = { 0 };
 	char *text;
 	size_t n;
 

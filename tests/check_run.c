@@ -1314,6 +1314,9 @@ START_TEST(test_max_rejects)
 	filter_export(dir, "persons.csv", 0, NULL, DUPS);
 	out = expect_run(1, dir, "run", (char *)NULL);
 	has(out, "max_rejects");
+	/* the first reject, so the cause is in the message */
+	has(out, "the export looks broken; the first: ");
+	has(out, "persons.csv:23: id: empty key");
 	hasnt(out, "delivered: ");
 	free(out);
 	ck_assert(!tu_exists(at(dir, "state/snapshot")));

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zip.h>
+
 #include "tests/testutil.h"
 
 void
@@ -414,4 +416,36 @@ tu_report_failed(struct run_report *r, const struct config *c,
 	snprintf(r->stage, sizeof(r->stage), "%s", stage_name(ST_DELIVER));
 	snprintf(r->error, sizeof(r->error),
 	    "sftp.lms.example.com:22: connect: Connection refused");
+}
+
+/*
+ * Write a .zip at path holding the files names[] (NULL-terminated) of
+ * dir, each as prefix + name, deflated.  Aborts the test on failure.
+ */
+void
+tu_zip(const char *path, const char *dir, const char *const *names,
+    const char *prefix)
+{
+	char src[4096], member[1024];
+	zip_source_t *zs;
+	zip_t *za;
+	int err = 0;
+	zip_int64_t idx;
+
+	za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &err);
+	ck_assert_msg(za != NULL, "zip_open %s: %d", path, err);
+	for (; *names != NULL; names++) {
+		snprintf(src, sizeof(src), "%s/%s", dir, *names);
+		snprintf(member, sizeof(member), "%s%s", prefix, *names);
+		zs = zip_source_file(za, src, 0, -1);
+		ck_assert_msg(zs != NULL, "zip %s: %s", src, zip_strerror(za));
+		idx = zip_file_add(za, member, zs, ZIP_FL_ENC_UTF_8);
+		if (idx == -1)
+			zip_source_free(zs);
+		ck_assert_msg(idx >= 0, "zip %s: %s", src, zip_strerror(za));
+		ck_assert_int_eq(zip_set_file_compression(za,
+		    (zip_uint64_t)idx, ZIP_CM_DEFLATE, 0), 0);
+	}
+	ck_assert_msg(zip_close(za) == 0, "zip_close %s: %s", path,
+	    zip_strerror(za));
 }

@@ -18,6 +18,10 @@ void	 tu_rmtree(const char *path);
 /* Write s to dir/name (creating it), mode 0644; returns the path in a
  * static rotating buffer. */
 const char *tu_write(const char *dir, const char *name, const char *s);
+/* Write a .zip at path holding the files names[] (NULL-terminated) of
+ * dir, each as prefix + name.  Aborts the test on failure. */
+void	 tu_zip(const char *path, const char *dir, const char *const *names,
+	    const char *prefix);
 /* Read a whole file; malloc'd, NUL-terminated, *len set if non-NULL.
  * NULL if it cannot be read. */
 char	*tu_read(const char *path, size_t *len);
