@@ -232,12 +232,15 @@ const char *rejects_quote(const char *s, size_t len, char *buf,
 /*
  * Remove from the sealed roster r the persons with pdrop[i] and the
  * groups with gdrop[i] set (either may be NULL), each already rejected
- * by the caller; then the groups below a removed group (dependents in
- * rj, naming groupfile) and the memberships of removed records (counted
- * as dependents, one warning).  Indexes are remapped.  0 or -1.
+ * by the caller; then the groups below a removed group and the
+ * memberships of removed records, both as dependents in rj ("depends on
+ * rejected ...": a group at its line of groupfile, the memberships one
+ * line per rejected record, naming memberfile and the record's file and
+ * line).  Indexes are remapped.  0 or -1.
  */
 int	 roster_drop(struct roster *r, const uint8_t *pdrop,
-	    const uint8_t *gdrop, struct rejects *rj, const char *groupfile);
+	    const uint8_t *gdrop, struct rejects *rj, const char *personfile,
+	    const char *groupfile, const char *memberfile);
 /* An empty roster. */
 void	 roster_init(struct roster *);
 /* Free everything a roster holds; it is empty afterwards. */
@@ -710,8 +713,8 @@ int	 ims_write_moodle(const char *path, const struct roster *r,
  * Take out of the sealed roster r the records opt's profile cannot
  * deliver (for moodle: Moodle's column sizes, an empty or shared login,
  * a shared course short name), each into rj with the reason naming
- * pfile or gfile, and the memberships that name them (counted as
- * rejects, one line naming mfile).  *altered: the
+ * pfile or gfile, and the groups below them and the memberships that
+ * name them (dependents, see roster_drop).  *altered: the
  * records whose values the receiver stores differently (each named in
  * a warning).  For itslearning see pifu_fit.  A national identity
  * number is cleared unless the profile is itslearning and opt->nin.
@@ -784,7 +787,8 @@ size_t	 utf8_chars(const char *s);
  * Returns 0 or -1.
  */
 int	 pifu_fit(struct roster *r, struct rejects *rj,
-	    const char *personfile, const char *groupfile);
+	    const char *personfile, const char *groupfile,
+	    const char *memberfile);
 
 /* ------------------------------------------------------------------ */
 /* formats/rindex.c: the snapshot's compact companion (a cache).       */

@@ -2541,34 +2541,8 @@ screen_group(struct screen *s, size_t i)
 	return 0;
 }
 
-/* Groups under a rejected group are rejected too (the roster keeps no
- * group whose parent is unknown). */
-static int
-screen_children(struct screen *s)
-{
-	size_t i;
-	long pi;
-	int again = 1;
-
-	while (again) {
-		again = 0;
-		for (i = 0; i < s->r->ngroups; i++) {
-			const struct group *g = &s->r->groups[i];
-
-			if (s->gdead[i] || *g->parent == '\0' ||
-			    (pi = roster_find_group(s->r, g->parent)) < 0 ||
-			    !s->gdead[pi])
-				continue;
-			if (reject_group(s, i, "parent", "its parent group "
-			    "is rejected", 0, 0) == -1)
-				return -1;
-			again = 1;
-		}
-	}
-	return 0;
-}
-
-/* Name each record whose values Moodle stores with entities. */
+/* Name each record (all kept: this runs after the drop) whose values
+ * Moodle stores with entities. */
 static void
 screen_altered(struct screen *s)
 {
@@ -2577,7 +2551,7 @@ screen_altered(struct screen *s)
 	for (i = 0; i < s->r->npersons; i++) {
 		const struct person *p = &s->r->persons[i];
 
-		if (s->pdead[i] || !(has_entity_char(p->userid) ||
+		if (!(has_entity_char(p->userid) ||
 		    has_entity_char(p->given) || has_entity_char(p->family) ||
 		    has_entity_char(p->email)))
 			continue;
@@ -2589,7 +2563,7 @@ screen_altered(struct screen *s)
 	for (i = 0; i < s->r->ngroups; i++) {
 		const struct group *g = &s->r->groups[i];
 
-		if (s->gdead[i] || !(has_entity_char(g->shortname) ||
+		if (!(has_entity_char(g->shortname) ||
 		    has_entity_char(g->longname)))
 			continue;
 		s->altered++;
@@ -2597,57 +2571,6 @@ screen_altered(struct screen *s)
 		    "'>' in its names as &amp;, &lt;, &gt;", s->gfile,
 		    (unsigned)g->line, g->id);
 	}
-}
-
-/* Drop the rejected records and the memberships that name them. */
-static int
-screen_compact(struct screen *s)
-{
-	struct roster *r = s->r;
-	uint32_t *pmap, *gmap;
-	size_t i, n;
-
-	if ((pmap = calloc(r->npersons + 1, sizeof(*pmap))) == NULL ||
-	    (gmap = calloc(r->ngroups + 1, sizeof(*gmap))) == NULL) {
-		free(pmap);
-		return error_sys("screen");
-	}
-	for (i = n = 0; i < r->npersons; i++)
-		if (!s->pdead[i]) {
-			pmap[i] = (uint32_t)n;
-			r->persons[n++] = r->persons[i];
-		}
-	r->npersons = n;
-	for (i = n = 0; i < r->ngroups; i++)
-		if (!s->gdead[i]) {
-			gmap[i] = (uint32_t)n;
-			r->groups[n++] = r->groups[i];
-		}
-	r->ngroups = n;
-	for (i = n = 0; i < r->nmembers; i++) {
-		struct membership m = r->members[i];
-
-		if (s->pdead[m.person] || s->gdead[m.group])
-			continue;
-		m.person = pmap[m.person];
-		m.group = gmap[m.group];
-		r->members[n++] = m;
-	}
-	free(pmap);
-	free(gmap);
-	if (n < r->nmembers) {
-		/* they count against safety.max_rejects like the others;
-		 * one line says how many */
-		size_t dropped = r->nmembers - n;
-
-		r->nmembers = n;
-		if (rejects_add(s->rj, s->mfile, 0, "person/group", "%zu "
-		    "memberships of the persons and groups rejected above "
-		    "left out", dropped) == -1)
-			return -1;
-		s->rj->count += dropped - 1;
-	}
-	return 0;
 }
 
 static int
@@ -2681,17 +2604,23 @@ screen_moodle(struct screen *s)
 		return -1;
 	}
 	free(ix);
-	if (screen_children(s) == -1)
+	for (i = 0; i < r->npersons && !s->pdead[i]; i++)
+		;
+	for (n = 0; i == r->npersons && n < r->ngroups && !s->gdead[n]; n++)
+		;
+	/* the groups below and the memberships go as dependents */
+	if ((i < r->npersons || n < r->ngroups) && roster_drop(r, s->pdead,
+	    s->gdead, s->rj, s->pfile, s->gfile, s->mfile) == -1)
 		return -1;
 	screen_altered(s);
-	return screen_compact(s);
+	return 0;
 }
 
 /*
  * Take out of the sealed roster r the records the profile's receiver
  * would choke on, each into rj with the reason (pfile, gfile and mfile
- * name the sources), and the memberships that name them (counted as
- * rejects, in one line).
+ * name the sources), and the groups below them and the memberships
+ * that name them (as dependents: roster_drop).
  * *altered gets the number of records whose values the receiver stores
  * differently, each named in a warning.  The generic profile takes
  * everything.  Returns 0, or -1 on I/O error or no memory.
@@ -2710,7 +2639,7 @@ ims_screen(const struct ims_options *opt, struct roster *r,
 		for (i = 0; i < r->npersons; i++)
 			r->persons[i].nin = "";
 	if (opt->profile == PROFILE_ITSLEARNING)
-		return pifu_fit(r, rj, pfile, gfile);
+		return pifu_fit(r, rj, pfile, gfile, mfile);
 	if (opt->profile != PROFILE_MOODLE)
 		return 0;
 	memset(&s, 0, sizeof(s));

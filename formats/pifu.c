@@ -357,7 +357,7 @@ fit_groups(struct roster *r, uint8_t *drop, struct rejects *rj,
  */
 int
 pifu_fit(struct roster *r, struct rejects *rj, const char *personfile,
-    const char *groupfile)
+    const char *groupfile, const char *memberfile)
 {
 	uint8_t *pdrop, *gdrop;
 	size_t i;
@@ -376,7 +376,8 @@ pifu_fit(struct roster *r, struct rejects *rj, const char *personfile,
 		any = pdrop[i];
 	for (i = 0; i < r->ngroups && !any; i++)
 		any = gdrop[i];
-	if (any && roster_drop(r, pdrop, gdrop, rj, groupfile) == -1)
+	if (any && roster_drop(r, pdrop, gdrop, rj, personfile,
+	    groupfile, memberfile) == -1)
 		goto out;
 	rc = 0;
 out:

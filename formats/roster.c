@@ -1172,20 +1172,94 @@ compact(void *base, size_t n, size_t sz, const uint8_t *drop,
 	return out;
 }
 
+/* The files of the records a roster_drop reports. */
+struct drop_files {
+	const char	*person, *group, *member;
+};
+
+/*
+ * "MEMBERFILE:0: KIND: depends on rejected KIND 'ID' (FILE:LINE): N
+ * memberships left out" for the n memberships lost with one rejected
+ * record, counted in dependents (the memberships have no line of their
+ * own here).  0 or -1.
+ */
+static int
+lost_members(struct rejects *rj, const char *memberfile, const char *kind,
+    const char *id, const char *file, uint32_t line, size_t n)
+{
+	char q[128];
+
+	rejects_quote(id, strlen(id), q, sizeof(q));
+	if (rejects_dependent(rj, memberfile, 0, kind, "%s '%s' (%s:%u): "
+	    "%zu membership%s left out", kind, q, file, (unsigned)line, n,
+	    n == 1 ? "" : "s") == -1)
+		return -1;
+	rj->dependents += n - 1;
+	return 0;
+}
+
+/*
+ * Report the memberships lost with the removed persons (pd) and groups
+ * (gd) of r: one line per removed record that had any, a membership of
+ * a removed person and a removed group counted with the person.
+ * Returns the number lost, or -1.
+ */
+static long
+report_lost(const struct roster *r, const uint8_t *pd, const uint8_t *gd,
+    struct rejects *rj, const struct drop_files *f)
+{
+	size_t *pn, *gn, i, lost = 0;
+	long rc = -1;
+
+	pn = calloc(r->npersons + 1, sizeof(*pn));
+	gn = calloc(r->ngroups + 1, sizeof(*gn));
+	if (pn == NULL || gn == NULL) {
+		error_sys("roster");
+		goto out;
+	}
+	for (i = 0; i < r->nmembers; i++) {
+		const struct membership *m = &r->members[i];
+
+		if (pd != NULL && pd[m->person])
+			pn[m->person]++;
+		else if (gd[m->group])
+			gn[m->group]++;
+	}
+	for (i = 0; i < r->npersons; i++)
+		if (pn[i] > 0 && (lost += pn[i], lost_members(rj, f->member,
+		    "person", r->persons[i].id, f->person,
+		    r->persons[i].line, pn[i])) == -1)
+			goto out;
+	for (i = 0; i < r->ngroups; i++)
+		if (gn[i] > 0 && (lost += gn[i], lost_members(rj, f->member,
+		    "group", r->groups[i].id, f->group, r->groups[i].line,
+		    gn[i])) == -1)
+			goto out;
+	rc = (long)lost;
+out:
+	free(pn);
+	free(gn);
+	return rc;
+}
+
 /*
  * Remove the marked persons and groups of a sealed roster, the groups
  * below a removed group, and every membership of a removed record (both
- * as dependents of the rejected record);
+ * as dependents of the rejected record, "depends on rejected ...", the
+ * memberships one line per rejected record);
  * indexes are remapped (order is kept, so the roster stays sorted).
  * Returns 0, or -1 on no memory or I/O error.
  */
 int
 roster_drop(struct roster *r, const uint8_t *pdrop, const uint8_t *gdrop,
-    struct rejects *rj, const char *groupfile)
+    struct rejects *rj, const char *personfile, const char *groupfile,
+    const char *memberfile)
 {
+	struct drop_files f = { personfile, groupfile, memberfile };
 	uint8_t *gd;
 	uint32_t *pmap, *gmap;
-	size_t i, out, lost = 0;
+	size_t i, out;
+	long lost;
 	int rc = -1;
 
 	gd = calloc(r->ngroups + 1, 1);
@@ -1197,7 +1271,8 @@ roster_drop(struct roster *r, const uint8_t *pdrop, const uint8_t *gdrop,
 	}
 	if (gdrop != NULL)
 		memcpy(gd, gdrop, r->ngroups);
-	if (drop_below(r, gd, rj, groupfile) == -1)
+	if (drop_below(r, gd, rj, groupfile) == -1 ||
+	    (lost = report_lost(r, pdrop, gd, rj, &f)) == -1)
 		goto out;
 	r->npersons = compact(r->persons, r->npersons, sizeof(struct person),
 	    pdrop, pmap);
@@ -1207,21 +1282,17 @@ roster_drop(struct roster *r, const uint8_t *pdrop, const uint8_t *gdrop,
 		struct membership m = r->members[i];
 
 		if (pmap[m.person] == UINT32_MAX ||
-		    gmap[m.group] == UINT32_MAX) {
-			lost++;
+		    gmap[m.group] == UINT32_MAX)
 			continue;
-		}
 		m.person = pmap[m.person];
 		m.group = gmap[m.group];
 		r->members[out++] = m;
 	}
 	r->nmembers = out;
 	rc = 0;
-	if (lost > 0) {
-		rj->dependents += lost;
-		log_warn("%zu memberships left out with their rejected "
+	if (lost > 0)
+		log_warn("%ld memberships left out with their rejected "
 		    "persons or groups", lost);
-	}
 out:
 	free(gd);
 	free(pmap);

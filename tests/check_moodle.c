@@ -1264,6 +1264,7 @@ START_TEST(test_rejects_keep_the_import_going)
 	append("groups.csv", line);
 	append("groups.csv", "GDUP1,Same,\nGDUP2,Same,\n");
 	append("persons.csv", "PDUP,USER.1,A,B,a@b.c,1\n");
+	append("memberships.csv", "G1,PDUP,1,1\nG1,PDUP,2,1\n");
 	ck_assert_int_eq(run_sisfeed(0, &out), 0);
 	ck_assert_ptr_nonnull(rej = rejects_of(out));
 	free(out);
@@ -1279,8 +1280,11 @@ START_TEST(test_rejects_keep_the_import_going)
 	    "name"));
 	ck_assert_ptr_nonnull(strstr(rej, "person 'PDUP': the same login"));
 	ck_assert_ptr_nonnull(strstr(rej, "person 'P0': the same login"));
-	ck_assert_ptr_nonnull(strstr(rej, "memberships of the persons and "
-	    "groups rejected above left out"));
+	/* their memberships depend on them, as on every path */
+	ck_assert_ptr_nonnull(strstr(rej, "/export/memberships.csv:0: person: "
+	    "depends on rejected person 'PDUP' (" ));
+	ck_assert_ptr_nonnull(strstr(rej, "/export/persons.csv:32): 2 "
+	    "memberships left out"));
 	free(rej);
 	/* P0 (user.1) is rejected with its twin: it is not in Moodle */
 	ck_assert_int_eq(moodle_import(&m, file), 1);

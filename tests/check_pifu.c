@@ -368,6 +368,13 @@ START_TEST(test_fit_rejects)
 	    "rejected parent group 'LONG'"));
 	ck_assert_ptr_nonnull(strstr(text, "groups.csv:5: type: group "
 	    "'ODD': type 'department' has no PIFU-IMS group type"));
+	/* the memberships depend on their groups, as in the moodle screen */
+	ck_assert_ptr_nonnull(strstr(text, "memberships.csv:0: group: depends "
+	    "on rejected group 'KID' (groups.csv:4): 1 membership left out"));
+	ck_assert_ptr_nonnull(strstr(text, "memberships.csv:0: group: depends "
+	    "on rejected group 'LONG' (groups.csv:3): 1 membership left out"));
+	ck_assert_ptr_nonnull(strstr(text, "memberships.csv:0: group: depends "
+	    "on rejected group 'ODD' (groups.csv:5): 1 membership left out"));
 	ck_assert_ptr_nonnull(strstr(text, "persons.csv:2: email: note: "
 	    "person 'p1': 'ola@localhost' is not an address PIFU-IMS "
 	    "accepts"));
