@@ -1268,28 +1268,478 @@ sniff_verdict(const struct reader *rd)
 	    "export %s", rd->path, e->first, e->name, e->name);
 }
 
-/* Feed the whole file to the push parser.  0 or -1. */
+/* ------------------------------------------------------------------ */
+/* The memberships' fast path.                                         */
+
+/*
+ * Memberships are most of a large file (ten million <member>s of some
+ * 250 bytes each), and libxml2 spends most of the read on their
+ * markup.  Once the parser stands between two top-level elements, a
+ * <membership> in the common shape (the one sisfeed and most producers
+ * write: plain tags, no attributes but roletype and recstatus on
+ * <role>, no comments, entities or CDATA, printable ASCII text) is
+ * read here from the raw bytes and handed to the same record logic
+ * (membership_begin, role_end).  Whatever else (another shape, another
+ * encoding than UTF-8, a block larger than FAST_MAX) goes to libxml2
+ * from the start of that block, with the parser's line number moved on
+ * by the lines read here, so rejects and errors name the same lines.
+ * The shape is strict enough that a block it accepts is well-formed.
+ */
+#define FAST_MAX	(16 * 1024 * 1024)
+
+/* One <role> read by the fast path: pointers into the read buffer. */
+struct fastrole {
+	const char	*pkey, *idtype, *rt, *st;	/* text, trimmed */
+	size_t		 plen, idlen, rtlen, stlen;
+	unsigned long	 mline, rline;	/* of <member>, of <role> */
+	int		 have_rt;	/* roletype given */
+	int		 rstatus;	/* recstatus, 0 when absent */
+};
+
+/* A <membership> read by the fast path. */
+struct fastblock {
+	const char	*gkey;
+	size_t		 glen;
+	struct fastrole	*v;
+	size_t		 n, cap;
+};
+
+/* A cursor over the raw bytes of one block. */
+struct scan {
+	const char	*p, *end;
+	unsigned long	 line;
+	int		 more;	/* stopped at the end of the bytes */
+	int		 no;	/* stopped at bytes not in the shape */
+};
+
+/* Not in the shape: stop.  Returns 0. */
+static int
+sc_no(struct scan *sc)
+{
+	sc->no = 1;
+	return 0;
+}
+
+/* Skip white space between tags.  1, or 0 (stopped). */
+static int
+sc_ws(struct scan *sc)
+{
+	for (; sc->p < sc->end; sc->p++) {
+		if (*sc->p == '\n')
+			sc->line++;
+		else if (*sc->p == '\r') {
+			if (sc->p + 1 == sc->end)
+				break;
+			if (sc->p[1] != '\n')
+				return sc_no(sc);	/* a lone CR */
+		} else if (*sc->p != ' ' && *sc->p != '\t')
+			return 1;
+	}
+	sc->more = 1;
+	return 0;
+}
+
+/* 1 if the bytes at the cursor are lit (not consumed); 0 if not, with
+ * more set when they might be once more bytes come. */
+static int
+sc_peek(struct scan *sc, const char *lit, size_t n)
+{
+	size_t have = (size_t)(sc->end - sc->p);
+
+	if (have >= n)
+		return memcmp(sc->p, lit, n) == 0;
+	if (memcmp(sc->p, lit, have) == 0)
+		sc->more = 1;
+	return 0;
+}
+
+/* Consume the literal tag lit.  1, or 0 (stopped). */
+static int
+sc_lit(struct scan *sc, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if (sc->no || sc->more)
+		return 0;
+	if (!sc_peek(sc, lit, n))
+		return sc->more ? 0 : sc_no(sc);
+	sc->p += n;
+	return 1;
+}
+
+/*
+ * The text up to the next '<', trimmed as text_trim does: printable
+ * ASCII, blanks and line ends; '&' (an entity), ']' (maybe "]]>"),
+ * a CR inside the text and anything else leave the shape.  1, or 0.
+ */
+static int
+sc_text(struct scan *sc, const char **s, size_t *len)
+{
+	const char *b = sc->p, *e;
+	unsigned char c;
+
+	if (sc->no || sc->more)
+		return 0;
+	for (; sc->p < sc->end && *sc->p != '<'; sc->p++) {
+		c = (unsigned char)*sc->p;
+		if (c == '\n')
+			sc->line++;
+		else if (c >= 0x7f || c == '&' || c == ']' ||
+		    (c < 0x20 && c != '\t' && c != '\r'))
+			return sc_no(sc);
+	}
+	if (sc->p == sc->end) {
+		sc->more = 1;
+		return 0;
+	}
+	for (e = sc->p; b < e && (*b == ' ' || *b == '\t' || *b == '\n' ||
+	    *b == '\r'); b++)
+		;
+	while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
+	    e[-1] == '\r'))
+		e--;
+	if (memchr(b, '\r', (size_t)(e - b)) != NULL)
+		return sc_no(sc);	/* libxml2 would make it a LF */
+	*s = b;
+	*len = (size_t)(e - b);
+	return 1;
+}
+
+/* <name>text</name>, the text into *s, *len.  1, or 0. */
+static int
+sc_leaf(struct scan *sc, const char *open, const char *close,
+    const char **s, size_t *len)
+{
+	return sc_lit(sc, open) && sc_text(sc, s, len) &&
+	    sc_lit(sc, close);
+}
+
+/* <sourcedid>[<source>..</source>]<id>..</id></sourcedid>.  1, or 0. */
+static int
+sc_sourcedid(struct scan *sc, const char **id, size_t *len)
+{
+	const char *src;
+	size_t srclen;
+
+	if (!sc_lit(sc, "<sourcedid>") || !sc_ws(sc))
+		return 0;
+	if (sc_peek(sc, "<source>", 8) && (!sc_leaf(sc, "<source>",
+	    "</source>", &src, &srclen) || !sc_ws(sc)))
+		return 0;
+	return sc_leaf(sc, "<id>", "</id>", id, len) && sc_ws(sc) &&
+	    sc_lit(sc, "</sourcedid>");
+}
+
+/*
+ * The attributes of <role ...> up to '>': roletype and recstatus, each
+ * once, double-quoted, printable ASCII without '&' and '<'.  1, or 0.
+ */
+static int
+sc_role_attrs(struct scan *sc, struct fastrole *fr)
+{
+	const char *v;
+	int rt = 0, rs = 0, *seen;
+	size_t n;
+
+	for (;;) {
+		if (sc->p == sc->end) {
+			sc->more = 1;
+			return 0;
+		}
+		if (*sc->p == '>') {
+			sc->p++;
+			return 1;
+		}
+		if (sc_peek(sc, " roletype=\"", 11)) {
+			seen = &rt;
+			sc->p += 11;
+		} else if (sc_peek(sc, " recstatus=\"", 12)) {
+			seen = &rs;
+			sc->p += 12;
+		} else
+			return sc->more ? 0 : sc_no(sc);
+		if ((*seen)++)
+			return sc_no(sc);	/* twice: not well-formed */
+		for (v = sc->p; sc->p < sc->end && *sc->p != '"'; sc->p++)
+			if ((unsigned char)*sc->p < 0x20 ||
+			    (unsigned char)*sc->p >= 0x7f || *sc->p == '&' ||
+			    *sc->p == '<')
+				return sc_no(sc);
+		if (sc->p == sc->end) {
+			sc->more = 1;
+			return 0;
+		}
+		n = (size_t)(sc->p - v);
+		sc->p++;
+		if (seen == &rt) {
+			fr->rt = v;
+			fr->rtlen = n;
+			fr->have_rt = 1;
+		} else	/* as attr_recstatus reads it */
+			fr->rstatus = n >= 1 && v[0] >= '1' && v[0] <= '3' &&
+			    (n == 1 || v[1] == ' ') ? v[0] - '0' : 0;
+	}
+}
+
+/* Room for one more role in fb.  0 or -1. */
+static int
+fast_grow(struct fastblock *fb)
+{
+	struct fastrole *nv;
+	size_t ncap;
+
+	if (fb->n < fb->cap)
+		return 0;
+	ncap = fb->cap ? fb->cap * 2 : 256;
+	if ((nv = reallocarray(fb->v, ncap, sizeof(*nv))) == NULL)
+		return error_sys("memberships");
+	fb->v = nv;
+	fb->cap = ncap;
+	return 0;
+}
+
+/*
+ * One <member> at the cursor into fb: one entry per <role>.  1, 0
+ * (stopped), or -1 (no memory).
+ */
+static int
+sc_member(struct scan *sc, struct fastblock *fb)
+{
+	struct fastrole base, *fr;
+
+	memset(&base, 0, sizeof(base));
+	if (!sc_lit(sc, "<member>"))
+		return 0;
+	base.mline = sc->line;
+	if (!sc_ws(sc) || !sc_sourcedid(sc, &base.pkey, &base.plen) ||
+	    !sc_ws(sc) || !sc_leaf(sc, "<idtype>", "</idtype>",
+	    &base.idtype, &base.idlen) || !sc_ws(sc))
+		return 0;
+	while (sc_peek(sc, "<role", 5)) {
+		sc->p += 5;
+		if (fast_grow(fb) == -1)
+			return -1;
+		fr = &fb->v[fb->n];
+		*fr = base;
+		if (!sc_role_attrs(sc, fr))
+			return 0;
+		fr->rline = sc->line;
+		if (!sc_ws(sc) || !sc_leaf(sc, "<status>", "</status>",
+		    &fr->st, &fr->stlen) || !sc_ws(sc) ||
+		    !sc_lit(sc, "</role>") || !sc_ws(sc))
+			return 0;
+		fb->n++;
+	}
+	return sc_lit(sc, "</member>");
+}
+
+/*
+ * White space and one whole <membership> in the common shape at the
+ * cursor, into fb.  1 (sc->p past it), 0 (sc->more: not all there
+ * yet; else not in the shape), or -1 (no memory).
+ */
+static int
+sc_membership(struct scan *sc, struct fastblock *fb)
+{
+	int rc;
+
+	fb->n = 0;
+	if (!sc_ws(sc) || !sc_lit(sc, "<membership>") || !sc_ws(sc) ||
+	    !sc_sourcedid(sc, &fb->gkey, &fb->glen) || !sc_ws(sc))
+		return 0;
+	while (!sc_peek(sc, "</membership>", 13)) {
+		if (sc->more)
+			return 0;
+		if ((rc = sc_member(sc, fb)) != 1)
+			return rc;
+		if (!sc_ws(sc))
+			return 0;
+	}
+	sc->p += 13;
+	return 1;
+}
+
+/* Set b to s[0..len).  0 or -1. */
+static int
+sb_setn(struct tbuf *b, const char *s, size_t len)
+{
+	b->len = 0;
+	return sb_append(b, s, len);
+}
+
+/*
+ * The records of a block the fast path read, as the SAX events of the
+ * same bytes would make them.  0 or -1.
+ */
+static int
+fast_apply(struct reader *rd, const struct fastblock *fb)
+{
+	struct member_rec *m = &rd->m;
+	const struct fastrole *fr, *prev = NULL;
+	size_t i;
+
+	if (membership_begin(rd) == -1)
+		return -1;
+	m->have_group = 1;
+	if (sb_setn(&m->group, fb->gkey, fb->glen) == -1)
+		return -1;
+	m->gidx = find_key(&rd->gk, &m->group);
+	for (i = 0; i < fb->n; i++, prev = fr) {
+		fr = &fb->v[i];
+		if (prev == NULL || prev->pkey != fr->pkey) {
+			m->have_person = m->have_idtype = 1;
+			m->pidx = -2;
+			m->mline = fr->mline;
+			if (sb_setn(&m->person, fr->pkey, fr->plen) == -1 ||
+			    sb_setn(&m->idtype, fr->idtype, fr->idlen) == -1)
+				return -1;
+		}
+		if (sb_setn(&m->roleraw, fr->have_rt ? fr->rt : "",
+		    fr->have_rt ? fr->rtlen : 0) == -1 ||
+		    sb_setn(&m->status, fr->st, fr->stlen) == -1)
+			return -1;
+		m->roletype = fr->have_rt ? role_parse(sb_str(&m->roleraw)) : 1;
+		m->rstatus = fr->rstatus;
+		m->have_status = 1;
+		m->rline = fr->rline;
+		if (role_end(rd) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* The read buffer: unread bytes buf[pos..len). */
+struct feed {
+	char		*buf;
+	size_t		 cap, pos, len;
+	int		 eof;
+};
+
+/*
+ * Keep the unread bytes and read more after them, the buffer doubled
+ * first when they fill half of it (up to FAST_MAX).  0 or -1.
+ */
+static int
+feed_fill(struct reader *rd, struct feed *f)
+{
+	char *nb;
+	int n;
+
+	if (f->pos > 0) {
+		memmove(f->buf, f->buf + f->pos, f->len - f->pos);
+		f->len -= f->pos;
+		f->pos = 0;
+	}
+	if (f->len > f->cap / 2 && f->cap < FAST_MAX) {
+		if ((nb = realloc(f->buf, f->cap * 2)) == NULL)
+			return error_sys("%s: read buffer", rd->path);
+		f->buf = nb;
+		f->cap *= 2;
+	}
+	if (f->len == f->cap || f->eof)
+		return 0;
+	if ((n = read_chunk(rd, f->buf + f->len,
+	    (unsigned)(f->cap - f->len))) == -1)
+		return -1;
+	if (n == 0)
+		f->eof = 1;
+	if (!rd->enc.decl_seen)
+		sniff_decl(&rd->enc, f->buf + f->len, (size_t)n);
+	sniff_bytes(&rd->enc, (const unsigned char *)f->buf + f->len,
+	    (size_t)n);
+	f->len += (size_t)n;
+	return 0;
+}
+
+/* Feed n bytes to libxml2.  0, or -1 (error set: the parser's own). */
+static int
+feed_xml(struct reader *rd, const char *b, size_t n)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (xmlParseChunk(rd->ctxt, b, (int)n, 0) == 0 && !rd->failed)
+		return 0;
+	if ((rc = parse_result(rd)) == 0)
+		rc = error_set("%s: not well-formed", rd->path);
+	return rc;
+}
+
+/*
+ * 1 if libxml2 stands between two children of <enterprise> with only
+ * white space unparsed, reading UTF-8 as it is: the next bytes may be
+ * read by the fast path.  *line is then the line they start on.
+ */
+static int
+xml_between(struct reader *rd, unsigned long *line)
+{
+	xmlParserCtxtPtr c = rd->ctxt;
+	const xmlChar *p;
+	unsigned long l;
+
+	if (rd->failed || rd->depth != 1 || !rd->seen_root ||
+	    c->instate != XML_PARSER_CONTENT || c->input == NULL ||
+	    c->input->buf == NULL || c->input->buf->encoder != NULL ||
+	    c->input->line < 1)
+		return 0;
+	l = (unsigned long)c->input->line;
+	for (p = c->input->cur; p < c->input->end; p++) {
+		if (*p == '\n')
+			l++;
+		else if (*p != ' ' && *p != '\t' && *p != '\r')
+			return 0;
+	}
+	*line = l;
+	return 1;
+}
+
+/* The first "<membership" in b[0..n), or NULL. */
+static const char *
+find_membership(const char *b, size_t n)
+{
+	const char *p = b, *end = b + n;
+
+	while (end - p >= 11 && (p = memchr(p, '<', (size_t)(end - p - 10))) !=
+	    NULL) {
+		if (memcmp(p + 1, "membership", 10) == 0)
+			return p;
+		p++;
+	}
+	return NULL;
+}
+
+/* Feed the whole file: libxml2, and the fast path where it can.  0 or
+ * -1. */
 static int
 reader_parse(struct reader *rd)
 {
 	xmlSAXHandler sax;	/* copied into the parser context */
-	enum { CHUNK = 256 * 1024 };
-	char *buf;
-	int n, i, rc = -1;
+	enum { CHUNK = 256 * 1024, TAIL = 10 };
+	struct feed f;
+	struct fastblock fb;
+	struct scan sc;
+	const char *hit;
+	unsigned long line0 = 0, line = 0;
+	size_t from;
+	int n, i, rc = -1, fast = 0, left = 0;
 
 	memset(&sax, 0, sizeof(sax));
+	memset(&f, 0, sizeof(f));
+	memset(&fb, 0, sizeof(fb));
 	sax.initialized = XML_SAX2_MAGIC;
 	sax.startElementNs = sax_start;
 	sax.endElementNs = sax_end;
 	sax.characters = sax_text;
 	sax.cdataBlock = sax_text;
 	sax.serror = sax_error;
-	if ((buf = malloc(CHUNK)) == NULL)
+	f.cap = CHUNK;
+	if ((f.buf = malloc(f.cap)) == NULL)
 		return error_sys("%s: read buffer", rd->path);
 	/* The first bytes let libxml2 detect the encoding. */
-	if ((n = read_chunk(rd, buf, 4)) == -1)
+	if ((n = read_chunk(rd, f.buf, 4)) == -1)
 		goto out;
-	rd->ctxt = xmlCreatePushParserCtxt(&sax, rd, buf, n, rd->path);
+	rd->ctxt = xmlCreatePushParserCtxt(&sax, rd, f.buf, n, rd->path);
 	if (rd->ctxt == NULL) {
 		error_set("%s: cannot create an XML parser", rd->path);
 		goto out;
@@ -1301,25 +1751,76 @@ reader_parse(struct reader *rd)
 			error_set("%s: out of memory", rd->path);
 			goto out;
 		}
-	while ((n = read_chunk(rd, buf, CHUNK)) > 0) {
-		if (!rd->enc.decl_seen)
-			sniff_decl(&rd->enc, buf, (size_t)n);
-		sniff_bytes(&rd->enc, (const unsigned char *)buf, (size_t)n);
-		if (xmlParseChunk(rd->ctxt, buf, n, 0) != 0 || rd->failed) {
-			rc = parse_result(rd);
-			if (rc == 0)
-				rc = error_set("%s: not well-formed",
-				    rd->path);
-			goto out;
+	for (;;) {
+		if (fast) {
+			memset(&sc, 0, sizeof(sc));
+			sc.p = f.buf + f.pos;
+			sc.end = f.buf + f.len;
+			sc.line = line;
+			if ((rc = sc_membership(&sc, &fb)) == -1)
+				goto out;
+			if (rc == 1) {
+				if (fast_apply(rd, &fb) == -1)
+					goto out;
+				f.pos = (size_t)(sc.p - f.buf);
+				line = sc.line;
+				continue;
+			}
+			rc = -1;
+			if (sc.more && !f.eof && (f.len - f.pos < f.cap ||
+			    f.cap < FAST_MAX)) {
+				if (feed_fill(rd, &f) == -1)
+					goto out;
+				continue;
+			}
+			/* libxml2 reads on from here, lines counted. */
+			rd->ctxt->input->line += (int)(line - line0);
+			fast = 0;
+			left = 1;
+			continue;
 		}
+		if (f.pos == f.len) {
+			if (f.eof)
+				break;
+			if (feed_fill(rd, &f) == -1)
+				goto out;
+			continue;
+		}
+		from = f.pos + (size_t)left;
+		hit = find_membership(f.buf + from, f.len - from);
+		if (hit != NULL) {
+			/* Up to it; then the fast path if libxml2 is
+			 * between elements, else past its '<'. */
+			if (feed_xml(rd, f.buf + f.pos,
+			    (size_t)(hit - f.buf) - f.pos) == -1)
+				goto out;
+			f.pos = (size_t)(hit - f.buf);
+			left = 0;
+			if (xml_between(rd, &line0)) {
+				line = line0;
+				fast = 1;
+			} else
+				left = 1;
+			continue;
+		}
+		/* Keep a tail that may be the start of "<membership". */
+		n = f.eof || f.len - f.pos <= TAIL ? 0 : TAIL;
+		if (f.eof || n > 0) {
+			if (feed_xml(rd, f.buf + f.pos,
+			    f.len - f.pos - (size_t)n) == -1)
+				goto out;
+			f.pos = f.len - (size_t)n;
+			left = 0;
+		}
+		if (!f.eof && feed_fill(rd, &f) == -1)
+			goto out;
 	}
-	if (n == -1)
-		goto out;
 	xmlParseChunk(rd->ctxt, NULL, 0, 1);
 	if ((rc = parse_result(rd)) == 0)
 		rc = sniff_verdict(rd);
 out:
-	free(buf);
+	free(f.buf);
+	free(fb.v);
 	return rc;
 }
 
