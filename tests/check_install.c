@@ -2,7 +2,8 @@
  * check_install.c -- make install and make uninstall into a DESTDIR:
  * every file where a Debian admin looks for it, the units with the
  * real paths of this install, the modes, and an uninstall that leaves
- * nothing behind but a config the admin wrote.
+ * nothing behind but a config the admin wrote; and the build flags a
+ * packager sets.
  */
 #include <dirent.h>
 #include <limits.h>
@@ -178,6 +179,44 @@ START_TEST(test_install_sysconfdir)
 }
 END_TEST
 
+/*
+ * The build takes the packager's CPPFLAGS, LDFLAGS and $(PKG_CONFIG)
+ * (here an echo, so its arguments show in the commands), and -Werror
+ * only in the test build: make -n prints the commands without running.
+ */
+START_TEST(test_build_flags)
+{
+	char b[PATH_MAX + 8], tobj[PATH_MAX + 32];
+	char *out;
+	char *argv[] = { (char *)"/usr/bin/make", (char *)"-n", (char *)"-B",
+	    (char *)"-C", (char *)tu_top(), b,
+	    (char *)"CPPFLAGS=-DSISFEED_PACKAGER_CPP",
+	    (char *)"LDFLAGS=-Wl,-z,relro", (char *)"CFLAGS=",
+	    (char *)"PKG_CONFIG=/bin/echo PKGCONFIG_WAS_ASKED",
+	    (char *)"sisfeed", NULL, NULL };
+	int rc;
+
+	snprintf(b, sizeof(b), "B=%s/b", dir);
+	rc = tu_run(argv, &out, 120);
+	ck_assert_msg(rc == 0, "make -n sisfeed: exit %d:\n%s", rc, out);
+	has(out, " -DSISFEED_PACKAGER_CPP ");
+	has(out, "PKGCONFIG_WAS_ASKED --cflags libxml-2.0");
+	has(out, "PKGCONFIG_WAS_ASKED --libs libxml-2.0");
+	has(out, " -Wl,-z,relro");
+	ck_assert_msg(strstr(out, "-Werror") == NULL, "-Werror in the "
+	    "release build:\n%s", out);
+	free(out);
+
+	snprintf(tobj, sizeof(tobj), "%s/b/test/agent/main.o", dir);
+	argv[10] = tobj;
+	rc = tu_run(argv, &out, 120);
+	ck_assert_msg(rc == 0, "make -n test build: exit %d:\n%s", rc, out);
+	has(out, " -DSISFEED_PACKAGER_CPP ");
+	has(out, " -Werror ");
+	free(out);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -188,6 +227,7 @@ main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_install_uninstall);
 	tcase_add_test(tc, test_install_sysconfdir);
+	tcase_add_test(tc, test_build_flags);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s) != 0;
 }
