@@ -2346,7 +2346,7 @@ END_TEST
  * without rejects leaves no rejects file. */
 START_TEST(test_retention)
 {
-	char *s;
+	char *s, h[PATH_MAX];
 	int i;
 
 	make_root(dir, "first_run: block", "first_run: allow",
@@ -2363,6 +2363,25 @@ START_TEST(test_retention)
 	hasnt(s, "status=completed");		/* the first run is gone */
 	has(s, "status=unchanged");
 	free(s);
+
+	/* history: earlier snapshots, the newest `history` of them. Each
+	 * is named by its time, so the snapshot is dated back an hour a
+	 * run: four delivering runs in one second still make four names. */
+	snprintf(h, sizeof(h), "%s", at(dir, "h"));
+	make_root(h, "first_run: block", "first_run: allow",
+	    "history: 7\n", "history: 2\n", (char *)NULL);
+	night(h, 1);
+	free(expect_run(0, h, "run", (char *)NULL));
+	for (i = 0; i < 4; i++) {
+		struct timeval tv[2] = { { time(NULL) - 3600 * (10 - i), 0 },
+		    { time(NULL) - 3600 * (10 - i), 0 } };
+
+		ck_assert_int_eq(utimes(at(h, "state/snapshot"), tv), 0);
+		night(h, i % 2 == 0 ? 2 : 1);
+		free(expect_run(0, h, "run", "--override",
+		    (char *)NULL));
+	}
+	ck_assert_int_eq(count_dir(at(h, "state/history")), 2);
 }
 END_TEST
 
