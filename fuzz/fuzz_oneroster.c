@@ -1,7 +1,8 @@
 /*
  * fuzz_oneroster.c -- a OneRoster 1.1 bulk export: the input's parts
  * (cut at FUZZ_SEP) are users, orgs, classes, enrollments,
- * academicSessions and manifest.csv, in that order.
+ * academicSessions and manifest.csv, in that order.  An input that
+ * starts as a zip does ("PK\3\4") is the bundle as a .zip, whole.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +18,27 @@ static const char *const names[] = {
 };
 #define NPART	(sizeof(names) / sizeof(names[0]))
 
-static struct config *cfg;
+static struct config *cfg, *zcfg;
+
+/* The input as a zipped bundle (libzip, instream.c). */
+static void
+read_zip(const uint8_t *data, size_t len)
+{
+	struct roster r;
+	struct rejects rj;
+
+	if (zcfg == NULL)
+		zcfg = fuzz_config(
+		    "site: Fuzz\nstate_dir: @DIR@/state\n"
+		    "source:\n  format: oneroster\n  dir: @DIR@/bundle.zip\n"
+		    "  zip_max: 16\n"
+		    "output:\n  source: fuzz\ndelivery:\n  dir: @DIR@/out\n");
+	fuzz_put(6, "bundle.zip", data, len);
+	memset(&rj, 0, sizeof(rj));
+	roster_init(&r);
+	(void)oneroster_read_roster(zcfg, &r, &rj);
+	roster_free(&r);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
@@ -27,6 +48,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	struct roster r;
 	struct rejects rj;
 
+	if (len >= 4 && memcmp(data, "PK\3\4", 4) == 0) {
+		read_zip(data, len);
+		return 0;
+	}
 	if (cfg == NULL)
 		cfg = fuzz_config(
 		    "site: Fuzz\nstate_dir: @DIR@/state\n"
