@@ -2047,6 +2047,7 @@ write_file(struct conn *c, const unsigned char *h, size_t hlen, int fd,
 		acked += (off_t)len;
 		window = window_size(c, acked, pg->start);
 		progress_show(pg, acked, 0);
+		fault_point("copy");	/* the crash tests: cut mid-file */
 	}
 	if (off != size) {
 		c->retry = 0;

@@ -234,7 +234,8 @@ log_error(const char *fmt, ...)
  * Fault injection for the crash tests: when SISFEED_CRASH_AFTER names
  * this point, the process is killed with SIGKILL here, as a power cut
  * would.  Points: the run's stages (read, diff, write, deliver,
- * commit) and "copy" (half of a file copied under its temporary name).
+ * commit) and "copy" (a delivery cut after its first chunk, under its
+ * temporary name, in a directory or over SFTP).
  */
 void
 fault_point(const char *name)

@@ -1563,6 +1563,117 @@ START_TEST(t_e2e_killed_mid_upload)
 }
 END_TEST
 
+/* Every crash point of a run (lib/log.c fault_point), delivering over
+ * SFTP: "copy" is an upload cut after its first write. */
+static const char *const crash_points[] = { "read", "diff", "write",
+	"copy", "deliver", "commit" };
+#define NCRASH	(sizeof(crash_points) / sizeof(crash_points[0]))
+
+/* The newest delivered file in remote_dir (names sort by time), and
+ * that no temporary file is there. */
+static const char *
+newest_delivered(void)
+{
+	static char path[1024];
+	struct dirent *e;
+	char best[256] = "";
+	DIR *d;
+
+	ck_assert_ptr_nonnull(d = opendir(srv.remote));
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		ck_assert_msg(e->d_name[0] != '.' && strstr(e->d_name,
+		    ".part") == NULL, "%s left in remote_dir", e->d_name);
+		if (strcmp(e->d_name, best) > 0)
+			snprintf(best, sizeof(best), "%s", e->d_name);
+	}
+	closedir(d);
+	ck_assert_msg(best[0] != '\0', "nothing delivered");
+	snprintf(path, sizeof(path), "%s/%s", srv.remote, best);
+	return path;
+}
+
+/* Nothing half-written in the state directory: out/ empty, no
+ * temporary file, no note of an upload in progress. */
+static void
+state_clean(const char *state)
+{
+	struct dirent *e;
+	DIR *d;
+
+	ck_assert_ptr_nonnull(d = opendir(state));
+	while ((e = readdir(d)) != NULL)
+		ck_assert_msg(strstr(e->d_name, ".part") == NULL,
+		    "%s left in the state directory", e->d_name);
+	closedir(d);
+	ck_assert_ptr_nonnull(d = opendir(in(state, "out")));
+	while ((e = readdir(d)) != NULL)
+		ck_assert_msg(e->d_name[0] == '.', "out/%s left", e->d_name);
+	closedir(d);
+}
+
+/*
+ * kill -9 at each crash point of a run delivering over SFTP: the next
+ * run brings the receiver to the export (its newest file is tonight's
+ * export, byte for byte) and leaves nothing half-written there or in
+ * the state directory; the one after has nothing to do.
+ */
+START_TEST(t_e2e_crash)
+{
+	const char *point = crash_points[_i], *newest;
+	char state[600], want[700], *out, *before;
+	size_t blen;
+	int rc;
+
+	setenv("SOURCE_DATE_EPOCH", "1790000000", 1);
+	snprintf(state, sizeof(state), "%s/inst/state", srv.dir);
+	snprintf(want, sizeof(want), "%s/export.xml", srv.dir);
+	e2e_root(0, 0);
+	ck_assert_msg(e2e_sisfeed(&out, "run", (char *)NULL) == EXIT_OK,
+	    "%s", out);
+	free(out);
+	ck_assert_ptr_nonnull(before = e2e_snapshot(&blen));
+	rename_ada();
+
+	setenv("SISFEED_CRASH_AFTER", point, 1);
+	rc = e2e_sisfeed(&out, "run", (char *)NULL);
+	unsetenv("SISFEED_CRASH_AFTER");
+	ck_assert_msg(rc == 128 + 9, "crash after %s: exit %d: %s", point,
+	    rc, out);
+	free(out);
+	if (strcmp(point, "copy") == 0)
+		ck_assert_msg(part_size() >= 0, "the cut upload left no part");
+	if (strcmp(point, "commit") != 0) {
+		char *snap = e2e_snapshot(NULL);
+
+		ck_assert_msg(snap != NULL && memcmp(snap, before, blen) == 0,
+		    "crash after %s changed the snapshot", point);
+		free(snap);
+	}
+
+	ck_assert_msg(e2e_sisfeed(&out, "run", (char *)NULL) == EXIT_OK,
+	    "after a crash in %s: %s", point, out);
+	free(out);
+	ck_assert_msg(e2e_sisfeed(&out, "export", "-o", want, (char *)NULL)
+	    == EXIT_OK, "%s", out);
+	free(out);
+	newest = newest_delivered();
+	ck_assert_msg(files_equal(newest, want), "after a crash in %s the "
+	    "receiver's newest file %s is not the export", point, newest);
+	snprintf(want, sizeof(want), "%s/snapshot", state);
+	ck_assert_msg(files_equal(newest, want), "after a crash in %s the "
+	    "snapshot is not what was delivered", point);
+	state_clean(state);
+	ck_assert(!tu_exists(in(state, "sftp.part")));
+
+	ck_assert_int_eq(e2e_sisfeed(&out, "run", (char *)NULL), EXIT_OK);
+	ck_assert_msg(strstr(out, "nothing to do") != NULL, "%s", out);
+	free(out);
+	free(before);
+}
+END_TEST
+
 /* The reply parsers, without a server: a session's replies parse; a
  * bad length, a truncated string or an unknown type is refused. */
 START_TEST(t_parse_replies)
@@ -1663,6 +1774,12 @@ sftp_suite(void)
 	tcase_add_test(tc, t_e2e_nothing_listens);
 	tcase_add_test(tc, t_e2e_key_mode_0644);
 	tcase_add_test(tc, t_e2e_killed_mid_upload);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("crash");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, t_e2e_crash, 0, (int)NCRASH);
 	suite_add_tcase(s, tc);
 	return s;
 }
