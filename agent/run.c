@@ -30,6 +30,8 @@ struct run {
 	struct verdict		 v;
 	struct rejects		 rj;
 	int			 have_snapshot;
+	int			 delivered;	/* marked: full_tmp stays for
+						 * the roll forward */
 	struct export_size	 sizes[EXPORT_FILES];	/* as read */
 	size_t			 nsizes;
 	char			 rejects_tmp[PATH_MAX];
@@ -931,6 +933,8 @@ stage_deliver(struct run *r)
 	/* the receiver holds it: a stop before the commit rolls forward */
 	if (snapshot_mark_delivered(r->cfg->state_dir, r->full_tmp) == -1)
 		log_warn("%s", error_last());
+	else
+		r->delivered = 1;
 	stage_end(r, ST_DELIVER);
 	log_info("delivered %s (%lld bytes) to %s", r->rep.file_name,
 	    (long long)r->rep.file_size, r->rep.remote_path);
@@ -1146,7 +1150,9 @@ retain(const struct config *cfg)
 static void
 remove_outgoing(struct run *r)
 {
-	if (r->full_tmp[0] != '\0')
+	/* Delivered and not committed (the commit failed): the next run
+	 * makes it the snapshot (roll_forward). */
+	if (r->full_tmp[0] != '\0' && !r->delivered)
 		unlink(r->full_tmp);
 	if (r->delta_tmp[0] != '\0')
 		unlink(r->delta_tmp);
@@ -1229,8 +1235,11 @@ roll_forward(const struct config *cfg)
 {
 	int rc;
 
-	if ((rc = snapshot_roll_forward(cfg->state_dir, cfg->history)) <= 0)
-		return rc;
+	if ((rc = snapshot_roll_forward(cfg->state_dir, cfg->history)) == -1)
+		return error_prefix("committing the file the last run "
+		    "delivered: ");
+	if (rc == 0)
+		return 0;
 	log_warn("the last run stopped after its delivery and before its "
 	    "commit: the file it delivered is now the snapshot");
 	clear_pending(cfg);

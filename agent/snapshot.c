@@ -214,7 +214,8 @@ prune(const char *dir, const char *prefix, int keep)
  * snapshot is kept in history/ (hard link, then the rename replaces
  * it), and history is pruned to `keep` files.  The rename is the
  * moment of truth: before it the old snapshot stands, after it the
- * new one.  Returns 0, or -1 (error set).
+ * new one (a history that cannot be pruned is then a warning).  Returns
+ * 0, or -1 (error set).
  */
 int
 snapshot_commit(const char *state_dir, const char *tmp, int keep)
@@ -240,7 +241,11 @@ snapshot_commit(const char *state_dir, const char *tmp, int keep)
 		return error_sys("%s: rename to %s", tmp, cur);
 	if (fsync_dir_of(cur) == -1)
 		return -1;
-	return prune(hist, "snapshot.", keep);
+	/* Committed: a history that cannot be pruned is a warning. */
+	if (prune(hist, "snapshot.", keep) == -1)
+		log_warn("%s (history/ keeps more than %d snapshots)",
+		    error_last(), keep);
+	return 0;
 }
 
 /*

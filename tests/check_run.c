@@ -48,6 +48,8 @@ teardown(void)
 	/* What a failed disk test may have left mounted. */
 	snprintf(path, sizeof(path), "%s/outbox", dir);
 	(void)umount2(path, MNT_DETACH);
+	snprintf(path, sizeof(path), "%s/state/history", dir);
+	(void)umount2(path, MNT_DETACH);
 	snprintf(path, sizeof(path), "%s/state", dir);
 	(void)umount2(path, MNT_DETACH);
 	snprintf(path, sizeof(path), "%s/state2", dir);
@@ -1177,6 +1179,100 @@ START_TEST(test_state_readonly)
 	has(out, "delivered: ");
 	free(out);
 	ck_assert_int_eq(umount(at(dir, "state")), 0);
+}
+END_TEST
+
+/*
+ * The commit fails (history/ is read-only, so the old snapshot cannot
+ * be kept there): the run fails in commit with the file system's
+ * message once, as printed and in its JSON summary; the file it
+ * delivered stays in out/, and the next run, history/ writable again,
+ * makes it the snapshot and has nothing more to do.
+ */
+START_TEST(test_commit_fails)
+{
+	char *out, *s, want[PATH_MAX + 128], old[PATH_MAX], json[PATH_MAX];
+	char stamp[32], delivered[PATH_MAX];
+	struct stat st;
+	struct tm tm;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	delivered_night1(dir, "night1.xml");
+	night(dir, 2);
+	if (tmpfs_mount(at(dir, "state/history"), "1m", MS_RDONLY) == -1) {
+		fprintf(stderr, "test_commit_fails: skipped (needs root and "
+		    "mount)\n");
+		return;
+	}
+	ck_assert_int_eq(stat(at(dir, "state/snapshot"), &st), 0);
+	gmtime_r(&st.st_mtim.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(old, sizeof(old), "%s/snapshot.%s", at(dir, "state/history"),
+	    stamp);
+	out = expect_run(1, dir, "run", "--override", (char *)NULL);
+	snprintf(want, sizeof(want), "error: failed in commit: %s: "
+	    "Read-only file system\n", old);
+	has(out, want);
+	/* once: no prefix doubled, no buffer formatted into itself */
+	ck_assert_ptr_null(strstr(strstr(out, want) + strlen(want),
+	    "Read-only"));
+	line_value(out, "delivered ", delivered, sizeof(delivered));
+	free(out);
+	s = last_line(at(dir, "state/runs.log"));
+	has(s, "status=failed");
+	has(s, "stage=commit");
+	snprintf(json, sizeof(json), "state/runs/%.*s.json",
+	    (int)strcspn(strstr(s, " run=") + 5, " "), strstr(s, " run=") + 5);
+	free(s);
+	s = read_or_die(at(dir, json), NULL);
+	snprintf(want, sizeof(want), "\"error\": \"%s: Read-only file "
+	    "system\"", old);
+	has(s, want);
+	has(s, "\"stage\": \"commit\"");
+	free(s);
+	ck_assert_int_eq(count_dir(at(dir, "state/out")), 1);
+	ck_assert(tu_exists(at(dir, "state/delivered")));
+
+	/* Still read-only: the next run says what it could not do. */
+	out = expect_run(1, dir, "run", (char *)NULL);
+	snprintf(want, sizeof(want), "committing the file the last run "
+	    "delivered: %s: Read-only file system\n", old);
+	has(out, want);
+	free(out);
+
+	/* Writable again: what was delivered becomes the snapshot. */
+	ck_assert_int_eq(umount(at(dir, "state/history")), 0);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "the file it delivered is now the snapshot");
+	has(out, "nothing to do");
+	free(out);
+	ck_assert_int_eq(count_dir(at(dir, "state/out")), 0);
+	ck_assert(!tu_exists(at(dir, "state/delivered")));
+	ck_assert(tu_exists(old));
+	ck_assert_int_eq(count_dir(at(dir, "outbox")), 2);
+	no_partial_files(dir);
+}
+END_TEST
+
+/* history/ that cannot be pruned after the snapshot moved: the run
+ * is committed (a warning), not failed. */
+START_TEST(test_history_prune_fails)
+{
+	char *out;
+
+	make_root(dir, "first_run: block", "first_run: allow", "history: 7",
+	    "history: 1", (char *)NULL);
+	delivered_night1(dir, "night1.xml");
+	ck_assert_int_eq(mkdir(at(dir, "state/history/snapshot.0"), 0700), 0);
+	night(dir, 2);
+	out = expect_run(0, dir, "run", "--override", (char *)NULL);
+	has(out, "delivered: ");
+	has(out, "/state/history/snapshot.0: ");
+	has(out, "(history/ keeps more than 1 snapshots)");
+	free(out);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "nothing to do");
+	free(out);
 }
 END_TEST
 
@@ -2622,6 +2718,8 @@ run_suite(void)
 	tcase_add_test(tc, test_partial_files_removed);
 	tcase_add_test(tc, test_disk_full);
 	tcase_add_test(tc, test_state_readonly);
+	tcase_add_test(tc, test_commit_fails);
+	tcase_add_test(tc, test_history_prune_fails);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
