@@ -15,7 +15,9 @@
  * `sisfeed run`, kills some runs between delivery and commit, lets the
  * model import a random subset of the files (some twice, never more
  * than output.window in a row missed), and after every import compares
- * the model with the export.  SISFEED_MODEL_TABLE=1 prints the table,
+ * the model with the export.  SISFEED_MODEL_TABLE=1 prints the state
+ * table (per night: the run, the file, the import, the model's users,
+ * courses and enrolments beside the export's, equal or not),
  * SISFEED_MODEL_SEED=N churns differently.
  */
 #include <fcntl.h>
@@ -998,6 +1000,44 @@ count_records(const char *path)
 	return n;
 }
 
+/* What the export holds: live persons, courses, active enrolments. */
+static void
+export_counts(const struct export *x, int *users, int *courses, int *enrols)
+{
+	int i, g, r;
+
+	*users = *courses = *enrols = 0;
+	for (i = 0; i < x->np; i++)
+		*users += x->p[i].alive;
+	for (g = 0; g < x->ng; g++) {
+		if (!x->g[g].alive)
+			continue;
+		(*courses)++;
+		for (i = 0; i < x->np; i++)
+			for (r = 0; r < XR; r++)
+				*enrols += x->p[i].alive && x->m[g][i][r] == 1;
+	}
+}
+
+/* One line of the state table (SISFEED_MODEL_TABLE). */
+static void
+table_line(const struct moodle *m, const struct export *x, int night,
+    const char *run, const char *import, const char *file)
+{
+	struct stat st;
+	int c, hidden = 0, users = 0, xu, xc, xe;
+
+	for (c = 0; c < m->nc; c++)
+		hidden += !m->c[c].visible;
+	for (c = 0; c < m->nu; c++)
+		users += !m->u[c].deleted;
+	export_counts(x, &xu, &xc, &xe);
+	printf("%5d %-9s %6lld %7d %-6s | %5d %7d %6d %7d | %5d %7d %7d | %s\n",
+	    night, run, stat(file, &st) == 0 ? (long long)st.st_size : 0LL,
+	    count_records(file), import, users, m->nc - hidden, hidden, m->ne,
+	    xu, xc, xe, *compare(m, x) == '\0' ? "yes" : "no");
+}
+
 /* Nights of churn, runs (some killed after delivery), imports of a
  * random subset; the model must equal the export after each import. */
 START_TEST(test_random_nights)
@@ -1017,8 +1057,9 @@ START_TEST(test_random_nights)
 	snprintf(edir, sizeof(edir), "%s/export", dir);
 	export_init(&x);
 	if (table)
-		printf("night crash import bytes records | users courses "
-		    "hidden enrolments | equal\n");
+		printf("night run        bytes records import | model: users "
+		    "courses hidden enrols | export: users courses enrols | "
+		    "equal\n");
 	for (night = 0; night < NIGHTS; night++) {
 		struct timespec ts[2];
 		int delivered = 0, dbl = 0;
@@ -1061,22 +1102,11 @@ START_TEST(test_random_nights)
 				dbl = 1;
 			}
 		}
-		if (table) {
-			struct stat st;
-			int c, hidden = 0, users = 0;
-
-			for (c = 0; c < m.nc; c++)
-				hidden += !m.c[c].visible;
-			for (c = 0; c < m.nu; c++)
-				users += !m.u[c].deleted;
-			printf("%5d %5s %6s %5lld %7d | %5d %7d %6d %10d | %s\n",
-			    night, crash ? "kill" : "-",
-			    imp ? (rc == 1 ? (dbl ? "twice" : "yes") :
-			    "seen") : "-",
-			    stat(file, &st) == 0 ? (long long)st.st_size : 0LL,
-			    count_records(file), users, m.nc - hidden, hidden,
-			    m.ne, imp ? "yes" : "-");
-		}
+		if (table)
+			table_line(&m, &x, night, crash ? "killed" :
+			    delivered ? "delivered" : "nothing", imp ? (rc == 1 ?
+			    (dbl ? "twice" : "yes") : "seen") : delivered ? "missed" :
+			    "-", file);
 	}
 	ck_assert_int_gt(crashes, 0);
 	ck_assert_int_gt(skipped, 0);
