@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -796,6 +797,132 @@ START_TEST(mail_disabled)
 }
 END_TEST
 
+/* --- sisfeed run with the relay down ---------------------------------- */
+
+/* f->tmp as an installation: the example config delivering night 1 to
+ * outbox/, mailing by SMTP to port (nothing need listen there). */
+static void
+install_at(const struct fixture *f, int port)
+{
+	static const char *const files[] = { "persons.csv", "groups.csv",
+		"memberships.csv" };
+	char path[4400], *cfgtext, *p, mail[256];
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/export", f->tmp);
+	if (mkdir(path, 0755) == -1 && errno != EEXIST)
+		ck_abort_msg("mkdir %s", path);
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/etc/examples/night1/%s",
+		    tu_top(), files[i]);
+		ck_assert_ptr_nonnull(p = tu_read(path, NULL));
+		snprintf(path, sizeof(path), "%s/export", f->tmp);
+		tu_write(path, files[i], p);
+		free(p);
+	}
+	snprintf(path, sizeof(path), "%s/outbox", f->tmp);
+	if (mkdir(path, 0755) == -1 && errno != EEXIST)
+		ck_abort_msg("mkdir %s", path);
+	snprintf(path, sizeof(path), "%s/etc/examples/sisfeed.yaml", tu_top());
+	ck_assert_ptr_nonnull(cfgtext = tu_read(path, NULL));
+	ck_assert_ptr_nonnull(p = strstr(cfgtext, "first_run: block"));
+	memcpy(p, "first_run: allow", 16);
+	snprintf(mail, sizeof(mail), "mail:\n  smtp: smtp://127.0.0.1:%d\n"
+	    "  starttls: off\n  from: sisfeed@example.org\n"
+	    "  to: [admins@example.org]\n  timeout: 5\n", port);
+	ck_assert_ptr_nonnull(p = malloc(strlen(cfgtext) + strlen(mail) + 1));
+	snprintf(p, strlen(cfgtext) + strlen(mail) + 1, "%s%s", cfgtext,
+	    mail);
+	tu_write(f->tmp, "sisfeed.yaml", p);
+	free(p);
+	free(cfgtext);
+}
+
+/* sisfeed -c f->tmp/sisfeed.yaml CMD; exit status, output in *out. */
+static int
+run_cmd(const struct fixture *f, const char *cmd, char **out)
+{
+	char conf[1100];
+	char *argv[] = { (char *)tu_sisfeed(), (char *)"-c", conf,
+	    (char *)cmd, NULL };
+
+	snprintf(conf, sizeof(conf), "%s/sisfeed.yaml", f->tmp);
+	return tu_run(argv, out, 60);
+}
+
+/* 1 if a message in the sink's Maildir has needle in its parsed facts
+ * (parse_message); its path into path. */
+static int
+mail_in(const struct sink *s, const char *needle, char *path, size_t len)
+{
+	char dir[4200], *facts;
+	struct dirent *e;
+	DIR *d;
+	int found = 0;
+
+	snprintf(dir, sizeof(dir), "%s/new", s->maildir);
+	ck_assert_ptr_nonnull(d = opendir(dir));
+	while (!found && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(path, len, "%s/%s", dir, e->d_name) >=
+		    len)
+			continue;
+		facts = parse_message(path);
+		found = strstr(facts, needle) != NULL;
+		free(facts);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * The relay refuses connections: the run still delivers and commits
+ * and exits 0, its mail waits in the spool and status warns of it;
+ * the next run, with the relay up, sends the spooled mail first.
+ */
+START_TEST(run_relay_down)
+{
+	struct fixture f;
+	struct sink s = { 0 };
+	char path[4400], *out, *facts;
+
+	fixture_init(&f, 0);
+	install_at(&f, tu_free_port());		/* nothing listens there */
+	ck_assert_msg(run_cmd(&f, "run", &out) == EXIT_OK, "%s", out);
+	HAS(out, "delivered: ");
+	HAS(out, "the mail waits in");
+	free(out);
+	snprintf(path, sizeof(path), "%s/snapshot", f.state);
+	ck_assert(tu_exists(path));
+	ck_assert_int_eq(spool_count(&f, NULL, 0), 1);
+	ck_assert_int_eq(run_cmd(&f, "status", &out), 1);	/* WARNING */
+	HAS(out, "  WARNING  mail_spool   1 message not sent yet\n");
+	free(out);
+
+	sink_start(&s, &f, "mbox", 0, NULL);
+	install_at(&f, s.port);
+	ck_assert_msg(run_cmd(&f, "run", &out) == EXIT_OK, "%s", out);
+	HAS(out, "nothing to do");
+	free(out);
+	ck_assert_int_eq(spool_count(&f, NULL, 0), 0);
+	ck_assert_int_eq(sink_count(&s, NULL, 0), 2);	/* and tonight's */
+	ck_assert_int_eq(run_cmd(&f, "status", &out), 0);
+	HAS(out, "  OK       mail_spool   0 messages not sent yet\n");
+	free(out);
+	sink_stop(&s);
+	/* The spooled one is night 1's summary. */
+	ck_assert_int_eq(spool_count(&f, NULL, 0), 0);
+	ck_assert(mail_in(&s, "SUBJECT: [sisfeed] Example School District: "
+	    "completed", path, sizeof(path)));
+	facts = parse_message(path);
+	HAS(facts, "RCPT: admins@example.org\n");
+	HAS(text_part(facts), "persons");
+	free(facts);
+	fixture_done(&f);
+}
+END_TEST
+
 static Suite *
 mail_suite(void)
 {
@@ -816,6 +943,7 @@ mail_suite(void)
 	tcase_add_test(tc, sendmail_missing);
 	tcase_add_test(tc, test_message);
 	tcase_add_test(tc, mail_disabled);
+	tcase_add_test(tc, run_relay_down);
 	suite_add_tcase(s, tc);
 	return s;
 }
