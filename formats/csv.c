@@ -58,7 +58,6 @@ struct csv_reader {
 	size_t		 nfcap;
 	unsigned long	 line;		/* line of buf[pos] */
 	unsigned long	 recline;	/* line where the record started */
-	int		 hasnul;	/* the last record has a NUL byte */
 	/* Truncation gate (csv_next_header sets nhdr). */
 	size_t		 nhdr;		/* header fields, 0 unknown */
 	unsigned long	 shortline;	/* last record short: its line */
@@ -300,7 +299,6 @@ csv_next(struct csv_reader *cr, char ***fieldsp, size_t **lensp)
 		return error_set("%s: cannot read after an earlier error",
 		    cr->path);
 	cr->why = NULL;
-	cr->hasnul = 0;
 	for (;;) {
 		if (cr->pos == cr->len) {
 			if (!cr->eof && csv_fill(cr) == -1)
@@ -355,9 +353,9 @@ csv_next(struct csv_reader *cr, char ***fieldsp, size_t **lensp)
 				if (p == end)
 					continue;
 				c = *p++;
+				/* kept: table_next rejects the value */
 				if (c == '\0') {
 					*o++ = '\0';
-					cr->hasnul = 1;
 					continue;
 				}
 				if (c == '"') {
@@ -370,8 +368,6 @@ csv_next(struct csv_reader *cr, char ***fieldsp, size_t **lensp)
 				while (p < end && *p != '"') {
 					if (*p == '\n')
 						cr->line++;
-					else if (*p == '\0')
-						cr->hasnul = 1;
 					*o++ = (char)*p++;
 				}
 				if (p == end)

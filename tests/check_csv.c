@@ -960,7 +960,8 @@ START_TEST(roster_nul_byte)
 	static const char p[] =
 	    PHDR
 	    "s1,a,A\0x,A,,1,\n"
-	    "s2,b,B,B,,1,\n";
+	    "s2,b,B,B,,1,\n"
+	    "s3,c,C,\"C\0\",,1,\n";
 	static const char m[] =
 	    "group_id,person_id,role,state,note\n"
 	    "c1,s2,1,1,un\0mapped\n";
@@ -969,7 +970,8 @@ START_TEST(roster_nul_byte)
 	put("memberships.csv", m, sizeof(m) - 1);
 	ck_assert_msg(load(NULL, good_g, NULL) == 0, "%s", error_last());
 	ck_assert_str_eq(rejects(),
-	    "persons.csv:2: given: NUL byte in value\n");
+	    "persons.csv:2: given: NUL byte in value\n"
+	    "persons.csv:4: family: NUL byte in value\n");
 	ck_assert_uint_eq(r.npersons, 1);
 	ck_assert_uint_eq(r.nmembers, 1);
 }
