@@ -1722,7 +1722,7 @@ reader_parse(struct reader *rd)
 	const char *hit;
 	unsigned long line0 = 0, line = 0;
 	size_t from;
-	int n, i, rc = -1, fast = 0, left = 0;
+	int n, i, got, rc = -1, fast = 0, left = 0;
 
 	memset(&sax, 0, sizeof(sax));
 	memset(&f, 0, sizeof(f));
@@ -1757,16 +1757,15 @@ reader_parse(struct reader *rd)
 			sc.p = f.buf + f.pos;
 			sc.end = f.buf + f.len;
 			sc.line = line;
-			if ((rc = sc_membership(&sc, &fb)) == -1)
+			if ((got = sc_membership(&sc, &fb)) == -1)
 				goto out;
-			if (rc == 1) {
+			if (got == 1) {
 				if (fast_apply(rd, &fb) == -1)
 					goto out;
 				f.pos = (size_t)(sc.p - f.buf);
 				line = sc.line;
 				continue;
 			}
-			rc = -1;
 			if (sc.more && !f.eof && (f.len - f.pos < f.cap ||
 			    f.cap < FAST_MAX)) {
 				if (feed_fill(rd, &f) == -1)

@@ -1025,6 +1025,180 @@ START_TEST(test_read_not_wellformed)
 }
 END_TEST
 
+/*
+ * An IMS file whose memberships the fast path reads (slow 0), or the
+ * same file with an empty comment after each <membership> tag, which
+ * leaves the common shape, so libxml2 reads every block (slow 1); nl
+ * is the line end.  Blocks of several kinds: roles without roletype,
+ * recstatus 3, idtype 2, unknown persons and groups, a bad status,
+ * blanks around ids, an entity, a comment between blocks, an empty
+ * group id, and a block of big members large enough to cross the
+ * read buffer several times with rejects deep inside it.
+ */
+static char *
+fast_doc(const char *nl, int slow, size_t *len)
+{
+	const char *mo = slow ? "<membership><!---->" : "<membership>";
+	char *s = NULL;
+	FILE *f = open_memstream(&s, len);
+	int i;
+
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>%s"
+	    "<enterprise>%s<properties><datasource>x</datasource>"
+	    "<datetime>2024-09-01T02:00:00Z</datetime></properties>%s",
+	    nl, nl, nl);
+	for (i = 1; i <= 3; i++)
+		fprintf(f, "<person><sourcedid><source>s</source>"
+		    "<id>P%d</id></sourcedid><name><fn>A B</fn></name>"
+		    "</person>%s", i, nl);
+	for (i = 1; i <= 2; i++)
+		fprintf(f, "<group><sourcedid><source>s</source><id>G%d</id>"
+		    "</sourcedid><description><short>g</short>"
+		    "</description></group>%s", i, nl);
+	fprintf(f, "  %s%s    <sourcedid>%s      <source>s</source>%s"
+	    "      <id>G1</id>%s    </sourcedid>%s", mo, nl, nl, nl, nl, nl);
+	fprintf(f, "    <member>%s      <sourcedid><source>s</source>"
+	    "<id> P1 </id></sourcedid>%s      <idtype>1</idtype>%s"
+	    "      <role roletype=\"01\"><status>1</status></role>%s"
+	    "      <role><status> 0 </status></role>%s"
+	    "      <role recstatus=\"3\" roletype=\"02\"><status>1</status>"
+	    "</role>%s      <role roletype=\"Instructor\" recstatus=\"2\">"
+	    "<status>1</status></role>%s    </member>%s",
+	    nl, nl, nl, nl, nl, nl, nl, nl);
+	fprintf(f, "    <member><sourcedid><id>G2</id></sourcedid>"
+	    "<idtype>2</idtype><role><status>1</status></role>"
+	    "</member>%s", nl);
+	fprintf(f, "    <member><sourcedid><id>P9</id></sourcedid>"
+	    "<idtype>1</idtype><role><status>1</status></role>"
+	    "</member>%s", nl);
+	fprintf(f, "    <member><sourcedid><id>P2</id></sourcedid>"
+	    "<idtype>1</idtype>%s<role roletype=\"99\"><status>1</status>"
+	    "</role>%s<role roletype=\"03\"><status>x</status></role>%s"
+	    "<role roletype=\"05\"><status>1</status></role>%s"
+	    "</member>%s  </membership>%s", nl, nl, nl, nl, nl, nl);
+	fprintf(f, "  <!-- between -->%s", nl);
+	fprintf(f, "  %s<sourcedid><id>G9</id></sourcedid>%s<member>"
+	    "<sourcedid><id>P1</id></sourcedid><idtype>1</idtype>"
+	    "<role><status>1</status></role></member></membership>%s",
+	    mo, nl, nl);
+	fprintf(f, "  %s<sourcedid><id></id></sourcedid>%s<member>"
+	    "<sourcedid><id>P1</id></sourcedid><idtype>1</idtype>"
+	    "<role><status>1</status></role></member></membership>%s",
+	    mo, nl, nl);
+	fprintf(f, "  %s<sourcedid><id>G2</id></sourcedid>%s<member>"
+	    "<sourcedid><id>P&#51;</id></sourcedid><idtype>1</idtype>"
+	    "<role><status>1</status></role></member></membership>%s",
+	    mo, nl, nl);
+	fprintf(f, "  %s<sourcedid><source>s</source><id>G2</id>"
+	    "</sourcedid>%s", mo, nl);
+	for (i = 0; i < 6000; i++)
+		fprintf(f, "    <member>%s      <sourcedid>%s        <source>"
+		    "bench.example.org</source>%s        <id>%s%d</id>%s"
+		    "      </sourcedid>%s      <idtype>1</idtype>%s"
+		    "      <role roletype=\"0%d\">%s        <status>%d</status>"
+		    "%s      </role>%s    </member>%s", nl, nl, nl,
+		    i % 997 == 0 ? "PX" : "P", i % 997 == 0 ? i : 1 + i % 3,
+		    nl, nl, nl, 1 + i % 8, nl, i % 2, nl, nl, nl);
+	fprintf(f, "  </membership>%s", nl);
+	fprintf(f, "  %s<sourcedid><id>G1</id></sourcedid>%s<member>"
+	    "<sourcedid><id>PY</id></sourcedid><idtype>1</idtype>"
+	    "<role><status>1</status></role></member></membership>%s",
+	    mo, nl, nl);
+	fprintf(f, "</enterprise>%s", nl);
+	ck_assert_int_eq(fclose(f), 0);
+	return s;
+}
+
+/* Read file into r, its rejects text into *rejtext.  ims_read's. */
+static int
+read_with_rejects(const char *file, struct roster *r, char **rejtext)
+{
+	struct rejects rj;
+	size_t len;
+	int rc;
+
+	memset(&rj, 0, sizeof(rj));
+	ck_assert_ptr_nonnull(rj.fp = open_memstream(rejtext, &len));
+	roster_init(r);
+	rc = ims_read(file, r, &rj);
+	ck_assert_int_eq(fclose(rj.fp), 0);
+	return rc;
+}
+
+/*
+ * The memberships' fast path reads what libxml2 reads: the same
+ * roster, the same rejects on the same lines, with LF and CRLF line
+ * ends, and the same error for a file cut inside a block.
+ */
+START_TEST(test_read_fast_path_same)
+{
+	static const char *const nls[] = { "\n", "\r\n" };
+	char dir[256], *doc[2], *rej[2], *cut;
+	const char *f[2];
+	struct roster r[2];
+	struct rejects rjcut;
+	size_t len[2], n, k;
+	int slow;
+
+	memset(&rjcut, 0, sizeof(rjcut));	/* rejects counted only */
+	tu_mkdtemp(dir, sizeof(dir));
+	for (n = 0; n < 2; n++) {
+		for (slow = 0; slow < 2; slow++) {
+			doc[slow] = fast_doc(nls[n], slow, &len[slow]);
+			ck_assert_uint_gt(len[slow], 3 * 256 * 1024);
+			f[slow] = tu_write(dir, slow ? "slow.xml" : "fast.xml",
+			    doc[slow]);
+			ck_assert_msg(read_with_rejects(f[slow], &r[slow],
+			    &rej[slow]) == 0, "%s", error_last());
+		}
+		ck_assert_uint_eq(r[0].nmembers, r[1].nmembers);
+		ck_assert_uint_ge(r[0].nmembers, 8);
+		ck_assert(memcmp(r[0].members, r[1].members,
+		    r[0].nmembers * sizeof(*r[0].members)) == 0);
+		/* the same lines, named by each file's own name */
+		ck_assert_ptr_nonnull(strstr(rej[0], "fast.xml:"));
+		for (k = 0; rej[0][k] != '\0'; k++)
+			if (strncmp(rej[0] + k, "fast", 4) == 0)
+				memcpy(rej[0] + k, "slow", 4);
+		ck_assert_str_eq(rej[0], rej[1]);
+		ck_assert_ptr_nonnull(strstr(rej[1], "slow.xml:23: sourcedid: "
+		    "member of 'G1': person 'P9' unknown"));
+		ck_assert_ptr_nonnull(strstr(rej[1], "slow.xml:59864: "
+		    "sourcedid: member of 'G2': person 'PX5982' unknown"));
+		ck_assert_ptr_nonnull(strstr(rej[1], "slow.xml:60040: "
+		    "sourcedid: member of 'G1': person 'PY' unknown"));
+		for (slow = 0; slow < 2; slow++) {
+			free(rej[slow]);
+			roster_free(&r[slow]);
+			/* Strict: the first reject is the error. */
+			f[slow] = tu_write(dir, "strict.xml", doc[slow]);
+			roster_init(&r[slow]);
+			ck_assert_int_eq(ims_read(f[slow], &r[slow], NULL), -1);
+			ck_assert_msg(strstr(error_last(), "strict.xml:23: "
+			    "sourcedid: member of 'G1': person 'P9' unknown") !=
+			    NULL, "%s", error_last());
+			roster_free(&r[slow]);
+			/* Cut inside the big block: the same error. */
+			ck_assert_ptr_nonnull(cut = strstr(doc[slow],
+			    "PX2991"));
+			cut[3] = '\0';
+			f[slow] = tu_write(dir, "cut.xml", doc[slow]);
+			roster_init(&r[slow]);
+			ck_assert_int_eq(ims_read(f[slow], &r[slow], &rjcut), -1);
+			rej[slow] = strdup(error_last());
+			roster_free(&r[slow]);
+			free(doc[slow]);
+		}
+		ck_assert_ptr_nonnull(strstr(rej[0], "cut.xml:"));
+		ck_assert_str_eq(rej[0], rej[1]);
+		free(rej[0]);
+		free(rej[1]);
+	}
+	tu_rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_read_order_fault)
 {
 	char dir[256];
@@ -1533,6 +1707,7 @@ ims_suite(void)
 	tcase_add_test(r, test_read_roles_normalised);
 	tcase_add_test(r, test_read_nesting_limit);
 	tcase_add_test(r, test_read_order_fault);
+	tcase_add_test(r, test_read_fast_path_same);
 	tcase_add_test(r, test_read_duplicates_strict);
 	tcase_add_test(d, test_delta);
 	tcase_add_test(d, test_delta_person_delete_userid);

@@ -1277,6 +1277,116 @@ START_TEST(export_end_to_end)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The three readers.                                                  */
+
+/* Two sealed rosters hold the same records (dates aside), or fail. */
+static void
+expect_same_roster(const struct roster *a, const struct roster *b,
+    const char *what)
+{
+	size_t i;
+
+	ck_assert_msg(a->npersons == b->npersons && a->ngroups == b->ngroups &&
+	    a->nmembers == b->nmembers, "%s: %zu/%zu/%zu against %zu/%zu/%zu",
+	    what, a->npersons, a->ngroups, a->nmembers, b->npersons,
+	    b->ngroups, b->nmembers);
+	for (i = 0; i < a->npersons; i++)
+		ck_assert_msg(strcmp(a->persons[i].id, b->persons[i].id) == 0 &&
+		    !person_differs(&a->persons[i], &b->persons[i]),
+		    "%s: person %s", what, a->persons[i].id);
+	for (i = 0; i < a->ngroups; i++)
+		ck_assert_msg(strcmp(a->groups[i].id, b->groups[i].id) == 0 &&
+		    !group_differs(&a->groups[i], &b->groups[i]),
+		    "%s: group %s", what, a->groups[i].id);
+	ck_assert_msg(memcmp(a->members, b->members,
+	    a->nmembers * sizeof(*a->members)) == 0, "%s: memberships", what);
+}
+
+/*
+ * One roster as a generic CSV export, as a OneRoster bundle and as the
+ * IMS file written from either: the three readers read the same
+ * persons, groups and memberships.
+ */
+START_TEST(three_readers_one_roster)
+{
+	static const struct ims_options opts = { "sis.example.org", "x",
+	    NULL, 0, 0, 1, PROFILE_GENERIC, 0 };
+	struct config *ccfg;
+	struct rejects none;
+	struct roster rc, ri, ro;
+
+	ck_assert_int_eq(load(UHDR
+	    "u1,active,true,,student,ann,Ann,\"Smith, Jr.\",ann@x.org\n"
+	    "u2,,TRUE,,teacher,bob,Bob,Jones,\n"
+	    "u3,,false,,aide,cy,Cy,Ng,cy@x.org\n"
+	    "u4,,true,,administrator,di,D\xc3\xad,\xc3\x98ster,di@x.org\n",
+	    OHDR "dist,,District,district,\nsch,,School,school,dist\n",
+	    CHDR "c1,,Math 1,M1,sch,t1\nc2,,,ART,sch,\n",
+	    EHDR "e1,,c1,u1,student\ne2,,c1,u2,teacher\ne3,,c1,u3,aide\n"
+	    "e4,inactive,c2,u1,student\ne5,,c2,u4,administrator\n",
+	    SHDR "t1,,Autumn\n", NULL), 0);
+	ck_assert_uint_eq(rj.count, 0);
+	ck_assert_uint_eq(r.nmembers, 5);
+
+	tu_write(".", "persons.csv",
+	    "student_id,username,first_name,last_name,email,active,profile\n"
+	    "u1,ann,Ann,\"Smith, Jr.\",ann@x.org,1,Student\n"
+	    "u2,bob,Bob,Jones,,yes,Faculty\n"
+	    "u3,cy,Cy,Ng,cy@x.org,0,Staff\n"
+	    "u4,di,D\xc3\xad,\xc3\x98ster,di@x.org,1,Administrator\n");
+	tu_write(".", "groups.csv", "group_id,kind,name,title,parent_id,term\n"
+	    "dist,district,District,,,\nsch,school,School,,dist,\n"
+	    "c1,class,Math 1,M1,sch,Autumn\nc2,class,ART,,sch,\n");
+	tu_write(".", "memberships.csv", "group_id,person_id,role,state\n"
+	    "c1,u1,01,active\nc1,u2,02,active\nc1,u3,08,active\n"
+	    "c2,u1,01,inactive\nc2,u4,07,active\n");
+	ck_assert_ptr_nonnull(ccfg = calloc(1, sizeof(*ccfg)));
+	ccfg->source.format = SOURCE_CSV;
+	ccfg->source.persons = (char *)"persons.csv";
+	ccfg->source.groups = (char *)"groups.csv";
+	ccfg->source.memberships = (char *)"memberships.csv";
+	ccfg->source.delimiter = ',';
+	ccfg->source.pcol[PF_ID] = (char *)"student_id";
+	ccfg->source.pcol[PF_USERID] = (char *)"username";
+	ccfg->source.pcol[PF_GIVEN] = (char *)"first_name";
+	ccfg->source.pcol[PF_FAMILY] = (char *)"last_name";
+	ccfg->source.pcol[PF_EMAIL] = (char *)"email";
+	ccfg->source.pcol[PF_STATUS] = (char *)"active";
+	ccfg->source.pcol[PF_ROLE] = (char *)"profile";
+	ccfg->source.gcol[GF_ID] = (char *)"group_id";
+	ccfg->source.gcol[GF_TYPE] = (char *)"kind";
+	ccfg->source.gcol[GF_SHORT] = (char *)"name";
+	ccfg->source.gcol[GF_LONG] = (char *)"title";
+	ccfg->source.gcol[GF_PARENT] = (char *)"parent_id";
+	ccfg->source.gcol[GF_TERM] = (char *)"term";
+	ccfg->source.mcol[MF_GROUP] = (char *)"group_id";
+	ccfg->source.mcol[MF_PERSON] = (char *)"person_id";
+	ccfg->source.mcol[MF_ROLE] = (char *)"role";
+	ccfg->source.mcol[MF_STATUS] = (char *)"state";
+	memset(&none, 0, sizeof(none));
+	roster_init(&rc);
+	ck_assert_msg(csv_read_roster(ccfg, &rc, &none) == 0, "%s",
+	    error_last());
+	ck_assert_uint_eq(none.count, 0);
+	expect_same_roster(&rc, &r, "CSV and OneRoster");
+
+	/* IMS (strict: any reject fails), written from each. */
+	ck_assert_int_eq(ims_write_full("c.xml", &rc, &opts), 0);
+	ck_assert_int_eq(ims_write_full("o.xml", &r, &opts), 0);
+	roster_init(&ri);
+	ck_assert_msg(ims_read("c.xml", &ri, NULL) == 0, "%s", error_last());
+	expect_same_roster(&rc, &ri, "CSV and IMS");
+	roster_init(&ro);
+	ck_assert_msg(ims_read("o.xml", &ro, NULL) == 0, "%s", error_last());
+	expect_same_roster(&r, &ro, "OneRoster and IMS");
+	roster_free(&ro);
+	roster_free(&ri);
+	roster_free(&rc);
+	free(ccfg);
+}
+END_TEST
+
 static Suite *
 oneroster_suite(void)
 {
@@ -1325,6 +1435,12 @@ oneroster_suite(void)
 	tcase_add_test(tc, empty_and_header_only);
 	tcase_add_test(tc, datetime_newest_file_read);
 	tcase_add_test(tc, datetime_sde);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("readers");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, three_readers_one_roster);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("binary");
