@@ -1290,6 +1290,7 @@ sniff_verdict(const struct reader *rd)
 /* One <role> read by the fast path: pointers into the read buffer. */
 struct fastrole {
 	const char	*pkey, *idtype, *rt, *st;	/* text, trimmed */
+	uint64_t	 phash;		/* of pkey */
 	size_t		 plen, idlen, rtlen, stlen;
 	unsigned long	 mline, rline;	/* of <member>, of <role> */
 	int		 have_rt;	/* roletype given */
@@ -1313,7 +1314,7 @@ struct scan {
 };
 
 /* Not in the shape: stop.  Returns 0. */
-static int
+static inline int
 sc_no(struct scan *sc)
 {
 	sc->no = 1;
@@ -1321,7 +1322,7 @@ sc_no(struct scan *sc)
 }
 
 /* Skip white space between tags.  1, or 0 (stopped). */
-static int
+static inline int
 sc_ws(struct scan *sc)
 {
 	for (; sc->p < sc->end; sc->p++) {
@@ -1341,7 +1342,7 @@ sc_ws(struct scan *sc)
 
 /* 1 if the bytes at the cursor are lit (not consumed); 0 if not, with
  * more set when they might be once more bytes come. */
-static int
+static inline int
 sc_peek(struct scan *sc, const char *lit, size_t n)
 {
 	size_t have = (size_t)(sc->end - sc->p);
@@ -1354,7 +1355,7 @@ sc_peek(struct scan *sc, const char *lit, size_t n)
 }
 
 /* Consume the literal tag lit.  1, or 0 (stopped). */
-static int
+static inline int
 sc_lit(struct scan *sc, const char *lit)
 {
 	size_t n = strlen(lit);
@@ -1372,7 +1373,7 @@ sc_lit(struct scan *sc, const char *lit)
  * ASCII, blanks and line ends; '&' (an entity), ']' (maybe "]]>"),
  * a CR inside the text and anything else leave the shape.  1, or 0.
  */
-static int
+static inline int
 sc_text(struct scan *sc, const char **s, size_t *len)
 {
 	const char *b = sc->p, *e;
@@ -1406,7 +1407,7 @@ sc_text(struct scan *sc, const char **s, size_t *len)
 }
 
 /* <name>text</name>, the text into *s, *len.  1, or 0. */
-static int
+static inline int
 sc_leaf(struct scan *sc, const char *open, const char *close,
     const char **s, size_t *len)
 {
@@ -1567,12 +1568,22 @@ sb_setn(struct tbuf *b, const char *s, size_t len)
 	return sb_append(b, s, len);
 }
 
+#define FAST_AHEAD	8
+
+/* Hash the person key of fr and start loading its index slot. */
+static void
+fast_prefetch(const struct reader *rd, struct fastrole *fr)
+{
+	fr->phash = keyindex_hash(fr->pkey, fr->plen);
+	keyindex_prefetch(&rd->pk, fr->phash);
+}
+
 /*
  * The records of a block the fast path read, as the SAX events of the
  * same bytes would make them.  0 or -1.
  */
 static int
-fast_apply(struct reader *rd, const struct fastblock *fb)
+fast_apply(struct reader *rd, struct fastblock *fb)
 {
 	struct member_rec *m = &rd->m;
 	const struct fastrole *fr, *prev = NULL;
@@ -1584,11 +1595,19 @@ fast_apply(struct reader *rd, const struct fastblock *fb)
 	if (sb_setn(&m->group, fb->gkey, fb->glen) == -1)
 		return -1;
 	m->gidx = find_key(&rd->gk, &m->group);
+	/* The persons' slots are loaded a few members ahead: a group's
+	 * members are spread over the index, and each lookup would
+	 * wait for memory otherwise. */
+	for (i = 0; i < fb->n && i < FAST_AHEAD; i++)
+		fast_prefetch(rd, &fb->v[i]);
 	for (i = 0; i < fb->n; i++, prev = fr) {
 		fr = &fb->v[i];
+		if (i + FAST_AHEAD < fb->n)
+			fast_prefetch(rd, &fb->v[i + FAST_AHEAD]);
 		if (prev == NULL || prev->pkey != fr->pkey) {
 			m->have_person = m->have_idtype = 1;
-			m->pidx = -2;
+			m->pidx = keyindex_find(&rd->pk, fr->pkey, fr->plen,
+			    fr->phash);
 			m->mline = fr->mline;
 			if (sb_setn(&m->person, fr->pkey, fr->plen) == -1 ||
 			    sb_setn(&m->idtype, fr->idtype, fr->idlen) == -1)
