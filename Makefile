@@ -120,10 +120,11 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: fuzz-build
 	B=$(B) ./fuzz/run-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# The IMS DTD built into the binary (sisfeed validate), as a C string:
-# regenerate formats/ims_dtd.c after changing the DTD (check_ims compares
-# the two).
+# The IMS DTD and the PIFU-IMS XSD built into the binary (sisfeed
+# validate), as C strings: regenerate formats/ims_dtd.c and
+# formats/pifu_xsd.c after changing them (check_ims compares them).
 DTD	 = tests/data/ims/ims_epv1p1.dtd
+XSD	 = tests/data/ims/PIFU-IMS_SAS.xsd
 dtd:
 	{ printf '/* Generated from %s by make dtd; do not edit. */\n' \
 	    '$(DTD)'; printf '#include "sisfeed.h"\n\n'; \
@@ -131,6 +132,12 @@ dtd:
 	  sed 's/\\/\\\\/g; s/"/\\"/g; s/\t/\\t/g; s/\r$$/\\r/; s/??/?\\?/g; s/^/\t"/; s/$$/\\n"/' \
 	    $(DTD); printf '\t;\nconst size_t ims_dtd_len = sizeof(ims_dtd) - 1;\n'; \
 	} > formats/ims_dtd.c.tmp && mv formats/ims_dtd.c.tmp formats/ims_dtd.c
+	{ printf '/* Generated from %s by make dtd; do not edit. */\n' \
+	    '$(XSD)'; printf '#include "sisfeed.h"\n\n'; \
+	  printf 'const char pifu_xsd[] =\n'; \
+	  sed 's/\\/\\\\/g; s/"/\\"/g; s/\t/\\t/g; s/\r$$/\\r/; s/??/?\\?/g; s/^/\t"/; s/$$/\\n"/' \
+	    $(XSD); printf '\t;\nconst size_t pifu_xsd_len = sizeof(pifu_xsd) - 1;\n'; \
+	} > formats/pifu_xsd.c.tmp && mv formats/pifu_xsd.c.tmp formats/pifu_xsd.c
 
 # --- benchmarks (not part of check) ----------------------------------------
 bench: sisfeed

@@ -27,7 +27,7 @@ usage(FILE *fp)
 	    "       sisfeed [-c FILE] status [--json]\n"
 	    "       sisfeed [-c FILE] check [--mail]\n"
 	    "       sisfeed [-c FILE] restore [--initial | FILE]\n"
-	    "       sisfeed validate FILE\n"
+	    "       sisfeed validate [--profile NAME] FILE\n"
 	    "       sisfeed diff OLD NEW\n"
 	    "       sisfeed -h | --help | -V | --version\n"
 	    "\n"
@@ -336,11 +336,13 @@ dispatch(const char *config, int argc, char *argv[])
 		return EXIT_OK;
 	}
 	if (strcmp(cmd, "validate") == 0) {
+		if (argc == 4 && strcmp(argv[1], "--profile") == 0)
+			return run_validate(argv[3], argv[2]);
 		if (argc != 2) {
 			usage(stderr);
 			return EXIT_USAGE;
 		}
-		return run_validate(argv[1]);
+		return run_validate(argv[1], NULL);
 	}
 	if (strcmp(cmd, "diff") == 0) {
 		if (argc != 3) {

@@ -1485,6 +1485,8 @@ run_export(const struct config *cfg, const char *path)
 	struct ims_options o;
 	char tmp[PATH_MAX];
 	const char *t = getenv("TMPDIR");
+	const char *pfile, *gfile, *mfile;
+	size_t altered = 0;
 	int rc = EXIT_FAILED, fd;
 
 	roster_init(&nr);
@@ -1501,7 +1503,11 @@ run_export(const struct config *cfg, const char *path)
 	}
 	close(fd);
 	ims_options_of(cfg, &o, 0);
+	source_files(cfg, &pfile, &gfile, &mfile);
+	/* as a run writes it: what the profile's receiver cannot take is
+	 * rejected first */
 	if (read_export(cfg, &nr, &rj) == -1 ||
+	    ims_screen(&o, &nr, &rj, pfile, gfile, mfile, &altered) == -1 ||
 	    ims_write_full(tmp, &nr, &o) == -1 || export_put(tmp, path) == -1) {
 		log_error("%s", error_last());
 		goto out;
@@ -1609,35 +1615,74 @@ run_check(const struct config *cfg, int mail)
 	return bad ? EXIT_FAILED : EXIT_OK;
 }
 
+/* The output profile named s (as output.profile spells it), or -1. */
+static int
+profile_named(const char *s)
+{
+	if (strcmp(s, "generic") == 0)
+		return PROFILE_GENERIC;
+	if (strcmp(s, "moodle") == 0)
+		return PROFILE_MOODLE;
+	if (strcmp(s, "itslearning") == 0)
+		return PROFILE_ITSLEARNING;
+	return -1;
+}
+
+/* rj's problems: rejects, dangling references (notes, dependents). */
+static size_t
+problems_of(const struct rejects *rj)
+{
+	return rj->count + rj->notes + rj->dependents;
+}
+
 /*
  * The validate command: FILE is well-formed IMS Enterprise, keys are
  * unique, groups and memberships refer to known records, and it is
- * valid against the built-in DTD.  Problems are printed as
- * file:line: field: reason, DTD violations as file:line: DTD: message.
+ * valid against the built-in DTD (a PIFU-IMS file: the PIFU-IMS XSD);
+ * with profile (NULL: none), also what that output profile's receiver
+ * would refuse or drop (ims_screen).  Problems are printed as
+ * file:line: field: reason, violations as file:line: DTD: message.
  * Returns an exit code.
  */
 int
-run_validate(const char *path)
+run_validate(const char *path, const char *profile)
 {
+	struct ims_options o;
 	struct roster r;
 	struct rejects rj;
-	size_t problems, ndtd = 0;
-	int rc;
+	size_t problems, byprofile = 0, ndtd = 0, altered;
+	const char *what = "DTD";
+	char extra[96] = "";
+	int rc, prof = PROFILE_GENERIC;
 
+	if (profile != NULL && (prof = profile_named(profile)) == -1) {
+		log_error("validate --profile: '%.64s' is not a profile "
+		    "(generic, moodle, itslearning)", profile);
+		return EXIT_USAGE;
+	}
 	roster_init(&r);
 	memset(&rj, 0, sizeof(rj));
 	rj.fp = stdout;
 	rc = ims_read(path, &r, &rj);
 	if (rc == 0)
-		rc = ims_validate_dtd(path, stdout, 50, &ndtd);
-	/* dangling references (notes, dependents) are problems here */
-	problems = rj.count + rj.notes + rj.dependents;
+		rc = ims_validate_dtd(path, stdout, 50, &ndtd, &what);
+	problems = problems_of(&rj);
+	if (rc == 0 && profile != NULL) {
+		memset(&o, 0, sizeof(o));
+		o.profile = (enum output_profile)prof;
+		o.nin = 1;	/* a personNIN is PIFU's own */
+		rc = ims_screen(&o, &r, &rj, path, path, path, &altered);
+		byprofile = problems_of(&rj) - problems;
+		problems += byprofile;
+		snprintf(extra, sizeof(extra), " (%zu by the %s profile's "
+		    "rules)", byprofile, profile);
+	}
 	if (rc == -1)
 		log_error("%s", error_last());
 	else
 		printf("%s: %zu persons, %zu groups, %zu memberships, "
-		    "%zu problems, %zu DTD violations\n", path, r.npersons,
-		    r.ngroups, r.nmembers, problems, ndtd);
+		    "%zu problems%s, %zu %s violations\n", path, r.npersons,
+		    r.ngroups, r.nmembers, problems, extra, ndtd, what);
 	roster_free(&r);
 	return rc == -1 || problems > 0 || ndtd > 0 ? EXIT_FAILED : EXIT_OK;
 }

@@ -721,7 +721,8 @@ START_TEST(test_read_as_consumers_do)
 }
 END_TEST
 
-/* The DTD built into the binary is the repo's (make dtd after a change). */
+/* The DTD and XSD built into the binary are the repo's (make dtd after
+ * a change). */
 START_TEST(test_builtin_dtd_current)
 {
 	char path[4096], *d;
@@ -732,6 +733,13 @@ START_TEST(test_builtin_dtd_current)
 	d = slurp(path, &len);
 	ck_assert_uint_eq(len, ims_dtd_len);
 	ck_assert(memcmp(d, ims_dtd, len) == 0);
+	free(d);
+	/* and the PIFU-IMS XSD */
+	snprintf(path, sizeof(path), "%s/tests/data/ims/PIFU-IMS_SAS.xsd",
+	    tu_top());
+	d = slurp(path, &len);
+	ck_assert_uint_eq(len, pifu_xsd_len);
+	ck_assert(memcmp(d, pifu_xsd, len) == 0);
 	free(d);
 }
 END_TEST

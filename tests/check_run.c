@@ -1942,6 +1942,100 @@ START_TEST(test_validate_and_diff)
 }
 END_TEST
 
+/* validate --profile: the profile's receiver rules on top of the DTD;
+ * a PIFU-IMS file is checked against the PIFU-IMS XSD, not the DTD. */
+START_TEST(test_validate_profile)
+{
+	static const char *const dup =
+	    "<?xml version=\"1.0\"?>\n<enterprise>\n"
+	    "<properties><datasource>d</datasource><datetime>2026-01-01"
+	    "</datetime></properties>\n"
+	    "<person><sourcedid><source>s</source><id>P1</id></sourcedid>\n"
+	    "<userid>ann</userid><name><fn>Ann A</fn><n><family>A</family>"
+	    "<given>Ann</given></n></name></person>\n"
+	    "<person><sourcedid><source>s</source><id>P2</id></sourcedid>\n"
+	    "<userid>ANN</userid><name><fn>Ann B</fn><n><family>B</family>"
+	    "<given>Ann</given></n></name></person>\n"
+	    "<group><sourcedid><source>s</source><id>G1</id></sourcedid>\n"
+	    "<description><short>Math</short></description></group>\n"
+	    "<group><sourcedid><source>s</source><id>G2</id></sourcedid>\n"
+	    "<description><short>Math</short></description></group>\n"
+	    "</enterprise>\n";
+	static const char *const pifu =
+	    "<?xml version=\"1.0\"?>\n<enterprise xmlns=\"" PIFU_NS "\">\n"
+	    "<properties><datasource>d</datasource><type>full</type>"
+	    "<datetime>2026-01-01</datetime></properties>\n"
+	    "<person><sourcedid><source>s</source><id>P1</id></sourcedid>\n"
+	    "<userid useridtype=\"personNIN\">01010112345</userid>\n"
+	    "<userid useridtype=\"username\">ann</userid>\n"
+	    "<name><fn>Ann A</fn><n><family>A</family><given>Ann</given></n>"
+	    "</name></person>\n"
+	    "</enterprise>\n";
+	char *out = NULL;
+	int rc;
+
+	make_root(dir, (char *)NULL);
+	tu_write(dir, "dup.xml", dup);
+	rc = prog(tu_sisfeed(), &out, "validate", at(dir, "dup.xml"),
+	    (char *)NULL);
+	ck_assert_msg(rc == 0, "validate: exit %d:\n%s", rc, out);
+	has(out, "2 persons, 2 groups, 0 memberships, 0 problems, "
+	    "0 DTD violations");
+	free(out);
+	rc = prog(tu_sisfeed(), &out, "validate", "--profile", "moodle",
+	    at(dir, "dup.xml"), (char *)NULL);
+	ck_assert_msg(rc == 1, "validate --profile moodle: exit %d:\n%s", rc,
+	    out);
+	has(out, "dup.xml:4: userid: person 'P1': the same login as another "
+	    "person");
+	has(out, "dup.xml:6: userid: person 'P2': the same login");
+	has(out, "group 'G1': the same short name as another group");
+	has(out, "4 problems (4 by the moodle profile's rules), "
+	    "0 DTD violations");
+	free(out);
+	rc = prog(tu_sisfeed(), &out, "validate", "--profile", "blackboard",
+	    at(dir, "dup.xml"), (char *)NULL);
+	ck_assert_int_eq(rc, 2);
+	has(out, "'blackboard' is not a profile");
+	free(out);
+
+	/* PIFU-IMS: the XSD, not the DTD (<properties lang> is missing) */
+	tu_write(dir, "pifu.xml", pifu);
+	rc = prog(tu_sisfeed(), &out, "validate", "--profile", "itslearning",
+	    at(dir, "pifu.xml"), (char *)NULL);
+	ck_assert_msg(rc == 1, "validate pifu: exit %d:\n%s", rc, out);
+	has(out, "pifu.xml:3: XSD: Element '{" PIFU_NS "}properties': The "
+	    "attribute 'lang' is required but missing.");
+	has(out, "1 persons, 0 groups, 0 memberships, 0 problems (0 by the "
+	    "itslearning profile's rules), 1 XSD violations");
+	hasnt(out, "DTD");
+	free(out);
+}
+END_TEST
+
+/* export writes what a run would deliver: the profile's screen first
+ * (itslearning: district is skoleeier), and validate --profile passes
+ * on it against the PIFU-IMS XSD. */
+START_TEST(test_export_profile)
+{
+	char *out = NULL;
+	int rc;
+
+	make_root(dir, "mode: full", "profile: itslearning", (char *)NULL);
+	night(dir, 1);
+	out = expect_run(0, dir, "export", "-o", at(dir, "pifu.xml"),
+	    (char *)NULL);
+	has(out, "is not a PIFU-IMS adminperiod");
+	free(out);
+	rc = prog(tu_sisfeed(), &out, "validate", "--profile", "itslearning",
+	    at(dir, "pifu.xml"), (char *)NULL);
+	ck_assert_msg(rc == 0, "validate: exit %d:\n%s", rc, out);
+	has(out, "19 persons, 6 groups, 23 memberships, 0 problems (0 by the "
+	    "itslearning profile's rules), 0 XSD violations");
+	free(out);
+}
+END_TEST
+
 /* check reads the export: a mapping that does not fit the header fails
  * at install time, naming the header found. */
 START_TEST(test_check_reads_export)
@@ -2749,6 +2843,8 @@ run_suite(void)
 	tcase_add_test(tc, test_export_deterministic);
 	tcase_add_test(tc, test_export_targets);
 	tcase_add_test(tc, test_validate_and_diff);
+	tcase_add_test(tc, test_validate_profile);
+	tcase_add_test(tc, test_export_profile);
 	tcase_add_test(tc, test_validate_dtd_diff_dangling);
 	tcase_add_test(tc, test_check_reads_export);
 	tcase_add_test(tc, test_status);
