@@ -755,6 +755,21 @@ START_TEST(missing_files)
 }
 END_TEST
 
+/* A table cut short (no line end after its last record, or a last
+ * record short of the header) fails the read naming file and line:
+ * its cut-off records must not become deletes. */
+START_TEST(cut_short)
+{
+	expect_fail(load(good_u, good_o, good_c, EHDR "e1,,c1,u1,student\n"
+	    "e2,,c1,u2,tea", good_s, NULL), "or/enrollments.csv:3: no line "
+	    "end after the last record: the file is cut short");
+	expect_fail(load(UHDR "u1,,true,sch,student,ann,Ann,Smith,ann@x.org\n"
+	    "u2,,true,sch\n", good_o, good_c, good_e, good_s, NULL),
+	    "or/users.csv:3: the last record has 4 fields, the header 9: "
+	    "the file is cut short");
+}
+END_TEST
+
 START_TEST(empty_and_header_only)
 {
 	expect_fail(load("", good_o, good_c, good_e, good_s, NULL),
@@ -1432,6 +1447,7 @@ oneroster_suite(void)
 	tcase_add_test(tc, manifest_delta_refused);
 	tcase_add_test(tc, missing_column);
 	tcase_add_test(tc, missing_files);
+	tcase_add_test(tc, cut_short);
 	tcase_add_test(tc, empty_and_header_only);
 	tcase_add_test(tc, datetime_newest_file_read);
 	tcase_add_test(tc, datetime_sde);

@@ -1425,6 +1425,52 @@ START_TEST(test_max_rejects)
 }
 END_TEST
 
+/*
+ * The export cut short, as the issue found it delivered: memberships.csv
+ * cut mid-line 0.5% before its end, persons.csv 1% before.  The run
+ * fails in read naming the file and line; nothing is delivered and the
+ * snapshot stays; the whole export then goes through.
+ */
+START_TEST(test_export_truncated)
+{
+	static const char *const files[] = { "memberships.csv",
+		"persons.csv" };
+	static const double cut[] = { 0.005, 0.01 };
+	char *out, *s, *snap, want[PATH_MAX + 96];
+	size_t len, snaplen, keep, i, line;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	delivered_night1(dir, "night1.xml");
+	snap = read_or_die(at(dir, "state/snapshot"), &snaplen);
+	for (i = 0; i < 2; i++) {
+		night(dir, 1);
+		s = read_or_die(at(at(dir, "export"), files[i]), &len);
+		/* mid-line: the cut-off record is the last one's line */
+		keep = len - (size_t)((double)len * cut[i]);
+		if (s[keep - 1] == '\n')
+			keep--;
+		s[keep] = '\0';
+		for (line = 1, len = 0; len < keep; len++)
+			line += s[len] == '\n';
+		tu_write(at(dir, "export"), files[i], s);
+		free(s);
+		out = expect_run(1, dir, "run", (char *)NULL);
+		snprintf(want, sizeof(want), "failed in read: %s:%zu: no line "
+		    "end after the last record: the file is cut short\n",
+		    at(at(dir, "export"), files[i]), line);
+		has(out, want);
+		free(out);
+		ck_assert_int_eq(count_dir(at(dir, "outbox")), 1);
+		ck_assert(file_is(at(dir, "state/snapshot"), snap, snaplen));
+	}
+	night(dir, 1);
+	out = expect_run(0, dir, "run", (char *)NULL);
+	has(out, "nothing to do");
+	free(out);
+	free(snap);
+}
+END_TEST
+
 /* root/export/persons.csv: night 1's persons and n more, from the
  * first extra person on (a cut file loses the last ones). */
 static void
@@ -2825,6 +2871,7 @@ run_suite(void)
 	tcase_add_test(tc, test_rejects);
 	tcase_add_test(tc, test_max_rejects);
 	tcase_add_test(tc, test_export_shrinks);
+	tcase_add_test(tc, test_export_truncated);
 	tcase_add_test(tc, test_header_only);
 	tcase_add_test(tc, test_missing_column);
 	suite_add_tcase(s, tc);
