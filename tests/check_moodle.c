@@ -1,15 +1,7 @@
 /*
- * check_moodle.c -- the moodle profile against a model of Moodle 4.5's
- * enrol_imsenterprise (FORMAT.md section 9): a line reader with no XML
- * parser (entities kept literally), the first match of each field,
- * roletype and authenticationtype only as first attributes, persons
- * updated by idnumber (ignored if missing), created only if missing,
- * deleted by username; courses created whatever the recstatus, renamed
- * from <short> and <full>, hidden by recstatus 3; an unenrol drops
- * every role; one exception (a column too long, a taken username or
- * short name) aborts the rest of the file and the file is tried again;
- * a file is skipped when its path is the same and it is not newer with
- * other content; a gzip file imports nothing.
+ * check_moodle.c -- the moodle profile against the model of Moodle 4.5's
+ * enrol_imsenterprise in tests/receiver.c (rx_moodle_import, FORMAT.md
+ * section 9).
  *
  * The randomized test runs 32 nights of churn through the real
  * `sisfeed run`, kills some runs between delivery and commit, lets the
@@ -28,538 +20,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/receiver.h"
 #include "tests/testutil.h"
 
 #define TIMEOUT		60
 #define WINDOW		3
 #define NIGHTS		32
-#define MAXU		1024
-#define MAXC		128
-#define MAXE		8192
-
-/* ------------------------------------------------------------------ */
-/* The model of Moodle.                                                */
-
-struct muser {
-	char	*idnumber, *username, *first, *last, *email, *auth;
-	int	 deleted;
-};
-
-struct mcourse {
-	char	*idnumber, *shortname, *fullname;
-	int	 visible;
-};
-
-struct menrol {
-	int	 course, user, role;
-};
-
-struct moodle {
-	struct muser	 u[MAXU];
-	int		 nu;
-	struct mcourse	 c[MAXC];
-	int		 nc;
-	struct menrol	 e[MAXE];
-	int		 ne;
-	char		 prev_path[PATH_MAX];
-	time_t		 prev_time;
-	unsigned char	 prev_hash[32];
-	int		 deleted_seq;
-	int		 exception;	/* the last import aborted */
-	char		 why[256];
-	int		 records;	/* read by the last import */
-};
-
-static void
-moodle_free(struct moodle *m)
-{
-	int i;
-
-	for (i = 0; i < m->nu; i++) {
-		free(m->u[i].idnumber);
-		free(m->u[i].username);
-		free(m->u[i].first);
-		free(m->u[i].last);
-		free(m->u[i].email);
-		free(m->u[i].auth);
-	}
-	for (i = 0; i < m->nc; i++) {
-		free(m->c[i].idnumber);
-		free(m->c[i].shortname);
-		free(m->c[i].fullname);
-	}
-	memset(m, 0, sizeof(*m));
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	ck_assert_ptr_nonnull(d);
-	return d;
-}
-
-static void
-set(char **dst, const char *v)
-{
-	free(*dst);
-	*dst = xstrdup(v);
-}
-
-/* Characters (UTF-8 code points) of s. */
-static size_t
-chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if ((*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
-
-/* A field: the text between the first <tag ...> after from and its
- * </tag>, trimmed, into buf; 1 if found. */
-static int
-field(const char *rec, const char *tag, char *buf, size_t len)
-{
-	char open[64], close[64];
-	const char *p, *q, *e;
-	size_t n;
-
-	snprintf(open, sizeof(open), "<%s", tag);
-	snprintf(close, sizeof(close), "</%s>", tag);
-	for (p = rec; (p = strstr(p, open)) != NULL; p++)
-		if (p[strlen(open)] == '>' || p[strlen(open)] == ' ')
-			break;
-	if (p == NULL || (q = strchr(p, '>')) == NULL ||
-	    (e = strstr(q, close)) == NULL)
-		return 0;
-	q++;
-	while (q < e && strchr(" \t\r\n", *q) != NULL)
-		q++;
-	while (e > q && strchr(" \t\r\n", e[-1]) != NULL)
-		e--;
-	n = (size_t)(e - q) < len - 1 ? (size_t)(e - q) : len - 1;
-	memcpy(buf, q, n);
-	buf[n] = '\0';
-	return 1;
-}
-
-/* recstatus="N" in the start tag at rec; 0 if none. */
-static int
-recstatus(const char *rec)
-{
-	const char *end = strchr(rec, '>'), *p = strstr(rec, "recstatus");
-
-	if (p == NULL || end == NULL || p > end)
-		return 0;
-	p += strlen("recstatus");
-	while (*p == ' ')
-		p++;
-	if (*p++ != '=')
-		return 0;
-	while (*p == ' ')
-		p++;
-	if (*p != '"' && *p != '\'')
-		return 0;
-	return p[1] - '0';
-}
-
-/* The value of attr when it is the first attribute of the first <tag. */
-static int
-first_attr(const char *rec, const char *tag, const char *attr, char *buf,
-    size_t len)
-{
-	char pat[128];
-	const char *p, *q;
-
-	snprintf(pat, sizeof(pat), "<%s %s=\"", tag, attr);
-	if ((p = strstr(rec, pat)) == NULL)
-		return 0;
-	p += strlen(pat);
-	if ((q = strchr(p, '"')) == NULL || (size_t)(q - p) >= len)
-		return 0;
-	memcpy(buf, p, (size_t)(q - p));
-	buf[q - p] = '\0';
-	return 1;
-}
-
-static int
-exception(struct moodle *m, const char *why, const char *what)
-{
-	m->exception = 1;
-	snprintf(m->why, sizeof(m->why), "%s: %s", why, what);
-	return -1;
-}
-
-static int
-user_by(const struct moodle *m, int byid, const char *v)
-{
-	int i;
-
-	for (i = 0; i < m->nu; i++) {
-		if (m->u[i].deleted)
-			continue;
-		if (byid && *v != '\0' && strcmp(m->u[i].idnumber, v) == 0)
-			return i;
-		if (!byid && strcmp(m->u[i].username, v) == 0)
-			return i;
-	}
-	return -1;
-}
-
-static int
-course_by(const struct moodle *m, int byid, const char *v)
-{
-	int i;
-
-	for (i = 0; i < m->nc; i++) {
-		if (byid && strcmp(m->c[i].idnumber, v) == 0)
-			return i;
-		if (!byid && strcmp(m->c[i].shortname, v) == 0)
-			return i;
-	}
-	return -1;
-}
-
-/* Column sizes of user: username 100, idnumber 255, names and email
- * 100. */
-static int
-user_fits(struct moodle *m, const struct muser *u)
-{
-	if (chars(u->username) > 100 || chars(u->idnumber) > 255 ||
-	    chars(u->first) > 100 || chars(u->last) > 100 ||
-	    chars(u->email) > 100)
-		return exception(m, "value too long for column", u->idnumber);
-	return 0;
-}
-
-static void
-unenrol_all(struct moodle *m, int course, int user)
-{
-	int i, o = 0;
-
-	for (i = 0; i < m->ne; i++)
-		if (!(m->e[i].user == user && (course < 0 ||
-		    m->e[i].course == course)))
-			m->e[o++] = m->e[i];
-	m->ne = o;
-}
-
-static int
-person_delete(struct moodle *m, const char *username)
-{
-	int i = user_by(m, 0, username);
-	char name[64];
-
-	if (i < 0)
-		return 0;
-	m->u[i].deleted = 1;
-	set(&m->u[i].idnumber, "");
-	snprintf(name, sizeof(name), "deleted.%d", ++m->deleted_seq);
-	set(&m->u[i].username, name);
-	unenrol_all(m, -1, i);
-	return 0;
-}
-
-static int
-person_update(struct moodle *m, int i, const char *rec)
-{
-	struct muser u = m->u[i];
-	char v[1024];
-	int j;
-
-	if (field(rec, "userid", v, sizeof(v))) {
-		if ((j = user_by(m, 0, v)) >= 0 && j != i)
-			return exception(m, "username already taken", v);
-		u.username = v;
-	}
-	u.first = field(rec, "given", v + 256, 256) ? v + 256 : u.first;
-	u.last = field(rec, "family", v + 512, 256) ? v + 512 : u.last;
-	u.email = field(rec, "email", v + 768, 256) ? v + 768 : u.email;
-	if (user_fits(m, &u) == -1)
-		return -1;
-	if (u.username != m->u[i].username)
-		set(&m->u[i].username, u.username);
-	if (u.first != m->u[i].first)
-		set(&m->u[i].first, u.first);
-	if (u.last != m->u[i].last)
-		set(&m->u[i].last, u.last);
-	if (u.email != m->u[i].email)
-		set(&m->u[i].email, u.email);
-	if (first_attr(rec, "userid", "authenticationtype", v, sizeof(v)))
-		set(&m->u[i].auth, v);
-	return 0;
-}
-
-static int
-person_create(struct moodle *m, const char *id, const char *rec)
-{
-	struct muser u;
-	char name[256], given[256], family[256], email[256], auth[64];
-	int j;
-
-	if (!field(rec, "userid", name, sizeof(name)) || *name == '\0')
-		return exception(m, "no username", id);
-	if ((j = user_by(m, 0, name)) >= 0) {
-		if (*m->u[j].idnumber != '\0')
-			return exception(m, "username taken", name);
-		set(&m->u[j].idnumber, id);	/* attached */
-		return 0;
-	}
-	if (!field(rec, "given", given, sizeof(given)))
-		*given = '\0';
-	if (!field(rec, "family", family, sizeof(family)))
-		*family = '\0';
-	if (!field(rec, "email", email, sizeof(email)))
-		*email = '\0';
-	if (!first_attr(rec, "userid", "authenticationtype", auth,
-	    sizeof(auth)))
-		snprintf(auth, sizeof(auth), "manual");
-	u.idnumber = (char *)id;
-	u.username = name;
-	u.first = given;
-	u.last = family;
-	u.email = email;
-	if (user_fits(m, &u) == -1)
-		return -1;
-	ck_assert_int_lt(m->nu, MAXU);
-	m->u[m->nu].idnumber = xstrdup(id);
-	m->u[m->nu].username = xstrdup(name);
-	m->u[m->nu].first = xstrdup(given);
-	m->u[m->nu].last = xstrdup(family);
-	m->u[m->nu].email = xstrdup(email);
-	m->u[m->nu].auth = xstrdup(auth);
-	m->u[m->nu].deleted = 0;
-	m->nu++;
-	return 0;
-}
-
-static int
-do_person(struct moodle *m, const char *rec)
-{
-	char id[512], name[256];
-	int rs = recstatus(rec), i;
-
-	if (!field(strstr(rec, "<sourcedid>"), "id", id, sizeof(id)))
-		return 0;
-	if (rs == 3)	/* imsdeleteusers: by username */
-		return field(rec, "userid", name, sizeof(name)) ?
-		    person_delete(m, name) : 0;
-	i = user_by(m, 1, id);
-	if (rs == 2)	/* imsupdateusers: by idnumber, ignored if none */
-		return i >= 0 ? person_update(m, i, rec) : 0;
-	if (i >= 0)	/* "User record already exists" */
-		return 0;
-	return person_create(m, id, rec);
-}
-
-static int
-do_group(struct moodle *m, const char *rec)
-{
-	char id[512], sh[1024], full[1024];
-	int rs = recstatus(rec), i, j, created = 0;
-
-	if (!field(strstr(rec, "<sourcedid>"), "id", id, sizeof(id)))
-		return 0;
-	if (!field(rec, "short", sh, sizeof(sh)))
-		snprintf(sh, sizeof(sh), "%s", id);
-	if (!field(rec, "full", full, sizeof(full)))
-		snprintf(full, sizeof(full), "%s", sh);
-	if ((i = course_by(m, 1, id)) < 0) {	/* createnewcourses */
-		if (chars(sh) > 254 || chars(full) > 254 || chars(id) > 100)
-			return exception(m, "value too long for column", id);
-		if (course_by(m, 0, sh) >= 0)
-			return exception(m, "Short name is already used for "
-			    "another course", sh);
-		ck_assert_int_lt(m->nc, MAXC);
-		i = m->nc++;
-		m->c[i].idnumber = xstrdup(id);
-		m->c[i].shortname = xstrdup(sh);
-		m->c[i].fullname = xstrdup(full);
-		m->c[i].visible = 1;
-		created = 1;
-	}
-	if (rs == 3) {
-		m->c[i].visible = 0;
-		return 0;
-	}
-	if (rs == 2 && !created) {		/* updatecourses */
-		if (chars(sh) > 254 || chars(full) > 254)
-			return exception(m, "value too long for column", id);
-		if ((j = course_by(m, 0, sh)) >= 0 && j != i)
-			return exception(m, "Short name is already used for "
-			    "another course", sh);
-		set(&m->c[i].shortname, sh);
-		set(&m->c[i].fullname, full);
-	}
-	return 0;
-}
-
-static int
-do_member(struct moodle *m, int course, const char *rec)
-{
-	char id[512], role[16], status[16];
-	int u, r, k;
-
-	if (!field(strstr(rec, "<sourcedid>"), "id", id, sizeof(id)) ||
-	    (u = user_by(m, 1, id)) < 0)
-		return 0;
-	if (!first_attr(rec, "role", "roletype", role, sizeof(role)) ||
-	    strlen(role) != 2 || role[0] != '0' || role[1] < '1' ||
-	    role[1] > '8')
-		return 0;	/* SKIPPING role */
-	r = role[1] - '0';
-	if (!field(rec, "status", status, sizeof(status)))
-		snprintf(status, sizeof(status), "1");
-	if (recstatus(strstr(rec, "<role")) == 3 ||
-	    strcmp(status, "0") == 0) {	/* imsunenrol: every role */
-		unenrol_all(m, course, u);
-		return 0;
-	}
-	for (k = 0; k < m->ne; k++)
-		if (m->e[k].course == course && m->e[k].user == u &&
-		    m->e[k].role == r)
-			return 0;
-	ck_assert_int_lt(m->ne, MAXE);
-	m->e[m->ne].course = course;
-	m->e[m->ne].user = u;
-	m->e[m->ne].role = r;
-	m->ne++;
-	return 0;
-}
-
-static int
-do_membership(struct moodle *m, const char *rec)
-{
-	char id[512];
-	const char *p, *end;
-	int c;
-
-	if (!field(strstr(rec, "<sourcedid>"), "id", id, sizeof(id)) ||
-	    (c = course_by(m, 1, id)) < 0)
-		return 0;	/* the whole membership is skipped */
-	for (p = rec; (p = strstr(p, "<member>")) != NULL; p = end) {
-		if ((end = strstr(p, "</member>")) == NULL)
-			return 0;
-		{
-			size_t n = (size_t)(end - p);
-			char *one = malloc(n + 1);
-			int rc;
-
-			ck_assert_ptr_nonnull(one);
-			memcpy(one, p, n);
-			one[n] = '\0';
-			rc = do_member(m, c, one);
-			free(one);
-			if (rc == -1)
-				return -1;
-		}
-	}
-	return 0;
-}
-
-static const char *const tags[] = { "person", "group", "membership" };
-
-/* Process the first complete <tag ...>...</tag> in buf and cut it. */
-static int
-take_record(struct moodle *m, char *buf, int t)
-{
-	char open[32], close[32];
-	char *p, *e, *rec;
-	size_t n;
-	int rc;
-
-	snprintf(open, sizeof(open), "<%s", tags[t]);
-	snprintf(close, sizeof(close), "</%s>", tags[t]);
-	for (p = buf; (p = strstr(p, open)) != NULL; p++)
-		if (p[strlen(open)] == '>' || p[strlen(open)] == ' ')
-			break;
-	if (p == NULL || (e = strstr(p, close)) == NULL)
-		return 0;
-	e += strlen(close);
-	n = (size_t)(e - p);
-	ck_assert_ptr_nonnull(rec = malloc(n + 1));
-	memcpy(rec, p, n);
-	rec[n] = '\0';
-	m->records++;
-	rc = t == 0 ? do_person(m, rec) : t == 1 ? do_group(m, rec) :
-	    do_membership(m, rec);
-	free(rec);
-	memmove(buf, e, strlen(e) + 1);
-	return rc;
-}
-
-static void
-file_hash(const char *path, unsigned char out[32])
-{
-	size_t len;
-	char *s = tu_read(path, &len);
-	struct sha256 h;
-
-	ck_assert_ptr_nonnull(s);
-	sha256_init(&h);
-	sha256_update(&h, s, len);
-	sha256_final(&h, out);
-	free(s);
-}
-
-/*
- * The cron task: 0 skipped, 1 imported, -1 aborted by an exception
- * (prev_* then stay, and the file is tried again next time).
- */
-static int
-moodle_import(struct moodle *m, const char *path)
-{
-	struct stat st;
-	unsigned char h[32];
-	char line[65536], *buf;
-	size_t len = 0, cap = 1 << 20;
-	FILE *fp;
-	int t, rc = 1;
-
-	ck_assert_int_eq(stat(path, &st), 0);
-	file_hash(path, h);
-	m->records = 0;
-	if (strcmp(path, m->prev_path) == 0 && !(st.st_mtime > m->prev_time &&
-	    memcmp(h, m->prev_hash, 32) != 0))
-		return 0;
-	ck_assert_ptr_nonnull(fp = fopen(path, "r"));
-	ck_assert_ptr_nonnull(buf = malloc(cap));
-	buf[0] = '\0';
-	if (fread(line, 1, 2, fp) == 2 && (unsigned char)line[0] == 0x1f &&
-	    (unsigned char)line[1] == 0x8b)
-		goto done;	/* "completed", nothing imported */
-	rewind(fp);
-	while (rc == 1 && fgets(line, sizeof(line), fp) != NULL) {
-		size_t n = strlen(line);
-
-		ck_assert_uint_lt(len + n, cap);
-		memcpy(buf + len, line, n + 1);
-		len += n;
-		for (t = 0; t < 3; t++) {
-			char close[32];
-
-			snprintf(close, sizeof(close), "</%s>", tags[t]);
-			if (strstr(line, close) == NULL)
-				continue;
-			if (take_record(m, buf, t) == -1)
-				rc = -1;
-			len = strlen(buf);
-		}
-	}
-done:
-	fclose(fp);
-	free(buf);
-	if (rc == -1)
-		return -1;
-	snprintf(m->prev_path, sizeof(m->prev_path), "%s", path);
-	m->prev_time = st.st_mtime;
-	memcpy(m->prev_hash, h, 32);
-	return 1;
-}
 
 /* ------------------------------------------------------------------ */
 /* The export and its churn.                                           */
@@ -820,7 +286,7 @@ lower(char *d, const char *s, size_t len)
  * "" if the model holds exactly the export, else what differs first.
  */
 static const char *
-compare(const struct moodle *m, const struct export *x)
+compare(const struct rx_moodle *m, const struct export *x)
 {
 	static char why[512];
 	char id[16], login[32];
@@ -834,7 +300,7 @@ compare(const struct moodle *m, const struct export *x)
 		live++;
 		snprintf(id, sizeof(id), "P%d", i);
 		lower(login, p->userid, sizeof(login));
-		if ((u = user_by(m, 1, id)) < 0)
+		if ((u = rx_moodle_user(m, 1, id)) < 0)
 			return snprintf(why, sizeof(why), "person %s missing",
 			    id), why;
 		if (strcmp(m->u[u].username, login) != 0 ||
@@ -859,7 +325,7 @@ compare(const struct moodle *m, const struct export *x)
 			continue;
 		courses++;
 		snprintf(id, sizeof(id), "G%d", g);
-		if ((c = course_by(m, 1, id)) < 0 || !m->c[c].visible)
+		if ((c = rx_moodle_course(m, 1, id)) < 0 || !m->c[c].visible)
 			return snprintf(why, sizeof(why), "course %s missing "
 			    "or hidden", id), why;
 		if (strcmp(m->c[c].shortname, x->g[g].shortname) != 0 ||
@@ -875,7 +341,7 @@ compare(const struct moodle *m, const struct export *x)
 					continue;
 				enrols++;
 				snprintf(id, sizeof(id), "P%d", i);
-				u = user_by(m, 1, id);
+				u = rx_moodle_user(m, 1, id);
 				for (k = 0; k < m->ne; k++)
 					have |= m->e[k].course == c &&
 					    m->e[k].user == u &&
@@ -892,7 +358,7 @@ compare(const struct moodle *m, const struct export *x)
 		return snprintf(why, sizeof(why), "%d visible courses too "
 		    "many or few", -courses), why;
 	for (i = 0; i < m->ne; i++) {
-		const struct menrol *e = &m->e[i];
+		const struct rx_menrol *e = &m->e[i];
 		int xg = -1, xp = -1;
 
 		sscanf(m->c[e->course].idnumber, "G%d", &xg);
@@ -1021,7 +487,7 @@ export_counts(const struct export *x, int *users, int *courses, int *enrols)
 
 /* One line of the state table (SISFEED_MODEL_TABLE). */
 static void
-table_line(const struct moodle *m, const struct export *x, int night,
+table_line(const struct rx_moodle *m, const struct export *x, int night,
     const char *run, const char *import, const char *file)
 {
 	struct stat st;
@@ -1042,7 +508,7 @@ table_line(const struct moodle *m, const struct export *x, int night,
  * random subset; the model must equal the export after each import. */
 START_TEST(test_random_nights)
 {
-	static struct moodle m;
+	static struct rx_moodle m;
 	static struct export x;
 	char file[PATH_MAX], edir[PATH_MAX], *out;
 	int night, crash, rc, imp, missed = 0, table;
@@ -1088,7 +554,7 @@ START_TEST(test_random_nights)
 			skipped++;
 		}
 		if (imp) {
-			rc = moodle_import(&m, file);
+			rc = rx_moodle_import(&m, file);
 			ck_assert_msg(rc != -1, "night %d: import aborted: %s",
 			    night, m.why);
 			ck_assert_msg(*compare(&m, &x) == '\0',
@@ -1096,7 +562,7 @@ START_TEST(test_random_nights)
 			imports++;
 			missed = 0;
 			if (rnd(4) == 0) {	/* imported twice */
-				ck_assert_int_eq(moodle_import(&m, file), 0);
+				ck_assert_int_eq(rx_moodle_import(&m, file), 0);
 				ck_assert_str_eq(compare(&m, &x), "");
 				twice++;
 				dbl = 1;
@@ -1112,7 +578,7 @@ START_TEST(test_random_nights)
 	ck_assert_int_gt(skipped, 0);
 	ck_assert_int_gt(twice, 0);
 	ck_assert_int_gt(imports, NIGHTS / 2);
-	moodle_free(&m);
+	rx_moodle_free(&m);
 }
 END_TEST
 
@@ -1136,7 +602,7 @@ night_later(const char *file)
 
 START_TEST(test_model_catches_a_missed_night)
 {
-	static struct moodle m;
+	static struct rx_moodle m;
 	static struct export x;
 	char file[PATH_MAX], edir[PATH_MAX], *out;
 
@@ -1147,9 +613,9 @@ START_TEST(test_model_catches_a_missed_night)
 	export_write(&x, edir);
 	ck_assert_int_eq(run_sisfeed(0, &out), 0);
 	free(out);
-	ck_assert_int_eq(moodle_import(&m, file), 1);
+	ck_assert_int_eq(rx_moodle_import(&m, file), 1);
 	ck_assert_str_eq(compare(&m, &x), "");
-	ck_assert_int_eq(moodle_import(&m, file), 0);	/* seen */
+	ck_assert_int_eq(rx_moodle_import(&m, file), 0);	/* seen */
 	x.p[3].alive = 0;				/* missed */
 	export_write(&x, edir);
 	ck_assert_int_eq(run_sisfeed(0, &out), 0);
@@ -1159,9 +625,9 @@ START_TEST(test_model_catches_a_missed_night)
 	ck_assert_int_eq(run_sisfeed(0, &out), 0);
 	free(out);
 	night_later(file);
-	ck_assert_int_eq(moodle_import(&m, file), 1);
+	ck_assert_int_eq(rx_moodle_import(&m, file), 1);
 	ck_assert_str_ne(compare(&m, &x), "");
-	moodle_free(&m);
+	rx_moodle_free(&m);
 }
 END_TEST
 
@@ -1193,7 +659,7 @@ journal_lines(const char *prefix)
  */
 START_TEST(test_retries_replace_the_tried_night)
 {
-	static struct moodle m;
+	static struct rx_moodle m;
 	static struct export x;
 	char file[PATH_MAX], edir[PATH_MAX], box[PATH_MAX], *out;
 	int i, keys;
@@ -1206,7 +672,7 @@ START_TEST(test_retries_replace_the_tried_night)
 	export_write(&x, edir);
 	ck_assert_int_eq(run_sisfeed(0, &out), 0);
 	free(out);
-	ck_assert_int_eq(moodle_import(&m, file), 1);
+	ck_assert_int_eq(rx_moodle_import(&m, file), 1);
 	/* tonight: a rename, a leaver, a role change */
 	snprintf(x.p[2].userid, sizeof(x.p[2].userid), "renamed.2");
 	x.p[3].alive = 0;
@@ -1238,9 +704,9 @@ START_TEST(test_retries_replace_the_tried_night)
 	ck_assert_int_eq(journal_lines("night "), 2);
 	ck_assert_int_eq(journal_lines("p "), keys);
 	night_later(file);
-	ck_assert_int_eq(moodle_import(&m, file), 1);
+	ck_assert_int_eq(rx_moodle_import(&m, file), 1);
 	ck_assert_str_eq(compare(&m, &x), "");
-	moodle_free(&m);
+	rx_moodle_free(&m);
 }
 END_TEST
 
@@ -1274,7 +740,7 @@ rejects_of(const char *out)
  * file imports. */
 START_TEST(test_rejects_keep_the_import_going)
 {
-	static struct moodle m;
+	static struct rx_moodle m;
 	static struct export x;
 	char file[PATH_MAX], edir[PATH_MAX], *out, *rej;
 	char line[400];
@@ -1317,13 +783,13 @@ START_TEST(test_rejects_keep_the_import_going)
 	    "memberships left out"));
 	free(rej);
 	/* P0 (user.1) is rejected with its twin: it is not in Moodle */
-	ck_assert_int_eq(moodle_import(&m, file), 1);
+	ck_assert_int_eq(rx_moodle_import(&m, file), 1);
 	x.p[0].alive = 0;
 	/* G254 went in; x cannot hold its name, so it leaves the compare */
-	ck_assert_int_ge(c = course_by(&m, 1, "G254"), 0);
+	ck_assert_int_ge(c = rx_moodle_course(&m, 1, "G254"), 0);
 	m.c[c].visible = 0;
 	ck_assert_str_eq(compare(&m, &x), "");
-	moodle_free(&m);
+	rx_moodle_free(&m);
 }
 END_TEST
 

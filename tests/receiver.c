@@ -13,6 +13,9 @@
  *   (delete by absence).  A delta, a file outside the PIFU namespace or
  *   without <type>full</type> is refused.  itslearning's own limit on
  *   the number of changes per import is its business and not modelled.
+ * - moodle: Moodle 4.5's enrol_imsenterprise as measured (FORMAT.md
+ *   section 9, rx_moodle_import): it reads lines, not XML, so it uses no
+ *   parser either.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -23,8 +26,11 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include <sys/stat.h>
+
 #include "sisfeed.h"
 #include "tests/receiver.h"
+#include "tests/testutil.h"
 
 static void *
 xalloc(void *p)
@@ -454,7 +460,7 @@ apply(struct rx_state *s, const xmlNode *root, enum rx_kind kind)
 }
 
 static int
-fail(char *err, size_t len, const char *fmt, ...)
+refuse(char *err, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -476,10 +482,10 @@ rx_import(struct rx_state *s, enum rx_kind kind, const char *path,
 
 	if ((doc = xmlReadFile(path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
 	    XML_PARSE_NOWARNING)) == NULL)
-		return fail(err, errlen, "%s: not well-formed", path);
+		return refuse(err, errlen, "%s: not well-formed", path);
 	root = xmlDocGetRootElement(doc);
 	if (!is(root, "enterprise")) {
-		rc = fail(err, errlen, "%s: no <enterprise>", path);
+		rc = refuse(err, errlen, "%s: no <enterprise>", path);
 		goto out;
 	}
 	type = text(child(child(root, "properties"), "type"));
@@ -487,12 +493,12 @@ rx_import(struct rx_state *s, enum rx_kind kind, const char *path,
 	free(type);
 	if (kind == RX_ITSLEARNING && (root->ns == NULL ||
 	    strcmp((const char *)root->ns->href, PIFU_NS) != 0)) {
-		rc = fail(err, errlen, "%s: not in the PIFU-IMS namespace",
+		rc = refuse(err, errlen, "%s: not in the PIFU-IMS namespace",
 		    path);
 		goto out;
 	}
 	if (kind == RX_ITSLEARNING && !full) {
-		rc = fail(err, errlen, "%s: itslearning imports full files "
+		rc = refuse(err, errlen, "%s: itslearning imports full files "
 		    "only", path);
 		goto out;
 	}
@@ -628,6 +634,494 @@ rx_table(const struct rx_state *s)
 		    "inactive");
 #undef ADD
 	return t;
+}
+
+/* ------------------------------------------------------------------ */
+/* The model of Moodle (receiver.h, rx_moodle_import).                */
+
+/* Free what the model holds; it is empty afterwards. */
+void
+rx_moodle_free(struct rx_moodle *m)
+{
+	int i;
+
+	for (i = 0; i < m->nu; i++) {
+		free(m->u[i].idnumber);
+		free(m->u[i].username);
+		free(m->u[i].first);
+		free(m->u[i].last);
+		free(m->u[i].email);
+		free(m->u[i].auth);
+	}
+	for (i = 0; i < m->nc; i++) {
+		free(m->c[i].idnumber);
+		free(m->c[i].shortname);
+		free(m->c[i].fullname);
+	}
+	memset(m, 0, sizeof(*m));
+}
+
+static void
+set(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+/* Characters (UTF-8 code points) of s. */
+static size_t
+chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if ((*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/* A field: the text between the first <tag ...> after from and its
+ * </tag>, trimmed, into buf; 1 if found. */
+static int
+ml_field(const char *rec, const char *tag, char *buf, size_t len)
+{
+	char open[64], close[64];
+	const char *p, *q, *e;
+	size_t n;
+
+	snprintf(open, sizeof(open), "<%s", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	for (p = rec; (p = strstr(p, open)) != NULL; p++)
+		if (p[strlen(open)] == '>' || p[strlen(open)] == ' ')
+			break;
+	if (p == NULL || (q = strchr(p, '>')) == NULL ||
+	    (e = strstr(q, close)) == NULL)
+		return 0;
+	q++;
+	while (q < e && strchr(" \t\r\n", *q) != NULL)
+		q++;
+	while (e > q && strchr(" \t\r\n", e[-1]) != NULL)
+		e--;
+	n = (size_t)(e - q) < len - 1 ? (size_t)(e - q) : len - 1;
+	memcpy(buf, q, n);
+	buf[n] = '\0';
+	return 1;
+}
+
+/* recstatus="N" in the start tag at rec; 0 if none. */
+static int
+ml_recstatus(const char *rec)
+{
+	const char *end = strchr(rec, '>'), *p = strstr(rec, "recstatus");
+
+	if (p == NULL || end == NULL || p > end)
+		return 0;
+	p += strlen("recstatus");
+	while (*p == ' ')
+		p++;
+	if (*p++ != '=')
+		return 0;
+	while (*p == ' ')
+		p++;
+	if (*p != '"' && *p != '\'')
+		return 0;
+	return p[1] - '0';
+}
+
+/* The value of attr when it is the first attribute of the first <tag. */
+static int
+first_attr(const char *rec, const char *tag, const char *attr, char *buf,
+    size_t len)
+{
+	char pat[128];
+	const char *p, *q;
+
+	snprintf(pat, sizeof(pat), "<%s %s=\"", tag, attr);
+	if ((p = strstr(rec, pat)) == NULL)
+		return 0;
+	p += strlen(pat);
+	if ((q = strchr(p, '"')) == NULL || (size_t)(q - p) >= len)
+		return 0;
+	memcpy(buf, p, (size_t)(q - p));
+	buf[q - p] = '\0';
+	return 1;
+}
+
+static int
+exception(struct rx_moodle *m, const char *why, const char *what)
+{
+	m->exception = 1;
+	snprintf(m->why, sizeof(m->why), "%s: %s", why, what);
+	return -1;
+}
+
+/* The live user with this idnumber (byid) or username, or -1. */
+int
+rx_moodle_user(const struct rx_moodle *m, int byid, const char *v)
+{
+	int i;
+
+	for (i = 0; i < m->nu; i++) {
+		if (m->u[i].deleted)
+			continue;
+		if (byid && *v != '\0' && strcmp(m->u[i].idnumber, v) == 0)
+			return i;
+		if (!byid && strcmp(m->u[i].username, v) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* The course with this idnumber (byid) or short name, or -1. */
+int
+rx_moodle_course(const struct rx_moodle *m, int byid, const char *v)
+{
+	int i;
+
+	for (i = 0; i < m->nc; i++) {
+		if (byid && strcmp(m->c[i].idnumber, v) == 0)
+			return i;
+		if (!byid && strcmp(m->c[i].shortname, v) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Column sizes of user: username 100, idnumber 255, names and email
+ * 100. */
+static int
+user_fits(struct rx_moodle *m, const struct rx_muser *u)
+{
+	if (chars(u->username) > 100 || chars(u->idnumber) > 255 ||
+	    chars(u->first) > 100 || chars(u->last) > 100 ||
+	    chars(u->email) > 100)
+		return exception(m, "value too long for column", u->idnumber);
+	return 0;
+}
+
+static void
+unenrol_all(struct rx_moodle *m, int course, int user)
+{
+	int i, o = 0;
+
+	for (i = 0; i < m->ne; i++)
+		if (!(m->e[i].user == user && (course < 0 ||
+		    m->e[i].course == course)))
+			m->e[o++] = m->e[i];
+	m->ne = o;
+}
+
+static int
+person_delete(struct rx_moodle *m, const char *username)
+{
+	int i = rx_moodle_user(m, 0, username);
+	char name[64];
+
+	if (i < 0)
+		return 0;
+	m->u[i].deleted = 1;
+	set(&m->u[i].idnumber, "");
+	snprintf(name, sizeof(name), "deleted.%d", ++m->deleted_seq);
+	set(&m->u[i].username, name);
+	unenrol_all(m, -1, i);
+	return 0;
+}
+
+static int
+person_update(struct rx_moodle *m, int i, const char *rec)
+{
+	struct rx_muser u = m->u[i];
+	char v[1024];
+	int j;
+
+	if (ml_field(rec, "userid", v, sizeof(v))) {
+		if ((j = rx_moodle_user(m, 0, v)) >= 0 && j != i)
+			return exception(m, "username already taken", v);
+		u.username = v;
+	}
+	u.first = ml_field(rec, "given", v + 256, 256) ? v + 256 : u.first;
+	u.last = ml_field(rec, "family", v + 512, 256) ? v + 512 : u.last;
+	u.email = ml_field(rec, "email", v + 768, 256) ? v + 768 : u.email;
+	if (user_fits(m, &u) == -1)
+		return -1;
+	if (u.username != m->u[i].username)
+		set(&m->u[i].username, u.username);
+	if (u.first != m->u[i].first)
+		set(&m->u[i].first, u.first);
+	if (u.last != m->u[i].last)
+		set(&m->u[i].last, u.last);
+	if (u.email != m->u[i].email)
+		set(&m->u[i].email, u.email);
+	if (first_attr(rec, "userid", "authenticationtype", v, sizeof(v)))
+		set(&m->u[i].auth, v);
+	return 0;
+}
+
+static int
+person_create(struct rx_moodle *m, const char *id, const char *rec)
+{
+	struct rx_muser u;
+	char name[256], given[256], family[256], email[256], auth[64];
+	int j;
+
+	if (!ml_field(rec, "userid", name, sizeof(name)) || *name == '\0')
+		return exception(m, "no username", id);
+	if ((j = rx_moodle_user(m, 0, name)) >= 0) {
+		if (*m->u[j].idnumber != '\0')
+			return exception(m, "username taken", name);
+		set(&m->u[j].idnumber, id);	/* attached */
+		return 0;
+	}
+	if (!ml_field(rec, "given", given, sizeof(given)))
+		*given = '\0';
+	if (!ml_field(rec, "family", family, sizeof(family)))
+		*family = '\0';
+	if (!ml_field(rec, "email", email, sizeof(email)))
+		*email = '\0';
+	if (!first_attr(rec, "userid", "authenticationtype", auth,
+	    sizeof(auth)))
+		snprintf(auth, sizeof(auth), "manual");
+	u.idnumber = (char *)id;
+	u.username = name;
+	u.first = given;
+	u.last = family;
+	u.email = email;
+	if (user_fits(m, &u) == -1)
+		return -1;
+	ck_assert_int_lt(m->nu, RX_MOODLE_USERS);
+	m->u[m->nu].idnumber = xstrdup(id);
+	m->u[m->nu].username = xstrdup(name);
+	m->u[m->nu].first = xstrdup(given);
+	m->u[m->nu].last = xstrdup(family);
+	m->u[m->nu].email = xstrdup(email);
+	m->u[m->nu].auth = xstrdup(auth);
+	m->u[m->nu].deleted = 0;
+	m->nu++;
+	return 0;
+}
+
+static int
+do_person(struct rx_moodle *m, const char *rec)
+{
+	char id[512], name[256];
+	int rs = ml_recstatus(rec), i;
+
+	if (!ml_field(strstr(rec, "<sourcedid>"), "id", id, sizeof(id)))
+		return 0;
+	if (rs == 3)	/* imsdeleteusers: by username */
+		return ml_field(rec, "userid", name, sizeof(name)) ?
+		    person_delete(m, name) : 0;
+	i = rx_moodle_user(m, 1, id);
+	if (rs == 2)	/* imsupdateusers: by idnumber, ignored if none */
+		return i >= 0 ? person_update(m, i, rec) : 0;
+	if (i >= 0)	/* "User record already exists" */
+		return 0;
+	return person_create(m, id, rec);
+}
+
+static int
+do_group(struct rx_moodle *m, const char *rec)
+{
+	char id[512], sh[1024], full[1024];
+	int rs = ml_recstatus(rec), i, j, created = 0;
+
+	if (!ml_field(strstr(rec, "<sourcedid>"), "id", id, sizeof(id)))
+		return 0;
+	if (!ml_field(rec, "short", sh, sizeof(sh)))
+		snprintf(sh, sizeof(sh), "%s", id);
+	if (!ml_field(rec, "full", full, sizeof(full)))
+		snprintf(full, sizeof(full), "%s", sh);
+	if ((i = rx_moodle_course(m, 1, id)) < 0) {	/* createnewcourses */
+		if (chars(sh) > 254 || chars(full) > 254 || chars(id) > 100)
+			return exception(m, "value too long for column", id);
+		if (rx_moodle_course(m, 0, sh) >= 0)
+			return exception(m, "Short name is already used for "
+			    "another course", sh);
+		ck_assert_int_lt(m->nc, RX_MOODLE_COURSES);
+		i = m->nc++;
+		m->c[i].idnumber = xstrdup(id);
+		m->c[i].shortname = xstrdup(sh);
+		m->c[i].fullname = xstrdup(full);
+		m->c[i].visible = 1;
+		created = 1;
+	}
+	if (rs == 3) {
+		m->c[i].visible = 0;
+		return 0;
+	}
+	if (rs == 2 && !created) {		/* updatecourses */
+		if (chars(sh) > 254 || chars(full) > 254)
+			return exception(m, "value too long for column", id);
+		if ((j = rx_moodle_course(m, 0, sh)) >= 0 && j != i)
+			return exception(m, "Short name is already used for "
+			    "another course", sh);
+		set(&m->c[i].shortname, sh);
+		set(&m->c[i].fullname, full);
+	}
+	return 0;
+}
+
+static int
+do_member(struct rx_moodle *m, int course, const char *rec)
+{
+	char id[512], role[16], status[16];
+	int u, r, k;
+
+	if (!ml_field(strstr(rec, "<sourcedid>"), "id", id, sizeof(id)) ||
+	    (u = rx_moodle_user(m, 1, id)) < 0)
+		return 0;
+	if (!first_attr(rec, "role", "roletype", role, sizeof(role)) ||
+	    strlen(role) != 2 || role[0] != '0' || role[1] < '1' ||
+	    role[1] > '8')
+		return 0;	/* SKIPPING role */
+	r = role[1] - '0';
+	if (!ml_field(rec, "status", status, sizeof(status)))
+		snprintf(status, sizeof(status), "1");
+	if (ml_recstatus(strstr(rec, "<role")) == 3 ||
+	    strcmp(status, "0") == 0) {	/* imsunenrol: every role */
+		unenrol_all(m, course, u);
+		return 0;
+	}
+	for (k = 0; k < m->ne; k++)
+		if (m->e[k].course == course && m->e[k].user == u &&
+		    m->e[k].role == r)
+			return 0;
+	ck_assert_int_lt(m->ne, RX_MOODLE_ENROLS);
+	m->e[m->ne].course = course;
+	m->e[m->ne].user = u;
+	m->e[m->ne].role = r;
+	m->ne++;
+	return 0;
+}
+
+static int
+do_membership(struct rx_moodle *m, const char *rec)
+{
+	char id[512];
+	const char *p, *end;
+	int c;
+
+	if (!ml_field(strstr(rec, "<sourcedid>"), "id", id, sizeof(id)) ||
+	    (c = rx_moodle_course(m, 1, id)) < 0)
+		return 0;	/* the whole membership is skipped */
+	for (p = rec; (p = strstr(p, "<member>")) != NULL; p = end) {
+		if ((end = strstr(p, "</member>")) == NULL)
+			return 0;
+		{
+			size_t n = (size_t)(end - p);
+			char *one = malloc(n + 1);
+			int rc;
+
+			ck_assert_ptr_nonnull(one);
+			memcpy(one, p, n);
+			one[n] = '\0';
+			rc = do_member(m, c, one);
+			free(one);
+			if (rc == -1)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static const char *const tags[] = { "person", "group", "membership" };
+
+/* Process the first complete <tag ...>...</tag> in buf and cut it. */
+static int
+take_record(struct rx_moodle *m, char *buf, int t)
+{
+	char open[32], close[32];
+	char *p, *e, *rec;
+	size_t n;
+	int rc;
+
+	snprintf(open, sizeof(open), "<%s", tags[t]);
+	snprintf(close, sizeof(close), "</%s>", tags[t]);
+	for (p = buf; (p = strstr(p, open)) != NULL; p++)
+		if (p[strlen(open)] == '>' || p[strlen(open)] == ' ')
+			break;
+	if (p == NULL || (e = strstr(p, close)) == NULL)
+		return 0;
+	e += strlen(close);
+	n = (size_t)(e - p);
+	ck_assert_ptr_nonnull(rec = malloc(n + 1));
+	memcpy(rec, p, n);
+	rec[n] = '\0';
+	m->records++;
+	rc = t == 0 ? do_person(m, rec) : t == 1 ? do_group(m, rec) :
+	    do_membership(m, rec);
+	free(rec);
+	memmove(buf, e, strlen(e) + 1);
+	return rc;
+}
+
+static void
+file_hash(const char *path, unsigned char out[32])
+{
+	size_t len;
+	char *s = tu_read(path, &len);
+	struct sha256 h;
+
+	ck_assert_ptr_nonnull(s);
+	sha256_init(&h);
+	sha256_update(&h, s, len);
+	sha256_final(&h, out);
+	free(s);
+}
+
+/*
+ * The cron task: 0 skipped, 1 imported, -1 aborted by an exception
+ * (prev_* then stay, and the file is tried again next time).
+ */
+int
+rx_moodle_import(struct rx_moodle *m, const char *path)
+{
+	struct stat st;
+	unsigned char h[32];
+	char line[65536], *buf;
+	size_t len = 0, cap = 1 << 20;
+	FILE *fp;
+	int t, rc = 1;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	file_hash(path, h);
+	m->records = 0;
+	if (strcmp(path, m->prev_path) == 0 && !(st.st_mtime > m->prev_time &&
+	    memcmp(h, m->prev_hash, 32) != 0))
+		return 0;
+	ck_assert_ptr_nonnull(fp = fopen(path, "r"));
+	ck_assert_ptr_nonnull(buf = malloc(cap));
+	buf[0] = '\0';
+	if (fread(line, 1, 2, fp) == 2 && (unsigned char)line[0] == 0x1f &&
+	    (unsigned char)line[1] == 0x8b)
+		goto done;	/* "completed", nothing imported */
+	rewind(fp);
+	while (rc == 1 && fgets(line, sizeof(line), fp) != NULL) {
+		size_t n = strlen(line);
+
+		ck_assert_uint_lt(len + n, cap);
+		memcpy(buf + len, line, n + 1);
+		len += n;
+		for (t = 0; t < 3; t++) {
+			char close[32];
+
+			snprintf(close, sizeof(close), "</%s>", tags[t]);
+			if (strstr(line, close) == NULL)
+				continue;
+			if (take_record(m, buf, t) == -1)
+				rc = -1;
+			len = strlen(buf);
+		}
+	}
+done:
+	fclose(fp);
+	free(buf);
+	if (rc == -1)
+		return -1;
+	snprintf(m->prev_path, sizeof(m->prev_path), "%s", path);
+	m->prev_time = st.st_mtime;
+	memcpy(m->prev_hash, h, 32);
+	return 1;
 }
 
 /* ------------------------------------------------------------------ */

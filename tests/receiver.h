@@ -12,6 +12,7 @@
 #define RECEIVER_H
 
 #include <stddef.h>
+#include <time.h>
 
 /* One record of each type, strings malloc'd ("" when absent). */
 struct rx_person {
@@ -66,6 +67,68 @@ int	 rx_equal(const struct rx_state *a, const struct rx_state *b,
 	    char *why, size_t whylen);
 /* A table of the state (one line per record), malloc'd. */
 char	*rx_table(const struct rx_state *);
+
+/* ------------------------------------------------------------------ */
+/*
+ * The moodle profile's receiver: Moodle 4.5's enrol_imsenterprise as
+ * measured (FORMAT.md section 9).  A line reader with no XML parser
+ * (entities kept literally), the first match of each field, roletype and
+ * authenticationtype only as first attributes; persons updated by
+ * idnumber (ignored if missing), created only if missing, deleted by
+ * username; courses created whatever the recstatus, renamed from <short>
+ * and <full>, hidden by recstatus 3; an unenrol drops every role; one
+ * exception (a column too long, a taken username or short name) aborts
+ * the rest of the file and the file is tried again; a file is skipped
+ * when its path is the same and it is not newer with other content; a
+ * gzip file imports nothing.  Fixed-size tables (a test's roster).
+ */
+#define RX_MOODLE_USERS		1024
+#define RX_MOODLE_COURSES	128
+#define RX_MOODLE_ENROLS	8192
+
+struct rx_muser {
+	char	*idnumber, *username, *first, *last, *email, *auth;
+	int	 deleted;
+};
+
+struct rx_mcourse {
+	char	*idnumber, *shortname, *fullname;
+	int	 visible;
+};
+
+struct rx_menrol {
+	int	 course, user, role;	/* indexes of c[] and u[]; 1..8 */
+};
+
+/* What Moodle holds, and what its cron keeps of the last file. */
+struct rx_moodle {
+	struct rx_muser	  u[RX_MOODLE_USERS];
+	int		  nu;
+	struct rx_mcourse c[RX_MOODLE_COURSES];
+	int		  nc;
+	struct rx_menrol  e[RX_MOODLE_ENROLS];
+	int		  ne;
+	char		  prev_path[4096];
+	time_t		  prev_time;
+	unsigned char	  prev_hash[32];
+	int		  deleted_seq;
+	int		  exception;	/* the last import aborted */
+	char		  why[256];
+	int		  records;	/* read by the last import */
+};
+
+/*
+ * Moodle's cron task over the file at path: 1 imported, 0 skipped (seen
+ * before), -1 aborted by an exception (the reason in m->why; prev_* then
+ * stay, so the file is tried again).  A zeroed struct is an empty Moodle.
+ */
+int	 rx_moodle_import(struct rx_moodle *, const char *path);
+/* Free what the model holds; it is empty afterwards. */
+void	 rx_moodle_free(struct rx_moodle *);
+/* The live user with this idnumber (byid) or username, or -1. */
+int	 rx_moodle_user(const struct rx_moodle *, int byid, const char *v);
+/* The course with this idnumber (byid) or short name, or -1. */
+int	 rx_moodle_course(const struct rx_moodle *, int byid, const char *v);
 
 /* ------------------------------------------------------------------ */
 /* A churning export (persons, groups, memberships) for CSV sources.   */
