@@ -181,12 +181,13 @@ END_TEST
 
 /*
  * The build takes the packager's CPPFLAGS, LDFLAGS and $(PKG_CONFIG)
- * (here an echo, so its arguments show in the commands), and -Werror
- * only in the test build: make -n prints the commands without running.
+ * (here an echo, so its arguments show in the commands, systemd's
+ * directories included), and -Werror only in the test build: make -n
+ * prints the commands without running them.
  */
 START_TEST(test_build_flags)
 {
-	char b[PATH_MAX + 8], tobj[PATH_MAX + 32];
+	char b[PATH_MAX + 8], tobj[PATH_MAX + 32], destdir[PATH_MAX + 16];
 	char *out;
 	char *argv[] = { (char *)"/usr/bin/make", (char *)"-n", (char *)"-B",
 	    (char *)"-C", (char *)tu_top(), b,
@@ -213,6 +214,17 @@ START_TEST(test_build_flags)
 	ck_assert_msg(rc == 0, "make -n test build: exit %d:\n%s", rc, out);
 	has(out, " -DSISFEED_PACKAGER_CPP ");
 	has(out, " -Werror ");
+	free(out);
+
+	/* systemd's directories come from $(PKG_CONFIG) too. */
+	snprintf(destdir, sizeof(destdir), "DESTDIR=%s/d", dir);
+	argv[10] = (char *)"install";
+	argv[11] = destdir;
+	rc = tu_run(argv, &out, 120);
+	ck_assert_msg(rc == 0, "make -n install: exit %d:\n%s", rc, out);
+	has(out, "PKGCONFIG_WAS_ASKED --variable=systemdsystemunitdir systemd");
+	has(out, "PKGCONFIG_WAS_ASKED --variable=sysusersdir systemd");
+	has(out, "PKGCONFIG_WAS_ASKED --variable=tmpfilesdir systemd");
 	free(out);
 }
 END_TEST

@@ -2312,7 +2312,7 @@ END_TEST
 
 START_TEST(test_cli)
 {
-	char *out, arg[PATH_MAX + 16];
+	char *out, *s, arg[PATH_MAX + 16], mailcfg[8192];
 	int rc;
 
 	make_root(dir, "history: 7\n", "history: 7\n", (char *)NULL);
@@ -2353,6 +2353,20 @@ START_TEST(test_cli)
 	    (char *)NULL);
 	ck_assert_int_eq(rc, 2);
 	has(out, "tab.yaml:2: a tab at column 1: YAML indents with spaces");
+	free(out);
+	/* One "mail: " in front of a mail error, not two. */
+	s = read_or_die(at(dir, "sisfeed.yaml"), NULL);
+	ck_assert_int_lt(snprintf(mailcfg, sizeof(mailcfg), "%smail:\n  smtp: "
+	    "smtp://127.0.0.1:%d\n  starttls: off\n  from: "
+	    "sisfeed@example.org\n  to: [admins@example.org]\n", s,
+	    tu_free_port()), (int)sizeof(mailcfg));
+	free(s);
+	tu_write(dir, "mail.yaml", mailcfg);
+	rc = prog(tu_sisfeed(), &out, "-c", at(dir, "mail.yaml"), "check",
+	    "--mail", (char *)NULL);
+	ck_assert_msg(rc == 1, "check --mail: exit %d:\n%s", rc, out);
+	has(out, "\nFAIL mail: smtp://127.0.0.1:");
+	hasnt(out, "mail: mail:");
 	free(out);
 }
 END_TEST
