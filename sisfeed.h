@@ -642,6 +642,14 @@ int	 oneroster_read_roster(const struct config *, struct roster *,
  */
 int	 ims_read(const char *path, struct roster *r, struct rejects *rj);
 /*
+ * formats/ims_snap.c: read a full file in the exact shape ims_write_full
+ * writes for the generic and moodle profiles (the snapshot) into the
+ * empty roster r, without a general XML parser.  0 with r sealed as
+ * ims_read(path, r, NULL) gives it; 1 if the file is not in that shape
+ * (r emptied: read it with ims_read); -1 on an error (r to be freed).
+ */
+int	 ims_read_snapshot(const char *path, struct roster *r);
+/*
  * Read cfg->source.file as the export, the way consumers read it: the
  * <userid> by cfg->source.useridtype (NULL: useridtype "username", else
  * the first without a type; never a typed one such as personNIN), and

@@ -284,6 +284,10 @@ read_snapshot(const struct config *cfg, const char *path, struct roster *or)
 		return rc;
 	}
 	log_debug("snapshot index missing or stale: parsing %s", path);
+	if ((rc = ims_read_snapshot(path, or)) <= 0)
+		return rc;
+	log_debug("%s: not in the shape sisfeed writes: the general reader",
+	    path);
 	return ims_read(path, or, NULL);
 }
 

@@ -558,6 +558,14 @@ sort_by_key(void **basep, size_t n, size_t sz, size_t koff, size_t loff)
 	t.size = sz;
 	t.koff = koff;
 	t.loff = loff;
+	/* Already in order with no key twice (a snapshot's persons): as
+	 * it is. */
+	for (i = 1; i < n; i++)
+		if (strcmp(key_at(&t, (uint32_t)(i - 1)),
+		    key_at(&t, (uint32_t)i)) >= 0)
+			break;
+	if (i == n)
+		return 0;
 	t.skip = shared_prefix(&t, n);
 	a = malloc(n * sizeof(*a));
 	b = malloc(n * sizeof(*b));
@@ -872,6 +880,28 @@ radix_sort(struct mkey **vp, size_t n, unsigned bits)
 }
 
 /*
+ * 1 if the memberships are already in (group, person, role) order with
+ * no two alike (a snapshot written by ims_write_full is): sealing them
+ * changes nothing, so the sort is skipped.
+ */
+static int
+members_ascending(const struct roster *r)
+{
+	const struct membership *a, *b;
+	size_t i;
+
+	for (i = 1; i < r->nmembers; i++) {
+		a = &r->members[i - 1];
+		b = &r->members[i];
+		if (a->group != b->group ? a->group > b->group :
+		    a->person != b->person ? a->person > b->person :
+		    a->role >= b->role)
+			return 0;
+	}
+	return 1;
+}
+
+/*
  * Sort memberships by (group, person, role) and keep one of each;
  * extra copies are rejected when lines are known, else merged (active
  * if any copy is).  Returns 0 or -1.
@@ -886,7 +916,7 @@ roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
 	uint64_t key, last = 0;
 	size_t i, out;
 
-	if (r->nmembers == 0)
+	if (r->nmembers == 0 || members_ascending(r))
 		return 0;
 	pbits = bits_for(r->npersons);
 	gbits = bits_for(r->ngroups);
