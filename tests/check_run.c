@@ -2156,7 +2156,7 @@ END_TEST
 
 START_TEST(test_status)
 {
-	char *out, id[17];
+	char *out, id[17], host[256] = "", line[400];
 	int rc;
 
 	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
@@ -2179,6 +2179,10 @@ START_TEST(test_status)
 	    "approval, id ");
 	has(out, id);
 	has(out, "with: sisfeed -c ");
+	ck_assert_int_eq(gethostname(host, sizeof(host) - 1), 0);
+	snprintf(line, sizeof(line), "\npending: id %s; approve on %s with: "
+	    "sisfeed -c ", id, host);
+	has(out, line);
 	hasnt(out, "snapshot: none");
 	has(out, "last run: ");
 	has(out, "status=blocked");
