@@ -210,6 +210,11 @@ struct rejects {
 	size_t		 notes;		/* kept, with something dropped */
 	size_t		 dependents;	/* lost with a rejected record */
 	char		 first[256];	/* the first counted reject's line */
+	/* Told of each key whose copies roster_seal_entities rejects
+	 * (what "person" or "group", the first copy's line); 0 or -1. */
+	int		(*dup)(void *arg, const char *what, const char *key,
+			    uint32_t line);
+	void		*duparg;
 };
 
 /* Append one reject line and count it.  Returns 0, or -1 on I/O error. */

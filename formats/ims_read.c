@@ -29,7 +29,9 @@
  * - group: key, the first grouptype/typevalue, description short and
  *   long, timeframe/adminperiod, begin and end, org/orgname and the
  *   first org/orgunit, and the first relationship relation 1
- *   (the default) that does not point at the group itself: the parent.
+ *   (the default) that does not point at the group itself: the parent
+ *   (another one is dropped with a note).  A person's <fn> is used only
+ *   when <n> has no names: every profile writes fn as "given family".
  * - membership: the group key, then per <member> with idtype 1 (idtype
  *   2 members are skipped) one membership per <role>: roletype as code
  *   or name (role_parse; "01" when absent, as the DTD says) and status.
@@ -589,11 +591,25 @@ relationship_end(struct reader *rd)
 {
 	struct group_rec *g = &rd->g;
 
-	if (g->relation != 1 || !g->have_relid || g->have_parent)
+	char sb[64], sb2[64];
+
+	if (g->relation != 1 || !g->have_relid)
 		return 0;
 	/* Skip a self-reference when a real parent may follow. */
 	if (g->have_id && strcmp(sb_str(&g->relid), sb_str(&g->id)) == 0)
 		return 0;
+	/* One parent: a second is dropped, said in a note. */
+	if (g->have_parent) {
+		if (strcmp(sb_str(&g->parent), sb_str(&g->relid)) == 0)
+			return 0;
+		rejects_quote(sb_str(&g->id), strlen(sb_str(&g->id)), sb,
+		    sizeof(sb));
+		rejects_quote(sb_str(&g->relid), strlen(sb_str(&g->relid)),
+		    sb2, sizeof(sb2));
+		return rejects_note(rd->rj, rd->path, cur_line(rd),
+		    "relationship", "group '%s': second parent '%s' dropped "
+		    "(the first is kept)", sb, sb2);
+	}
 	g->have_parent = 1;
 	return sb_set(&g->parent, &g->relid);
 }

@@ -584,26 +584,47 @@ member_add(struct orctx *x, long gi, long pi, int role, int active)
  * Remember the current record of f (rc REC_REJECTED or REC_DELETED) as
  * gone, by its sourcedId (column 0 of every entity file).  0 or -1.
  */
+static int gone_key(struct orctx *, int, const char *, size_t, uint32_t,
+    int);
+
 static int
 gone_add(struct orctx *x, const struct orfile *f, int kind, int rc)
 {
-	struct gone *g;
-
 	if ((rc != REC_REJECTED && rc != REC_DELETED) || !f->fields ||
 	    f->col[0] == -1 || of_len(f, 0) == 0)
 		return 0;
+	return gone_key(x, kind, of_val(f, 0), of_len(f, 0),
+	    (uint32_t)csv_line(f->cr), rc == REC_DELETED);
+}
+
+/* Remember key[0..len) of kind, from line, as gone.  0 or -1. */
+static int
+gone_key(struct orctx *x, int kind, const char *key, size_t len,
+    uint32_t line, int deleted)
+{
+	struct gone *g;
+
 	if (grow((void **)&x->gone, &x->capgone, x->ngone,
 	    sizeof(*x->gone)) == -1)
 		return -1;
 	g = &x->gone[x->ngone];
-	if ((g->key = arena_strndup(&x->tmp, of_val(f, 0),
-	    of_len(f, 0))) == NULL)
+	if ((g->key = arena_strndup(&x->tmp, key, len)) == NULL)
 		return -1;
-	g->line = (uint32_t)csv_line(f->cr);
+	g->line = line;
 	g->kind = (uint8_t)kind;
-	g->deleted = rc == REC_DELETED;
+	g->deleted = (uint8_t)(deleted != 0);
 	x->ngone++;
 	return 0;
+}
+
+/* roster_seal_entities' duplicate key (rj->dup): a user whose every
+ * copy was rejected is gone, so what names it is a dependent. */
+static int
+gone_dup(void *arg, const char *what, const char *key, uint32_t line)
+{
+	if (strcmp(what, "person") != 0)
+		return 0;
+	return gone_key(arg, G_USER, key, strlen(key), line, 0);
 }
 
 static int
@@ -1300,6 +1321,7 @@ groups_seal(struct orctx *x)
 {
 	struct group *g;
 	size_t i;
+	int rc;
 
 	if (groups_dedupe(x) == -1)
 		return -1;
@@ -1307,7 +1329,12 @@ groups_seal(struct orctx *x)
 		if (!x->odrop[i] &&
 		    roster_add_group(x->r, &x->og.groups[i]) == -1)
 			return -1;
-	if (roster_seal_entities(x->r, x->rj, x->upath, x->opath) == -1)
+	x->rj->dup = gone_dup;
+	x->rj->duparg = x;
+	rc = roster_seal_entities(x->r, x->rj, x->upath, x->opath);
+	x->rj->dup = NULL;
+	x->rj->duparg = NULL;
+	if (rc == -1)
 		return -1;
 	/* A dangling school drops the link, never the class. */
 	for (i = 0; i < x->cg.ngroups; i++) {

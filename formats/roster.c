@@ -629,6 +629,10 @@ drop_duplicates(void *base, size_t n, size_t sz, size_t koff, size_t loff,
 		} else {
 			uint32_t first = *(uint32_t *)(v + i * sz + loff);
 
+			if (rj->dup != NULL &&
+			    rj->dup(rj->duparg, what, key, first) == -1)
+				return -1;
+
 			for (k = i; k < j; k++) {
 				uint32_t line = *(uint32_t *)(v + k * sz + loff);
 				uint32_t other = k == i ?

@@ -857,6 +857,49 @@ START_TEST(test_read_thirdparty)
 }
 END_TEST
 
+/* A group's second parent is dropped with a note naming it; the
+ * first stays. */
+START_TEST(test_read_second_parent)
+{
+	static const char *const xml =
+	    "<?xml version=\"1.0\"?>\n<enterprise>\n"
+	    "<group><sourcedid><source>s</source><id>A</id></sourcedid>\n"
+	    "<description><short>A</short></description></group>\n"
+	    "<group><sourcedid><source>s</source><id>B</id></sourcedid>\n"
+	    "<description><short>B</short></description></group>\n"
+	    "<group><sourcedid><source>s</source><id>C</id></sourcedid>\n"
+	    "<description><short>C</short></description>\n"
+	    "<relationship><sourcedid><source>s</source><id>A</id>"
+	    "</sourcedid><label>P</label></relationship>\n"
+	    "<relationship><sourcedid><source>s</source><id>B</id>"
+	    "</sourcedid><label>P</label></relationship>\n"
+	    "</group>\n</enterprise>\n";
+	char dir[4096], *buf = NULL;
+	size_t len = 0;
+	struct roster r;
+	struct rejects rj = { 0 };
+	long i;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	ck_assert_ptr_nonnull(rj.fp = open_memstream(&buf, &len));
+	roster_init(&r);
+	ck_assert_msg(ims_read(tu_write(dir, "two.xml", xml), &r, &rj) == 0,
+	    "%s", error_last());
+	ck_assert_int_eq(fflush(rj.fp), 0);
+	ck_assert_msg(strstr(buf, "two.xml:10: relationship: note: "
+	    "group 'C': second parent 'B' dropped (the first is kept)\n") !=
+	    NULL, "%s", buf);
+	ck_assert_uint_eq(rj.notes, 1);
+	ck_assert_uint_eq(rj.count, 0);
+	ck_assert_int_ge(i = roster_find_group(&r, "C"), 0);
+	ck_assert_str_eq(r.groups[i].parent, "A");
+	roster_free(&r);
+	fclose(rj.fp);
+	free(buf);
+	tu_rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_read_rejects_file)
 {
 	char dir[256], *s;
@@ -1707,6 +1750,7 @@ ims_suite(void)
 	tcase_add_test(r, test_round_trip);
 	tcase_add_test(r, test_group_timeframe_org);
 	tcase_add_test(r, test_read_thirdparty);
+	tcase_add_test(r, test_read_second_parent);
 	tcase_add_test(r, test_read_encoding_mismatch);
 	tcase_add_test(r, test_builtin_dtd_current);
 	tcase_add_test(r, test_read_as_consumers_do);

@@ -803,13 +803,16 @@ START_TEST(duplicate_users)
 	    "u1,,true,dist,student,ann2,Ann,Smith,\n",
 	    good_o, good_c, good_e, good_s, NULL) == 0, "%s", error_last());
 	/* both copies go, with their org memberships, without a second
-	 * reject for those; the enrollment names an unknown user */
+	 * reject for those; the enrollment depends on the rejected user */
 	ck_assert_str_eq(rejects(),
 	    "or/users.csv:2: id: duplicate person key 'u1' "
 	    "(also on line 4)\n"
 	    "or/users.csv:4: id: duplicate person key 'u1' "
 	    "(also on line 2)\n"
-	    "or/enrollments.csv:2: userSourcedId: unknown user 'u1'\n");
+	    "or/enrollments.csv:2: userSourcedId: depends on rejected user "
+	    "'u1' (users.csv line 2)\n");
+	ck_assert_uint_eq(rj.count, 2);
+	ck_assert_uint_eq(rj.dependents, 1);
 	ck_assert_uint_eq(r.npersons, 1);
 	ck_assert_uint_eq(r.nmembers, 2);
 }
