@@ -66,6 +66,10 @@
 #include "sisfeed.h"
 
 #define MAXDEPTH	64
+/* A value longer is not kept: its record is rejected (the CSV reader's
+ * bound on a record, so a 2 GiB name cannot take the memory). */
+#define IMS_VALUE_MAX	(1024 * 1024)
+#define IMS_VALUE_MAX_S	"1048576"
 
 /* The elements we look at; everything else is E_OTHER.  The most
  * frequent come first: they are compared in this order. */
@@ -180,6 +184,9 @@ struct reader {
 	struct keyindex	 pk, gk;	/* of the sealed persons, groups */
 	int		 seen_root;
 	struct tbuf	 text;
+	int		 textover;	/* text went past IMS_VALUE_MAX */
+	const char	*over;		/* the record's first such element */
+	unsigned long	 overline;	/* and its line */
 	struct person_rec p;
 	struct group_rec g;
 	struct member_rec m;
@@ -449,11 +456,24 @@ text_trim(struct tbuf *b)
 		b->p[b->len] = '\0';
 }
 
+/* When a value of the record was longer than IMS_VALUE_MAX: reject
+ * the record naming that element and return 1 (-1 to stop); 0 when
+ * none was. */
+static int
+value_too_long(struct reader *rd)
+{
+	if (rd->over == NULL)
+		return 0;
+	return reject(rd, rd->overline, rd->over, "value longer than "
+	    IMS_VALUE_MAX_S " bytes") == -1 ? -1 : 1;
+}
+
 static void
 person_begin(struct reader *rd)
 {
 	struct person_rec *p = &rd->p;
 
+	rd->over = NULL;
 	sb_clear(&p->id);
 	sb_clear(&p->userid);
 	sb_clear(&p->fn);
@@ -492,10 +512,13 @@ person_end(struct reader *rd)
 	struct person_rec *p = &rd->p;
 	struct person rec;
 	const char *role = "";
+	int rc;
 
 	if (p->recstatus == REC_DELETE)
 		return 0;
 	rd->rj->records++;
+	if ((rc = value_too_long(rd)) != 0)
+		return rc == -1 ? -1 : 0;
 	if (!p->have_id || p->id.len == 0)
 		return reject(rd, p->line, "sourcedid",
 		    "person without <sourcedid><id>");
@@ -526,6 +549,7 @@ group_begin(struct reader *rd)
 {
 	struct group_rec *g = &rd->g;
 
+	rd->over = NULL;
 	sb_clear(&g->id);
 	sb_clear(&g->type);
 	sb_clear(&g->shortname);
@@ -548,10 +572,13 @@ group_end(struct reader *rd)
 {
 	struct group_rec *g = &rd->g;
 	struct group rec;
+	int rc;
 
 	if (g->recstatus == REC_DELETE)
 		return 0;
 	rd->rj->records++;
+	if ((rc = value_too_long(rd)) != 0)
+		return rc == -1 ? -1 : 0;
 	if (!g->have_id || g->id.len == 0)
 		return reject(rd, g->line, "sourcedid",
 		    "group without <sourcedid><id>");
@@ -650,6 +677,7 @@ membership_begin(struct reader *rd)
 {
 	if (seal_entities(rd) == -1)
 		return -1;
+	rd->over = NULL;
 	rd->m.have_group = 0;
 	rd->m.gidx = -1;
 	sb_clear(&rd->m.group);
@@ -702,6 +730,8 @@ role_end(struct reader *rd)
 	if (m->have_idtype && strcmp(sb_str(&m->idtype), "2") == 0)
 		return 0;	/* a group as member: not in the model */
 	rd->rj->records++;
+	if ((st = value_too_long(rd)) != 0)
+		return st == -1 ? -1 : 0;
 	if (!m->have_group || m->group.len == 0)
 		return reject(rd, m->rline, "sourcedid",
 		    "membership without <sourcedid><id>");
@@ -1025,6 +1055,15 @@ end_element(struct reader *rd)
 	enum el e = at(rd, rd->depth);
 	int rc = 0;
 
+	/* An overlong value is not kept: its record is rejected. */
+	if (rd->want && rd->textover) {
+		if (rd->over == NULL) {
+			rd->over = el_names[e];
+			rd->overline = cur_line(rd);
+		}
+		rd->textover = 0;
+		sb_clear(&rd->text);
+	}
 	if (rd->want)
 		text_trim(&rd->text);
 	switch (at(rd, 2)) {
@@ -1106,8 +1145,12 @@ sax_text(void *ctx, const xmlChar *ch, int len)
 {
 	struct reader *rd = ctx;
 
-	if (rd->failed || !rd->want || len <= 0)
+	if (rd->failed || !rd->want || len <= 0 || rd->textover)
 		return;
+	if (rd->text.len + (size_t)len > IMS_VALUE_MAX) {
+		rd->textover = 1;
+		return;
+	}
 	if (sb_append(&rd->text, (const char *)ch, (size_t)len) == -1)
 		fail(rd);
 }

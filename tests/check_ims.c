@@ -991,6 +991,49 @@ START_TEST(test_read_roles_normalised)
 }
 END_TEST
 
+/* A value longer than 1 MiB is not kept: its record is rejected naming
+ * the element and line, the others read (a 2 GiB given name took 4 GiB
+ * of memory). */
+START_TEST(test_read_value_cap)
+{
+	enum { BIG = 1024 * 1024 + 1 };
+	char dir[256], *x, *s;
+	const char *f, *rf;
+	struct roster r;
+	struct rejects rj = { 0 };
+	size_t len = 0;
+
+	ck_assert_ptr_nonnull(x = malloc(BIG + 1024));
+	len += (size_t)sprintf(x, "<enterprise>\n<person><sourcedid>"
+	    "<source>s</source><id>P1</id></sourcedid><name><fn>A B</fn>"
+	    "<n><family>B</family><given>");
+	memset(x + len, 'a', BIG);
+	len += BIG;
+	sprintf(x + len, "</given></n></name></person>\n"
+	    "<group><sourcedid><source>s</source><id>G1</id></sourcedid>"
+	    "<description><short>abc</short></description></group>\n"
+	    "<person><sourcedid><source>s</source><id>P2</id></sourcedid>"
+	    "<name><fn>A B</fn></name></person>\n</enterprise>\n");
+	tu_mkdtemp(dir, sizeof(dir));
+	f = tu_write(dir, "big.xml", x);
+	free(x);
+	rf = path_in(dir, "rejects.txt");
+	ck_assert_ptr_nonnull(rj.fp = fopen(rf, "w"));
+	roster_init(&r);
+	ck_assert_msg(ims_read(f, &r, &rj) == 0, "%s", error_last());
+	ck_assert_int_eq(fclose(rj.fp), 0);
+	ck_assert_uint_eq(r.npersons, 1);
+	ck_assert_str_eq(r.persons[0].id, "P2");
+	ck_assert_uint_eq(r.ngroups, 1);
+	s = slurp(rf, NULL);
+	ck_assert_str_eq(strstr(s, "big.xml:"), "big.xml:2: given: value "
+	    "longer than 1048576 bytes\n");
+	free(s);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
 /* Elements nested past 64 levels fail the file (memory was linear in
  * the depth, a million levels accepted). */
 START_TEST(test_read_nesting_limit)
@@ -1758,6 +1801,7 @@ ims_suite(void)
 	tcase_add_test(r, test_read_not_wellformed);
 	tcase_add_test(r, test_read_roles_normalised);
 	tcase_add_test(r, test_read_nesting_limit);
+	tcase_add_test(r, test_read_value_cap);
 	tcase_add_test(r, test_read_order_fault);
 	tcase_add_test(r, test_read_fast_path_same);
 	tcase_add_test(r, test_read_duplicates_strict);
