@@ -102,7 +102,7 @@ valgrind: sisfeed
 # (fuzz/corpus/NAME, in git) plus what it finds ($(B)/fuzz/corpus/NAME).
 FUZZ_CC	?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = csv oneroster ims config rindex sftp
+FUZZ_TARGETS = csv oneroster ims snap config rindex sftp
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_OBJ = $(LIB_SRC:%.c=$(B)/fuzz/%.o) $(B)/fuzz/fuzz/fuzzutil.o

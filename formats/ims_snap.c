@@ -175,12 +175,14 @@ finish(struct val *v)
 		{ "&amp;", 5, '&' }, { "&lt;", 4, '<' }, { "&gt;", 4, '>' },
 		{ "&quot;", 6, '"' }, { "&apos;", 6, '\'' },
 	};
-	unsigned char *p = (unsigned char *)v->s, *e = p + v->n, *o;
+	unsigned char *p, *e, *o;
 	int high = 0, amp = 0;
 	size_t i;
 
 	if (v->s == NULL)
 		return 0;	/* an optional element that is not there */
+	p = (unsigned char *)v->s;
+	e = p + v->n;
 	/* ims_write trims every value and escapes every '>' */
 	if (p < e && (*p == ' ' || *p == '\t' || *p == '\n' ||
 	    e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n'))
