@@ -793,6 +793,90 @@ START_TEST(test_rejects_keep_the_import_going)
 }
 END_TEST
 
+/* Copy top/from into dir/to. */
+static void
+copy_in(const char *from, const char *to)
+{
+	char src[PATH_MAX], *s;
+
+	snprintf(src, sizeof(src), "%s/%s", tu_top(), from);
+	ck_assert_ptr_nonnull(s = tu_read(src, NULL));
+	tu_write(dir, to, s);
+	free(s);
+}
+
+/* The roles (bit r for role r) user idnumber pid holds in course cid. */
+static unsigned
+roles_of(const struct rx_moodle *m, const char *cid, const char *pid)
+{
+	int c = rx_moodle_course(m, 1, cid), u = rx_moodle_user(m, 1, pid), k;
+	unsigned roles = 0;
+
+	for (k = 0; k < m->ne; k++)
+		if (m->e[k].course == c && m->e[k].user == u)
+			roles |= 1u << m->e[k].role;
+	return roles;
+}
+
+/*
+ * The demo's Moodle nights (etc/examples/moodle.yaml, nights 1-3), each
+ * imported by the model: what the README says Moodle then holds.
+ */
+START_TEST(test_example_nights)
+{
+	static struct rx_moodle m;
+	static const char *const csv[] = { "persons.csv", "groups.csv",
+	    "memberships.csv" };
+	char file[PATH_MAX], from[64], to[64], *out;
+	int n, i, u;
+
+	copy_in("etc/examples/moodle.yaml", "sisfeed.yaml");
+	snprintf(file, sizeof(file), "%s/export", dir);
+	ck_assert_int_eq(mkdir(file, 0700), 0);
+	snprintf(file, sizeof(file), "%s/moodledata", dir);
+	ck_assert_int_eq(mkdir(file, 0700), 0);
+	snprintf(file, sizeof(file), "%s/moodledata/sisfeed", dir);
+	ck_assert_int_eq(mkdir(file, 0700), 0);
+	snprintf(file, sizeof(file), "%s/moodledata/sisfeed/sisfeed.xml", dir);
+	for (n = 1; n <= 3; n++) {
+		for (i = 0; i < 3; i++) {
+			snprintf(from, sizeof(from), "etc/examples/night%d/%s",
+			    n, csv[i]);
+			snprintf(to, sizeof(to), "export/%s", csv[i]);
+			copy_in(from, to);
+		}
+		ck_assert_int_eq(run_sisfeed(0, &out), 0);
+		free(out);
+		for (i = 1; i < n; i++)		/* n - 1 nights on */
+			night_later(file);
+		ck_assert_msg(rx_moodle_import(&m, file) == 1, "night %d: %s",
+		    n, m.why);
+		if (n == 2) {	/* leavers deleted, a deactivation */
+			ck_assert_int_lt(rx_moodle_user(&m, 1, "S1013"), 0);
+			ck_assert_int_ge(u = rx_moodle_user(&m, 1, "S1008"), 0);
+			ck_assert_str_eq(m.u[u].auth, "nologin");
+			ck_assert_uint_eq(roles_of(&m, "SCI-9A", "T2001"),
+			    1u << 8);
+		}
+	}
+	/* night 3: a login renamed, a reactivation, a role changed, a
+	 * course renamed, the newcomer in */
+	ck_assert_int_ge(u = rx_moodle_user(&m, 1, "S1002"), 0);
+	ck_assert_str_eq(m.u[u].username, "alan.m.turing");
+	ck_assert_str_eq(m.u[u].first, "Alan Mathison");
+	ck_assert_int_ge(u = rx_moodle_user(&m, 1, "S1008"), 0);
+	ck_assert_str_eq(m.u[u].auth, "manual");
+	ck_assert_uint_eq(roles_of(&m, "SCI-9A", "T2001"), 1u << 2);
+	ck_assert_uint_eq(roles_of(&m, "MATH-9A", "T2001"), 1u << 2);
+	ck_assert_uint_eq(roles_of(&m, "ENG-7B", "S1016"), 1u << 1);
+	ck_assert_str_eq(m.c[rx_moodle_course(&m, 1, "MATH-9A")].fullname,
+	    "Mathematics, grade 9 (A), honours");
+	ck_assert_int_lt(rx_moodle_user(&m, 1, "S1015"), 0);
+	ck_assert_int_lt(rx_moodle_user(&m, 0, "sofia.taylor"), 0);
+	rx_moodle_free(&m);
+}
+END_TEST
+
 /* '&' reaches Moodle as "&amp;": the run names the record. */
 START_TEST(test_entities_named)
 {
@@ -825,6 +909,7 @@ main(void)
 	tcase_add_test(tc, test_retries_replace_the_tried_night);
 	tcase_add_test(tc, test_rejects_keep_the_import_going);
 	tcase_add_test(tc, test_entities_named);
+	tcase_add_test(tc, test_example_nights);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s) == 0 ? 0 : 1;
 }
