@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "sisfeed.h"
+#include "tests/receiver.h"
 #include "tests/testutil.h"
 
 #define SSHD		"/usr/sbin/sshd"
@@ -1564,34 +1565,62 @@ START_TEST(t_e2e_killed_mid_upload)
 END_TEST
 
 /* Every crash point of a run (lib/log.c fault_point), delivering over
- * SFTP: "copy" is an upload cut after its first write. */
+ * SFTP in each output mode: "copy" is an upload cut after its first
+ * write. */
 static const char *const crash_points[] = { "read", "diff", "write",
 	"copy", "deliver", "commit" };
 #define NCRASH	(sizeof(crash_points) / sizeof(crash_points[0]))
 
-/* The newest delivered file in remote_dir (names sort by time), and
- * that no temporary file is there. */
-static const char *
-newest_delivered(void)
+static int
+name_cmp(const void *a, const void *b)
 {
-	static char path[1024];
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The importer: every delivered file in remote_dir (not a temporary
+ * one), oldest first, into the receiver model rx, then removed, as an
+ * importer that consumes its files does.
+ */
+static void
+consume(struct rx_state *rx)
+{
+	char *names[16], path[1024], err[512];
 	struct dirent *e;
-	char best[256] = "";
+	size_t n = 0, i;
 	DIR *d;
 
 	ck_assert_ptr_nonnull(d = opendir(srv.remote));
 	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+		if (e->d_name[0] == '.')
 			continue;
-		ck_assert_msg(e->d_name[0] != '.' && strstr(e->d_name,
-		    ".part") == NULL, "%s left in remote_dir", e->d_name);
-		if (strcmp(e->d_name, best) > 0)
-			snprintf(best, sizeof(best), "%s", e->d_name);
+		ck_assert_uint_lt(n, 16);
+		ck_assert_ptr_nonnull(names[n++] = strdup(e->d_name));
 	}
 	closedir(d);
-	ck_assert_msg(best[0] != '\0', "nothing delivered");
-	snprintf(path, sizeof(path), "%s/%s", srv.remote, best);
-	return path;
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", srv.remote, names[i]);
+		ck_assert_msg(rx_import(rx, RX_GENERIC, path, err,
+		    sizeof(err)) == 0, "%s: %s", path, err);
+		ck_assert_int_eq(unlink(path), 0);
+		free(names[i]);
+	}
+}
+
+/* Nothing at all in remote_dir (every file consumed, no part). */
+static void
+remote_empty(void)
+{
+	struct dirent *e;
+	DIR *d;
+
+	ck_assert_ptr_nonnull(d = opendir(srv.remote));
+	while ((e = readdir(d)) != NULL)
+		ck_assert_msg(strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0, "%s left in remote_dir",
+		    e->d_name);
+	closedir(d);
 }
 
 /* Nothing half-written in the state directory: out/ empty, no
@@ -1611,18 +1640,39 @@ state_clean(const char *state)
 	while ((e = readdir(d)) != NULL)
 		ck_assert_msg(e->d_name[0] == '.', "out/%s left", e->d_name);
 	closedir(d);
+	ck_assert(!tu_exists(in(state, "sftp.part")));
+}
+
+/* The installation's config in delta mode. */
+static void
+e2e_delta(void)
+{
+	char dir[600], *s, *p, *t;
+	size_t len;
+
+	snprintf(dir, sizeof(dir), "%s/inst", srv.dir);
+	ck_assert_ptr_nonnull(s = tu_read(in(dir, "sisfeed.yaml"), &len));
+	ck_assert_ptr_nonnull(p = strstr(s, "mode: full\n"));
+	ck_assert_ptr_nonnull(t = malloc(len + 2));
+	snprintf(t, len + 2, "%.*smode: delta%s", (int)(p - s), s, p + 10);
+	tu_write(dir, "sisfeed.yaml", t);
+	free(t);
+	free(s);
 }
 
 /*
- * kill -9 at each crash point of a run delivering over SFTP: the next
- * run brings the receiver to the export (its newest file is tonight's
- * export, byte for byte) and leaves nothing half-written there or in
- * the state directory; the one after has nothing to do.
+ * kill -9 at each crash point of a run delivering over SFTP, in full
+ * and in delta mode, with an importer consuming what arrives: the next
+ * run brings the receiver (the generic IMS model) to tonight's export,
+ * leaves nothing half-written there or in the state directory, and the
+ * one after has nothing to do.
  */
 START_TEST(t_e2e_crash)
 {
-	const char *point = crash_points[_i], *newest;
-	char state[600], want[700], *out, *before;
+	const char *point = crash_points[_i % NCRASH];
+	int delta = _i / (int)NCRASH;
+	char state[600], want[700], why[512], *out, *before;
+	struct rx_state rx, ex;
 	size_t blen;
 	int rc;
 
@@ -1630,17 +1680,21 @@ START_TEST(t_e2e_crash)
 	snprintf(state, sizeof(state), "%s/inst/state", srv.dir);
 	snprintf(want, sizeof(want), "%s/export.xml", srv.dir);
 	e2e_root(0, 0);
+	if (delta)
+		e2e_delta();
+	rx_init(&rx);
 	ck_assert_msg(e2e_sisfeed(&out, "run", (char *)NULL) == EXIT_OK,
 	    "%s", out);
 	free(out);
+	consume(&rx);
 	ck_assert_ptr_nonnull(before = e2e_snapshot(&blen));
 	rename_ada();
 
 	setenv("SISFEED_CRASH_AFTER", point, 1);
 	rc = e2e_sisfeed(&out, "run", (char *)NULL);
 	unsetenv("SISFEED_CRASH_AFTER");
-	ck_assert_msg(rc == 128 + 9, "crash after %s: exit %d: %s", point,
-	    rc, out);
+	ck_assert_msg(rc == 128 + 9, "crash after %s (%s): exit %d: %s",
+	    point, delta ? "delta" : "full", rc, out);
 	free(out);
 	if (strcmp(point, "copy") == 0)
 		ck_assert_msg(part_size() >= 0, "the cut upload left no part");
@@ -1651,25 +1705,32 @@ START_TEST(t_e2e_crash)
 		    "crash after %s changed the snapshot", point);
 		free(snap);
 	}
+	consume(&rx);
 
 	ck_assert_msg(e2e_sisfeed(&out, "run", (char *)NULL) == EXIT_OK,
-	    "after a crash in %s: %s", point, out);
+	    "after a crash in %s (%s): %s", point, delta ? "delta" : "full",
+	    out);
 	free(out);
+	consume(&rx);
+	remote_empty();
+	state_clean(state);
 	ck_assert_msg(e2e_sisfeed(&out, "export", "-o", want, (char *)NULL)
 	    == EXIT_OK, "%s", out);
 	free(out);
-	newest = newest_delivered();
-	ck_assert_msg(files_equal(newest, want), "after a crash in %s the "
-	    "receiver's newest file %s is not the export", point, newest);
-	snprintf(want, sizeof(want), "%s/snapshot", state);
-	ck_assert_msg(files_equal(newest, want), "after a crash in %s the "
-	    "snapshot is not what was delivered", point);
-	state_clean(state);
-	ck_assert(!tu_exists(in(state, "sftp.part")));
+	rx_init(&ex);
+	ck_assert_int_eq(rx_import(&ex, RX_GENERIC, want, why, sizeof(why)),
+	    0);
+	ck_assert_msg(rx_equal(&rx, &ex, why, sizeof(why)), "after a crash "
+	    "in %s (%s) the receiver differs from the export: %s", point,
+	    delta ? "delta" : "full", why);
+	ck_assert_msg(files_equal(in(state, "snapshot"), want), "after a "
+	    "crash in %s the snapshot is not the export", point);
 
 	ck_assert_int_eq(e2e_sisfeed(&out, "run", (char *)NULL), EXIT_OK);
 	ck_assert_msg(strstr(out, "nothing to do") != NULL, "%s", out);
 	free(out);
+	rx_free(&rx);
+	rx_free(&ex);
 	free(before);
 }
 END_TEST
@@ -1779,7 +1840,7 @@ sftp_suite(void)
 	tc = tcase_create("crash");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
-	tcase_add_loop_test(tc, t_e2e_crash, 0, (int)NCRASH);
+	tcase_add_loop_test(tc, t_e2e_crash, 0, (int)(2 * NCRASH));
 	suite_add_tcase(s, tc);
 	return s;
 }
