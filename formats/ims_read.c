@@ -756,7 +756,11 @@ role_end(struct reader *rd)
 		return reject(rd, m->rline, "status",
 		    "member '%s' of '%s': <role> without <status>",
 		    sb_str(&m->person), sb_str(&m->group));
-	if ((st = status_parse(sb_str(&m->status))) == -1)
+	/* "1" and "0" nearly always: status_parse's answer, sooner */
+	if (m->status.len == 1 && (m->status.p[0] == '0' ||
+	    m->status.p[0] == '1'))
+		st = m->status.p[0] - '0';
+	else if ((st = status_parse(sb_str(&m->status))) == -1)
 		return reject(rd, m->rline, "status",
 		    "member '%s' of '%s': bad status '%s'",
 		    sb_str(&m->person), sb_str(&m->group), sb_str(&m->status));
@@ -1405,9 +1409,14 @@ static inline int
 sc_peek(struct scan *sc, const char *lit, size_t n)
 {
 	size_t have = (size_t)(sc->end - sc->p);
+	size_t i;
 
-	if (have >= n)
-		return memcmp(sc->p, lit, n) == 0;
+	if (have >= n) {
+		/* a loop the compiler unrolls for a literal, not a call */
+		for (i = 0; i < n && sc->p[i] == lit[i]; i++)
+			;
+		return i == n;
+	}
 	if (memcmp(sc->p, lit, have) == 0)
 		sc->more = 1;
 	return 0;
