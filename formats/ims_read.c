@@ -301,20 +301,27 @@ attr(struct reader *rd, const char *name)
 	return NULL;
 }
 
+/* A recstatus value of n bytes: 1..3, or 0 for another value. */
+static int
+recstatus_of(const char *v, size_t n)
+{
+	while (n > 0 && *v == ' ') {
+		v++;
+		n--;
+	}
+	if (n >= 1 && (v[0] == '1' || v[0] == '2' || v[0] == '3') &&
+	    (n == 1 || v[1] == ' '))
+		return v[0] - '0';
+	return 0;
+}
+
 /* recstatus attribute: 1..3, or 0 when absent or another value. */
 static int
 attr_recstatus(struct reader *rd)
 {
 	const char *v = attr(rd, "recstatus");
 
-	if (v == NULL)
-		return 0;
-	while (*v == ' ')
-		v++;
-	if ((v[0] == '1' || v[0] == '2' || v[0] == '3') &&
-	    (v[1] == '\0' || v[1] == ' '))
-		return v[0] - '0';
-	return 0;
+	return v == NULL ? 0 : recstatus_of(v, strlen(v));
 }
 
 /*
@@ -468,12 +475,10 @@ value_too_long(struct reader *rd)
 	    IMS_VALUE_MAX_S " bytes") == -1 ? -1 : 1;
 }
 
+/* Forget the person read before. */
 static void
-person_begin(struct reader *rd)
+person_clear(struct person_rec *p)
 {
-	struct person_rec *p = &rd->p;
-
-	rd->over = NULL;
 	sb_clear(&p->id);
 	sb_clear(&p->userid);
 	sb_clear(&p->fn);
@@ -487,8 +492,15 @@ person_begin(struct reader *rd)
 	p->uid_rank = p->cur_uid_rank = 0;
 	p->have_role = p->role_primary = 0;
 	p->active = 1;
-	p->recstatus = attr_recstatus(rd);
-	p->line = cur_line(rd);
+}
+
+static void
+person_begin(struct reader *rd)
+{
+	rd->over = NULL;
+	person_clear(&rd->p);
+	rd->p.recstatus = attr_recstatus(rd);
+	rd->p.line = cur_line(rd);
 }
 
 /* Split "Given Names Family" at its last space (no <n> in the file). */
@@ -1439,7 +1451,8 @@ sc_lit(struct scan *sc, const char *lit)
 /*
  * The text up to the next '<', trimmed as text_trim does: printable
  * ASCII, blanks and line ends; '&' (an entity), ']' (maybe "]]>"),
- * a CR inside the text and anything else leave the shape.  1, or 0.
+ * a CR inside the text, a value over IMS_VALUE_MAX and anything else
+ * leave the shape.  1, or 0.
  */
 static inline int
 sc_text(struct scan *sc, const char **s, size_t *len)
@@ -1461,6 +1474,8 @@ sc_text(struct scan *sc, const char **s, size_t *len)
 		sc->more = 1;
 		return 0;
 	}
+	if ((size_t)(sc->p - b) > IMS_VALUE_MAX)
+		return sc_no(sc);	/* libxml2's path rejects it */
 	for (e = sc->p; b < e && (*b == ' ' || *b == '\t' || *b == '\n' ||
 	    *b == '\r'); b++)
 		;
@@ -1500,35 +1515,47 @@ sc_sourcedid(struct scan *sc, const char **id, size_t *len)
 }
 
 /*
- * The attributes of <role ...> up to '>': roletype and recstatus, each
- * once, double-quoted, printable ASCII without '&' and '<'.  1, or 0.
+ * The attributes of a start tag up to its '>' (*empty 0) or "/>" (1):
+ * only the n names given, each once, double-quoted, the value
+ * printable ASCII without '&' and '<' (what libxml2 gives back as it
+ * is).  val[i] is NULL for one not there.  1, or 0 (stopped).
  */
 static int
-sc_role_attrs(struct scan *sc, struct fastrole *fr)
+sc_attrs(struct scan *sc, const char *const *names, size_t n,
+    const char **val, size_t *vlen, int *empty)
 {
 	const char *v;
-	int rt = 0, rs = 0, *seen;
-	size_t n;
+	size_t i, k;
 
+	for (i = 0; i < n; i++)
+		val[i] = NULL;
 	for (;;) {
-		if (sc->p == sc->end) {
+		if (sc->p + 1 >= sc->end) {
 			sc->more = 1;
 			return 0;
 		}
-		if (*sc->p == '>') {
-			sc->p++;
+		if (*sc->p == '>' || (sc->p[0] == '/' && sc->p[1] == '>')) {
+			*empty = *sc->p == '/';
+			sc->p += *empty ? 2 : 1;
 			return 1;
 		}
-		if (sc_peek(sc, " roletype=\"", 11)) {
-			seen = &rt;
-			sc->p += 11;
-		} else if (sc_peek(sc, " recstatus=\"", 12)) {
-			seen = &rs;
-			sc->p += 12;
-		} else
-			return sc->more ? 0 : sc_no(sc);
-		if ((*seen)++)
+		if (*sc->p != ' ')
+			return sc_no(sc);
+		for (i = 0; i < n; i++) {
+			k = strlen(names[i]);
+			if ((size_t)(sc->end - sc->p) < k + 3) {
+				sc->more = 1;
+				return 0;
+			}
+			if (memcmp(sc->p + 1, names[i], k) == 0 &&
+			    sc->p[1 + k] == '=' && sc->p[2 + k] == '"')
+				break;
+		}
+		if (i == n)
+			return sc_no(sc);
+		if (val[i] != NULL)
 			return sc_no(sc);	/* twice: not well-formed */
+		sc->p += 1 + k + 2;
 		for (v = sc->p; sc->p < sc->end && *sc->p != '"'; sc->p++)
 			if ((unsigned char)*sc->p < 0x20 ||
 			    (unsigned char)*sc->p >= 0x7f || *sc->p == '&' ||
@@ -1538,16 +1565,273 @@ sc_role_attrs(struct scan *sc, struct fastrole *fr)
 			sc->more = 1;
 			return 0;
 		}
-		n = (size_t)(sc->p - v);
+		val[i] = v;
+		vlen[i] = (size_t)(sc->p - v);
 		sc->p++;
-		if (seen == &rt) {
-			fr->rt = v;
-			fr->rtlen = n;
-			fr->have_rt = 1;
-		} else	/* as attr_recstatus reads it */
-			fr->rstatus = n >= 1 && v[0] >= '1' && v[0] <= '3' &&
-			    (n == 1 || v[1] == ' ') ? v[0] - '0' : 0;
 	}
+}
+
+/* The attributes of <role ...>: roletype and recstatus.  1, or 0. */
+static int
+sc_role_attrs(struct scan *sc, struct fastrole *fr)
+{
+	static const char *const names[] = { "roletype", "recstatus" };
+	const char *v[2];
+	size_t l[2];
+	int empty;
+
+	if (!sc_attrs(sc, names, 2, v, l, &empty))
+		return 0;
+	if (empty)
+		return sc_no(sc);
+	fr->have_rt = v[0] != NULL;
+	fr->rt = v[0];
+	fr->rtlen = v[0] != NULL ? l[0] : 0;
+	fr->rstatus = v[1] != NULL ? recstatus_of(v[1], l[1]) : 0;
+	return 1;
+}
+
+/* 1 if s[0..n) holds U+FFFE or U+FFFF (UTF-8), not XML characters. */
+static int
+has_nonchar(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i;
+
+	for (i = 0; i + 2 < n; i++)
+		if (u[i] == 0xef && u[i + 1] == 0xbf &&
+		    (u[i + 2] == 0xbe || u[i + 2] == 0xbf))
+			return 1;
+	return 0;
+}
+
+/*
+ * Text up to the next '<' decoded into dst and trimmed, as the SAX
+ * path has it: UTF-8 (checked; U+FFFE and U+FFFF leave the shape),
+ * the five predefined entities; a character reference, another
+ * entity, "]]>", a control, a CR inside the text or a value over
+ * IMS_VALUE_MAX leave the shape.
+ * 1, 0 (stopped), or -1 (no memory).
+ */
+static int
+sc_dtext(struct scan *sc, struct tbuf *dst)
+{
+	static const struct { const char *name; size_t len; char c; } ent[] = {
+		{ "&amp;", 5, '&' }, { "&lt;", 4, '<' }, { "&gt;", 4, '>' },
+		{ "&quot;", 6, '"' }, { "&apos;", 6, '\'' } };
+	const char *b = sc->p, *seg = sc->p;
+	unsigned char c;
+	int high = 0;
+	size_t i;
+
+	if (sc->no || sc->more)
+		return 0;
+	sb_clear(dst);
+	for (; sc->p < sc->end && *sc->p != '<'; sc->p++) {
+		c = (unsigned char)*sc->p;
+		if (c == '\n')
+			sc->line++;
+		else if (c >= 0x80)
+			high = 1;
+		else if (c == 0x7f || (c < 0x20 && c != '\t' && c != '\r'))
+			return sc_no(sc);
+		else if (c == ']' && sc->end - sc->p >= 3 &&
+		    sc->p[1] == ']' && sc->p[2] == '>')
+			return sc_no(sc);
+		else if (c == '&') {
+			for (i = 0; i < sizeof(ent) / sizeof(ent[0]); i++)
+				if ((size_t)(sc->end - sc->p) >= ent[i].len &&
+				    memcmp(sc->p, ent[i].name, ent[i].len) == 0)
+					break;
+			if (i == sizeof(ent) / sizeof(ent[0]) &&
+			    sc->end - sc->p < 6) {
+				sc->more = 1;	/* maybe cut by the end */
+				return 0;
+			}
+			if (i == sizeof(ent) / sizeof(ent[0]))
+				return sc_no(sc);
+			if (sb_append(dst, seg, (size_t)(sc->p - seg)) == -1 ||
+			    sb_append(dst, &ent[i].c, 1) == -1)
+				return -1;
+			sc->p += ent[i].len - 1;
+			seg = sc->p + 1;
+		}
+	}
+	if (sc->p == sc->end) {
+		sc->more = 1;
+		return 0;
+	}
+	if ((size_t)(sc->p - b) > IMS_VALUE_MAX)
+		return sc_no(sc);	/* libxml2's path rejects it */
+	if (high && (!utf8_valid(b, (size_t)(sc->p - b)) ||
+	    has_nonchar(b, (size_t)(sc->p - b))))
+		return sc_no(sc);
+	if (sb_append(dst, seg, (size_t)(sc->p - seg)) == -1)
+		return -1;
+	text_trim(dst);
+	if (dst->len > 0 && memchr(dst->p, '\r', dst->len) != NULL)
+		return sc_no(sc);	/* libxml2 would make it a LF */
+	return 1;
+}
+
+/* <name>text</name> decoded into dst.  1, 0 (stopped) or -1. */
+static int
+sc_dleaf(struct scan *sc, const char *open, const char *close,
+    struct tbuf *dst)
+{
+	int rc;
+
+	if (!sc_lit(sc, open))
+		return 0;
+	if ((rc = sc_dtext(sc, dst)) != 1)
+		return rc;
+	return sc_lit(sc, close);
+}
+
+/* sc_dleaf, then white space. */
+static int
+sc_dleaf_ws(struct scan *sc, const char *open, const char *close,
+    struct tbuf *dst)
+{
+	int rc = sc_dleaf(sc, open, close, dst);
+
+	return rc == 1 ? sc_ws(sc) : rc;
+}
+
+/* <name>[<fn>..</fn>][<n>(<family>..</family>|<given>..</given>)*</n>]
+ * </name> into p.  1, 0 (stopped) or -1. */
+static int
+sc_pname(struct scan *sc, struct person_rec *p)
+{
+	int rc;
+
+	if (!sc_lit(sc, "<name>") || !sc_ws(sc))
+		return 0;
+	if (sc_peek(sc, "<fn>", 4) &&
+	    (rc = sc_dleaf_ws(sc, "<fn>", "</fn>", &p->fn)) != 1)
+		return rc;
+	if (sc_peek(sc, "<n>", 3)) {
+		if (!sc_lit(sc, "<n>") || !sc_ws(sc))
+			return 0;
+		for (;;) {
+			if (sc_peek(sc, "<family>", 8))
+				rc = sc_dleaf_ws(sc, "<family>", "</family>",
+				    &p->family);
+			else if (sc_peek(sc, "<given>", 7))
+				rc = sc_dleaf_ws(sc, "<given>", "</given>",
+				    &p->given);
+			else
+				break;
+			if (rc != 1)
+				return rc;
+			p->have_n = 1;
+		}
+		if (!sc_lit(sc, "</n>") || !sc_ws(sc))
+			return 0;
+	}
+	return sc_lit(sc, "</name>") && sc_ws(sc);
+}
+
+/* <systemrole .../> and <institutionrole .../> into p.  1, or 0. */
+static int
+sc_proles(struct scan *sc, struct person_rec *p)
+{
+	static const char *const sys[] = { "systemroletype" };
+	static const char *const inst[] = { "primaryrole",
+	    "institutionroletype" };
+	const char *v[2];
+	size_t l[2];
+	int empty;
+
+	if (sc_peek(sc, "<systemrole ", 12)) {
+		sc->p += 11;
+		if (!sc_attrs(sc, sys, 1, v, l, &empty))
+			return 0;
+		if (!empty)
+			return sc_no(sc);
+		p->active = !(v[0] != NULL && l[0] == 4 &&
+		    memcmp(v[0], "None", 4) == 0);
+		if (!sc_ws(sc))
+			return 0;
+	}
+	if (sc_peek(sc, "<institutionrole ", 17)) {
+		sc->p += 16;
+		if (!sc_attrs(sc, inst, 2, v, l, &empty))
+			return 0;
+		if (!empty)
+			return sc_no(sc);
+		if (v[1] != NULL) {
+			sb_clear(&p->role);
+			if (sb_append(&p->role, v[1], l[1]) == -1)
+				return -1;
+			p->have_role = 1;
+			p->role_primary = v[0] != NULL && l[0] == 3 &&
+			    memcmp(v[0], "Yes", 3) == 0;
+		}
+		if (!sc_ws(sc))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * White space and one whole <person> in the common shape (sourcedid,
+ * then userid without a type, name, email, systemrole and
+ * institutionrole, each optional, in that order) into rd->p, as the
+ * SAX events would leave it.  1, 0 (sc->more: not all there yet; else
+ * not in the shape), or -1 (no memory).
+ */
+static int
+sc_person(struct scan *sc, struct reader *rd)
+{
+	static const char *const attrs[] = { "recstatus" };
+	struct person_rec *p = &rd->p;
+	const char *v[1];
+	size_t l[1];
+	int empty, rank, rc;
+
+	if (!sc_ws(sc) || !sc_lit(sc, "<person") ||
+	    !sc_attrs(sc, attrs, 1, v, l, &empty))
+		return 0;
+	if (empty)
+		return sc_no(sc);
+	rd->over = NULL;
+	person_clear(p);
+	p->recstatus = v[0] != NULL ? recstatus_of(v[0], l[0]) : 0;
+	p->line = sc->line;
+	if (!sc_ws(sc) || !sc_lit(sc, "<sourcedid>") || !sc_ws(sc))
+		return 0;
+	if (sc_peek(sc, "<source>", 8) &&
+	    (rc = sc_dleaf_ws(sc, "<source>", "</source>", &rd->text)) != 1)
+		return rc;
+	if ((rc = sc_dleaf_ws(sc, "<id>", "</id>", &p->id)) != 1)
+		return rc;
+	p->have_id = 1;
+	if (!sc_lit(sc, "</sourcedid>") || !sc_ws(sc))
+		return 0;
+	if (sc_peek(sc, "<userid>", 8)) {
+		if ((rc = sc_dleaf_ws(sc, "<userid>", "</userid>",
+		    &rd->text)) != 1)
+			return rc;
+		/* one untyped <userid>: taken when its rank is not 0 */
+		if ((rank = userid_rank(rd, NULL)) > 0) {
+			p->uid_rank = rank;
+			p->have_userid = 1;
+			if (sb_set(&p->userid, &rd->text) == -1)
+				return -1;
+		}
+	}
+	if (sc_peek(sc, "<name>", 6) && (rc = sc_pname(sc, p)) != 1)
+		return rc;
+	if (sc_peek(sc, "<email>", 7)) {
+		if ((rc = sc_dleaf_ws(sc, "<email>", "</email>",
+		    &p->email)) != 1)
+			return rc;
+		p->have_email = 1;
+	}
+	if ((rc = sc_proles(sc, p)) != 1)
+		return rc;
+	return sc_lit(sc, "</person>");
 }
 
 /* Room for one more role in fb.  0 or -1. */
@@ -1695,6 +1979,29 @@ fast_apply(struct reader *rd, struct fastblock *fb)
 	return 0;
 }
 
+/*
+ * White space and one block in the common shape at the cursor, read
+ * and its records made: a <person> (before any membership), else a
+ * <membership>.  1, 0 (stopped: sc->more or not in the shape; nothing
+ * made), or -1 (error set).
+ */
+static int
+fast_block(struct reader *rd, struct scan *sc, struct fastblock *fb)
+{
+	int rc;
+
+	if (!sc_ws(sc))
+		return 0;
+	if (!rd->sealed && sc_peek(sc, "<person", 7)) {
+		if ((rc = sc_person(sc, rd)) != 1)
+			return rc;
+		return person_end(rd) == -1 ? -1 : 1;
+	}
+	if ((rc = sc_membership(sc, fb)) != 1)
+		return rc;
+	return fast_apply(rd, fb) == -1 ? -1 : 1;
+}
+
 /* The read buffer: unread bytes buf[pos..len). */
 struct feed {
 	char		*buf;
@@ -1781,15 +2088,16 @@ xml_between(struct reader *rd, unsigned long *line)
 	return 1;
 }
 
-/* The first "<membership" in b[0..n), or NULL. */
+/* The first "<person" or "<membership" in b[0..n), or NULL. */
 static const char *
-find_membership(const char *b, size_t n)
+find_block(const char *b, size_t n)
 {
 	const char *p = b, *end = b + n;
 
 	while (end - p >= 11 && (p = memchr(p, '<', (size_t)(end - p - 10))) !=
 	    NULL) {
-		if (memcmp(p + 1, "membership", 10) == 0)
+		if (memcmp(p + 1, "person", 6) == 0 ||
+		    memcmp(p + 1, "membership", 10) == 0)
 			return p;
 		p++;
 	}
@@ -1844,11 +2152,9 @@ reader_parse(struct reader *rd)
 			sc.p = f.buf + f.pos;
 			sc.end = f.buf + f.len;
 			sc.line = line;
-			if ((got = sc_membership(&sc, &fb)) == -1)
+			if ((got = fast_block(rd, &sc, &fb)) == -1)
 				goto out;
 			if (got == 1) {
-				if (fast_apply(rd, &fb) == -1)
-					goto out;
 				f.pos = (size_t)(sc.p - f.buf);
 				line = sc.line;
 				continue;
@@ -1873,7 +2179,7 @@ reader_parse(struct reader *rd)
 			continue;
 		}
 		from = f.pos + (size_t)left;
-		hit = find_membership(f.buf + from, f.len - from);
+		hit = find_block(f.buf + from, f.len - from);
 		if (hit != NULL) {
 			/* Up to it; then the fast path if libxml2 is
 			 * between elements, else past its '<'. */

@@ -1120,10 +1120,13 @@ START_TEST(test_read_not_wellformed)
 END_TEST
 
 /*
- * An IMS file whose memberships the fast path reads (slow 0), or the
- * same file with an empty comment after each <membership> tag, which
- * leaves the common shape, so libxml2 reads every block (slow 1); nl
- * is the line end.  Blocks of several kinds: roles without roletype,
+ * An IMS file whose persons and memberships the fast path reads (slow
+ * 0), or the same file with an empty comment after each <person> and
+ * <membership> tag, which leaves the common shape, so libxml2 reads
+ * every block (slow 1); nl is the line end.  Persons with entities,
+ * UTF-8, blanks to trim, every optional element, recstatus 3, an
+ * unknown role, no id, a key twice, a character reference, text over
+ * two lines.  Memberships of several kinds: roles without roletype,
  * recstatus 3, idtype 2, unknown persons and groups, a bad status,
  * blanks around ids, an entity, a comment between blocks, an empty
  * group id, and a block of big members large enough to cross the
@@ -1133,6 +1136,7 @@ static char *
 fast_doc(const char *nl, int slow, size_t *len)
 {
 	const char *mo = slow ? "<membership><!---->" : "<membership>";
+	const char *po = slow ? "<person><!---->" : "<person>";
 	char *s = NULL;
 	FILE *f = open_memstream(&s, len);
 	int i;
@@ -1142,10 +1146,36 @@ fast_doc(const char *nl, int slow, size_t *len)
 	    "<enterprise>%s<properties><datasource>x</datasource>"
 	    "<datetime>2024-09-01T02:00:00Z</datetime></properties>%s",
 	    nl, nl, nl);
-	for (i = 1; i <= 3; i++)
-		fprintf(f, "<person><sourcedid><source>s</source>"
-		    "<id>P%d</id></sourcedid><name><fn>A B</fn></name>"
-		    "</person>%s", i, nl);
+	fprintf(f, "%s<sourcedid><source>s</source><id>P1</id></sourcedid>"
+	    "<name><fn>A B</fn></name></person>%s", po, nl);
+	fprintf(f, "  %s%s    <sourcedid>%s      <source>s</source>%s"
+	    "      <id>P2</id>%s    </sourcedid>%s    <userid> p2 </userid>%s"
+	    "    <name>%s      <fn>Zo\xc3\xab O'Brien</fn>%s      <n>%s"
+	    "        <family>O&apos;Brien &amp; &lt;Co&gt; &quot;q&quot;"
+	    "</family>%s        <given>Zo\xc3\xab \xc5\xbb\xc3\xb3\xc5"
+	    "\x82kiewski</given>%s      </n>%s    </name>%s"
+	    "    <email>  p2@example.org </email>%s    <institutionrole "
+	    "primaryrole=\"Yes\" institutionroletype=\"student\"/>%s"
+	    "  </person>%s", po, nl, nl, nl, nl, nl, nl, nl, nl, nl, nl, nl,
+	    nl, nl, nl, nl, nl);
+	fprintf(f, "%s<sourcedid><id>P3</id></sourcedid><name><n>"
+	    "<given>Only</given></n></name><systemrole systemroletype="
+	    "\"None\"/><institutionrole institutionroletype=\"Faculty\" "
+	    "primaryrole=\"No\"/></person>%s", po, nl);
+	fprintf(f, "<person recstatus=\"3\">%s<sourcedid><id>P4</id>"
+	    "</sourcedid></person>%s", slow ? "<!---->" : "", nl);
+	fprintf(f, "%s<sourcedid><id>P5</id></sourcedid><institutionrole "
+	    "institutionroletype=\"Wizard\"/></person>%s", po, nl);
+	fprintf(f, "%s<sourcedid><id></id></sourcedid></person>%s", po, nl);
+	for (i = 0; i < 2; i++)
+		fprintf(f, "%s<sourcedid><id>P7</id></sourcedid></person>%s",
+		    po, nl);
+	fprintf(f, "%s<sourcedid><id>P8</id></sourcedid><name><fn>"
+	    "Ren&#233;e Roe</fn></name></person>%s", po, nl);
+	fprintf(f, "%s<sourcedid><id>P10</id></sourcedid><name><fn>"
+	    "Anna Maria%sSvensson</fn></name><email>a@x</email>"
+	    "<systemrole systemroletype=\"Other\"/></person>%s", po, nl,
+	    nl);
 	for (i = 1; i <= 2; i++)
 		fprintf(f, "<group><sourcedid><source>s</source><id>G%d</id>"
 		    "</sourcedid><description><short>g</short>"
@@ -1221,8 +1251,7 @@ read_with_rejects(const char *file, struct roster *r, char **rejtext)
 }
 
 /*
- * The memberships' fast path reads what libxml2 reads: the same
- * roster, the same rejects on the same lines, with LF and CRLF line
+ * The fast path reads what libxml2 reads: the same roster, the same rejects on the same lines, with LF and CRLF line
  * ends, and the same error for a file cut inside a block.
  */
 START_TEST(test_read_fast_path_same)
@@ -1246,6 +1275,19 @@ START_TEST(test_read_fast_path_same)
 			ck_assert_msg(read_with_rejects(f[slow], &r[slow],
 			    &rej[slow]) == 0, "%s", error_last());
 		}
+		ck_assert_uint_eq(r[0].npersons, r[1].npersons);
+		ck_assert_uint_eq(r[0].npersons, 5);
+		for (k = 0; k < r[0].npersons; k++)
+			ck_assert_msg(strcmp(r[0].persons[k].id,
+			    r[1].persons[k].id) == 0 && !person_differs(
+			    &r[0].persons[k], &r[1].persons[k]), "person %s",
+			    r[0].persons[k].id);
+		k = (size_t)roster_find_person(&r[0], "P2");
+		ck_assert_str_eq(r[0].persons[k].family,
+		    "O'Brien & <Co> \"q\"");
+		ck_assert_str_eq(r[0].persons[k].userid, "p2");
+		ck_assert_str_eq(r[0].persons[k].email, "p2@example.org");
+		ck_assert_str_eq(r[0].persons[k].role, "Student");
 		ck_assert_uint_eq(r[0].nmembers, r[1].nmembers);
 		ck_assert_uint_ge(r[0].nmembers, 8);
 		ck_assert(memcmp(r[0].members, r[1].members,
@@ -1256,11 +1298,11 @@ START_TEST(test_read_fast_path_same)
 			if (strncmp(rej[0] + k, "fast", 4) == 0)
 				memcpy(rej[0] + k, "slow", 4);
 		ck_assert_str_eq(rej[0], rej[1]);
-		ck_assert_ptr_nonnull(strstr(rej[1], "slow.xml:23: sourcedid: "
+		ck_assert_ptr_nonnull(strstr(rej[1], "slow.xml:46: sourcedid: "
 		    "member of 'G1': person 'P9' unknown"));
-		ck_assert_ptr_nonnull(strstr(rej[1], "slow.xml:59864: "
+		ck_assert_ptr_nonnull(strstr(rej[1], "slow.xml:59887: "
 		    "sourcedid: member of 'G2': person 'PX5982' unknown"));
-		ck_assert_ptr_nonnull(strstr(rej[1], "slow.xml:60040: "
+		ck_assert_ptr_nonnull(strstr(rej[1], "slow.xml:60063: "
 		    "sourcedid: member of 'G1': person 'PY' unknown"));
 		for (slow = 0; slow < 2; slow++) {
 			free(rej[slow]);
@@ -1270,8 +1312,8 @@ START_TEST(test_read_fast_path_same)
 			roster_init(&r[slow]);
 			ck_assert_int_eq(ims_read(f[slow], &r[slow], NULL), -1);
 			ck_assert_msg(strstr(error_last(), "strict.xml:23: "
-			    "sourcedid: member of 'G1': person 'P9' unknown") !=
-			    NULL, "%s", error_last());
+			    "institutionroletype: person 'P5'") != NULL, "%s",
+			    error_last());
 			roster_free(&r[slow]);
 			/* Cut inside the big block: the same error. */
 			ck_assert_ptr_nonnull(cut = strstr(doc[slow],
