@@ -954,15 +954,29 @@ START_TEST(test_read_rejects_file)
 }
 END_TEST
 
+/* Read f into r (initialised here) with rejects into dir/rejects.txt;
+ * returns the rejects (malloc'd). */
+static char *
+read_rejecting(const char *dir, const char *f, struct roster *r)
+{
+	struct rejects rj = { 0 };
+	const char *rf = path_in(dir, "rejects.txt");
+
+	ck_assert_ptr_nonnull(rj.fp = fopen(rf, "w"));
+	roster_init(r);
+	ck_assert_msg(ims_read(f, r, &rj) == 0, "%s", error_last());
+	ck_assert_int_eq(fclose(rj.fp), 0);
+	return slurp(rf, NULL);
+}
+
 /* An institutionroletype outside the DTD's list is read in the DTD's
  * spelling when it is one in another case, else rejected: read
  * verbatim it was written otherwise and read back as a change. */
 START_TEST(test_read_roles_normalised)
 {
 	char dir[256], *s;
-	const char *f, *rf;
+	const char *f;
 	struct roster r;
-	struct rejects rj = { 0 };
 
 	tu_mkdtemp(dir, sizeof(dir));
 	f = tu_write(dir, "in.xml",
@@ -975,14 +989,9 @@ START_TEST(test_read_roles_normalised)
 	    "<name><fn>A B</fn></name><institutionrole primaryrole=\"Yes\" "
 	    "institutionroletype=\"Teacher\"/></person>\n"
 	    "</enterprise>\n");
-	rf = path_in(dir, "rejects.txt");
-	ck_assert_ptr_nonnull(rj.fp = fopen(rf, "w"));
-	roster_init(&r);
-	ck_assert_msg(ims_read(f, &r, &rj) == 0, "%s", error_last());
-	ck_assert_int_eq(fclose(rj.fp), 0);
+	s = read_rejecting(dir, f, &r);
 	ck_assert_uint_eq(r.npersons, 1);
 	ck_assert_str_eq(r.persons[0].role, "Student");
-	s = slurp(rf, NULL);
 	ck_assert_str_eq(strstr(s, "in.xml:"), "in.xml:4: institutionroletype: "
 	    "person 'P2': unknown institution role 'Teacher'\n");
 	free(s);
@@ -998,9 +1007,8 @@ START_TEST(test_read_value_cap)
 {
 	enum { BIG = 1024 * 1024 + 1 };
 	char dir[256], *x, *s;
-	const char *f, *rf;
+	const char *f;
 	struct roster r;
-	struct rejects rj = { 0 };
 	size_t len = 0;
 
 	ck_assert_ptr_nonnull(x = malloc(BIG + 1024));
@@ -1017,15 +1025,10 @@ START_TEST(test_read_value_cap)
 	tu_mkdtemp(dir, sizeof(dir));
 	f = tu_write(dir, "big.xml", x);
 	free(x);
-	rf = path_in(dir, "rejects.txt");
-	ck_assert_ptr_nonnull(rj.fp = fopen(rf, "w"));
-	roster_init(&r);
-	ck_assert_msg(ims_read(f, &r, &rj) == 0, "%s", error_last());
-	ck_assert_int_eq(fclose(rj.fp), 0);
+	s = read_rejecting(dir, f, &r);
 	ck_assert_uint_eq(r.npersons, 1);
 	ck_assert_str_eq(r.persons[0].id, "P2");
 	ck_assert_uint_eq(r.ngroups, 1);
-	s = slurp(rf, NULL);
 	ck_assert_str_eq(strstr(s, "big.xml:"), "big.xml:2: given: value "
 	    "longer than 1048576 bytes\n");
 	free(s);

@@ -1377,22 +1377,32 @@ START_TEST(t_e2e_delivers_and_check)
 }
 END_TEST
 
+/* Replace the first from in dir/name with to. */
+static void
+edit_file(const char *dir, const char *name, const char *from,
+    const char *to)
+{
+	char *s, *p, *t;
+	size_t len, tlen;
+
+	ck_assert_ptr_nonnull(s = tu_read(in(dir, name), &len));
+	ck_assert_ptr_nonnull(p = strstr(s, from));
+	tlen = len - strlen(from) + strlen(to) + 1;
+	ck_assert_ptr_nonnull(t = malloc(tlen));
+	snprintf(t, tlen, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+	tu_write(dir, name, t);
+	free(t);
+	free(s);
+}
+
 /* One update for the next run: Ada Lovelace becomes Ada King. */
 static void
 rename_ada(void)
 {
-	char path[700], *s, *p, *t;
-	size_t len;
+	char path[700];
 
 	snprintf(path, sizeof(path), "%s/inst/export", srv.dir);
-	s = tu_read(in(path, "persons.csv"), &len);
-	ck_assert_ptr_nonnull(s);
-	ck_assert_ptr_nonnull(p = strstr(s, "Ada,Lovelace,"));
-	ck_assert_ptr_nonnull(t = malloc(len + 1));
-	snprintf(t, len + 1, "%.*sAda,King,%s", (int)(p - s), s, p + 13);
-	tu_write(path, "persons.csv", t);
-	free(t);
-	free(s);
+	edit_file(path, "persons.csv", "Ada,Lovelace,", "Ada,King,");
 }
 
 START_TEST(t_e2e_host_key_refused)
@@ -1647,17 +1657,10 @@ state_clean(const char *state)
 static void
 e2e_delta(void)
 {
-	char dir[600], *s, *p, *t;
-	size_t len;
+	char dir[600];
 
 	snprintf(dir, sizeof(dir), "%s/inst", srv.dir);
-	ck_assert_ptr_nonnull(s = tu_read(in(dir, "sisfeed.yaml"), &len));
-	ck_assert_ptr_nonnull(p = strstr(s, "mode: full\n"));
-	ck_assert_ptr_nonnull(t = malloc(len + 2));
-	snprintf(t, len + 2, "%.*smode: delta%s", (int)(p - s), s, p + 10);
-	tu_write(dir, "sisfeed.yaml", t);
-	free(t);
-	free(s);
+	edit_file(dir, "sisfeed.yaml", "mode: full\n", "mode: delta\n");
 }
 
 /*
