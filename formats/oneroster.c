@@ -115,6 +115,9 @@ struct orfile {
 	int			 active;	/* the record's status */
 	int			 fields;	/* f holds the record's fields */
 	struct rejects		*rj;
+	/* Called before every reject, to keep rejects in line order. */
+	int			(*flush)(void *);
+	void			*flusharg;
 };
 
 /* of_next's results besides 0 (end) and -1 (fatal). */
@@ -379,6 +382,8 @@ of_reject(struct orfile *f, const char *field, const char *fmt, ...)
 	va_list ap;
 	char msg[512];
 
+	if (f->flush != NULL && f->flush(f->flusharg) == -1)
+		return -1;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -1445,34 +1450,161 @@ enum { E_CLASS, E_USER, E_ROLE, NECOLS };
 static const char *const ecols[NECOLS] = { "classSourcedId",
 	"userSourcedId", "role" };
 
-/* Check the current enrollment and add it.  REC_* or -1. */
+/*
+ * Enrollments wait in a short queue between parsing and the class and
+ * user lookups, so each user's index slot is loaded while the next
+ * rows are parsed: ten million rows are bound by memory latency
+ * otherwise (csv.c does the same for its memberships).  A class the
+ * row before had is not looked up again.  Every reject of
+ * enrollments.csv drains the queue first (of_reject), so rejects keep
+ * line order; keys too long to queue are looked up at once after a
+ * drain.
+ */
+#define ENROL_PIPE		16
+#define ENROL_KEY	48
+struct epend {
+	uint64_t	 uhash;		/* of user */
+	uint32_t	 line;
+	uint8_t		 role;
+	uint8_t		 active;
+	size_t		 clen, ulen;
+	char		 cls[ENROL_KEY], user[ENROL_KEY];
+};
+struct equeue {
+	struct orctx	*x;
+	struct epend	 q[ENROL_PIPE];
+	size_t		 head, n;
+	char		 lastcls[ENROL_KEY];	/* the class looked up last */
+	size_t		 lastclen;		/* > ENROL_KEY: none */
+	long		 lastg;
+	char		 role[32];		/* the role read last */
+	size_t		 rolelen;		/* > sizeof(role): none */
+	int		 roleval;
+};
+
+/*
+ * Look up the class and the user of one enrollment (NUL-terminated
+ * keys) and add it, or reject it naming the missing class, else the
+ * missing user.  0 or -1.
+ */
 static int
-enrollment_add(struct orctx *x, struct orfile *f)
+enrol_finish(struct equeue *eq, const char *cls, size_t clen,
+    const char *user, size_t ulen, uint64_t uhash, const struct epend *e)
+{
+	struct orctx *x = eq->x;
+	long gi, pi;
+
+	if (clen == eq->lastclen && memcmp(cls, eq->lastcls, clen) == 0)
+		gi = eq->lastg;
+	else {
+		gi = keyindex_find(&x->gk, cls, clen,
+		    keyindex_hash(cls, clen));
+		if (gi >= 0 && strcmp(x->r->groups[gi].type, "class") != 0)
+			gi = -1;
+		eq->lastclen = SIZE_MAX;
+		if (clen < ENROL_KEY) {
+			memcpy(eq->lastcls, cls, clen);
+			eq->lastclen = clen;
+			eq->lastg = gi;
+		}
+	}
+	if (gi < 0)
+		return ref_missing(x, x->epath, e->line, "classSourcedId",
+		    G_CLASS, cls) == -1 ? -1 : 0;
+	if ((pi = keyindex_find(&x->pk, user, ulen, uhash)) < 0)
+		return ref_missing(x, x->epath, e->line, "userSourcedId",
+		    G_USER, user) == -1 ? -1 : 0;
+	return member_add(x, gi, pi, e->role, e->active);
+}
+
+/* Finish every queued enrollment, in order.  0 or -1. */
+static int
+enrol_drain(void *arg)
+{
+	struct equeue *eq = arg;
+	const struct epend *e;
+
+	while (eq->n > 0) {
+		e = &eq->q[eq->head];
+		eq->head = (eq->head + 1) % ENROL_PIPE;
+		eq->n--;
+		if (enrol_finish(eq, e->cls, e->clen, e->user, e->ulen,
+		    e->uhash, e) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* The IMS roletype of an enrollment's role, source.roles first: 1..8,
+ * or 0 when unknown.  The last answer is kept: a role repeats. */
+static int
+enrol_role(struct equeue *eq, const char *v, size_t len)
 {
 	const struct orrole *ro;
-	long gi, pi;
 	int role;
 
-	if (of_len(f, E_CLASS) == 0)
+	if (len == eq->rolelen && memcmp(v, eq->role, len) == 0)
+		return eq->roleval;
+	if ((role = config_role(eq->x->cfg, v)) == 0 &&
+	    (ro = orrole_find(v)) != NULL)
+		role = ro->enrol;
+	eq->rolelen = SIZE_MAX;
+	if (len < sizeof(eq->role)) {
+		memcpy(eq->role, v, len);
+		eq->rolelen = len;
+		eq->roleval = role;
+	}
+	return role;
+}
+
+/* Check the current enrollment and queue it.  REC_* or -1. */
+static int
+enrollment_add(struct equeue *eq, struct orfile *f)
+{
+	const char *cls = of_val(f, E_CLASS), *user = of_val(f, E_USER);
+	size_t clen = of_len(f, E_CLASS), ulen = of_len(f, E_USER);
+	struct epend *e, now;
+	int role;
+
+	if (clen == 0)
 		return of_reject_col(f, E_CLASS, "empty key");
-	if (of_len(f, E_USER) == 0)
+	if (ulen == 0)
 		return of_reject_col(f, E_USER, "empty key");
 	if (of_len(f, E_ROLE) == 0)
 		return of_reject_col(f, E_ROLE, "missing value");
-	if ((role = config_role(x->cfg, of_val(f, E_ROLE))) == 0 &&
-	    (ro = orrole_find(of_val(f, E_ROLE))) != NULL)
-		role = ro->enrol;
-	if (role == 0)
+	if ((role = enrol_role(eq, of_val(f, E_ROLE), of_len(f, E_ROLE))) == 0)
 		return of_reject_col(f, E_ROLE, "unknown role");
-	gi = find_group(x, of_val(f, E_CLASS));
-	if (gi < 0 || strcmp(x->r->groups[gi].type, "class") != 0)
-		return ref_missing(x, f->path, csv_line(f->cr),
-		    "classSourcedId", G_CLASS, of_val(f, E_CLASS));
-	if ((pi = find_person(x, of_val(f, E_USER))) < 0)
-		return ref_missing(x, f->path, csv_line(f->cr),
-		    "userSourcedId", G_USER, of_val(f, E_USER));
-	if (member_add(x, gi, pi, role, f->active) == -1)
-		return -1;
+	if (clen >= ENROL_KEY || ulen >= ENROL_KEY) {
+		if (enrol_drain(eq) == -1)
+			return -1;
+		memset(&now, 0, sizeof(now));
+		now.line = (uint32_t)csv_line(f->cr);
+		now.role = (uint8_t)role;
+		now.active = (uint8_t)f->active;
+		return enrol_finish(eq, cls, clen, user, ulen,
+		    keyindex_hash(user, ulen), &now) == -1 ? -1 : REC_OK;
+	}
+	if (eq->n == ENROL_PIPE) {
+		e = &eq->q[eq->head];
+		eq->head = (eq->head + 1) % ENROL_PIPE;
+		eq->n--;
+		if (enrol_finish(eq, e->cls, e->clen, e->user, e->ulen,
+		    e->uhash, e) == -1)
+			return -1;
+	}
+	e = &eq->q[(eq->head + eq->n) % ENROL_PIPE];
+	eq->n++;
+	e->line = (uint32_t)csv_line(f->cr);
+	e->role = (uint8_t)role;
+	e->active = (uint8_t)f->active;
+	memcpy(e->cls, cls, clen);
+	e->cls[clen] = '\0';
+	e->clen = clen;
+	memcpy(e->user, user, ulen);
+	e->user[ulen] = '\0';
+	e->ulen = ulen;
+	e->uhash = keyindex_hash(user, ulen);
+	keyindex_prefetch(&eq->x->pk, e->uhash);
 	return REC_OK;
 }
 
@@ -1480,6 +1612,7 @@ static int
 read_members(struct orctx *x)
 {
 	struct orfile f;
+	struct equeue eq;
 	size_t i;
 	int rc;
 
@@ -1496,11 +1629,16 @@ read_members(struct orctx *x)
 		return -1;
 	}
 	memcpy(x->epath, f.path, sizeof(x->epath));
+	memset(&eq, 0, sizeof(eq));
+	eq.x = x;
+	eq.lastclen = eq.rolelen = SIZE_MAX;
+	f.flush = enrol_drain;
+	f.flusharg = &eq;
 	while ((rc = of_next(&f, 1)) > 0)
-		if (rc == REC_OK && (rc = enrollment_add(x, &f)) == -1)
+		if (rc == REC_OK && (rc = enrollment_add(&eq, &f)) == -1)
 			break;
 	of_close(&f);
-	if (rc == -1)
+	if (rc == -1 || enrol_drain(&eq) == -1)
 		return -1;
 	/* One user in one class in one role, in several rows (terms,
 	 * sourcedIds): one membership, active if any row is. */

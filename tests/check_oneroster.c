@@ -473,6 +473,54 @@ START_TEST(enrollment_rejects)
 }
 END_TEST
 
+/*
+ * More enrollments than the lookup queue holds, with unknown users,
+ * bad roles and a key too long to queue among them: rejects in line
+ * order, every good row a membership.
+ */
+START_TEST(enrollment_rejects_queued)
+{
+	char *e, *p, want[2048];
+	size_t i, n = 0, w = 0;
+
+	ck_assert_ptr_nonnull(e = malloc(8192));
+	p = e + sprintf(e, EHDR);
+	for (i = 2; i < 60; i++) {
+		if (i % 11 == 0)
+			p += sprintf(p, "e%zu,,c1,ghost%zu,student\n", i, i);
+		else if (i % 13 == 0)
+			p += sprintf(p, "e%zu,,c1,u1,janitor\n", i);
+		else if (i == 30)
+			p += sprintf(p, "e%zu,,c1,%s,student\n", i,
+			    "a-user-key-far-too-long-to-wait-in-the-queue-x");
+		else {
+			p += sprintf(p, "e%zu,,c1,u%zu,%s\n", i, 1 + i % 2,
+			    i % 2 ? "teacher" : "student");
+			continue;
+		}
+		if (i % 11 == 0)
+			w += (size_t)sprintf(want + w, "or/enrollments.csv:%zu: "
+			    "userSourcedId: unknown user 'ghost%zu'\n", i, i);
+		else if (i % 13 == 0)
+			w += (size_t)sprintf(want + w, "or/enrollments.csv:%zu: "
+			    "role: unknown role 'janitor'\n", i);
+		else
+			w += (size_t)sprintf(want + w, "or/enrollments.csv:%zu: "
+			    "userSourcedId: unknown user 'a-user-key-far-too-"
+			    "long-to-wait-in-the-queue-x'\n", i);
+		n++;
+	}
+	ck_assert_msg(load(good_u, good_o, good_c, e, good_s, NULL) == 0,
+	    "%s", error_last());
+	free(e);
+	ck_assert_str_eq(rejects(), want);
+	ck_assert_uint_eq(rj.count, n);
+	expect_member("c1", "u1", 1, 1);
+	expect_member("c1", "u2", 2, 1);
+	ck_assert_uint_eq(r.nmembers, 2 + 2);	/* and both in sch */
+}
+END_TEST
+
 START_TEST(roles_config_first)
 {
 	struct rolemap map[2] = { { (char *)"Lehrer", 2 },
@@ -1428,6 +1476,7 @@ oneroster_suite(void)
 	tcase_add_test(tc, user_rejects);
 	tcase_add_test(tc, group_rejects);
 	tcase_add_test(tc, enrollment_rejects);
+	tcase_add_test(tc, enrollment_rejects_queued);
 	tcase_add_test(tc, roles_config_first);
 	tcase_add_test(tc, roles_every_name);
 	tcase_add_test(tc, enabled_spellings);
