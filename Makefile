@@ -125,19 +125,19 @@ fuzz: fuzz-build
 # formats/pifu_xsd.c after changing them (check_ims compares them).
 DTD	 = tests/data/ims/ims_epv1p1.dtd
 XSD	 = tests/data/ims/PIFU-IMS_SAS.xsd
+# $(call cstring,FILE,NAME,OUT): FILE as the C string NAME (and NAME_len)
+# in OUT.
+define cstring
+	{ printf '/* Generated from %s by make dtd; do not edit. */\n' \
+	    '$(1)'; printf '#include "sisfeed.h"\n\n'; \
+	  printf 'const char $(2)[] =\n'; \
+	  sed 's/\\/\\\\/g; s/"/\\"/g; s/\t/\\t/g; s/\r$$/\\r/; s/??/?\\?/g; s/^/\t"/; s/$$/\\n"/' \
+	    $(1); printf '\t;\nconst size_t $(2)_len = sizeof($(2)) - 1;\n'; \
+	} > $(3).tmp && mv $(3).tmp $(3)
+endef
 dtd:
-	{ printf '/* Generated from %s by make dtd; do not edit. */\n' \
-	    '$(DTD)'; printf '#include "sisfeed.h"\n\n'; \
-	  printf 'const char ims_dtd[] =\n'; \
-	  sed 's/\\/\\\\/g; s/"/\\"/g; s/\t/\\t/g; s/\r$$/\\r/; s/??/?\\?/g; s/^/\t"/; s/$$/\\n"/' \
-	    $(DTD); printf '\t;\nconst size_t ims_dtd_len = sizeof(ims_dtd) - 1;\n'; \
-	} > formats/ims_dtd.c.tmp && mv formats/ims_dtd.c.tmp formats/ims_dtd.c
-	{ printf '/* Generated from %s by make dtd; do not edit. */\n' \
-	    '$(XSD)'; printf '#include "sisfeed.h"\n\n'; \
-	  printf 'const char pifu_xsd[] =\n'; \
-	  sed 's/\\/\\\\/g; s/"/\\"/g; s/\t/\\t/g; s/\r$$/\\r/; s/??/?\\?/g; s/^/\t"/; s/$$/\\n"/' \
-	    $(XSD); printf '\t;\nconst size_t pifu_xsd_len = sizeof(pifu_xsd) - 1;\n'; \
-	} > formats/pifu_xsd.c.tmp && mv formats/pifu_xsd.c.tmp formats/pifu_xsd.c
+	$(call cstring,$(DTD),ims_dtd,formats/ims_dtd.c)
+	$(call cstring,$(XSD),pifu_xsd,formats/pifu_xsd.c)
 
 # --- benchmarks (not part of check) ----------------------------------------
 bench: sisfeed

@@ -958,6 +958,21 @@ expect_v12(void)
 	ck_assert_str_eq(group("k1")->term, "Year 2025/26");
 }
 
+/* Start the rejects and the roster afresh. */
+static void
+reread_reset(void)
+{
+	roster_free(&r);
+	ck_assert_int_eq(fflush(rejfp), 0);
+	fclose(rejfp);
+	free(rejbuf);
+	rejbuf = NULL;
+	rejfp = open_memstream(&rejbuf, &rejlen);
+	ck_assert_ptr_nonnull(rejfp);
+	memset(&rj, 0, sizeof(rj));
+	rj.fp = rejfp;
+}
+
 /* OneRoster 1.2: roles.csv, 1.2 role values, the version found from
  * the manifest or, without one, from users.csv's header. */
 START_TEST(v12_bundle)
@@ -976,11 +991,7 @@ START_TEST(v12_bundle)
 	expect_v12();
 	/* no manifest: the header says 1.2 */
 	put("manifest.csv", NULL);
-	roster_free(&r);
-	ck_assert_int_eq(fflush(rejfp), 0);
-	ck_assert_int_eq(fseeko(rejfp, 0, SEEK_SET), 0);
-	memset(&rj, 0, sizeof(rj));
-	rj.fp = rejfp;
+	reread_reset();
 	ck_assert_msg(oneroster_read_roster(cfg, &r, &rj) == 0, "%s",
 	    error_last());
 	expect_v12();
@@ -1012,21 +1023,6 @@ END_TEST
 
 static const char *const orfiles[] = { "users.csv", "orgs.csv",
 	"classes.csv", "enrollments.csv", "academicSessions.csv", NULL };
-
-/* Start the rejects and the roster afresh. */
-static void
-reread_reset(void)
-{
-	roster_free(&r);
-	ck_assert_int_eq(fflush(rejfp), 0);
-	fclose(rejfp);
-	free(rejbuf);
-	rejbuf = NULL;
-	rejfp = open_memstream(&rejbuf, &rejlen);
-	ck_assert_ptr_nonnull(rejfp);
-	memset(&rj, 0, sizeof(rj));
-	rj.fp = rejfp;
-}
 
 /* Replace the 4-byte little-endian field at off after every sig in buf. */
 static int
