@@ -1274,6 +1274,95 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* End to end: the binary exports the sample as valid IMS XML.         */
 
+/* tdir/name, in a static buffer. */
+static const char *
+at_tdir(const char *name)
+{
+	static char buf[PATH_MAX + 64];
+
+	snprintf(buf, sizeof(buf), "%s/%s", tdir, name);
+	return buf;
+}
+
+/* In the config at path, the source.dir from becomes to. */
+static void
+set_dir(const char *path, const char *from, const char *to)
+{
+	char *conf, *p, *next;
+	size_t len;
+
+	ck_assert_ptr_nonnull(conf = tu_read(path, NULL));
+	ck_assert_ptr_nonnull(p = strstr(conf, from));
+	len = strlen(conf) - strlen(from) + strlen(to) + 1;
+	ck_assert_ptr_nonnull(next = malloc(len));
+	snprintf(next, len, "%.*s%s%s", (int)(p - conf), conf, to,
+	    p + strlen(from));
+	ck_assert_int_eq(unlink(path), 0);
+	tu_write(tdir, "sisfeed.yaml", next);
+	free(next);
+	free(conf);
+}
+
+/*
+ * The sample zipped (under a folder) reads as the folder does: `check`
+ * reads it (manifest, every file), and `export` writes the same file as
+ * from the folder (at one SOURCE_DATE_EPOCH).
+ */
+static void
+export_zip_same(const char *folderout)
+{
+	static const char *const files[] = { "users.csv", "orgs.csv",
+	    "classes.csv", "enrollments.csv", "academicSessions.csv",
+	    "courses.csv", "manifest.csv", NULL };
+	char cfgpath[PATH_MAX], zip[PATH_MAX], zout[PATH_MAX];
+	char *text = NULL, *a, *b;
+	char *argv[8];
+	size_t alen, blen;
+	int rc;
+
+	ck_assert_int_lt(snprintf(cfgpath, sizeof(cfgpath), "%s/sisfeed.yaml",
+	    tdir), (int)sizeof(cfgpath));
+	ck_assert_int_lt(snprintf(zip, sizeof(zip), "%s/export.zip", tdir),
+	    (int)sizeof(zip));
+	ck_assert_int_lt(snprintf(zout, sizeof(zout), "%s/export-zip.xml",
+	    tdir), (int)sizeof(zout));
+	tu_zip(zip, sample, files, "oneroster/");
+	set_dir(cfgpath, sample, zip);
+	ck_assert_int_eq(mkdir(at_tdir("outbox"), 0755), 0);
+	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+	argv[0] = (char *)tu_sisfeed();
+	argv[1] = (char *)"-c";
+	argv[2] = cfgpath;
+	argv[3] = (char *)"check";
+	argv[4] = NULL;
+	rc = tu_run(argv, &text, 60);
+	ck_assert_msg(rc == 0, "sisfeed check (zip): exit %d:\n%s", rc, text);
+	ck_assert_ptr_nonnull(strstr(text, "ok   source read: 9 persons, "
+	    "7 groups, 22 memberships"));
+	free(text);
+	argv[3] = (char *)"export";
+	argv[4] = (char *)"-o";
+	argv[5] = zout;
+	argv[6] = NULL;
+	rc = tu_run(argv, &text, 60);
+	ck_assert_msg(rc == 0, "sisfeed export (zip): exit %d:\n%s", rc,
+	    text);
+	free(text);
+	/* the folder again, at the same date */
+	set_dir(cfgpath, zip, sample);
+	argv[5] = (char *)folderout;
+	rc = tu_run(argv, &text, 60);
+	unsetenv("SOURCE_DATE_EPOCH");
+	ck_assert_msg(rc == 0, "sisfeed export: exit %d:\n%s", rc, text);
+	free(text);
+	ck_assert_ptr_nonnull(a = tu_read(folderout, &alen));
+	ck_assert_ptr_nonnull(b = tu_read(zout, &blen));
+	ck_assert_uint_eq(alen, blen);
+	ck_assert_int_eq(memcmp(a, b, alen), 0);
+	free(a);
+	free(b);
+}
+
 START_TEST(export_end_to_end)
 {
 	char cfgpath[PATH_MAX], out[PATH_MAX], dtd[PATH_MAX];
@@ -1336,6 +1425,7 @@ START_TEST(export_end_to_end)
 	rc = tu_run(argv, &text, 60);
 	ck_assert_msg(rc == 0, "xmllint: exit %d:\n%s", rc, text);
 	free(text);
+	export_zip_same(out);
 }
 END_TEST
 
