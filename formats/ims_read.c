@@ -66,10 +66,11 @@
 #include "sisfeed.h"
 
 #define MAXDEPTH	64
-/* A value longer is not kept: its record is rejected (the CSV reader's
- * bound on a record, so a 2 GiB name cannot take the memory). */
-#define IMS_VALUE_MAX	(1024 * 1024)
-#define IMS_VALUE_MAX_S	"1048576"
+/* A value longer is not kept: its record is rejected, so a 2 GiB name
+ * cannot take the memory.  Above the CSV reader's bound on a record
+ * (1 MiB), so that whatever a source gave the snapshot reads back. */
+#define IMS_VALUE_MAX	(8 * 1024 * 1024)
+#define IMS_VALUE_MAX_S	"8388608"
 
 /* The elements we look at; everything else is E_OTHER.  The most
  * frequent come first: they are compared in this order. */

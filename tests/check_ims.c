@@ -1000,12 +1000,12 @@ START_TEST(test_read_roles_normalised)
 }
 END_TEST
 
-/* A value longer than 1 MiB is not kept: its record is rejected naming
+/* A value longer than 8 MiB is not kept: its record is rejected naming
  * the element and line, the others read (a 2 GiB given name took 4 GiB
  * of memory). */
 START_TEST(test_read_value_cap)
 {
-	enum { BIG = 1024 * 1024 + 1 };
+	enum { BIG = 8 * 1024 * 1024 + 1 };
 	char dir[256], *x, *s;
 	const char *f;
 	struct roster r;
@@ -1030,7 +1030,7 @@ START_TEST(test_read_value_cap)
 	ck_assert_str_eq(r.persons[0].id, "P2");
 	ck_assert_uint_eq(r.ngroups, 1);
 	ck_assert_str_eq(strstr(s, "big.xml:"), "big.xml:2: given: value "
-	    "longer than 1048576 bytes\n");
+	    "longer than 8388608 bytes\n");
 	free(s);
 	roster_free(&r);
 	tu_rmtree(dir);
