@@ -12,6 +12,7 @@
  * courses and enrolments beside the export's, equal or not),
  * SISFEED_MODEL_SEED=N churns differently.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -434,22 +435,28 @@ install(int window)
 	ck_assert_int_eq(mkdir(sub, 0700), 0);
 }
 
-/* sisfeed run; crash: killed right after delivery.  Returns the exit
- * status (128 + 9 when killed). */
+/* sisfeed run, killed at the crash point point (lib/log.c fault_point)
+ * unless it is NULL.  Returns the exit status (128 + 9 when killed). */
 static int
-run_sisfeed(int crash, char **out)
+run_crashing(const char *point, char **out)
 {
 	char cfg[PATH_MAX];
 	char *argv[] = { (char *)tu_sisfeed(), "-c", cfg, "run", NULL };
 	int rc;
 
 	snprintf(cfg, sizeof(cfg), "%s/sisfeed.yaml", dir);
-	if (crash)
-		ck_assert_int_eq(setenv("SISFEED_CRASH_AFTER", "deliver", 1),
-		    0);
+	if (point != NULL)
+		ck_assert_int_eq(setenv("SISFEED_CRASH_AFTER", point, 1), 0);
 	rc = tu_run(argv, out, TIMEOUT);
 	unsetenv("SISFEED_CRASH_AFTER");
 	return rc;
+}
+
+/* sisfeed run; crash: killed right after delivery. */
+static int
+run_sisfeed(int crash, char **out)
+{
+	return run_crashing(crash ? "deliver" : NULL, out);
 }
 
 static int
@@ -627,6 +634,73 @@ START_TEST(test_model_catches_a_missed_night)
 	night_later(file);
 	ck_assert_int_eq(rx_moodle_import(&m, file), 1);
 	ck_assert_str_ne(compare(&m, &x), "");
+	rx_moodle_free(&m);
+}
+END_TEST
+
+/* Every crash point of a run (lib/log.c fault_point): "copy" cuts the
+ * copy into the delivery directory under its temporary name. */
+static const char *const crash_points[] = { "read", "diff", "write",
+	"copy", "deliver", "commit" };
+#define NCRASH	(sizeof(crash_points) / sizeof(crash_points[0]))
+
+/* No temporary file in dir/sub. */
+static void
+no_part_in(const char *sub)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	ck_assert_ptr_nonnull(d = opendir(path));
+	while ((e = readdir(d)) != NULL)
+		ck_assert_msg(strstr(e->d_name, ".part") == NULL, "%s/%s left",
+		    sub, e->d_name);
+	closedir(d);
+}
+
+/*
+ * kill -9 at each crash point of a run in the cumulative mode (the
+ * moodle profile), Moodle importing whatever file is there after the
+ * crash: the next run's file brings Moodle to tonight's export, and
+ * nothing half-written is left in the outbox or the state.
+ */
+START_TEST(test_crash_points)
+{
+	static struct rx_moodle m;
+	static struct export x;
+	const char *point = crash_points[_i];
+	char file[PATH_MAX], edir[PATH_MAX], *out;
+	int rc;
+
+	install(WINDOW);
+	snprintf(file, sizeof(file), "%s/outbox/sisfeed.xml", dir);
+	snprintf(edir, sizeof(edir), "%s/export", dir);
+	export_init(&x);
+	export_write(&x, edir);
+	ck_assert_int_eq(run_crashing(NULL, &out), 0);
+	free(out);
+	ck_assert_int_eq(rx_moodle_import(&m, file), 1);
+	export_churn(&x);
+	export_write(&x, edir);
+	rc = run_crashing(point, &out);
+	ck_assert_msg(rc == 128 + 9, "crash after %s: exit %d: %s", point, rc,
+	    out);
+	free(out);
+	night_later(file);
+	ck_assert_msg(rx_moodle_import(&m, file) != -1, "%s", m.why);
+
+	ck_assert_int_eq(run_crashing(NULL, &out), 0);
+	free(out);
+	night_later(file);
+	night_later(file);
+	ck_assert_msg(rx_moodle_import(&m, file) != -1, "%s", m.why);
+	ck_assert_msg(*compare(&m, &x) == '\0', "after a crash in %s: %s",
+	    point, compare(&m, &x));
+	no_part_in("outbox");
+	no_part_in("state");
+	no_part_in("state/out");
 	rx_moodle_free(&m);
 }
 END_TEST
@@ -907,6 +981,7 @@ main(void)
 	tcase_add_test(tc, test_random_nights);
 	tcase_add_test(tc, test_model_catches_a_missed_night);
 	tcase_add_test(tc, test_retries_replace_the_tried_night);
+	tcase_add_loop_test(tc, test_crash_points, 0, (int)NCRASH);
 	tcase_add_test(tc, test_rejects_keep_the_import_going);
 	tcase_add_test(tc, test_entities_named);
 	tcase_add_test(tc, test_example_nights);
