@@ -191,6 +191,7 @@ export_paths(const struct config *cfg, struct export_size *out, size_t *n)
 {
 	const char *csv[3] = { cfg->source.persons, cfg->source.groups,
 		cfg->source.memberships };
+	struct stat st;
 	size_t i;
 
 	*n = 0;
@@ -202,6 +203,10 @@ export_paths(const struct config *cfg, struct export_size *out, size_t *n)
 				return -1;
 		return 0;
 	case SOURCE_ONEROSTER:
+		/* shipped as a .zip: the zip itself */
+		if (stat(cfg->source.dir, &st) == 0 && S_ISREG(st.st_mode))
+			return path_fmt(out[(*n)++].file, sizeof(out->file),
+			    "%s", cfg->source.dir);
 		for (i = 0; i < EXPORT_FILES; i++)
 			if (path_fmt(out[(*n)++].file, sizeof(out->file),
 			    "%s/%s", cfg->source.dir, oneroster_tables[i]) ==
