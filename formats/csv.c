@@ -1268,9 +1268,8 @@ member_add(struct mstate *ms, const struct mpend *e, long gi, long pi)
 			ncap *= 2;
 		if ((nl = reallocarray(ms->lines, ncap, sizeof(*nl))) == NULL)
 			return error_sys("memberships");
+		/* not cleared: every entry is set before it is read */
 		mem_hint_huge(nl, ncap * sizeof(*nl));
-		memset(nl + ms->linecap, 0,
-		    (ncap - ms->linecap) * sizeof(*nl));
 		ms->lines = nl;
 		ms->linecap = ncap;
 	}

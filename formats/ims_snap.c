@@ -34,6 +34,8 @@
 
 #define SNAP_CHUNK	(4u * 1024 * 1024)	/* inflated per read */
 #define SNAP_PIPE	16			/* members in flight */
+/* ims_read's IMS_VALUE_MAX: a longer value is its to reject. */
+#define SNAP_VALUE_MAX	(8u * 1024 * 1024)
 
 /* How a unit (a record, or one <member>) parsed. */
 enum { U_OK, U_SHAPE, U_MORE };
@@ -213,6 +215,8 @@ finish(struct val *v)
 		}
 		v->n = (size_t)(o - (unsigned char *)v->s);
 	}
+	if (v->n > SNAP_VALUE_MAX)
+		return -1;
 	v->s[v->n] = '\0';
 	return 0;
 }

@@ -884,6 +884,123 @@ radix_sort(struct mkey **vp, size_t n, unsigned bits)
 }
 
 /*
+ * The memberships in sort order, in one of two layouts.  Packed, when
+ * the (group, person, role) key and the position fit 64 bits: one word
+ * each, key above position, and the states in a bitmap by position
+ * (small enough to stay in the cache) -- half the memory of the wide
+ * layout, struct mkey, which is the fallback.
+ */
+struct msorted {
+	struct mkey	*wide;
+	uint64_t	*packed;
+	uint64_t	*state;		/* packed: bit pos = active */
+	unsigned	 pbits, keybits, posbits;
+};
+
+/*
+ * Sort the words v[0..n) stably by bits lo..lo+bits (LSD radix: the
+ * lower bits keep the order they had).  *vp may be swapped for the
+ * other buffer.  0 or -1.
+ */
+static int
+radix_sort_packed(uint64_t **vp, size_t n, unsigned lo, unsigned bits)
+{
+	size_t (*count)[1 << MKEY_DIGIT];
+	uint64_t *a = *vp, *b, *t;
+	size_t d, i, sum, c, passes = (bits + MKEY_DIGIT - 1) / MKEY_DIGIT;
+	const size_t mask = ((size_t)1 << MKEY_DIGIT) - 1;
+	unsigned shift;
+
+	if ((count = calloc(MKEY_PASSES, sizeof(*count))) == NULL)
+		return error_sys("roster");
+	if ((b = malloc(n * sizeof(*b))) == NULL) {
+		free(count);
+		return error_sys("roster");
+	}
+	mem_hint_huge(b, n * sizeof(*b));
+	for (i = 0; i < n; i++)
+		for (d = 0; d < passes; d++)
+			count[d][(a[i] >> (lo + d * MKEY_DIGIT)) & mask]++;
+	for (d = 0; d < passes; d++) {
+		shift = lo + (unsigned)(d * MKEY_DIGIT);
+		if (count[d][(a[0] >> shift) & mask] == n)
+			continue;
+		for (i = 0, sum = 0; i <= mask; i++) {
+			c = count[d][i];
+			count[d][i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			b[count[d][(a[i] >> shift) & mask]++] = a[i];
+		t = a;
+		a = b;
+		b = t;
+	}
+	free(b);
+	free(count);
+	*vp = a;
+	return 0;
+}
+
+/* The (group, person, role) key of m. */
+static uint64_t
+member_key(const struct membership *m, unsigned pbits)
+{
+	return (uint64_t)m->group << (pbits + MKEY_ROLEBITS) |
+	    (uint64_t)m->person << MKEY_ROLEBITS | (m->role & 0xf);
+}
+
+/* Sort r's memberships into s (keybits and posbits set).  0 or -1. */
+static int
+msorted_sort(struct msorted *s, const struct roster *r)
+{
+	unsigned pbits = s->pbits;
+	size_t i, n = r->nmembers;
+
+	if (s->keybits + s->posbits <= 64) {
+		if ((s->packed = malloc(n * sizeof(*s->packed))) == NULL ||
+		    (s->state = calloc(n / 64 + 1, sizeof(*s->state))) ==
+		    NULL)
+			return error_sys("roster");
+		mem_hint_huge(s->packed, n * sizeof(*s->packed));
+		for (i = 0; i < n; i++) {
+			s->packed[i] = member_key(&r->members[i], pbits) <<
+			    s->posbits | i;
+			s->state[i / 64] |= (uint64_t)(r->members[i].active
+			    != 0) << (i % 64);
+		}
+		return radix_sort_packed(&s->packed, n, s->posbits,
+		    s->keybits);
+	}
+	if ((s->wide = malloc(n * sizeof(*s->wide))) == NULL)
+		return error_sys("roster");
+	mem_hint_huge(s->wide, n * sizeof(*s->wide));
+	for (i = 0; i < n; i++) {
+		s->wide[i].key = member_key(&r->members[i], pbits);
+		s->wide[i].pos = (uint32_t)i;
+		s->wide[i].active = r->members[i].active;
+	}
+	return radix_sort(&s->wide, n, s->keybits);
+}
+
+/* The i-th membership in sort order: key, position before, state. */
+static void
+msorted_at(const struct msorted *s, size_t i, uint64_t *key,
+    uint32_t *pos, int *active)
+{
+	if (s->packed != NULL) {
+		*key = s->packed[i] >> s->posbits;
+		*pos = (uint32_t)(s->packed[i] &
+		    (((uint64_t)1 << s->posbits) - 1));
+		*active = (int)(s->state[*pos / 64] >> (*pos % 64) & 1);
+		return;
+	}
+	*key = s->wide[i].key;
+	*pos = s->wide[i].pos;
+	*active = s->wide[i].active != 0;
+}
+
+/*
  * 1 if the memberships are already in (group, person, role) order with
  * no two alike (a snapshot written by ims_write_full is): sealing them
  * changes nothing, so the sort is skipped.
@@ -914,11 +1031,12 @@ int
 roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
     const uint32_t *lines)
 {
-	struct mkey *v;
-	const struct membership *m;
+	struct msorted ms;
 	unsigned pbits, gbits;
 	uint64_t key, last = 0;
+	uint32_t pos;
 	size_t i, out;
+	int active, rc = -1;
 
 	if (r->nmembers == 0 || members_ascending(r))
 		return 0;
@@ -926,39 +1044,26 @@ roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
 	gbits = bits_for(r->ngroups);
 	if (pbits + gbits + MKEY_ROLEBITS > 64)
 		return error_set("roster: too many persons and groups");
-	if ((v = malloc(r->nmembers * sizeof(*v))) == NULL)
-		return error_sys("roster");
-	mem_hint_huge(v, r->nmembers * sizeof(*v));
-	for (i = 0; i < r->nmembers; i++) {
-		m = &r->members[i];
-		v[i].key = (uint64_t)m->group << (pbits + MKEY_ROLEBITS) |
-		    (uint64_t)m->person << MKEY_ROLEBITS | (m->role & 0xf);
-		v[i].pos = (uint32_t)i;
-		v[i].active = m->active;
-	}
-	if (radix_sort(&v, r->nmembers, pbits + gbits + MKEY_ROLEBITS) ==
-	    -1) {
-		free(v);
-		return -1;
-	}
+	memset(&ms, 0, sizeof(ms));
+	ms.pbits = pbits;
+	ms.keybits = pbits + gbits + MKEY_ROLEBITS;
+	ms.posbits = bits_for(r->nmembers);
+	if (msorted_sort(&ms, r) == -1)
+		goto out;
 	for (i = out = 0; i < r->nmembers; i++) {
-		key = v[i].key;
+		msorted_at(&ms, i, &key, &pos, &active);
 		if (out > 0 && key == last) {
 			if (lines == NULL) {
-				r->members[out - 1].active |= (uint8_t)
-				    v[i].active;
+				r->members[out - 1].active |= (uint8_t)active;
 				continue;
 			}
-			if (rejects_add(rj, file,
-			    lines[v[i].pos], "person",
+			if (rejects_add(rj, file, lines[pos], "person",
 			    "duplicate membership of '%s' in '%s'",
 			    r->persons[(key >> MKEY_ROLEBITS) &
 			    (((uint64_t)1 << pbits) - 1)].id,
 			    r->groups[key >> (pbits + MKEY_ROLEBITS)].id) ==
-			    -1) {
-				free(v);
-				return -1;
-			}
+			    -1)
+				goto out;
 			continue;
 		}
 		last = key;
@@ -968,12 +1073,16 @@ roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
 		r->members[out].person = (uint32_t)((key >> MKEY_ROLEBITS) &
 		    (((uint64_t)1 << pbits) - 1));
 		r->members[out].role = (uint8_t)(key & 0xf);
-		r->members[out].active = (uint8_t)v[i].active;
+		r->members[out].active = (uint8_t)active;
 		out++;
 	}
 	r->nmembers = out;
-	free(v);
-	return 0;
+	rc = 0;
+out:
+	free(ms.wide);
+	free(ms.packed);
+	free(ms.state);
+	return rc;
 }
 
 static const struct {

@@ -287,6 +287,62 @@ START_TEST(test_other_files_not_mine)
 }
 END_TEST
 
+/*
+ * Sealing memberships: the packed layout (key and position in one
+ * word) and the wide one (counts too large to pack; faked here, as no
+ * record past the first few is read) sort, merge and reject alike.
+ */
+START_TEST(test_seal_members_layouts)
+{
+	static const uint32_t lines[] = { 10, 11, 12, 13, 14, 15, 16, 17 };
+	struct rejects rj = { 0 };
+	struct roster r;
+	size_t i, big, n;
+	int wide, strict;
+
+	for (wide = 0; wide <= 1; wide++)
+		for (strict = 0; strict <= 1; strict++) {
+			roster_init(&r);
+			person(&r, "p0", "", "", "A", "", "", 1);
+			person(&r, "p1", "", "", "B", "", "", 1);
+			group(&r, "g0", "", "G0", "", "");
+			group(&r, "g1", "", "G1", "", "");
+			/* out of order, one copy twice (inactive, then
+			 * active) */
+			member(&r, 1, 0, 2, 1);
+			member(&r, 0, 1, 1, 0);
+			member(&r, 0, 0, 8, 1);
+			member(&r, 0, 1, 1, 1);
+			member(&r, 0, 0, 1, 0);
+			n = r.npersons;
+			/* 2^30 persons and groups: 64 key bits, no room */
+			big = (size_t)1 << 30;
+			if (wide)
+				r.npersons = r.ngroups = big;
+			memset(&rj, 0, sizeof(rj));
+			ck_assert_int_eq(roster_seal_members(&r, &rj, "m",
+			    strict ? lines : NULL), 0);
+			r.npersons = r.ngroups = n;
+			ck_assert_uint_eq(r.nmembers, 4);
+			ck_assert_uint_eq(rj.count, strict ? 1 : 0);
+			for (i = 1; i < r.nmembers; i++)
+				ck_assert(r.members[i - 1].group <
+				    r.members[i].group ||
+				    r.members[i - 1].person <
+				    r.members[i].person ||
+				    r.members[i - 1].role < r.members[i].role);
+			ck_assert_uint_eq(r.members[0].role, 1);
+			ck_assert_uint_eq(r.members[0].active, 0);
+			/* g0/p1/1: the first copy kept, or the two
+			 * merged (active when either is) */
+			ck_assert_uint_eq(r.members[2].person, 1);
+			ck_assert_uint_eq(r.members[2].active, strict ? 0 : 1);
+			ck_assert_uint_eq(r.members[3].group, 1);
+			roster_free(&r);
+		}
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	struct roster r;
@@ -308,6 +364,7 @@ main(void)
 	tcase_add_test(tc, test_empty_roster);
 	tcase_add_test(tc, test_other_files_not_mine);
 	tcase_add_test(tc, test_missing_file);
+	tcase_add_test(tc, test_seal_members_layouts);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s) == 0 ? 0 : 1;
 }
