@@ -48,10 +48,12 @@
  * file, line and element; with rj NULL each is an error.  A file that is
  * not well-formed fails with libxml2's message and line.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +166,8 @@ struct reader {
 	struct encsniff	 enc;
 	xmlParserCtxtPtr ctxt;
 	gzFile		 gz;
+	char		*map;		/* a plain file mapped, or NULL */
+	size_t		 mapsize;
 	int		 failed;	/* our error is set; parsing stopped */
 	char		 err[1024];	/* first parser error */
 	/* The attributes of the start tag being handled (SAX2 layout:
@@ -1222,6 +1226,8 @@ reader_free(struct reader *rd)
 	}
 	if (rd->gz != NULL)
 		gzclose(rd->gz);
+	if (rd->map != NULL)
+		munmap(rd->map, rd->mapsize);
 	keyindex_free(&rd->pk);
 	keyindex_free(&rd->gk);
 }
@@ -2008,7 +2014,46 @@ struct feed {
 	char		*buf;
 	size_t		 cap, pos, len;
 	int		 eof;
+	/* A plain file is mapped, not read: buf is the whole file, len
+	 * the end of the window read so far; the part read is dropped
+	 * from memory every FEED_DROP bytes. */
+	int		 mapped;
+	size_t		 size, dropped;
 };
+#define FEED_DROP	(32 * 1024 * 1024)
+
+/* Sniff the encoding of the n new bytes at b. */
+static void
+feed_sniff(struct reader *rd, const char *b, size_t n)
+{
+	if (!rd->enc.decl_seen)
+		sniff_decl(&rd->enc, b, n);
+	sniff_bytes(&rd->enc, (const unsigned char *)b, n);
+}
+
+/* A mapped file's next window: as feed_fill, without a copy.  0. */
+static int
+feed_slide(struct reader *rd, struct feed *f)
+{
+	size_t end, cut;
+
+	if (f->len - f->pos > f->cap / 2 && f->cap < FAST_MAX)
+		f->cap *= 2;
+	end = f->size - f->pos < f->cap ? f->size : f->pos + f->cap;
+	if (end > f->len) {
+		feed_sniff(rd, f->buf + f->len, end - f->len);
+		f->len = end;
+	}
+	f->eof = f->len == f->size;
+	cut = f->pos & ~(size_t)(FEED_DROP - 1);
+	if (cut > f->dropped) {
+		/* best effort: it only keeps the peak RSS down */
+		(void)madvise(f->buf + f->dropped, cut - f->dropped,
+		    MADV_DONTNEED);
+		f->dropped = cut;
+	}
+	return 0;
+}
 
 /*
  * Keep the unread bytes and read more after them, the buffer doubled
@@ -2020,6 +2065,8 @@ feed_fill(struct reader *rd, struct feed *f)
 	char *nb;
 	int n;
 
+	if (f->mapped)
+		return feed_slide(rd, f);
 	if (f->pos > 0) {
 		memmove(f->buf, f->buf + f->pos, f->len - f->pos);
 		f->len -= f->pos;
@@ -2038,10 +2085,7 @@ feed_fill(struct reader *rd, struct feed *f)
 		return -1;
 	if (n == 0)
 		f->eof = 1;
-	if (!rd->enc.decl_seen)
-		sniff_decl(&rd->enc, f->buf + f->len, (size_t)n);
-	sniff_bytes(&rd->enc, (const unsigned char *)f->buf + f->len,
-	    (size_t)n);
+	feed_sniff(rd, f->buf + f->len, (size_t)n);
 	f->len += (size_t)n;
 	return 0;
 }
@@ -2111,14 +2155,14 @@ static int
 reader_parse(struct reader *rd)
 {
 	xmlSAXHandler sax;	/* copied into the parser context */
-	enum { CHUNK = 256 * 1024, TAIL = 10 };
+	enum { CHUNK = 1024 * 1024, TAIL = 10 };
 	struct feed f;
 	struct fastblock fb;
 	struct scan sc;
 	const char *hit;
 	unsigned long line0 = 0, line = 0;
 	size_t from;
-	int n, i, got, rc = -1, fast = 0, left = 0;
+	int n = 0, i, got, rc = -1, fast = 0, left = 0;
 
 	memset(&sax, 0, sizeof(sax));
 	memset(&f, 0, sizeof(f));
@@ -2130,10 +2174,15 @@ reader_parse(struct reader *rd)
 	sax.cdataBlock = sax_text;
 	sax.serror = sax_error;
 	f.cap = CHUNK;
-	if ((f.buf = malloc(f.cap)) == NULL)
+	if (rd->map != NULL) {
+		f.mapped = 1;
+		f.buf = rd->map;
+		f.size = rd->mapsize;
+		f.pos = f.len = n = f.size < 4 ? (int)f.size : 4;
+	} else if ((f.buf = malloc(f.cap)) == NULL)
 		return error_sys("%s: read buffer", rd->path);
 	/* The first bytes let libxml2 detect the encoding. */
-	if ((n = read_chunk(rd, f.buf, 4)) == -1)
+	if (!f.mapped && (n = read_chunk(rd, f.buf, 4)) == -1)
 		goto out;
 	rd->ctxt = xmlCreatePushParserCtxt(&sax, rd, f.buf, n, rd->path);
 	if (rd->ctxt == NULL) {
@@ -2212,9 +2261,36 @@ reader_parse(struct reader *rd)
 	if ((rc = parse_result(rd)) == 0)
 		rc = sniff_verdict(rd);
 out:
-	free(f.buf);
+	if (!f.mapped)
+		free(f.buf);
 	free(fb.v);
 	return rc;
+}
+
+/*
+ * Map a plain (not gzip) regular file of fd: reading it through the
+ * mapping spares the kernel's copy of every byte, a sixth of the read
+ * at national scale.  1 when mapped, 0 when it is to be read (gzip, not
+ * a regular file, too small, or the mapping failed).
+ */
+static int
+map_plain(struct reader *rd, int fd, const struct stat *st)
+{
+	unsigned char magic[2];
+	void *m;
+
+	if (!S_ISREG(st->st_mode) || st->st_size < 4 ||
+	    (uintmax_t)st->st_size > SIZE_MAX ||
+	    pread(fd, magic, 2, 0) != 2 ||
+	    (magic[0] == 0x1f && magic[1] == 0x8b))
+		return 0;
+	m = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED)
+		return 0;
+	(void)madvise(m, (size_t)st->st_size, MADV_SEQUENTIAL);
+	rd->map = m;
+	rd->mapsize = (size_t)st->st_size;
+	return 1;
 }
 
 /* ims_read with the <userid> chosen by useridtype (NULL: default). */
@@ -2241,11 +2317,15 @@ read_file(const char *path, struct roster *r, struct rejects *rj,
 		close(fd);
 		return error_sys("%s", path);
 	}
-	if ((rd.gz = gzdopen(fd, "rb")) == NULL) {
+	if (map_plain(&rd, fd, &st) == 1) {
+		close(fd);
+	} else if ((rd.gz = gzdopen(fd, "rb")) == NULL) {
 		close(fd);
 		return error_sys("%s: gzdopen", path);
 	}
-	gzbuffer(rd.gz, 256 * 1024);
+	/* zlib reads straight into a request of twice its buffer or more
+	 * (the read buffer is 1 MiB), else copies through its own. */
+	gzbuffer(rd.gz, 128 * 1024);
 	if (reader_parse(&rd) == -1)
 		goto out;
 	/* No <datetime>, or not a date: the file's modification time. */
