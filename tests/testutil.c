@@ -257,24 +257,26 @@ tu_log_tail(const char *path)
 pid_t
 tu_server_start(char *const argv[], const char *log, int port)
 {
-	int i, status, up = 0;
+	int i, status, up = 0, fd, null;
 	pid_t pid;
 
+	/* Opened here: the child of a process with threads (a test's
+	 * upload) calls only dup2, prctl and execv. */
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(fd != -1 && null != -1, "%s: %s", log, strerror(errno));
 	pid = fork();
 	ck_assert_int_ne(pid, -1);
 	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		int null = open("/dev/null", O_RDONLY);
-
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd == -1 || null == -1)
+		if (dup2(null, 0) == -1 || dup2(fd, 1) == -1 ||
+		    dup2(fd, 2) == -1)
 			_exit(126);
-		dup2(null, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
 		execv(argv[0], argv);
 		_exit(127);
 	}
+	close(fd);
+	close(null);
 	for (i = 0; i < 500 && !up; i++) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			ck_abort_msg("%s exited: %s", argv[0], tu_log_tail(log));
