@@ -1316,6 +1316,7 @@ export_zip_same(const char *folderout)
 	    "courses.csv", "manifest.csv", NULL };
 	char cfgpath[PATH_MAX], zip[PATH_MAX], zout[PATH_MAX];
 	char *text = NULL, *a, *b;
+	struct timeval tv[2];
 	char *argv[8];
 	size_t alen, blen;
 	int rc;
@@ -1361,6 +1362,22 @@ export_zip_same(const char *folderout)
 	ck_assert_int_eq(memcmp(a, b, alen), 0);
 	free(a);
 	free(b);
+
+	/* source.max_age judges the zip by its own time */
+	set_dir(cfgpath, sample, zip);
+	set_dir(cfgpath, "format: oneroster", "format: oneroster\n"
+	    "  max_age: 26h");
+	tv[0].tv_sec = tv[1].tv_sec = time(NULL) - 2 * 86400;
+	tv[0].tv_usec = tv[1].tv_usec = 0;
+	ck_assert_int_eq(utimes(zip, tv), 0);
+	argv[3] = (char *)"run";
+	argv[4] = NULL;
+	rc = tu_run(argv, &text, 60);
+	ck_assert_msg(rc == 1, "sisfeed run (old zip): exit %d:\n%s", rc,
+	    text);
+	ck_assert_msg(strstr(text, "export.zip was last changed 2d 0h ago, "
+	    "over source.max_age (1d 2h)") != NULL, "%s", text);
+	free(text);
 }
 
 START_TEST(export_end_to_end)
