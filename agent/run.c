@@ -1345,7 +1345,7 @@ int
 run_main(const struct config *cfg, const struct run_options *opts)
 {
 	struct run r;
-	int lock = -1, rc;
+	int lock = -1, rc, rolled = 0;
 	struct timespec t0;
 
 	run_init(&r, cfg, opts);
@@ -1369,17 +1369,16 @@ run_main(const struct config *cfg, const struct run_options *opts)
 			snapshot_unlock(lock);
 			return EXIT_USAGE;
 		}
-		if (roll_forward(cfg) == -1) {
-			log_error("%s", error_last());
-			run_free(&r);
-			snapshot_unlock(lock);
-			return EXIT_FAILED;
-		}
-		clean_out(cfg);
+		/* A roll forward that fails is this run failing in commit
+		 * (logged, summarised, mailed); out/ keeps its file. */
+		if ((rolled = roll_forward(cfg)) == -1)
+			fail(&r, ST_COMMIT);
+		else
+			clean_out(cfg);
 		if (cfg->mail.enabled && mail_flush_spool(cfg) == -1)
 			log_warn("%s (sending the spool)", mail_error());
 	}
-	rc = run_stages(&r);
+	rc = rolled == -1 ? -1 : run_stages(&r);
 	r.rep.finished = time(NULL);
 	if (opts->plan) {
 		print_plan(&r);

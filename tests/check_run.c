@@ -1265,12 +1265,19 @@ START_TEST(test_commit_fails)
 	ck_assert_int_eq(count_dir(at(dir, "state/out")), 1);
 	ck_assert(tu_exists(at(dir, "state/delivered")));
 
-	/* Still read-only: the next run says what it could not do. */
+	/* Still read-only: the next run fails in commit too, saying what
+	 * it could not do, logged like any failed run. */
 	out = expect_run(1, dir, "run", (char *)NULL);
-	snprintf(want, sizeof(want), "committing the file the last run "
-	    "delivered: %s: Read-only file system\n", old);
+	snprintf(want, sizeof(want), "error: failed in commit: committing the "
+	    "file the last run delivered: %s: Read-only file system\n", old);
 	has(out, want);
+	one_clean_error(out, "commit");
 	free(out);
+	s = last_line(at(dir, "state/runs.log"));
+	has(s, "status=failed");
+	has(s, "stage=commit");
+	free(s);
+	ck_assert_int_eq(count_dir(at(dir, "state/out")), 1);
 
 	/* Writable again: what was delivered becomes the snapshot. */
 	ck_assert_int_eq(umount(at(dir, "state/history")), 0);
