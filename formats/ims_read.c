@@ -1403,23 +1403,99 @@ sc_no(struct scan *sc)
 	return 0;
 }
 
+/*
+ * How many of the eight bytes read into a word (in memory order) come
+ * before the first nonzero one, w != 0: the spaces before the first
+ * other byte once the word is XORed with eight spaces.
+ */
+static inline size_t
+spaces_before(uint64_t w)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (size_t)__builtin_ctzll(w) / 8;
+#else
+	unsigned char b[8];
+	size_t i;
+
+	memcpy(b, &w, 8);
+	for (i = 0; i < 8 && b[i] == 0; i++)
+		;
+	return i;
+#endif
+}
+
 /* Skip white space between tags.  1, or 0 (stopped). */
 static inline int
 sc_ws(struct scan *sc)
 {
-	for (; sc->p < sc->end; sc->p++) {
-		if (*sc->p == '\n')
-			sc->line++;
-		else if (*sc->p == '\r') {
-			if (sc->p + 1 == sc->end)
+	const char *p = sc->p, *end = sc->end;
+	uint64_t w;
+
+	for (;;) {
+		/* indentation: the spaces of eight bytes at once */
+		while (end - p >= 8) {
+			memcpy(&w, p, 8);
+			if ((w ^= 0x2020202020202020ULL) != 0) {
+				p += spaces_before(w);
 				break;
-			if (sc->p[1] != '\n')
+			}
+			p += 8;
+		}
+		if (p == end)
+			break;
+		if (*p == ' ' || *p == '\t')
+			p++;
+		else if (*p == '\n') {
+			sc->line++;
+			p++;
+		} else if (*p == '\r') {
+			if (p + 1 == end)
+				break;
+			if (p[1] != '\n') {
+				sc->p = p;
 				return sc_no(sc);	/* a lone CR */
-		} else if (*sc->p != ' ' && *sc->p != '\t')
+			}
+			p++;
+		} else {
+			sc->p = p;
 			return 1;
+		}
 	}
+	sc->p = p;
 	sc->more = 1;
 	return 0;
+}
+
+/* A literal and its length, for the scanner's calls: no strlen. */
+#define LIT(s)	(s), (sizeof(s) - 1)
+
+/* 1 if p[0..n) is lit[0..n): words, not bytes, where it can. */
+static inline int
+lit_eq(const char *p, const char *lit, size_t n)
+{
+	uint64_t a, b;
+	uint32_t c, d;
+
+	for (; n >= 8; p += 8, lit += 8, n -= 8) {
+		memcpy(&a, p, 8);
+		memcpy(&b, lit, 8);
+		if (a != b)
+			return 0;
+	}
+	if (n >= 4) {
+		memcpy(&c, p, 4);
+		memcpy(&d, lit, 4);
+		if (c != d)
+			return 0;
+		p += 4;
+		lit += 4;
+		n -= 4;
+	}
+	for (; n > 0; p++, lit++, n--)
+		if (*p != *lit)
+			return 0;
+	return 1;
 }
 
 /* 1 if the bytes at the cursor are lit (not consumed); 0 if not, with
@@ -1428,14 +1504,9 @@ static inline int
 sc_peek(struct scan *sc, const char *lit, size_t n)
 {
 	size_t have = (size_t)(sc->end - sc->p);
-	size_t i;
 
-	if (have >= n) {
-		/* a loop the compiler unrolls for a literal, not a call */
-		for (i = 0; i < n && sc->p[i] == lit[i]; i++)
-			;
-		return i == n;
-	}
+	if (have >= n)
+		return lit_eq(sc->p, lit, n);
 	if (memcmp(sc->p, lit, have) == 0)
 		sc->more = 1;
 	return 0;
@@ -1443,10 +1514,8 @@ sc_peek(struct scan *sc, const char *lit, size_t n)
 
 /* Consume the literal tag lit.  1, or 0 (stopped). */
 static inline int
-sc_lit(struct scan *sc, const char *lit)
+sc_lit(struct scan *sc, const char *lit, size_t n)
 {
-	size_t n = strlen(lit);
-
 	if (sc->no || sc->more)
 		return 0;
 	if (!sc_peek(sc, lit, n))
@@ -1464,32 +1533,38 @@ sc_lit(struct scan *sc, const char *lit)
 static inline int
 sc_text(struct scan *sc, const char **s, size_t *len)
 {
-	const char *b = sc->p, *e;
+	const char *b = sc->p, *p = sc->p, *end = sc->end, *e;
 	unsigned char c;
+	int cr = 0;
 
 	if (sc->no || sc->more)
 		return 0;
-	for (; sc->p < sc->end && *sc->p != '<'; sc->p++) {
-		c = (unsigned char)*sc->p;
+	for (; p < end && (c = (unsigned char)*p) != '<'; p++) {
+		if (c >= 0x20 && c < 0x7f && c != '&' && c != ']')
+			continue;
 		if (c == '\n')
 			sc->line++;
-		else if (c >= 0x7f || c == '&' || c == ']' ||
-		    (c < 0x20 && c != '\t' && c != '\r'))
+		else if (c == '\r')
+			cr = 1;
+		else if (c != '\t') {
+			sc->p = p;
 			return sc_no(sc);
+		}
 	}
-	if (sc->p == sc->end) {
+	sc->p = p;
+	if (p == end) {
 		sc->more = 1;
 		return 0;
 	}
-	if ((size_t)(sc->p - b) > IMS_VALUE_MAX)
+	if ((size_t)(p - b) > IMS_VALUE_MAX)
 		return sc_no(sc);	/* libxml2's path rejects it */
-	for (e = sc->p; b < e && (*b == ' ' || *b == '\t' || *b == '\n' ||
+	for (e = p; b < e && (*b == ' ' || *b == '\t' || *b == '\n' ||
 	    *b == '\r'); b++)
 		;
 	while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
 	    e[-1] == '\r'))
 		e--;
-	if (memchr(b, '\r', (size_t)(e - b)) != NULL)
+	if (cr && memchr(b, '\r', (size_t)(e - b)) != NULL)
 		return sc_no(sc);	/* libxml2 would make it a LF */
 	*s = b;
 	*len = (size_t)(e - b);
@@ -1498,11 +1573,11 @@ sc_text(struct scan *sc, const char **s, size_t *len)
 
 /* <name>text</name>, the text into *s, *len.  1, or 0. */
 static inline int
-sc_leaf(struct scan *sc, const char *open, const char *close,
-    const char **s, size_t *len)
+sc_leaf(struct scan *sc, const char *open, size_t olen, const char *close,
+    size_t clen, const char **s, size_t *len)
 {
-	return sc_lit(sc, open) && sc_text(sc, s, len) &&
-	    sc_lit(sc, close);
+	return sc_lit(sc, open, olen) && sc_text(sc, s, len) &&
+	    sc_lit(sc, close, clen);
 }
 
 /* <sourcedid>[<source>..</source>]<id>..</id></sourcedid>.  1, or 0. */
@@ -1512,13 +1587,13 @@ sc_sourcedid(struct scan *sc, const char **id, size_t *len)
 	const char *src;
 	size_t srclen;
 
-	if (!sc_lit(sc, "<sourcedid>") || !sc_ws(sc))
+	if (!sc_lit(sc, LIT("<sourcedid>")) || !sc_ws(sc))
 		return 0;
-	if (sc_peek(sc, "<source>", 8) && (!sc_leaf(sc, "<source>",
-	    "</source>", &src, &srclen) || !sc_ws(sc)))
+	if (sc_peek(sc, LIT("<source>")) && (!sc_leaf(sc, LIT("<source>"),
+	    LIT("</source>"), &src, &srclen) || !sc_ws(sc)))
 		return 0;
-	return sc_leaf(sc, "<id>", "</id>", id, len) && sc_ws(sc) &&
-	    sc_lit(sc, "</sourcedid>");
+	return sc_leaf(sc, LIT("<id>"), LIT("</id>"), id, len) && sc_ws(sc) &&
+	    sc_lit(sc, LIT("</sourcedid>"));
 }
 
 /*
@@ -1648,7 +1723,8 @@ sc_dtext(struct scan *sc, struct tbuf *dst)
 		else if (c == '&') {
 			for (i = 0; i < sizeof(ent) / sizeof(ent[0]); i++)
 				if ((size_t)(sc->end - sc->p) >= ent[i].len &&
-				    memcmp(sc->p, ent[i].name, ent[i].len) == 0)
+				    memcmp(sc->p, ent[i].name,
+				    ent[i].len) == 0)
 					break;
 			if (i == sizeof(ent) / sizeof(ent[0]) &&
 			    sc->end - sc->p < 6) {
@@ -1683,24 +1759,24 @@ sc_dtext(struct scan *sc, struct tbuf *dst)
 
 /* <name>text</name> decoded into dst.  1, 0 (stopped) or -1. */
 static int
-sc_dleaf(struct scan *sc, const char *open, const char *close,
-    struct tbuf *dst)
+sc_dleaf(struct scan *sc, const char *open, size_t olen, const char *close,
+    size_t clen, struct tbuf *dst)
 {
 	int rc;
 
-	if (!sc_lit(sc, open))
+	if (!sc_lit(sc, open, olen))
 		return 0;
 	if ((rc = sc_dtext(sc, dst)) != 1)
 		return rc;
-	return sc_lit(sc, close);
+	return sc_lit(sc, close, clen);
 }
 
 /* sc_dleaf, then white space. */
 static int
-sc_dleaf_ws(struct scan *sc, const char *open, const char *close,
-    struct tbuf *dst)
+sc_dleaf_ws(struct scan *sc, const char *open, size_t olen,
+    const char *close, size_t clen, struct tbuf *dst)
 {
-	int rc = sc_dleaf(sc, open, close, dst);
+	int rc = sc_dleaf(sc, open, olen, close, clen, dst);
 
 	return rc == 1 ? sc_ws(sc) : rc;
 }
@@ -1712,31 +1788,31 @@ sc_pname(struct scan *sc, struct person_rec *p)
 {
 	int rc;
 
-	if (!sc_lit(sc, "<name>") || !sc_ws(sc))
+	if (!sc_lit(sc, LIT("<name>")) || !sc_ws(sc))
 		return 0;
-	if (sc_peek(sc, "<fn>", 4) &&
-	    (rc = sc_dleaf_ws(sc, "<fn>", "</fn>", &p->fn)) != 1)
+	if (sc_peek(sc, LIT("<fn>")) &&
+	    (rc = sc_dleaf_ws(sc, LIT("<fn>"), LIT("</fn>"), &p->fn)) != 1)
 		return rc;
-	if (sc_peek(sc, "<n>", 3)) {
-		if (!sc_lit(sc, "<n>") || !sc_ws(sc))
+	if (sc_peek(sc, LIT("<n>"))) {
+		if (!sc_lit(sc, LIT("<n>")) || !sc_ws(sc))
 			return 0;
 		for (;;) {
-			if (sc_peek(sc, "<family>", 8))
-				rc = sc_dleaf_ws(sc, "<family>", "</family>",
-				    &p->family);
-			else if (sc_peek(sc, "<given>", 7))
-				rc = sc_dleaf_ws(sc, "<given>", "</given>",
-				    &p->given);
+			if (sc_peek(sc, LIT("<family>")))
+				rc = sc_dleaf_ws(sc, LIT("<family>"),
+				    LIT("</family>"), &p->family);
+			else if (sc_peek(sc, LIT("<given>")))
+				rc = sc_dleaf_ws(sc, LIT("<given>"),
+				    LIT("</given>"), &p->given);
 			else
 				break;
 			if (rc != 1)
 				return rc;
 			p->have_n = 1;
 		}
-		if (!sc_lit(sc, "</n>") || !sc_ws(sc))
+		if (!sc_lit(sc, LIT("</n>")) || !sc_ws(sc))
 			return 0;
 	}
-	return sc_lit(sc, "</name>") && sc_ws(sc);
+	return sc_lit(sc, LIT("</name>")) && sc_ws(sc);
 }
 
 /* <systemrole .../> and <institutionrole .../> into p.  1, or 0. */
@@ -1750,7 +1826,7 @@ sc_proles(struct scan *sc, struct person_rec *p)
 	size_t l[2];
 	int empty;
 
-	if (sc_peek(sc, "<systemrole ", 12)) {
+	if (sc_peek(sc, LIT("<systemrole "))) {
 		sc->p += 11;
 		if (!sc_attrs(sc, sys, 1, v, l, &empty))
 			return 0;
@@ -1761,7 +1837,7 @@ sc_proles(struct scan *sc, struct person_rec *p)
 		if (!sc_ws(sc))
 			return 0;
 	}
-	if (sc_peek(sc, "<institutionrole ", 17)) {
+	if (sc_peek(sc, LIT("<institutionrole "))) {
 		sc->p += 16;
 		if (!sc_attrs(sc, inst, 2, v, l, &empty))
 			return 0;
@@ -1797,7 +1873,7 @@ sc_person(struct scan *sc, struct reader *rd)
 	size_t l[1];
 	int empty, rank, rc;
 
-	if (!sc_ws(sc) || !sc_lit(sc, "<person") ||
+	if (!sc_ws(sc) || !sc_lit(sc, LIT("<person")) ||
 	    !sc_attrs(sc, attrs, 1, v, l, &empty))
 		return 0;
 	if (empty)
@@ -1806,18 +1882,19 @@ sc_person(struct scan *sc, struct reader *rd)
 	person_clear(p);
 	p->recstatus = v[0] != NULL ? recstatus_of(v[0], l[0]) : 0;
 	p->line = sc->line;
-	if (!sc_ws(sc) || !sc_lit(sc, "<sourcedid>") || !sc_ws(sc))
+	if (!sc_ws(sc) || !sc_lit(sc, LIT("<sourcedid>")) || !sc_ws(sc))
 		return 0;
-	if (sc_peek(sc, "<source>", 8) &&
-	    (rc = sc_dleaf_ws(sc, "<source>", "</source>", &rd->text)) != 1)
+	if (sc_peek(sc, LIT("<source>")) &&
+	    (rc = sc_dleaf_ws(sc, LIT("<source>"), LIT("</source>"),
+	    &rd->text)) != 1)
 		return rc;
-	if ((rc = sc_dleaf_ws(sc, "<id>", "</id>", &p->id)) != 1)
+	if ((rc = sc_dleaf_ws(sc, LIT("<id>"), LIT("</id>"), &p->id)) != 1)
 		return rc;
 	p->have_id = 1;
-	if (!sc_lit(sc, "</sourcedid>") || !sc_ws(sc))
+	if (!sc_lit(sc, LIT("</sourcedid>")) || !sc_ws(sc))
 		return 0;
-	if (sc_peek(sc, "<userid>", 8)) {
-		if ((rc = sc_dleaf_ws(sc, "<userid>", "</userid>",
+	if (sc_peek(sc, LIT("<userid>"))) {
+		if ((rc = sc_dleaf_ws(sc, LIT("<userid>"), LIT("</userid>"),
 		    &rd->text)) != 1)
 			return rc;
 		/* one untyped <userid>: taken when its rank is not 0 */
@@ -1828,17 +1905,17 @@ sc_person(struct scan *sc, struct reader *rd)
 				return -1;
 		}
 	}
-	if (sc_peek(sc, "<name>", 6) && (rc = sc_pname(sc, p)) != 1)
+	if (sc_peek(sc, LIT("<name>")) && (rc = sc_pname(sc, p)) != 1)
 		return rc;
-	if (sc_peek(sc, "<email>", 7)) {
-		if ((rc = sc_dleaf_ws(sc, "<email>", "</email>",
+	if (sc_peek(sc, LIT("<email>"))) {
+		if ((rc = sc_dleaf_ws(sc, LIT("<email>"), LIT("</email>"),
 		    &p->email)) != 1)
 			return rc;
 		p->have_email = 1;
 	}
 	if ((rc = sc_proles(sc, p)) != 1)
 		return rc;
-	return sc_lit(sc, "</person>");
+	return sc_lit(sc, LIT("</person>"));
 }
 
 /* Room for one more role in fb.  0 or -1. */
@@ -1868,14 +1945,14 @@ sc_member(struct scan *sc, struct fastblock *fb)
 	struct fastrole base, *fr;
 
 	memset(&base, 0, sizeof(base));
-	if (!sc_lit(sc, "<member>"))
+	if (!sc_lit(sc, LIT("<member>")))
 		return 0;
 	base.mline = sc->line;
 	if (!sc_ws(sc) || !sc_sourcedid(sc, &base.pkey, &base.plen) ||
-	    !sc_ws(sc) || !sc_leaf(sc, "<idtype>", "</idtype>",
+	    !sc_ws(sc) || !sc_leaf(sc, LIT("<idtype>"), LIT("</idtype>"),
 	    &base.idtype, &base.idlen) || !sc_ws(sc))
 		return 0;
-	while (sc_peek(sc, "<role", 5)) {
+	while (sc_peek(sc, LIT("<role"))) {
 		sc->p += 5;
 		if (fast_grow(fb) == -1)
 			return -1;
@@ -1884,13 +1961,13 @@ sc_member(struct scan *sc, struct fastblock *fb)
 		if (!sc_role_attrs(sc, fr))
 			return 0;
 		fr->rline = sc->line;
-		if (!sc_ws(sc) || !sc_leaf(sc, "<status>", "</status>",
-		    &fr->st, &fr->stlen) || !sc_ws(sc) ||
-		    !sc_lit(sc, "</role>") || !sc_ws(sc))
+		if (!sc_ws(sc) || !sc_leaf(sc, LIT("<status>"),
+		    LIT("</status>"), &fr->st, &fr->stlen) || !sc_ws(sc) ||
+		    !sc_lit(sc, LIT("</role>")) || !sc_ws(sc))
 			return 0;
 		fb->n++;
 	}
-	return sc_lit(sc, "</member>");
+	return sc_lit(sc, LIT("</member>"));
 }
 
 /*
@@ -1904,10 +1981,10 @@ sc_membership(struct scan *sc, struct fastblock *fb)
 	int rc;
 
 	fb->n = 0;
-	if (!sc_ws(sc) || !sc_lit(sc, "<membership>") || !sc_ws(sc) ||
+	if (!sc_ws(sc) || !sc_lit(sc, LIT("<membership>")) || !sc_ws(sc) ||
 	    !sc_sourcedid(sc, &fb->gkey, &fb->glen) || !sc_ws(sc))
 		return 0;
-	while (!sc_peek(sc, "</membership>", 13)) {
+	while (!sc_peek(sc, LIT("</membership>"))) {
 		if (sc->more)
 			return 0;
 		if ((rc = sc_member(sc, fb)) != 1)
@@ -1976,7 +2053,8 @@ fast_apply(struct reader *rd, struct fastblock *fb)
 		    fr->have_rt ? fr->rtlen : 0) == -1 ||
 		    sb_setn(&m->status, fr->st, fr->stlen) == -1)
 			return -1;
-		m->roletype = fr->have_rt ? role_parse(sb_str(&m->roleraw)) : 1;
+		m->roletype = fr->have_rt ?
+		    role_parse(sb_str(&m->roleraw)) : 1;
 		m->rstatus = fr->rstatus;
 		m->have_status = 1;
 		m->rline = fr->rline;
@@ -1999,7 +2077,7 @@ fast_block(struct reader *rd, struct scan *sc, struct fastblock *fb)
 
 	if (!sc_ws(sc))
 		return 0;
-	if (!rd->sealed && sc_peek(sc, "<person", 7)) {
+	if (!rd->sealed && sc_peek(sc, LIT("<person"))) {
 		if ((rc = sc_person(sc, rd)) != 1)
 			return rc;
 		return person_end(rd) == -1 ? -1 : 1;
