@@ -1,8 +1,13 @@
 /*
  * ims_read.c -- read an IMS Enterprise 1.1 file (plain or gzip) into a
- * roster, streaming: libxml2's SAX2 push parser is fed from zlib's
- * gzread (which reads plain files as they are), no tree is built, so a
- * 1.5 GB file is read in constant memory besides the roster itself.
+ * roster, streaming: libxml2's SAX2 push parser is fed from a mapping
+ * of a plain file (dropped behind the read) or from zlib's gzread, no
+ * tree is built, so a 2.7 GB file is read in constant memory besides
+ * the roster itself.  Persons and memberships in the common shape are
+ * read from the raw bytes by a fast path that hands them to the same
+ * record logic ("The fast path" below): libxml2 spent most of a
+ * national-scale read on their markup.  Hashed key lookups (csv.c's
+ * key index) resolve the members.
  *
  * Why SAX2 and not xmlTextReader: the reader is built on the same
  * parser but creates, links and frees a node per element and text, and
@@ -1351,7 +1356,7 @@ sniff_verdict(const struct reader *rd)
 }
 
 /* ------------------------------------------------------------------ */
-/* The memberships' fast path.                                         */
+/* The fast path.                                                      */
 
 /*
  * Memberships are most of a large file (ten million <member>s of some
@@ -1361,7 +1366,10 @@ sniff_verdict(const struct reader *rd)
  * write: plain tags, no attributes but roletype and recstatus on
  * <role>, no comments, entities or CDATA, printable ASCII text) is
  * read here from the raw bytes and handed to the same record logic
- * (membership_begin, role_end).  Whatever else (another shape, another
+ * (membership_begin, role_end); so is a <person> before the first
+ * membership (sc_person says its shape; UTF-8 text and the five
+ * predefined entities are read, person_end makes the record).
+ * Whatever else (another shape, another
  * encoding than UTF-8, a block larger than FAST_MAX) goes to libxml2
  * from the start of that block, with the parser's line number moved on
  * by the lines read here, so rejects and errors name the same lines.

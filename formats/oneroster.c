@@ -1517,21 +1517,27 @@ enrol_finish(struct equeue *eq, const char *cls, size_t clen,
 	return member_add(x, gi, pi, e->role, e->active);
 }
 
+/* Finish the oldest queued enrollment (there is one).  0 or -1. */
+static int
+enrol_pop(struct equeue *eq)
+{
+	const struct epend *e = &eq->q[eq->head];
+
+	eq->head = (eq->head + 1) % ENROL_PIPE;
+	eq->n--;
+	return enrol_finish(eq, e->cls, e->clen, e->user, e->ulen, e->uhash,
+	    e);
+}
+
 /* Finish every queued enrollment, in order.  0 or -1. */
 static int
 enrol_drain(void *arg)
 {
 	struct equeue *eq = arg;
-	const struct epend *e;
 
-	while (eq->n > 0) {
-		e = &eq->q[eq->head];
-		eq->head = (eq->head + 1) % ENROL_PIPE;
-		eq->n--;
-		if (enrol_finish(eq, e->cls, e->clen, e->user, e->ulen,
-		    e->uhash, e) == -1)
+	while (eq->n > 0)
+		if (enrol_pop(eq) == -1)
 			return -1;
-	}
 	return 0;
 }
 
@@ -1584,14 +1590,8 @@ enrollment_add(struct equeue *eq, struct orfile *f)
 		return enrol_finish(eq, cls, clen, user, ulen,
 		    keyindex_hash(user, ulen), &now) == -1 ? -1 : REC_OK;
 	}
-	if (eq->n == ENROL_PIPE) {
-		e = &eq->q[eq->head];
-		eq->head = (eq->head + 1) % ENROL_PIPE;
-		eq->n--;
-		if (enrol_finish(eq, e->cls, e->clen, e->user, e->ulen,
-		    e->uhash, e) == -1)
-			return -1;
-	}
+	if (eq->n == ENROL_PIPE && enrol_pop(eq) == -1)
+		return -1;
 	e = &eq->q[(eq->head + eq->n) % ENROL_PIPE];
 	eq->n++;
 	e->line = (uint32_t)csv_line(f->cr);
