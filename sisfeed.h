@@ -98,6 +98,11 @@ int	 file_copy_atomic(const char *src, const char *dst, mode_t mode,
 /* ------------------------------------------------------------------ */
 /* lib/mem.c: big arrays.                                              */
 
+/* lib/crc.c: the CRC-32 of p[0..n) continuing crc (start with 0), the
+ * same as zlib's crc32(), folded by carry-less multiplication where the
+ * CPU can.  Never fails. */
+uint32_t crc_update(uint32_t crc, const void *p, size_t n);
+
 /* Back the 2 MiB-aligned part of p[0..len) with huge pages (a hint:
  * nothing happens when the kernel cannot).  Never fails. */
 void	 mem_hint_huge(void *p, size_t len);

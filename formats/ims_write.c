@@ -223,7 +223,7 @@ gz_compress(z_stream *z, struct slot *s)
 	s->err = 0;
 	if (deflateReset(z) != Z_OK)
 		return -1;
-	s->crc = crc32(0L, (const Bytef *)s->in, (uInt)s->inlen);
+	s->crc = crc_update(0, s->in, s->inlen);
 	z->next_in = (Bytef *)s->in;
 	z->avail_in = (uInt)s->inlen;
 	z->next_out = s->out;

@@ -93,18 +93,8 @@ write_all(int fd, const void *p, size_t n, uint32_t *crc, const char *path)
 {
 	const char *c = p;
 
-	if (crc != NULL) {
-		size_t done = 0;
-
-		while (done < n) {
-			uInt chunk = n - done > (1u << 30) ? (1u << 30) :
-			    (uInt)(n - done);
-
-			*crc = (uint32_t)crc32(*crc, (const Bytef *)c + done,
-			    chunk);
-			done += chunk;
-		}
-	}
+	if (crc != NULL)
+		*crc = crc_update(*crc, c, n);
 	if (fd_write(fd, c, n) == -1)
 		return error_sys("%s", path);
 	return 0;
@@ -255,13 +245,7 @@ read_all(int fd, void *p, size_t n, uint32_t *crc)
 			return -1;
 		done += (size_t)got;
 	}
-	for (done = 0; done < n; ) {
-		uInt chunk = n - done > (1u << 30) ? (1u << 30) :
-		    (uInt)(n - done);
-
-		*crc = (uint32_t)crc32(*crc, (const Bytef *)c + done, chunk);
-		done += chunk;
-	}
+	*crc = crc_update(*crc, c, n);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "sisfeed.h"
 #include "tests/testutil.h"
@@ -121,6 +122,43 @@ START_TEST(t_clean_temps)
 }
 END_TEST
 
+/* crc_update equals zlib's crc32 for every length, start and
+ * continuation: short tails, the folded lengths, splits anywhere. */
+START_TEST(t_crc_matches_zlib)
+{
+	enum { N = 70000 };
+	unsigned char *b;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	size_t i, off, len, cut;
+	uint32_t z, c;
+
+	ck_assert_ptr_nonnull(b = malloc(N));
+	for (i = 0; i < N; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		b[i] = (unsigned char)x;
+	}
+	ck_assert_uint_eq(crc_update(0, "123456789", 9), 0xcbf43926u);
+	for (len = 0; len <= 600; len++)
+		for (off = 0; off < 3; off++) {
+			z = (uint32_t)crc32(0, b + off, (uInt)len);
+			ck_assert_uint_eq(crc_update(0, b + off, len), z);
+			cut = len / 3;
+			c = crc_update(crc_update(0, b + off, cut), b + off + cut,
+			    len - cut);
+			ck_assert_uint_eq(c, z);
+		}
+	z = (uint32_t)crc32(0x12345678u, b + 1, N - 1);
+	ck_assert_uint_eq(crc_update(0x12345678u, b + 1, N - 1), z);
+	memset(b, 0, N);
+	ck_assert_uint_eq(crc_update(0, b, N), (uint32_t)crc32(0, b, N));
+	memset(b, 0xff, N);
+	ck_assert_uint_eq(crc_update(0, b, N), (uint32_t)crc32(0, b, N));
+	free(b);
+}
+END_TEST
+
 static Suite *
 lib_suite(void)
 {
@@ -132,6 +170,7 @@ lib_suite(void)
 	tcase_add_test(tc, t_error_prefix);
 	tcase_add_test(tc, t_replace_regular_only);
 	tcase_add_test(tc, t_clean_temps);
+	tcase_add_test(tc, t_crc_matches_zlib);
 	suite_add_tcase(s, tc);
 	return s;
 }
