@@ -289,13 +289,28 @@ count_lines(const char *a, const char *b)
 /* ------------------------------------------------------------------ */
 /* Records.                                                            */
 
-/* The header up to </properties>: the datetime, strictly as written. */
+/* The number in the n digits at s, or -1 if one is not a digit. */
+static int
+digits(const char *s, size_t n)
+{
+	int v = 0;
+
+	for (; n > 0; s++, n--) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return v;
+}
+
+/* The header up to </properties>: the datetime, strictly as written
+ * (YYYY-MM-DDTHH:MM:SS, UTC). */
 static int
 unit_header(struct snap *s, struct cur *c)
 {
 	struct val v;
 	struct tm tm;
-	int y, mo, d, h, mi, se, n = 0;
+	const char *t;
 
 	LIT(c, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<enterprise>\n"
 	    "  <properties>\n");
@@ -309,17 +324,22 @@ unit_header(struct snap *s, struct cur *c)
 	LIT(c, "  </properties>\n");
 	if (c->st != U_OK)
 		return c->st;
-	if (v.n != 19 || sscanf(v.s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo,
-	    &d, &h, &mi, &se, &n) != 6 || n != 19 || mo < 1 || mo > 12 ||
-	    d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+	t = v.s;
+	if (v.n != 19 || t[4] != '-' || t[7] != '-' || t[10] != 'T' ||
+	    t[13] != ':' || t[16] != ':')
 		return U_SHAPE;
 	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = se;
+	tm.tm_year = digits(t, 4) - 1900;
+	tm.tm_mon = digits(t + 5, 2) - 1;
+	tm.tm_mday = digits(t + 8, 2);
+	tm.tm_hour = digits(t + 11, 2);
+	tm.tm_min = digits(t + 14, 2);
+	tm.tm_sec = digits(t + 17, 2);
+	if (tm.tm_year < -1900 || tm.tm_mon < 0 || tm.tm_mon > 11 ||
+	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 ||
+	    tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 ||
+	    tm.tm_sec < 0 || tm.tm_sec > 60)
+		return U_SHAPE;
 	s->r->datetime = timegm(&tm);
 	return U_OK;
 }
