@@ -186,13 +186,18 @@ struct group {
 /*
  * A membership of one person in one group with one role.  group and
  * person are indexes into the roster's sorted arrays, so sorting by
- * (group, person, role) is sorting by key.
+ * (group, person, role) is sorting by key.  begin and end are the
+ * role's timeframe (issue 10) as days since 1970-01-01 (day_parse),
+ * 0 when open; 16 bytes with the padding, which is kept zero (the
+ * snapshot index writes it).
  */
 struct membership {
 	uint32_t	 group;
 	uint32_t	 person;
 	uint8_t		 role;		/* IMS roletype 1..8 */
 	uint8_t		 active;
+	uint16_t	 begin;		/* first day, 0: open */
+	uint16_t	 end;		/* last day, 0: open */
 };
 
 struct roster {
@@ -281,10 +286,19 @@ int	 roster_add_member(struct roster *, const struct membership *);
  * and each extra copy is rejected when lines are known.  With lines
  * NULL (the IMS and OneRoster readers: one person in one group in one
  * role over several terms or records) the copies merge into one,
- * active when any copy is.  Returns 0 or -1.
+ * active when any copy is, from the earliest begin to the latest end
+ * (an open begin or end on any copy leaves that side open).  Returns
+ * 0 or -1.
  */
 int	 roster_seal_members(struct roster *, struct rejects *,
 	    const char *file, const uint32_t *lines);
+
+/* A date YYYY-MM-DD in s[0..len) as a membership's day number, days
+ * since 1970-01-01: 1..65535 (1970-01-02 to 2149-06-06), or 0 when s
+ * is no such date (a day that does not exist, or out of that range). */
+unsigned day_parse(const char *s, size_t len);
+/* Day number d (1..65535) as YYYY-MM-DD in out; returns out. */
+const char *day_format(unsigned d, char out[11]);
 
 /* IMS roletype: name or code ("01", "1", "learner", "teacher", ...) to
  * 1..8, or 0 if unknown. */

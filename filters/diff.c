@@ -145,6 +145,14 @@ hash_member(struct sha256 *h, int op, const struct roster *r,
 	sha256_update(h, tag, sizeof(tag));
 	hash_str(h, r->groups[m->group].id);
 	hash_str(h, r->persons[m->person].id);
+	/* Only when set, so approval ids of exports without them stay. */
+	if (op != OP_DELETE && (m->begin != 0 || m->end != 0)) {
+		unsigned char range[5] = { 'T', (unsigned char)(m->begin >> 8),
+		    (unsigned char)m->begin, (unsigned char)(m->end >> 8),
+		    (unsigned char)m->end };
+
+		sha256_update(h, range, sizeof(range));
+	}
 }
 
 /*
@@ -279,7 +287,8 @@ diff_members(const struct roster *or, const struct roster *nr,
 			hash_member(h, OP_INSERT, nr, b);
 			j++;
 		} else {
-			if (a->active != b->active) {
+			if (a->active != b->active || a->begin != b->begin ||
+			    a->end != b->end) {
 				if (add(cs, l, TYPE_MEMBER, OP_UPDATE, i, j)
 				    == -1)
 					return -1;

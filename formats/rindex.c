@@ -27,7 +27,8 @@
 
 #include "sisfeed.h"
 
-#define RINDEX_MAGIC	"SISFIDX4"	/* 4: persons carry nin */
+#define RINDEX_MAGIC	"SISFIDX5"	/* 4: persons carry nin; 5: members
+					 * a timeframe (16 bytes) */
 
 struct rindex_header {
 	char		magic[8];

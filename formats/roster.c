@@ -394,6 +394,8 @@ roster_add_member(struct roster *r, const struct membership *m)
 	d->person = m->person;
 	d->role = m->role;
 	d->active = m->active;
+	d->begin = m->begin;
+	d->end = m->end;
 	return 0;
 }
 
@@ -1023,9 +1025,47 @@ members_ascending(const struct roster *r)
 }
 
 /*
+ * The sort keeps (group, person, role), the position and the state, so
+ * the timeframes are saved by position first, begin above end, when
+ * any membership has one (*range stays NULL, costing nothing, when
+ * none has).  0 or -1.
+ */
+static int
+ranges_save(const struct roster *r, uint32_t **range)
+{
+	size_t i;
+
+	*range = NULL;
+	for (i = 0; i < r->nmembers; i++)
+		if (r->members[i].begin != 0 || r->members[i].end != 0)
+			break;
+	if (i == r->nmembers)
+		return 0;
+	if ((*range = malloc(r->nmembers * sizeof(**range))) == NULL)
+		return error_sys("roster");
+	for (i = 0; i < r->nmembers; i++)
+		(*range)[i] = (uint32_t)r->members[i].begin << 16 |
+		    r->members[i].end;
+	return 0;
+}
+
+/* Widen m's timeframe to take in the range begin << 16 | end: the
+ * earlier begin, the later end, 0 (open) on either side winning. */
+static void
+range_merge(struct membership *m, uint32_t range)
+{
+	unsigned begin = range >> 16, end = range & 0xffff;
+
+	if (m->begin != 0 && (begin == 0 || begin < m->begin))
+		m->begin = (uint16_t)begin;
+	if (m->end != 0 && (end == 0 || end > m->end))
+		m->end = (uint16_t)end;
+}
+
+/*
  * Sort memberships by (group, person, role) and keep one of each;
  * extra copies are rejected when lines are known, else merged (active
- * if any copy is).  Returns 0 or -1.
+ * if any copy is, the timeframe widened: range_merge).  Returns 0 or -1.
  */
 int
 roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
@@ -1034,7 +1074,7 @@ roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
 	struct msorted ms;
 	unsigned pbits, gbits;
 	uint64_t key, last = 0;
-	uint32_t pos;
+	uint32_t pos, *range = NULL;
 	size_t i, out;
 	int active, rc = -1;
 
@@ -1048,13 +1088,16 @@ roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
 	ms.pbits = pbits;
 	ms.keybits = pbits + gbits + MKEY_ROLEBITS;
 	ms.posbits = bits_for(r->nmembers);
-	if (msorted_sort(&ms, r) == -1)
+	if (ranges_save(r, &range) == -1 || msorted_sort(&ms, r) == -1)
 		goto out;
 	for (i = out = 0; i < r->nmembers; i++) {
 		msorted_at(&ms, i, &key, &pos, &active);
 		if (out > 0 && key == last) {
 			if (lines == NULL) {
 				r->members[out - 1].active |= (uint8_t)active;
+				if (range != NULL)
+					range_merge(&r->members[out - 1],
+					    range[pos]);
 				continue;
 			}
 			if (rejects_add(rj, file, lines[pos], "person",
@@ -1074,6 +1117,10 @@ roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
 		    (((uint64_t)1 << pbits) - 1));
 		r->members[out].role = (uint8_t)(key & 0xf);
 		r->members[out].active = (uint8_t)active;
+		if (range != NULL) {
+			r->members[out].begin = (uint16_t)(range[pos] >> 16);
+			r->members[out].end = (uint16_t)range[pos];
+		}
 		out++;
 	}
 	r->nmembers = out;
@@ -1082,6 +1129,7 @@ out:
 	free(ms.wide);
 	free(ms.packed);
 	free(ms.state);
+	free(range);
 	return rc;
 }
 
@@ -1104,6 +1152,83 @@ static const char *const role_display[] = {
 	"", "Learner", "Instructor", "ContentDeveloper", "Member",
 	"Manager", "Mentor", "Administrator", "TeachingAssistant",
 };
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar
+ * (y >= 1970). */
+static long
+days_from_civil(long y, unsigned m, unsigned d)
+{
+	long era, yoe, doy;
+
+	y -= m <= 2;
+	era = y / 400;
+	yoe = y - era * 400;
+	doy = (153 * (long)(m > 2 ? m - 3 : m + 9) + 2) / 5 + (long)d - 1;
+	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/*
+ * A date YYYY-MM-DD as days since 1970-01-01: 1..65535, or 0 when s is
+ * not a date that exists or lies outside 1970-01-02..2149-06-06.
+ */
+unsigned
+day_parse(const char *s, size_t len)
+{
+	static const unsigned char mdays[12] = { 31, 29, 31, 30, 31, 30,
+	    31, 31, 30, 31, 30, 31 };
+	unsigned v[3] = { 0, 0, 0 }, i, k;
+	long y, days;
+
+	if (len != 10)
+		return 0;
+	for (i = k = 0; i < 10; i++) {
+		if (i == 4 || i == 7) {
+			if (s[i] != '-')
+				return 0;
+			k++;
+		} else if (s[i] < '0' || s[i] > '9')
+			return 0;
+		else
+			v[k] = v[k] * 10 + (unsigned)(s[i] - '0');
+	}
+	y = (long)v[0];
+	if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > mdays[v[1] - 1] ||
+	    (v[1] == 2 && v[2] == 29 && (y % 4 != 0 ||
+	    (y % 100 == 0 && y % 400 != 0))) || y < 1970)
+		return 0;
+	days = days_from_civil(y, v[1], v[2]);
+	return days >= 1 && days <= 65535 ? (unsigned)days : 0;
+}
+
+/*
+ * Day number d as YYYY-MM-DD into out (11 bytes).  Returns out.
+ */
+const char *
+day_format(unsigned d, char out[11])
+{
+	long z = (long)d + 719468, era, doe, yoe, y, doy, mp, dd, m;
+
+	era = z / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	dd = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	out[0] = (char)('0' + y / 1000 % 10);
+	out[1] = (char)('0' + y / 100 % 10);
+	out[2] = (char)('0' + y / 10 % 10);
+	out[3] = (char)('0' + y % 10);
+	out[4] = out[7] = '-';
+	out[5] = (char)('0' + m / 10);
+	out[6] = (char)('0' + m % 10);
+	out[8] = (char)('0' + dd / 10);
+	out[9] = (char)('0' + dd % 10);
+	out[10] = '\0';
+	return out;
+}
 
 /*
  * An IMS roletype from a code ("01".."08", "1".."8") or a name (any

@@ -85,7 +85,7 @@ layout_check(void)
 	    .longname = "", .parent = "", .term = "", .begin = "", .end = "",
 	    .orgname = "", .orgunit = "", .line = 2 };
 	struct membership m = { .group = 0, .person = 0, .role = 1,
-	    .active = 1 };
+	    .active = 1, .begin = 19966, .end = 20270 };
 	struct rejects rj;
 	struct roster r;
 	char *path = NULL;

@@ -69,6 +69,7 @@ build(struct roster *r, const struct spec *s)
 	for (i = 0; i < r->npersons; i++) {
 		size_t num = strtoul(r->persons[i].id + 1, NULL, 10);
 
+		memset(&m, 0, sizeof(m));
 		m.group = (uint32_t)roster_find_group(r, num < s->n1 ?
 		    "C1" : "C2");
 		m.person = (uint32_t)i;

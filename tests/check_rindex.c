@@ -50,6 +50,7 @@ member(struct roster *r, const char *gid, const char *pid, int role,
 {
 	struct membership m;
 
+	memset(&m, 0, sizeof(m));
 	m.group = (uint32_t)roster_find_group(r, gid);
 	m.person = (uint32_t)roster_find_person(r, pid);
 	m.role = (uint8_t)role;

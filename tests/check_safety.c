@@ -43,6 +43,7 @@ add_member(struct roster *r, const char *gid, const char *pid, int role)
 
 	ck_assert_int_ge(g, 0);
 	ck_assert_int_ge(p, 0);
+	memset(&m, 0, sizeof(m));
 	m.group = (uint32_t)g;
 	m.person = (uint32_t)p;
 	m.role = (uint8_t)role;
@@ -361,6 +362,88 @@ START_TEST(roster_duplicates_rejected)
 }
 END_TEST
 
+/* A membership with a timeframe (day numbers, 0 open). */
+static void
+add_member_range(struct roster *r, const char *gid, const char *pid,
+    int role, unsigned begin, unsigned end)
+{
+	add_member(r, gid, pid, role);
+	r->members[r->nmembers - 1].begin = (uint16_t)begin;
+	r->members[r->nmembers - 1].end = (uint16_t)end;
+}
+
+/* Day numbers; terms of one membership merged; a changed range is an
+ * update in the digest. */
+START_TEST(member_timeframes)
+{
+	struct roster a, b;
+	struct changeset cs;
+	struct rejects rj = { 0 };
+	unsigned char plain[32];
+	char out[11];
+	unsigned d;
+
+	ck_assert_uint_eq(day_parse("1970-01-02", 10), 1);
+	ck_assert_uint_eq(day_parse("2024-08-26", 10), 19961);
+	ck_assert_uint_eq(day_parse("2149-06-06", 10), 65535);
+	ck_assert_uint_eq(day_parse("2149-06-07", 10), 0);
+	ck_assert_uint_eq(day_parse("1970-01-01", 10), 0);
+	ck_assert_uint_eq(day_parse("2023-02-29", 10), 0);
+	ck_assert_uint_eq(day_parse("2024-02-29", 10), 19782);
+	ck_assert_uint_eq(day_parse("2100-02-29", 10), 0);
+	ck_assert_uint_eq(day_parse("2024-13-01", 10), 0);
+	ck_assert_uint_eq(day_parse("2024-1-011", 10), 0);
+	ck_assert_uint_eq(day_parse("2024-01-01T", 11), 0);
+	for (d = 1; d <= 65535; d += 97) {
+		day_format(d, out);
+		ck_assert_uint_eq(day_parse(out, strlen(out)), d);
+	}
+	ck_assert_str_eq(day_format(65535, out), "2149-06-06");
+
+	make_roster(&a, 3, 0, 0);
+	ck_assert_int_eq(diff_compute(&a, &a, &cs), 0);
+	memcpy(plain, cs.digest, sizeof(plain));
+	changeset_free(&cs);
+
+	roster_init(&b);
+	add_person(&b, "P0000", "Given", 1);
+	add_person(&b, "P0001", "Given", 1);
+	add_person(&b, "P0002", "Given", 1);
+	add_group(&b, "G", "");
+	ck_assert_int_eq(roster_seal_entities(&b, &rj, "p", "g"), 0);
+	/* Fall and Spring of P0000: one membership, Fall's begin, Spring's
+	 * end; P0001 open-ended in one term: open; P0002 none */
+	add_member_range(&b, "G", "P0000", 1, 20100, 20200);
+	add_member_range(&b, "G", "P0001", 1, 19900, 0);
+	add_member_range(&b, "G", "P0000", 1, 19966, 20080);
+	add_member_range(&b, "G", "P0001", 1, 19800, 19850);
+	add_member(&b, "G", "P0002", 1);
+	ck_assert_int_eq(roster_seal_members(&b, &rj, "m", NULL), 0);
+	ck_assert_uint_eq(b.nmembers, 3);
+	ck_assert_uint_eq(b.members[0].begin, 19966);
+	ck_assert_uint_eq(b.members[0].end, 20200);
+	ck_assert_uint_eq(b.members[1].begin, 19800);
+	ck_assert_uint_eq(b.members[1].end, 0);
+	ck_assert_uint_eq(b.members[2].begin + b.members[2].end, 0);
+
+	ck_assert_int_eq(diff_compute(&a, &b, &cs), 0);
+	ck_assert_uint_eq(cs.count[TYPE_MEMBER][OP_UPDATE], 2);
+	ck_assert_uint_eq(cs.n[TYPE_MEMBER], 2);
+	ck_assert_uint_eq(cs.flips[TYPE_MEMBER][FLIP_DEACTIVATE] +
+	    cs.flips[TYPE_MEMBER][FLIP_REACTIVATE], 0);
+	memcpy(plain, cs.digest, sizeof(plain));
+	changeset_free(&cs);
+	/* one day later is another change set */
+	b.members[0].end++;
+	ck_assert_int_eq(diff_compute(&a, &b, &cs), 0);
+	ck_assert_uint_eq(cs.count[TYPE_MEMBER][OP_UPDATE], 2);
+	ck_assert_int_ne(memcmp(plain, cs.digest, sizeof(plain)), 0);
+	changeset_free(&cs);
+	roster_free(&a);
+	roster_free(&b);
+}
+END_TEST
+
 START_TEST(parsers)
 {
 	ck_assert_int_eq(role_parse("01"), 1);
@@ -491,6 +574,7 @@ random_roster(struct roster *r, unsigned *seed)
 		g = rand_r(seed) % (int)r->ngroups;
 		p = rand_r(seed) % (int)r->npersons;
 		role = 1 + rand_r(seed) % 3;
+		memset(&m, 0, sizeof(m));
 		m.group = (uint32_t)g;
 		m.person = (uint32_t)p;
 		m.role = (uint8_t)role;
@@ -669,6 +753,7 @@ main(void)
 	tcase_add_test(tc, approval_id);
 	tcase_add_test(tc, roster_duplicates_rejected);
 	tcase_add_test(tc, parsers);
+	tcase_add_test(tc, member_timeframes);
 	tcase_add_test(tc, roster_parent_cycles_rejected);
 	tcase_add_test(tc, roster_strings_as_xml_carries_them);
 	tcase_add_test(tc, sha256_vectors);
