@@ -63,8 +63,11 @@
  * rejects the enrollment.  source.roles applies to the org memberships
  * of users.csv too.  Active unless the status is inactive.  Rows of
  * one user in one class in one role (several terms) merge into one
- * membership, active if any row is.  beginDate, endDate and primary
- * are not read.  A record with more fields than its header, the extra
+ * membership, active if any row is.  beginDate and endDate (optional
+ * columns; a value that is not a date YYYY-MM-DD, or an end before the
+ * begin, rejects the row) are the membership's timeframe, the merged
+ * one from the earliest begin to the latest end, an empty one on any
+ * row leaving that side open.  primary is not read.  A record with more fields than its header, the extra
  * ones empty, is read as if they were not there.
  *
  * Rejects are "file:line: column: reason", with the wording of csv.c
@@ -571,9 +574,11 @@ config_role(const struct config *cfg, const char *s)
 	return 0;
 }
 
-/* Append a membership.  0 or -1. */
+/* Append a membership, its timeframe begin..end (day numbers, 0
+ * open).  0 or -1. */
 static int
-member_add(struct orctx *x, long gi, long pi, int role, int active)
+member_add(struct orctx *x, long gi, long pi, int role, int active,
+    unsigned begin, unsigned end)
 {
 	struct membership m;
 
@@ -582,6 +587,8 @@ member_add(struct orctx *x, long gi, long pi, int role, int active)
 	m.person = (uint32_t)pi;
 	m.role = (uint8_t)role;
 	m.active = (uint8_t)(active != 0);
+	m.begin = (uint16_t)begin;
+	m.end = (uint16_t)end;
 	return roster_add_member(x->r, &m);
 }
 
@@ -1099,7 +1106,7 @@ roles_apply(struct orctx *x)
 				return -1;
 			continue;
 		}
-		if (member_add(x, gi, pi, rr->role, rr->active) == -1)
+		if (member_add(x, gi, pi, rr->role, rr->active, 0, 0) == -1)
 			return -1;
 	}
 	return 0;
@@ -1440,15 +1447,16 @@ user_orgs(struct orctx *x, const struct orgpend *p)
 				return -1;
 			continue;
 		}
-		if (member_add(x, gi, pi, p->role, p->active) == -1)
+		if (member_add(x, gi, pi, p->role, p->active, 0, 0) == -1)
 			return -1;
 	}
 	return 0;
 }
 
-enum { E_CLASS, E_USER, E_ROLE, NECOLS };
+enum { E_CLASS, E_USER, E_ROLE, E_BEGIN, E_END, NECOLS };
 static const char *const ecols[NECOLS] = { "classSourcedId",
-	"userSourcedId", "role" };
+	"userSourcedId", "role", "beginDate", "endDate" };
+#define ECOLS_REQUIRED	((1u << E_BEGIN) - 1)	/* the dates may be absent */
 
 /*
  * Enrollments wait in a short queue between parsing and the class and
@@ -1467,6 +1475,7 @@ struct epend {
 	uint32_t	 line;
 	uint8_t		 role;
 	uint8_t		 active;
+	uint16_t	 begin, end;	/* beginDate, endDate: day numbers */
 	size_t		 clen, ulen;
 	char		 cls[ENROL_KEY], user[ENROL_KEY];
 };
@@ -1514,7 +1523,7 @@ enrol_finish(struct equeue *eq, const char *cls, size_t clen,
 	if ((pi = keyindex_find(&x->pk, user, ulen, uhash)) < 0)
 		return ref_missing(x, x->epath, e->line, "userSourcedId",
 		    G_USER, user) == -1 ? -1 : 0;
-	return member_add(x, gi, pi, e->role, e->active);
+	return member_add(x, gi, pi, e->role, e->active, e->begin, e->end);
 }
 
 /* Finish the oldest queued enrollment (there is one).  0 or -1. */
@@ -1563,6 +1572,22 @@ enrol_role(struct equeue *eq, const char *v, size_t len)
 	return role;
 }
 
+/*
+ * The day number of the date in column i of the current enrollment
+ * into *day (0 when empty), or its reject: REC_OK, REC_REJECTED or -1.
+ */
+static int
+enrol_date(struct orfile *f, size_t i, unsigned *day)
+{
+	*day = 0;
+	if (of_len(f, i) == 0)
+		return REC_OK;
+	if ((*day = day_parse(of_val(f, i), of_len(f, i))) == 0)
+		return of_reject_col(f, i, "not a date YYYY-MM-DD from "
+		    "1970-01-02 to 2149-06-06");
+	return REC_OK;
+}
+
 /* Check the current enrollment and queue it.  REC_* or -1. */
 static int
 enrollment_add(struct equeue *eq, struct orfile *f)
@@ -1570,7 +1595,8 @@ enrollment_add(struct equeue *eq, struct orfile *f)
 	const char *cls = of_val(f, E_CLASS), *user = of_val(f, E_USER);
 	size_t clen = of_len(f, E_CLASS), ulen = of_len(f, E_USER);
 	struct epend *e, now;
-	int role;
+	unsigned begin, end;
+	int role, rc;
 
 	if (clen == 0)
 		return of_reject_col(f, E_CLASS, "empty key");
@@ -1580,6 +1606,12 @@ enrollment_add(struct equeue *eq, struct orfile *f)
 		return of_reject_col(f, E_ROLE, "missing value");
 	if ((role = enrol_role(eq, of_val(f, E_ROLE), of_len(f, E_ROLE))) == 0)
 		return of_reject_col(f, E_ROLE, "unknown role");
+	if ((rc = enrol_date(f, E_BEGIN, &begin)) != REC_OK ||
+	    (rc = enrol_date(f, E_END, &end)) != REC_OK)
+		return rc;
+	if (begin != 0 && end != 0 && end < begin)
+		return of_reject(f, ecols[E_END], "'%.10s' before beginDate "
+		    "'%.10s'", of_val(f, E_END), of_val(f, E_BEGIN));
 	if (clen >= ENROL_KEY || ulen >= ENROL_KEY) {
 		if (enrol_drain(eq) == -1)
 			return -1;
@@ -1587,6 +1619,8 @@ enrollment_add(struct equeue *eq, struct orfile *f)
 		now.line = (uint32_t)csv_line(f->cr);
 		now.role = (uint8_t)role;
 		now.active = (uint8_t)f->active;
+		now.begin = (uint16_t)begin;
+		now.end = (uint16_t)end;
 		return enrol_finish(eq, cls, clen, user, ulen,
 		    keyindex_hash(user, ulen), &now) == -1 ? -1 : REC_OK;
 	}
@@ -1597,6 +1631,8 @@ enrollment_add(struct equeue *eq, struct orfile *f)
 	e->line = (uint32_t)csv_line(f->cr);
 	e->role = (uint8_t)role;
 	e->active = (uint8_t)f->active;
+	e->begin = (uint16_t)begin;
+	e->end = (uint16_t)end;
 	memcpy(e->cls, cls, clen);
 	e->cls[clen] = '\0';
 	e->clen = clen;
@@ -1624,7 +1660,7 @@ read_members(struct orctx *x)
 	if (roles_apply(x) == -1)
 		return -1;
 	if (of_open(&f, x, "enrollments.csv", ecols, NECOLS,
-	    (1u << NECOLS) - 1, 1, 0) == -1) {
+	    ECOLS_REQUIRED, 1, 0) == -1) {
 		of_close(&f);
 		return -1;
 	}
@@ -1641,7 +1677,8 @@ read_members(struct orctx *x)
 	if (rc == -1 || enrol_drain(&eq) == -1)
 		return -1;
 	/* One user in one class in one role, in several rows (terms,
-	 * sourcedIds): one membership, active if any row is. */
+	 * sourcedIds): one membership, active if any row is, from the
+	 * earliest beginDate to the latest endDate (open if any is). */
 	return roster_seal_members(x->r, x->rj, x->epath, NULL);
 }
 

@@ -478,6 +478,47 @@ END_TEST
  * bad roles and a key too long to queue among them: rejects in line
  * order, every good row a membership.
  */
+/* beginDate and endDate: the membership's timeframe; rows of one
+ * membership merge to the widest (an open end on any row: open); a bad
+ * date rejects the row naming file, line and column. */
+START_TEST(enrollment_dates)
+{
+	static const char *e =
+	    "sourcedId,status,classSourcedId,userSourcedId,role,beginDate,"
+	    "endDate\n"
+	    "e1,,c1,u1,student,2025-01-06,2025-06-10\n"
+	    "e2,,c1,u1,student,2024-08-15,2024-12-20\n"
+	    "e3,,c1,u2,teacher,2024-08-15,\n"
+	    "e4,,c1,u2,teacher,2025-01-06,2025-06-10\n"
+	    "e5,,c1,u2,student,2024-02-30,\n"
+	    "e6,,c1,u1,teacher,,2024-13-01\n"
+	    "e7,,c1,u1,aide,2025-01-06,2024-12-20\n";
+
+	ck_assert_int_eq(load(good_u, good_o, good_c, e, good_s, NULL), 0);
+	ck_assert_str_eq(rejects(),
+	    "or/enrollments.csv:6: beginDate: not a date YYYY-MM-DD from "
+	    "1970-01-02 to 2149-06-06 '2024-02-30'\n"
+	    "or/enrollments.csv:7: endDate: not a date YYYY-MM-DD from "
+	    "1970-01-02 to 2149-06-06 '2024-13-01'\n"
+	    "or/enrollments.csv:8: endDate: '2024-12-20' before beginDate "
+	    "'2025-01-06'\n");
+	ck_assert_uint_eq(rj.count, 3);
+	ck_assert_uint_eq(member("c1", "u1", 1)->begin,
+	    day_parse("2024-08-15", 10));
+	ck_assert_uint_eq(member("c1", "u1", 1)->end,
+	    day_parse("2025-06-10", 10));
+	ck_assert_uint_eq(member("c1", "u2", 2)->begin,
+	    day_parse("2024-08-15", 10));
+	ck_assert_uint_eq(member("c1", "u2", 2)->end, 0);
+	ck_assert_ptr_null(member("c1", "u2", 1));
+	/* without the columns: no timeframe */
+	ck_assert_int_eq(load(good_u, good_o, good_c, good_e, good_s, NULL),
+	    0);
+	ck_assert_uint_eq(member("c1", "u1", 1)->begin +
+	    member("c1", "u1", 1)->end, 0);
+}
+END_TEST
+
 START_TEST(enrollment_rejects_queued)
 {
 	char *e, *p, want[2048];
@@ -901,8 +942,15 @@ START_TEST(rules_keep_what_can_be_kept)
 	/* k2 is tobedeleted: its enrollments are deletes, not errors */
 	ck_assert_int_lt(roster_find_group(&r, "k2"), 0);
 	ck_assert_uint_eq(r.ngroups, 3);
-	/* Fall and Spring rows of u1 in k1: one membership */
+	/* Fall and Spring rows of u1 in k1: one membership, from Fall's
+	 * beginDate to Spring's endDate */
 	expect_member("k1", "u1", 1, 1);
+	ck_assert_uint_eq(member("k1", "u1", 1)->begin,
+	    day_parse("2024-08-15", 10));
+	ck_assert_uint_eq(member("k1", "u1", 1)->end,
+	    day_parse("2025-06-10", 10));
+	ck_assert_uint_eq(member("k1", "u2", 1)->begin +
+	    member("k1", "u2", 1)->end, 0);
 	expect_member("k1", "u2", 1, 1);
 	expect_member("k1", "u3", 1, 1);
 	expect_member("k1", "u5", 2, 1);
@@ -1580,6 +1628,7 @@ oneroster_suite(void)
 	tcase_add_test(tc, group_rejects);
 	tcase_add_test(tc, enrollment_rejects);
 	tcase_add_test(tc, enrollment_rejects_queued);
+	tcase_add_test(tc, enrollment_dates);
 	tcase_add_test(tc, roles_config_first);
 	tcase_add_test(tc, roles_every_name);
 	tcase_add_test(tc, enabled_spellings);
