@@ -39,7 +39,10 @@
  *   when <n> has no names: every profile writes fn as "given family".
  * - membership: the group key, then per <member> with idtype 1 (idtype
  *   2 members are skipped) one membership per <role>: roletype as code
- *   or name (role_parse; "01" when absent, as the DTD says) and status.
+ *   or name (role_parse; "01" when absent, as the DTD says), status,
+ *   and the timeframe's begin and end that have restrict="1" (dates
+ *   YYYY-MM-DD; a bad one, or an end before the begin, rejects the
+ *   role).
  * Records with recstatus 3 (delete) are skipped: a roster holds what
  * exists.  Text is trimmed of white space around it, as consumers
  * read it (Moodle, itslearning); the model stores values trimmed too
@@ -148,6 +151,11 @@ struct member_rec {
 	struct tbuf	 status;
 	int		 have_status;
 	unsigned long	 rline;		/* of <role> */
+	/* The role's timeframe: begin and end with restrict="1". */
+	struct tbuf	 begin, end;
+	int		 have_begin, have_end;
+	int		 cur_restrict;	/* the <begin>/<end> being read has it */
+	unsigned long	 bline, eline;	/* of </begin>, </end> */
 };
 
 /*
@@ -736,7 +744,53 @@ role_begin(struct reader *rd)
 	m->rstatus = attr_recstatus(rd);
 	m->have_status = 0;
 	sb_clear(&m->status);
+	m->have_begin = m->have_end = 0;
 	m->rline = cur_line(rd);
+	return 0;
+}
+
+/*
+ * The day number of a role's timeframe date b (read at line, element
+ * what) into *day, 0 when absent.  0, 1 when rejected, or -1.
+ */
+static int
+role_day(struct reader *rd, const struct tbuf *b, int have,
+    unsigned long line, const char *what, unsigned *day)
+{
+	const struct member_rec *m = &rd->m;
+	char q[64];
+
+	*day = 0;
+	if (!have)
+		return 0;
+	if ((*day = day_parse(sb_str(b), b->len)) != 0)
+		return 0;
+	return reject(rd, line, what, "member '%s' of '%s': not a date "
+	    "YYYY-MM-DD from 1970-01-02 to 2149-06-06 '%s'",
+	    sb_str(&m->person), sb_str(&m->group),
+	    rejects_quote(sb_str(b), b->len, q, sizeof(q))) == -1 ? -1 : 1;
+}
+
+/* The role's timeframe into rec, or its reject: 0, 1 (rejected) or
+ * -1. */
+static int
+role_timeframe(struct reader *rd, struct membership *rec)
+{
+	struct member_rec *m = &rd->m;
+	unsigned begin, end;
+	int rc;
+
+	if ((rc = role_day(rd, &m->begin, m->have_begin, m->bline, "begin",
+	    &begin)) != 0 || (rc = role_day(rd, &m->end, m->have_end,
+	    m->eline, "end", &end)) != 0)
+		return rc;
+	if (begin != 0 && end != 0 && end < begin)
+		return reject(rd, m->eline, "end", "member '%s' of '%s': end "
+		    "'%s' before begin '%s'", sb_str(&m->person),
+		    sb_str(&m->group), sb_str(&m->end), sb_str(&m->begin)) ==
+		    -1 ? -1 : 1;
+	rec->begin = (uint16_t)begin;
+	rec->end = (uint16_t)end;
 	return 0;
 }
 
@@ -791,6 +845,9 @@ role_end(struct reader *rd)
 	rec.person = (uint32_t)m->pidx;
 	rec.role = (uint8_t)m->roletype;
 	rec.active = (uint8_t)st;
+	if ((m->have_begin || m->have_end) &&
+	    (st = role_timeframe(rd, &rec)) != 0)
+		return st == -1 ? -1 : 0;
 	return roster_add_member(rd->r, &rec);
 }
 
@@ -903,6 +960,13 @@ start_element(struct reader *rd, enum el e)
 		if (rec == E_MEMBERSHIP && rd->depth == 4 &&
 		    at(rd, 3) == E_MEMBER)
 			return role_begin(rd);
+		break;
+	case E_BEGIN:
+	case E_END:
+		if (rec == E_MEMBERSHIP && rd->depth == 6) {
+			v = attr(rd, "restrict");
+			rd->m.cur_restrict = v != NULL && strcmp(v, "1") == 0;
+		}
 		break;
 	case E_RELATIONSHIP:
 		if (rec == E_GROUP && rd->depth == 3)
@@ -1072,6 +1136,19 @@ end_membership(struct reader *rd, enum el e)
 		return take(rd, &m->person, &m->have_person);
 	if (d == 5 && e == E_STATUS && at(rd, 4) == E_ROLE)
 		return take(rd, &m->status, &m->have_status);
+	/* a role timeframe's dates count with restrict="1" only: without
+	 * it they restrict nothing (Moodle ignores them too) */
+	if (d == 6 && at(rd, 5) == E_TIMEFRAME && at(rd, 4) == E_ROLE &&
+	    m->cur_restrict) {
+		if (e == E_BEGIN) {
+			m->bline = cur_line(rd);
+			return take(rd, &m->begin, &m->have_begin);
+		}
+		if (e == E_END) {
+			m->eline = cur_line(rd);
+			return take(rd, &m->end, &m->have_end);
+		}
+	}
 	return 0;
 }
 
@@ -1219,7 +1296,7 @@ reader_free(struct reader *rd)
 		&rd->g.longname, &rd->g.term, &rd->g.parent, &rd->g.relid,
 		&rd->g.begin, &rd->g.end, &rd->g.orgname, &rd->g.orgunit,
 		&rd->m.group, &rd->m.person, &rd->m.idtype, &rd->m.roleraw,
-		&rd->m.status };
+		&rd->m.status, &rd->m.begin, &rd->m.end };
 	size_t i;
 
 	for (i = 0; i < sizeof(p) / sizeof(p[0]); i++)
@@ -2065,6 +2142,7 @@ fast_apply(struct reader *rd, struct fastblock *fb)
 		    role_parse(sb_str(&m->roleraw)) : 1;
 		m->rstatus = fr->rstatus;
 		m->have_status = 1;
+		m->have_begin = m->have_end = 0;
 		m->rline = fr->rline;
 		if (role_end(rd) == -1)
 			return -1;

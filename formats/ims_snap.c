@@ -59,6 +59,7 @@ struct pend {
 	uint64_t	 hash;
 	uint32_t	 group;
 	uint8_t		 role, active;
+	uint16_t	 begin, end;	/* the role's timeframe, 0 open */
 };
 
 struct snap {
@@ -567,6 +568,8 @@ pend_finish(struct snap *s)
 	m.person = (uint32_t)pi;
 	m.role = e->role;
 	m.active = e->active;
+	m.begin = e->begin;
+	m.end = e->end;
 	return roster_add_member(s->r, &m);
 }
 
@@ -580,13 +583,54 @@ pend_drain(struct snap *s)
 	return 0;
 }
 
+/* A date of a role's timeframe, open (tag, a date, close) when
+ * present: its day number into *day, or 0 with *ok cleared when it is
+ * not a date day_parse takes. */
+static void
+role_day(struct cur *c, const char *open, size_t olen, const char *close,
+    size_t clen, unsigned *day, int *ok)
+{
+	struct val v;
+
+	*day = 0;
+	if (!opt(c, open, olen))
+		return;
+	text(c, &v);
+	lit(c, close, clen);
+	if (c->st == U_OK && (*day = day_parse(v.s, v.n)) == 0)
+		*ok = 0;
+}
+
+/* The role's timeframe as put_role_timeframe writes it, optional:
+ * begin and end into *begin, *end (0 open).  0 when a date is not
+ * one. */
+static int
+role_timeframe(struct cur *c, unsigned *begin, unsigned *end)
+{
+	static const char bo[] = "          <begin restrict=\"1\">",
+	    bc[] = "</begin>\n", eo[] = "          <end restrict=\"1\">",
+	    ec[] = "</end>\n";
+	int ok = 1;
+
+	*begin = *end = 0;
+	if (!OPT(c, "        <timeframe>\n"))
+		return 1;
+	role_day(c, bo, sizeof(bo) - 1, bc, sizeof(bc) - 1, begin, &ok);
+	role_day(c, eo, sizeof(eo) - 1, ec, sizeof(ec) - 1, end, &ok);
+	LIT(c, "        </timeframe>\n");
+	return ok && (*begin != 0 || *end != 0) &&
+	    (*begin == 0 || *end == 0 || *begin <= *end);
+}
+
 /* One <member> as put_member writes it, queued for its lookup. */
 static int
 unit_member(struct snap *s, struct cur *c, uint32_t group)
 {
 	struct val key;
 	struct pend *e;
+	unsigned begin, end;
 	char role, st;
+	int tf_ok;
 
 	LIT(c, "    <member>\n");
 	sourcedid(s, c, 3, &key);
@@ -598,10 +642,12 @@ unit_member(struct snap *s, struct cur *c, uint32_t group)
 	if (c->st == U_OK && c->end - c->p < 1)
 		c->st = U_MORE;
 	st = c->st == U_OK ? *c->p++ : 0;
-	LIT(c, "</status>\n      </role>\n    </member>\n");
+	LIT(c, "</status>\n");
+	tf_ok = role_timeframe(c, &begin, &end);
+	LIT(c, "      </role>\n    </member>\n");
 	if (c->st != U_OK)
 		return c->st;
-	if (role < '1' || role > '8' || (st != '0' && st != '1') ||
+	if (!tf_ok || role < '1' || role > '8' || (st != '0' && st != '1') ||
 	    (memchr(key.s, '&', key.n) != NULL && finish(&key) == -1))
 		return U_SHAPE;
 	if (s->qlen == SNAP_PIPE && pend_finish(s) == -1)
@@ -614,6 +660,8 @@ unit_member(struct snap *s, struct cur *c, uint32_t group)
 	e->group = group;
 	e->role = (uint8_t)(role - '0');
 	e->active = (uint8_t)(st - '0');
+	e->begin = (uint16_t)begin;
+	e->end = (uint16_t)end;
 	keyindex_prefetch(&s->pk, e->hash);
 	return U_OK;
 }

@@ -1132,9 +1132,37 @@ put_group(struct out *o, const struct group *g, uint32_t depth, int rec)
 	out_record_done(o);
 }
 
+/*
+ * The role's timeframe of m, when it has one: begin and end with
+ * restrict="1", the one form Moodle reads as the enrolment's start and
+ * end (FORMAT.md 9); after <status>, as the DTD orders <role>.
+ */
+static void
+put_role_timeframe(struct out *o, const struct membership *m)
+{
+	char day[11];
+
+	if (m == NULL || (m->begin == 0 && m->end == 0))
+		return;
+	PUT(o, "        <timeframe>\n");
+	if (m->begin != 0) {
+		PUT(o, "          <begin restrict=\"1\">");
+		put_raw(o, day_format(m->begin, day), 10);
+		PUT(o, "</begin>\n");
+	}
+	if (m->end != 0) {
+		PUT(o, "          <end restrict=\"1\">");
+		put_raw(o, day_format(m->end, day), 10);
+		PUT(o, "</end>\n");
+	}
+	PUT(o, "        </timeframe>\n");
+}
+
+/* A <member>: person in role, active or not, with recstatus rec and
+ * the timeframe of tf (NULL: none). */
 static void
 put_member(struct out *o, const char *person, int role, int active,
-    int rec)
+    int rec, const struct membership *tf)
 {
 	static const char *const code[] = { "00", "01", "02", "03", "04",
 		"05", "06", "07", "08" };
@@ -1152,11 +1180,11 @@ put_member(struct out *o, const char *person, int role, int active,
 	PUT(o, "\"");
 	put_recstatus(o, rec);
 	if (active)
-		PUT(o, ">\n        <status>1</status>\n      </role>\n"
-		    "    </member>\n");
+		PUT(o, ">\n        <status>1</status>\n");
 	else
-		PUT(o, ">\n        <status>0</status>\n      </role>\n"
-		    "    </member>\n");
+		PUT(o, ">\n        <status>0</status>\n");
+	put_role_timeframe(o, tf);
+	PUT(o, "      </role>\n    </member>\n");
 }
 
 static void
@@ -1529,7 +1557,7 @@ put_member_framed(struct out *o, const struct member_frames *f,
 	char *d;
 
 	if (m->role < 1 || m->role > 8) {
-		put_member(o, id->s, m->role, m->active, REC_NONE);
+		put_member(o, id->s, m->role, m->active, REC_NONE, NULL);
 		return;
 	}
 	cl = f->closelen[m->role][m->active != 0];
@@ -1584,9 +1612,15 @@ put_members_full(struct out *o, const struct roster *r)
 		g = r->members[i].group;
 		put_membership_open(o, r->groups[g].id);
 		for (; i < r->nmembers && r->members[i].group == g; i++) {
+			const struct membership *m = &r->members[i];
+
 			member_prefetch(r, ids, i);
-			put_member_framed(o, &f, &ids[r->members[i].person],
-			    &r->members[i]);
+			/* a timeframe: not in the frames, written in full */
+			if (m->begin != 0 || m->end != 0)
+				put_member(o, r->persons[m->person].id,
+				    m->role, m->active, REC_NONE, m);
+			else
+				put_member_framed(o, &f, &ids[m->person], m);
 		}
 		put_membership_close(o);
 	}
@@ -1797,10 +1831,10 @@ put_members_delta(struct out *o, const struct roster *nr,
 		}
 		if (c->op == OP_DELETE)
 			put_member(o, r->persons[m->person].id, m->role, 0,
-			    REC_DELETE);
+			    REC_DELETE, NULL);
 		else
 			put_member(o, r->persons[m->person].id, m->role,
-			    m->active, op_recstatus(c->op));
+			    m->active, op_recstatus(c->op), m);
 	}
 	if (open != NULL)
 		put_membership_close(o);
@@ -2260,11 +2294,12 @@ mput_pair(struct out *o, const struct roster *r, const struct touched *t,
 	    r->members[j].person == m->person; j++)
 		any |= r->members[j].active;
 	if ((t->mf[i] & T_FREE) != 0 || !any)
-		put_member(o, pid, 1, 0, REC_DELETE);
+		put_member(o, pid, 1, 0, REC_DELETE, NULL);
 	for (j = i; j < r->nmembers && r->members[j].group == m->group &&
 	    r->members[j].person == m->person; j++)
 		if (r->members[j].active)
-			put_member(o, pid, r->members[j].role, 1, REC_ADD);
+			put_member(o, pid, r->members[j].role, 1, REC_ADD,
+			    &r->members[j]);
 	return j;
 }
 
@@ -2292,7 +2327,7 @@ mput_members(struct out *o, const struct roster *r, const struct touched *t)
 	for (k = 0; k < t->ngm && !o->failed; k++) {
 		if (k == 0 || strcmp(t->gm[k - 1].group, t->gm[k].group) != 0)
 			put_membership_open(o, t->gm[k].group);
-		put_member(o, t->gm[k].person, 1, 0, REC_DELETE);
+		put_member(o, t->gm[k].person, 1, 0, REC_DELETE, NULL);
 		if (k + 1 == t->ngm ||
 		    strcmp(t->gm[k + 1].group, t->gm[k].group) != 0)
 			put_membership_close(o);

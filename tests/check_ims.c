@@ -969,6 +969,92 @@ read_rejecting(const char *dir, const char *f, struct roster *r)
 	return slurp(rf, NULL);
 }
 
+/* The membership of person p in group g with this role, or NULL. */
+static const struct membership *
+member_of(const struct roster *r, const char *g, const char *p, int role)
+{
+	long gi = roster_find_group(r, g), pi = roster_find_person(r, p);
+	size_t i;
+
+	for (i = 0; gi >= 0 && pi >= 0 && i < r->nmembers; i++)
+		if (r->members[i].group == (uint32_t)gi &&
+		    r->members[i].person == (uint32_t)pi &&
+		    r->members[i].role == role)
+			return &r->members[i];
+	return NULL;
+}
+
+/*
+ * A role's timeframe (tests/data/ims/role-timeframe.xml): begin and
+ * end with restrict="1" are the membership's dates, without it they
+ * are not carried, a bad date or an end before the begin rejects the
+ * role.  Written back with restrict="1" after <status>, DTD-valid, and
+ * read again to the same roster and the same bytes.
+ */
+START_TEST(test_role_timeframe)
+{
+	char dir[256], in[PATH_MAX], *rej, *x, *y;
+	const char *a, *b;
+	const struct membership *m;
+	struct roster r, back;
+	size_t xl, yl;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	snprintf(in, sizeof(in), "%s/tests/data/ims/role-timeframe.xml",
+	    tu_top());
+	rej = read_rejecting(dir, in, &r);
+	ck_assert_ptr_nonnull(strstr(rej, "role-timeframe.xml:52: begin: "
+	    "member 'P1' of 'C1': not a date YYYY-MM-DD from 1970-01-02 to "
+	    "2149-06-06 '15/08/2024'\n"));
+	ck_assert_ptr_nonnull(strstr(rej, "role-timeframe.xml:63: end: "
+	    "member 'P2' of 'C1': end '2024-12-20' before begin "
+	    "'2025-01-06'\n"));
+	free(rej);
+	ck_assert_uint_eq(r.nmembers, 4);
+	ck_assert_ptr_nonnull(m = member_of(&r, "C1", "P1", 1));
+	ck_assert_uint_eq(m->begin, day_parse("2024-08-15", 10));
+	ck_assert_uint_eq(m->end, day_parse("2025-06-10", 10));
+	ck_assert_ptr_nonnull(m = member_of(&r, "C1", "P1", 2));
+	ck_assert_uint_eq(m->begin + m->end, 0);	/* restrict="0" */
+	ck_assert_ptr_nonnull(m = member_of(&r, "C1", "P1", 8));
+	ck_assert_uint_eq(m->begin, 0);
+	ck_assert_uint_eq(m->end, day_parse("2025-06-10", 10));
+	ck_assert_int_eq(m->active, 0);
+	ck_assert_ptr_null(member_of(&r, "C1", "P1", 6));
+	ck_assert_ptr_null(member_of(&r, "C1", "P2", 1));
+
+	a = path_in(dir, "a.xml");
+	b = path_in(dir, "b.xml");
+	ck_assert_int_eq(ims_write_full(a, &r, &opts_plain), 0);
+	assert_dtd_valid(a);
+	x = slurp(a, &xl);
+	ck_assert_ptr_nonnull(strstr(x, "        <status>1</status>\n"
+	    "        <timeframe>\n"
+	    "          <begin restrict=\"1\">2024-08-15</begin>\n"
+	    "          <end restrict=\"1\">2025-06-10</end>\n"
+	    "        </timeframe>\n"
+	    "      </role>\n"));
+	ck_assert_ptr_nonnull(strstr(x, "        <status>0</status>\n"
+	    "        <timeframe>\n"
+	    "          <end restrict=\"1\">2025-06-10</end>\n"
+	    "        </timeframe>\n"));
+	roster_init(&back);
+	ck_assert_msg(ims_read(a, &back, NULL) == 0, "%s", error_last());
+	ck_assert_uint_eq(back.nmembers, r.nmembers);
+	ck_assert(memcmp(back.members, r.members,
+	    r.nmembers * sizeof(*r.members)) == 0);
+	ck_assert_int_eq(ims_write_full(b, &back, &opts_plain), 0);
+	y = slurp(b, &yl);
+	ck_assert_uint_eq(xl, yl);
+	ck_assert(memcmp(x, y, xl) == 0);
+	free(x);
+	free(y);
+	roster_free(&back);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
 /* An institutionroletype outside the DTD's list is read in the DTD's
  * spelling when it is one in another case, else rejected: read
  * verbatim it was written otherwise and read back as a change. */
@@ -1863,6 +1949,7 @@ ims_suite(void)
 	tcase_add_test(r, test_read_rejects_file);
 	tcase_add_test(r, test_read_not_wellformed);
 	tcase_add_test(r, test_read_roles_normalised);
+	tcase_add_test(r, test_role_timeframe);
 	tcase_add_test(r, test_read_nesting_limit);
 	tcase_add_test(r, test_read_value_cap);
 	tcase_add_test(r, test_read_order_fault);

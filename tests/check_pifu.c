@@ -132,6 +132,9 @@ build(struct roster *r)
 	add_member(r, "SCH", "p3", 2, 1);
 	ck_assert_int_eq(roster_seal_members(r, &rj, "m", NULL), 0);
 	ck_assert_int_eq(rj.count, 0);
+	/* a role timeframe: PIFU-IMS's <role> has one too */
+	r->members[r->nmembers - 1].begin = (uint16_t)day_parse("2026-08-17",
+	    10);
 }
 
 /* Screen r for its profile; the rejects file's text into *text if not
@@ -233,6 +236,9 @@ START_TEST(test_schema_valid)
 	ck_assert_ptr_nonnull(strstr(xml, "<adminperiod>2026/2027"));
 	ck_assert_ptr_nonnull(strstr(xml, "<begin restrict=\"0\">2026-08-17"
 	    "</begin>"));
+	ck_assert_ptr_nonnull(strstr(xml, "<status>1</status>\n"
+	    "        <timeframe>\n"
+	    "          <begin restrict=\"1\">2026-08-17</begin>\n"));
 	ck_assert_ptr_null(strstr(xml, "<org>"));
 	ck_assert_ptr_nonnull(strstr(xml, "<status>0</status>"));
 	ck_assert_ptr_null(strstr(xml, "recstatus"));

@@ -78,6 +78,10 @@ build(struct roster *r)
 	member(r, "DIST", "T1", 7, 1);
 	ck_assert_int_eq(roster_seal_members(r, &rj, "m", NULL), 0);
 	ck_assert_uint_eq(rj.count, 0);
+	/* role timeframes (issue 10): both dates, an open begin */
+	r->members[0].begin = (uint16_t)day_parse("2024-08-15", 10);
+	r->members[0].end = (uint16_t)day_parse("2025-06-10", 10);
+	r->members[2].end = (uint16_t)day_parse("2025-06-10", 10);
 }
 
 /* Every field the diff looks at is equal, and so is the datetime. */
@@ -178,6 +182,21 @@ START_TEST(index_refuses_itself)
 	close(fd);
 	ck_assert_int_eq(rindex_read(idx, &b, digest), 1);
 	ck_assert_uint_eq(b.npersons, 0);
+
+	/* an index of format 4 (12-byte members, no timeframes) is not
+	 * misread: the snapshot is parsed instead */
+	ck_assert_int_eq(rindex_write(idx, &a, digest), 0);
+	free(buf);
+	buf = tu_read(idx, &len);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert(memcmp(buf, "SISFIDX5", 8) == 0);
+	buf[7] = '4';
+	fd = open(idx, O_WRONLY | O_TRUNC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+	ck_assert_int_eq(rindex_read(idx, &b, digest), 1);
+	ck_assert_uint_eq(b.nmembers, 0);
 
 	/* truncated */
 	ck_assert_int_eq(truncate(idx, (off_t)(len - 1)), 0);

@@ -122,6 +122,15 @@ build(struct roster *r, size_t n, const char *big)
 				member(r, k, i, (int)(1 + (i + k) % 8),
 				    (i + k) % 11 != 0);
 	ck_assert_int_eq(roster_seal_members(r, &rj, "m", NULL), 0);
+	/* role timeframes: both dates, an open end, an open begin */
+	for (i = 0; i < r->nmembers; i++) {
+		if (i % 5 == 0)
+			r->members[i].begin = (uint16_t)(19900 + i % 300);
+		if (i % 5 == 0 && i % 10 != 0)
+			r->members[i].end = (uint16_t)(20300 + i % 300);
+		if (i % 7 == 3)
+			r->members[i].end = 65535;
+	}
 }
 
 /* Read path with ims_read_snapshot (must take it) and with ims_read,
@@ -184,8 +193,8 @@ START_TEST(test_same_as_ims_read)
 	big[5 * 1024 * 1024] = '\0';
 	build(&r, 20000, big);
 	free(big);
-	ck_assert_int_eq(ims_write_full(path_in(dir, "plain.xml"), &r, &o),
-	    0);
+	ck_assert_msg(ims_write_full(path_in(dir, "plain.xml"), &r, &o) == 0,
+	    "%s", error_last());
 	assert_same_as_ims_read(path_in(dir, "plain.xml"));
 	o.gzip = 1;
 	o.threads = 2;
