@@ -1441,7 +1441,8 @@ sniff_verdict(const struct reader *rd)
  * markup.  Once the parser stands between two top-level elements, a
  * <membership> in the common shape (the one sisfeed and most producers
  * write: plain tags, no attributes but roletype and recstatus on
- * <role>, no comments, entities or CDATA, printable ASCII text) is
+ * <role> and restrict="1" on a role timeframe's <begin> and <end>, no
+ * comments, entities or CDATA, printable ASCII text) is
  * read here from the raw bytes and handed to the same record logic
  * (membership_begin, role_end); so is a <person> before the first
  * membership (sc_person says its shape; UTF-8 text and the five
@@ -1457,9 +1458,11 @@ sniff_verdict(const struct reader *rd)
 /* One <role> read by the fast path: pointers into the read buffer. */
 struct fastrole {
 	const char	*pkey, *idtype, *rt, *st;	/* text, trimmed */
+	const char	*tb, *te;	/* timeframe begin, end, or NULL */
 	uint64_t	 phash;		/* of pkey */
-	size_t		 plen, idlen, rtlen, stlen;
+	size_t		 plen, idlen, rtlen, stlen, tblen, telen;
 	unsigned long	 mline, rline;	/* of <member>, of <role> */
+	unsigned long	 bline, eline;	/* of </begin>, </end> */
 	int		 have_rt;	/* roletype given */
 	int		 rstatus;	/* recstatus, 0 when absent */
 };
@@ -2021,6 +2024,31 @@ fast_grow(struct fastblock *fb)
 }
 
 /*
+ * A role's <timeframe> at the cursor in the shape sisfeed writes:
+ * <begin restrict="1"> and <end restrict="1">, each optional, into fr.
+ * 1, or 0 (stopped; another timeframe goes to libxml2).
+ */
+static int
+sc_role_timeframe(struct scan *sc, struct fastrole *fr)
+{
+	if (!sc_lit(sc, LIT("<timeframe>")) || !sc_ws(sc))
+		return 0;
+	if (sc_peek(sc, LIT("<begin restrict=\"1\">"))) {
+		if (!sc_leaf(sc, LIT("<begin restrict=\"1\">"),
+		    LIT("</begin>"), &fr->tb, &fr->tblen) || !sc_ws(sc))
+			return 0;
+		fr->bline = sc->line;
+	}
+	if (sc_peek(sc, LIT("<end restrict=\"1\">"))) {
+		if (!sc_leaf(sc, LIT("<end restrict=\"1\">"), LIT("</end>"),
+		    &fr->te, &fr->telen) || !sc_ws(sc))
+			return 0;
+		fr->eline = sc->line;
+	}
+	return sc_lit(sc, LIT("</timeframe>")) && sc_ws(sc);
+}
+
+/*
  * One <member> at the cursor into fb: one entry per <role>.  1, 0
  * (stopped), or -1 (no memory).
  */
@@ -2047,8 +2075,12 @@ sc_member(struct scan *sc, struct fastblock *fb)
 			return 0;
 		fr->rline = sc->line;
 		if (!sc_ws(sc) || !sc_leaf(sc, LIT("<status>"),
-		    LIT("</status>"), &fr->st, &fr->stlen) || !sc_ws(sc) ||
-		    !sc_lit(sc, LIT("</role>")) || !sc_ws(sc))
+		    LIT("</status>"), &fr->st, &fr->stlen) || !sc_ws(sc))
+			return 0;
+		if (sc_peek(sc, LIT("<timeframe>")) &&
+		    !sc_role_timeframe(sc, fr))
+			return 0;
+		if (!sc_lit(sc, LIT("</role>")) || !sc_ws(sc))
 			return 0;
 		fb->n++;
 	}
@@ -2142,7 +2174,14 @@ fast_apply(struct reader *rd, struct fastblock *fb)
 		    role_parse(sb_str(&m->roleraw)) : 1;
 		m->rstatus = fr->rstatus;
 		m->have_status = 1;
-		m->have_begin = m->have_end = 0;
+		m->have_begin = fr->tb != NULL;
+		m->have_end = fr->te != NULL;
+		m->bline = fr->bline;
+		m->eline = fr->eline;
+		if ((m->have_begin && sb_setn(&m->begin, fr->tb, fr->tblen) ==
+		    -1) || (m->have_end && sb_setn(&m->end, fr->te,
+		    fr->telen) == -1))
+			return -1;
 		m->rline = fr->rline;
 		if (role_end(rd) == -1)
 			return -1;

@@ -1318,6 +1318,22 @@ fast_doc(const char *nl, int slow, size_t *len)
 	    "<sourcedid><id>PY</id></sourcedid><idtype>1</idtype>"
 	    "<role><status>1</status></role></member></membership>%s",
 	    mo, nl, nl);
+	/* role timeframes: both dates, an end only, a bad date, an end
+	 * before the begin */
+	fprintf(f, "  %s<sourcedid><id>G1</id></sourcedid>%s<member>"
+	    "<sourcedid><id>P3</id></sourcedid><idtype>1</idtype>%s"
+	    "<role roletype=\"04\"><status>1</status>%s<timeframe>%s"
+	    "<begin restrict=\"1\"> 2024-08-15 </begin>%s"
+	    "<end restrict=\"1\">2025-06-10</end>%s</timeframe></role>%s"
+	    "<role roletype=\"06\"><status>0</status><timeframe>"
+	    "<end restrict=\"1\">2025-06-10</end></timeframe></role>%s"
+	    "<role roletype=\"07\"><status>1</status><timeframe>%s"
+	    "<begin restrict=\"1\">2024-02-30</begin></timeframe></role>%s"
+	    "<role roletype=\"03\"><status>1</status><timeframe>"
+	    "<begin restrict=\"1\">2025-01-06</begin>%s"
+	    "<end restrict=\"1\">2024-12-20</end></timeframe></role>%s"
+	    "</member></membership>%s", mo, nl, nl, nl, nl, nl, nl, nl, nl,
+	    nl, nl, nl, nl, nl);
 	fprintf(f, "</enterprise>%s", nl);
 	ck_assert_int_eq(fclose(f), 0);
 	return s;
@@ -1411,6 +1427,15 @@ START_TEST(test_read_fast_path_same)
 		    "sourcedid: member of 'G2': person 'PX5982' unknown"));
 		ck_assert_ptr_nonnull(strstr(rej[1], "slow.xml:60063: "
 		    "sourcedid: member of 'G1': person 'PY' unknown"));
+		ck_assert_ptr_nonnull(strstr(rej[1], "slow.xml:60073: begin: "
+		    "member 'P3' of 'G1': not a date"));
+		ck_assert_ptr_nonnull(strstr(rej[1], "slow.xml:60075: end: "
+		    "member 'P3' of 'G1': end '2024-12-20' before begin"));
+		ck_assert_ptr_nonnull(member_of(&r[0], "G1", "P3", 4));
+		ck_assert_uint_eq(member_of(&r[0], "G1", "P3", 4)->begin,
+		    day_parse("2024-08-15", 10));
+		ck_assert_uint_eq(member_of(&r[0], "G1", "P3", 6)->end,
+		    day_parse("2025-06-10", 10));
 		for (slow = 0; slow < 2; slow++) {
 			free(rej[slow]);
 			roster_free(&r[slow]);
