@@ -951,6 +951,27 @@ START_TEST(rules_keep_what_can_be_kept)
 	    day_parse("2025-06-10", 10));
 	ck_assert_uint_eq(member("k1", "u2", 1)->begin +
 	    member("k1", "u2", 1)->end, 0);
+	{
+		/* written as one <member> with the merged range */
+		static const struct ims_options o = { .source = "sis",
+		    .datasource = "t" };
+		char out[PATH_MAX + 64], *xml;
+
+		snprintf(out, sizeof(out), "%s/rules.xml", tdir);
+		ck_assert_msg(ims_write_full(out, &r, &o) == 0, "%s",
+		    error_last());
+		ck_assert_ptr_nonnull(xml = tu_read(out, NULL));
+		ck_assert_ptr_nonnull(strstr(xml, "<id>u1</id>\n"
+		    "      </sourcedid>\n"
+		    "      <idtype>1</idtype>\n"
+		    "      <role roletype=\"01\">\n"
+		    "        <status>1</status>\n"
+		    "        <timeframe>\n"
+		    "          <begin restrict=\"1\">2024-08-15</begin>\n"
+		    "          <end restrict=\"1\">2025-06-10</end>\n"
+		    "        </timeframe>\n"));
+		free(xml);
+	}
 	expect_member("k1", "u2", 1, 1);
 	expect_member("k1", "u3", 1, 1);
 	expect_member("k1", "u5", 2, 1);
@@ -1475,6 +1496,11 @@ START_TEST(export_end_to_end)
 	ck_assert_ptr_nonnull(strstr(xml, "Autumn term, 2026"));
 	ck_assert_ptr_nonnull(strstr(xml, "Kontaktl\xc3\xa6rergruppe"));
 	ck_assert_ptr_null(strstr(xml, "U-GONE"));
+	/* enrollments' beginDate and endDate as role timeframes (the
+	 * DTD check below covers their place) */
+	ck_assert_ptr_nonnull(strstr(xml, "<timeframe>\n"
+	    "          <begin restrict=\"1\">2027-01-05</begin>\n"
+	    "          <end restrict=\"1\">2027-06-30</end>\n"));
 	free(xml);
 
 	ck_assert_int_lt(snprintf(dtd, sizeof(dtd),

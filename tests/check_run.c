@@ -1985,6 +1985,69 @@ START_TEST(test_export_targets)
 }
 END_TEST
 
+/* Write dir/name: the file at src with tf inserted after its first
+ * member's <status>.  Returns the new file's path (static). */
+static const char *
+with_timeframe(const char *src, const char *name, const char *tf)
+{
+	static char path[PATH_MAX];
+	char *x, *p, *t;
+	size_t need;
+
+	ck_assert_ptr_nonnull(x = tu_read(src, NULL));
+	ck_assert_ptr_nonnull(p = strstr(x, "<status>1</status>\n"));
+	p += strlen("<status>1</status>\n");
+	need = strlen(x) + strlen(tf) + 1;
+	ck_assert_ptr_nonnull(t = malloc(need));
+	snprintf(t, need, "%.*s%s%s", (int)(p - x), x, tf, p);
+	snprintf(path, sizeof(path), "%s", tu_write(dir, name, t));
+	free(t);
+	free(x);
+	return path;
+}
+
+/*
+ * A role timeframe in the diff (issue 10): a snapshot without dates
+ * (as every snapshot before them) against the same export is no change;
+ * dates set, or one moved by a day, are a membership update.
+ */
+START_TEST(test_diff_role_timeframes)
+{
+	char f1[PATH_MAX], f2[PATH_MAX], f3[PATH_MAX], *out = NULL;
+	int rc;
+
+	make_root(dir, "first_run: block", "first_run: allow", (char *)NULL);
+	delivered_night1(dir, "night1.xml");
+	snprintf(f1, sizeof(f1), "%s", at(dir, "outbox/night1.xml"));
+	snprintf(f2, sizeof(f2), "%s", with_timeframe(f1, "dated.xml",
+	    "        <timeframe>\n"
+	    "          <begin restrict=\"1\">2026-08-15</begin>\n"
+	    "          <end restrict=\"1\">2027-06-30</end>\n"
+	    "        </timeframe>\n"));
+	snprintf(f3, sizeof(f3), "%s", with_timeframe(f1, "moved.xml",
+	    "        <timeframe>\n"
+	    "          <begin restrict=\"1\">2026-08-15</begin>\n"
+	    "          <end restrict=\"1\">2027-07-01</end>\n"
+	    "        </timeframe>\n"));
+	rc = prog(tu_sisfeed(), &out, "validate", f2, (char *)NULL);
+	ck_assert_msg(rc == 0, "validate: exit %d:\n%s", rc, out);
+	has(out, " 0 problems");
+	free(out);
+	rc = prog(tu_sisfeed(), &out, "diff", f1, f1, (char *)NULL);
+	ck_assert_msg(rc == 0, "diff: exit %d:\n%s", rc, out);
+	has(out, "memberships: 0 inserts, 0 updates, 0 deletes");
+	free(out);
+	rc = prog(tu_sisfeed(), &out, "diff", f1, f2, (char *)NULL);
+	ck_assert_msg(rc == 1, "diff: exit %d:\n%s", rc, out);
+	has(out, "memberships: 0 inserts, 1 updates, 0 deletes");
+	free(out);
+	rc = prog(tu_sisfeed(), &out, "diff", f2, f3, (char *)NULL);
+	ck_assert_msg(rc == 1, "diff: exit %d:\n%s", rc, out);
+	has(out, "memberships: 0 inserts, 1 updates, 0 deletes");
+	free(out);
+}
+END_TEST
+
 START_TEST(test_validate_and_diff)
 {
 	char f1[PATH_MAX], f2[PATH_MAX], *out = NULL;
@@ -2948,6 +3011,7 @@ run_suite(void)
 	tcase_add_test(tc, test_export_deterministic);
 	tcase_add_test(tc, test_export_targets);
 	tcase_add_test(tc, test_validate_and_diff);
+	tcase_add_test(tc, test_diff_role_timeframes);
 	tcase_add_test(tc, test_validate_profile);
 	tcase_add_test(tc, test_export_profile);
 	tcase_add_test(tc, test_validate_dtd_diff_dangling);
