@@ -152,6 +152,17 @@ START_TEST(index_equals_parsed_snapshot)
 }
 END_TEST
 
+/* Replace the file at path with buf[0..len). */
+static void
+put_file(const char *path, const char *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+}
+
 START_TEST(index_refuses_itself)
 {
 	char dir[256], idx[512];
@@ -159,7 +170,6 @@ START_TEST(index_refuses_itself)
 	unsigned char digest[32], other[32];
 	size_t len;
 	char *buf;
-	int fd;
 
 	tu_mkdtemp(dir, sizeof(dir));
 	snprintf(idx, sizeof(idx), "%s/snapshot.idx", dir);
@@ -176,10 +186,7 @@ START_TEST(index_refuses_itself)
 	buf = tu_read(idx, &len);
 	ck_assert_ptr_nonnull(buf);
 	buf[len - 3] ^= 0x40;
-	fd = open(idx, O_WRONLY | O_TRUNC);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
-	close(fd);
+	put_file(idx, buf, len);
 	ck_assert_int_eq(rindex_read(idx, &b, digest), 1);
 	ck_assert_uint_eq(b.npersons, 0);
 
@@ -191,10 +198,7 @@ START_TEST(index_refuses_itself)
 	ck_assert_ptr_nonnull(buf);
 	ck_assert(memcmp(buf, "SISFIDX5", 8) == 0);
 	buf[7] = '4';
-	fd = open(idx, O_WRONLY | O_TRUNC);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
-	close(fd);
+	put_file(idx, buf, len);
 	ck_assert_int_eq(rindex_read(idx, &b, digest), 1);
 	ck_assert_uint_eq(b.nmembers, 0);
 
