@@ -951,6 +951,84 @@ START_TEST(test_example_nights)
 }
 END_TEST
 
+/* The OneRoster bundle of test_role_timeframes: u1 in c1 over two
+ * terms, the second ending on spring_end; u2 without dates. */
+static void
+dated_bundle(const char *spring_end)
+{
+	char e[1024];
+
+	tu_write(dir, "export/users.csv", "sourcedId,status,enabledUser,"
+	    "orgSourcedIds,role,username,givenName,familyName,email\n"
+	    "u1,,true,sch,student,ann,Ann,Smith,ann@x.org\n"
+	    "u2,,true,sch,teacher,bob,Bob,Jones,bob@x.org\n");
+	tu_write(dir, "export/orgs.csv", "sourcedId,status,name,type,"
+	    "parentSourcedId\nsch,,School,school,\n");
+	tu_write(dir, "export/classes.csv", "sourcedId,status,title,"
+	    "classCode,schoolSourcedId,termSourcedIds\nc1,,Class 1,C1,sch,\n");
+	snprintf(e, sizeof(e), "sourcedId,status,classSourcedId,"
+	    "userSourcedId,role,beginDate,endDate\n"
+	    "e1,,c1,u1,student,2024-08-15,2024-12-20\n"
+	    "e2,,c1,u1,student,2025-01-06,%s\n"
+	    "e3,,c1,u2,teacher,,\n", spring_end);
+	tu_write(dir, "export/enrollments.csv", e);
+}
+
+/* The timestart and timeend Moodle holds for user pid in course cid. */
+static void
+expect_dates(const struct rx_moodle *m, const char *cid, const char *pid,
+    const char *start, const char *end)
+{
+	int c = rx_moodle_course(m, 1, cid), u = rx_moodle_user(m, 1, pid), k;
+
+	for (k = 0; k < m->ne; k++)
+		if (m->e[k].course == c && m->e[k].user == u)
+			break;
+	ck_assert_msg(k < m->ne, "%s not enrolled in %s", pid, cid);
+	ck_assert_str_eq(m->e[k].start, start);
+	ck_assert_str_eq(m->e[k].end, end);
+}
+
+/*
+ * OneRoster enrollment dates reach Moodle as the enrolment's start and
+ * end (a role timeframe with restrict="1"); the Fall and Spring rows
+ * are one enrolment from Fall's begin to Spring's end; a moved end date
+ * is sent again and Moodle's end moves with it.
+ */
+START_TEST(test_role_timeframes)
+{
+	static struct rx_moodle m;
+	char cfg[2048], file[PATH_MAX], *out;
+
+	install(1);
+	snprintf(cfg, sizeof(cfg), "%s/sisfeed.yaml", dir);
+	ck_assert_ptr_nonnull(out = tu_read(cfg, NULL));
+	ck_assert_ptr_nonnull(strstr(out, "  format: csv\n"));
+	snprintf(cfg, sizeof(cfg), "%.*s  format: oneroster\n  dir: export\n"
+	    "output:%s", (int)(strstr(out, "  format: csv\n") - out), out,
+	    strstr(out, "output:") + strlen("output:"));
+	free(out);
+	tu_write(dir, "sisfeed.yaml", cfg);
+	snprintf(file, sizeof(file), "%s/outbox/sisfeed.xml", dir);
+
+	dated_bundle("2025-06-10");
+	ck_assert_int_eq(run_sisfeed(0, &out), 0);
+	free(out);
+	ck_assert_msg(rx_moodle_import(&m, file) == 1, "%s", m.why);
+	expect_dates(&m, "c1", "u1", "2024-08-15", "2025-06-10");
+	expect_dates(&m, "c1", "u2", "", "");
+
+	dated_bundle("2025-06-20");
+	ck_assert_int_eq(run_sisfeed(0, &out), 0);
+	free(out);
+	night_later(file);
+	ck_assert_msg(rx_moodle_import(&m, file) == 1, "%s", m.why);
+	expect_dates(&m, "c1", "u1", "2024-08-15", "2025-06-20");
+	expect_dates(&m, "c1", "u2", "", "");
+	rx_moodle_free(&m);
+}
+END_TEST
+
 /* '&' reaches Moodle as "&amp;": the run names the record. */
 START_TEST(test_entities_named)
 {
@@ -985,6 +1063,7 @@ main(void)
 	tcase_add_test(tc, test_rejects_keep_the_import_going);
 	tcase_add_test(tc, test_entities_named);
 	tcase_add_test(tc, test_example_nights);
+	tcase_add_test(tc, test_role_timeframes);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s) == 0 ? 0 : 1;
 }

@@ -961,6 +961,37 @@ do_group(struct rx_moodle *m, const char *rec)
 	return 0;
 }
 
+/* The date of a role timeframe's tag (begin or end) in rec in the one
+ * form Moodle reads, restrict="1" (FORMAT.md 9), into d (11 bytes); ""
+ * when there is none. */
+static void
+restricted_date(const char *rec, const char *tag, char *d)
+{
+	char open[64];
+
+	d[0] = '\0';
+	snprintf(open, sizeof(open), "<%s restrict=\"1\">", tag);
+	if ((rec = strstr(rec, open)) != NULL && !ml_field(rec, tag, d, 11))
+		d[0] = '\0';
+}
+
+/* enrol_user() on the user enrolment of u in course: its timestart and
+ * timeend set, on every role it holds there. */
+static void
+enrol_dates(struct rx_moodle *m, int course, int u, const char *rec)
+{
+	char start[11], end[11];
+	int k;
+
+	restricted_date(rec, "begin", start);
+	restricted_date(rec, "end", end);
+	for (k = 0; k < m->ne; k++)
+		if (m->e[k].course == course && m->e[k].user == u) {
+			memcpy(m->e[k].start, start, sizeof(start));
+			memcpy(m->e[k].end, end, sizeof(end));
+		}
+}
+
 static int
 do_member(struct rx_moodle *m, int course, const char *rec)
 {
@@ -985,12 +1016,16 @@ do_member(struct rx_moodle *m, int course, const char *rec)
 	for (k = 0; k < m->ne; k++)
 		if (m->e[k].course == course && m->e[k].user == u &&
 		    m->e[k].role == r)
-			return 0;
-	ck_assert_int_lt(m->ne, RX_MOODLE_ENROLS);
-	m->e[m->ne].course = course;
-	m->e[m->ne].user = u;
-	m->e[m->ne].role = r;
-	m->ne++;
+			break;
+	if (k == m->ne) {
+		ck_assert_int_lt(m->ne, RX_MOODLE_ENROLS);
+		memset(&m->e[m->ne], 0, sizeof(m->e[m->ne]));
+		m->e[m->ne].course = course;
+		m->e[m->ne].user = u;
+		m->e[m->ne].role = r;
+		m->ne++;
+	}
+	enrol_dates(m, course, u, rec);
 	return 0;
 }
 

@@ -76,7 +76,9 @@ char	*rx_table(const struct rx_state *);
  * authenticationtype only as first attributes; persons updated by
  * idnumber (ignored if missing), created only if missing, deleted by
  * username; courses created whatever the recstatus, renamed from <short>
- * and <full>, hidden by recstatus 3; an unenrol drops every role; one
+ * and <full>, hidden by recstatus 3; an unenrol drops every role; a
+ * role timeframe's begin and end with restrict="1" set the user
+ * enrolment's start and end, on every enrol of it; one
  * exception (a column too long, a taken username or short name) aborts
  * the rest of the file and the file is tried again; a file is skipped
  * when its path is the same and it is not newer with other content; a
@@ -98,6 +100,9 @@ struct rx_mcourse {
 
 struct rx_menrol {
 	int	 course, user, role;	/* indexes of c[] and u[]; 1..8 */
+	/* The user enrolment's timestart and timeend (one per course and
+	 * user, whatever the role) as YYYY-MM-DD, "" for 0. */
+	char	 start[11], end[11];
 };
 
 /* What Moodle holds, and what its cron keeps of the last file. */
