@@ -32,18 +32,9 @@ add_person(struct roster *r, const char *id, const char *userid,
     const char *given, const char *family, const char *email,
     const char *role, int active)
 {
-	struct person p;
-
-	memset(&p, 0, sizeof(p));
-	p.id = id;
-	p.userid = userid;
-	p.given = given;
-	p.family = family;
-	p.email = email;
-	p.role = role;
-	p.active = (uint8_t)active;
-	p.line = (uint32_t)(r->npersons + 2);
-	ck_assert_int_eq(roster_add_person(r, &p), 0);
+	tu_add_person(r, (struct person){ .id = id, .userid = userid,
+	    .given = given, .family = family, .email = email, .role = role,
+	    .active = (uint8_t)active, .line = (uint32_t)(r->npersons + 2) });
 }
 
 static void
@@ -51,17 +42,9 @@ add_group(struct roster *r, const char *id, const char *type,
     const char *shortname, const char *longname, const char *parent,
     const char *term)
 {
-	struct group g;
-
-	memset(&g, 0, sizeof(g));
-	g.id = id;
-	g.type = type;
-	g.shortname = shortname;
-	g.longname = longname;
-	g.parent = parent;
-	g.term = term;
-	g.line = (uint32_t)(r->ngroups + 2);
-	ck_assert_int_eq(roster_add_group(r, &g), 0);
+	tu_add_group(r, (struct group){ .id = id, .type = type,
+	    .shortname = shortname, .longname = longname, .parent = parent,
+	    .term = term, .line = (uint32_t)(r->ngroups + 2) });
 }
 
 /* After roster_seal_entities: a membership by keys. */
@@ -69,16 +52,7 @@ static void
 add_member(struct roster *r, const char *group, const char *person,
     int role, int active)
 {
-	struct membership m;
-	long g = roster_find_group(r, group), p = roster_find_person(r, person);
-
-	ck_assert_msg(g >= 0 && p >= 0, "%s/%s", group, person);
-	memset(&m, 0, sizeof(m));
-	m.group = (uint32_t)g;
-	m.person = (uint32_t)p;
-	m.role = (uint8_t)role;
-	m.active = (uint8_t)active;
-	ck_assert_int_eq(roster_add_member(r, &m), 0);
+	tu_add_member(r, group, person, role, active);
 }
 
 static void
@@ -1034,8 +1008,8 @@ START_TEST(test_role_timeframe)
 	ck_assert_ptr_null(member_of(&r, "C1", "P1", 6));
 	ck_assert_ptr_null(member_of(&r, "C1", "P2", 1));
 
-	a = path_in(dir, "a.xml");
-	b = path_in(dir, "b.xml");
+	a = tu_path(dir, "a.xml");
+	b = tu_path(dir, "b.xml");
 	ck_assert_int_eq(ims_write_full(a, &r, &opts_plain), 0);
 	assert_dtd_valid(a);
 	x = slurp(a, &xl);

@@ -28,16 +28,8 @@ static void
 group(struct roster *r, const char *id, const char *type,
     const char *parent)
 {
-	struct group g;
-
-	memset(&g, 0, sizeof(g));
-	g.id = id;
-	g.type = type;
-	g.shortname = id;
-	g.longname = "";
-	g.parent = parent;
-	g.term = "";
-	ck_assert_int_eq(roster_add_group(r, &g), 0);
+	tu_add_group(r, (struct group){ .id = id, .type = type,
+	    .shortname = id, .longname = "", .parent = parent, .term = "" });
 }
 
 static void

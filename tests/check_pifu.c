@@ -52,52 +52,26 @@ add_person(struct roster *r, const char *id, const char *userid,
     const char *given, const char *family, const char *email,
     const char *nin, int active)
 {
-	struct person p;
-
-	memset(&p, 0, sizeof(p));
-	p.id = id;
-	p.userid = userid;
-	p.given = given;
-	p.family = family;
-	p.email = email;
-	p.role = "Student";
-	p.nin = nin;
-	p.active = (uint8_t)active;
-	p.line = (uint32_t)(r->npersons + 2);
-	ck_assert_int_eq(roster_add_person(r, &p), 0);
+	tu_add_person(r, (struct person){ .id = id, .userid = userid,
+	    .given = given, .family = family, .email = email,
+	    .role = "Student", .nin = nin, .active = (uint8_t)active,
+	    .line = (uint32_t)(r->npersons + 2) });
 }
 
 static void
 add_group(struct roster *r, const char *id, const char *type,
     const char *shortname, const char *parent, const char *term)
 {
-	struct group g;
-
-	memset(&g, 0, sizeof(g));
-	g.id = id;
-	g.type = type;
-	g.shortname = shortname;
-	g.longname = "";
-	g.parent = parent;
-	g.term = term;
-	g.line = (uint32_t)(r->ngroups + 2);
-	ck_assert_int_eq(roster_add_group(r, &g), 0);
+	tu_add_group(r, (struct group){ .id = id, .type = type,
+	    .shortname = shortname, .longname = "", .parent = parent,
+	    .term = term, .line = (uint32_t)(r->ngroups + 2) });
 }
 
 static void
 add_member(struct roster *r, const char *group, const char *person,
     int role, int active)
 {
-	struct membership m;
-	long g = roster_find_group(r, group), p = roster_find_person(r, person);
-
-	ck_assert_msg(g >= 0 && p >= 0, "%s/%s", group, person);
-	memset(&m, 0, sizeof(m));
-	m.group = (uint32_t)g;
-	m.person = (uint32_t)p;
-	m.role = (uint8_t)role;
-	m.active = (uint8_t)active;
-	ck_assert_int_eq(roster_add_member(r, &m), 0);
+	tu_add_member(r, group, person, role, active);
 }
 
 /*

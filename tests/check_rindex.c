@@ -15,47 +15,26 @@ static void
 person(struct roster *r, const char *id, const char *given,
     const char *family, const char *role, int active)
 {
-	struct person p;
-
-	memset(&p, 0, sizeof(p));
-	p.id = id;
-	p.userid = id;
-	p.given = given;
-	p.family = family;
-	p.email = "x@example.org";
-	p.role = role;
-	p.active = (uint8_t)active;
-	ck_assert_int_eq(roster_add_person(r, &p), 0);
+	tu_add_person(r, (struct person){ .id = id, .userid = id,
+	    .given = given, .family = family, .email = "x@example.org",
+	    .role = role, .active = (uint8_t)active });
 }
 
 static void
 group(struct roster *r, const char *id, const char *parent,
     const char *term)
 {
-	struct group g;
-
-	memset(&g, 0, sizeof(g));
-	g.id = id;
-	g.type = parent[0] ? "class" : "school";
-	g.shortname = id;
-	g.longname = "Science & Technology <grade 9>\tlab\nB";
-	g.parent = parent;
-	g.term = term;
-	ck_assert_int_eq(roster_add_group(r, &g), 0);
+	tu_add_group(r, (struct group){ .id = id,
+	    .type = parent[0] ? "class" : "school", .shortname = id,
+	    .longname = "Science & Technology <grade 9>\tlab\nB",
+	    .parent = parent, .term = term });
 }
 
 static void
 member(struct roster *r, const char *gid, const char *pid, int role,
     int active)
 {
-	struct membership m;
-
-	memset(&m, 0, sizeof(m));
-	m.group = (uint32_t)roster_find_group(r, gid);
-	m.person = (uint32_t)roster_find_person(r, pid);
-	m.role = (uint8_t)role;
-	m.active = (uint8_t)active;
-	ck_assert_int_eq(roster_add_member(r, &m), 0);
+	tu_add_member(r, gid, pid, role, active);
 }
 
 static void

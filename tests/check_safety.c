@@ -12,43 +12,21 @@
 static void
 add_person(struct roster *r, const char *id, const char *given, int active)
 {
-	struct person p;
-
-	memset(&p, 0, sizeof(p));
-	p.id = id;
-	p.userid = id;
-	p.given = given;
-	p.family = "Family";
-	p.active = (uint8_t)active;
-	ck_assert_int_eq(roster_add_person(r, &p), 0);
+	tu_add_person(r, (struct person){ .id = id, .userid = id,
+	    .given = given, .family = "Family", .active = (uint8_t)active });
 }
 
 static void
 add_group(struct roster *r, const char *id, const char *parent)
 {
-	struct group g;
-
-	memset(&g, 0, sizeof(g));
-	g.id = id;
-	g.shortname = id;
-	g.parent = parent;
-	ck_assert_int_eq(roster_add_group(r, &g), 0);
+	tu_add_group(r, (struct group){ .id = id, .shortname = id,
+	    .parent = parent });
 }
 
 static void
 add_member(struct roster *r, const char *gid, const char *pid, int role)
 {
-	struct membership m;
-	long g = roster_find_group(r, gid), p = roster_find_person(r, pid);
-
-	ck_assert_int_ge(g, 0);
-	ck_assert_int_ge(p, 0);
-	memset(&m, 0, sizeof(m));
-	m.group = (uint32_t)g;
-	m.person = (uint32_t)p;
-	m.role = (uint8_t)role;
-	m.active = 1;
-	ck_assert_int_eq(roster_add_member(r, &m), 0);
+	tu_add_member(r, gid, pid, role, 1);
 }
 
 /* A roster of n persons P0000.., one group, each person a learner. */

@@ -29,50 +29,26 @@ person(struct roster *r, const char *id, const char *userid,
     const char *given, const char *family, const char *email,
     const char *role, int active)
 {
-	struct person p;
-
-	memset(&p, 0, sizeof(p));
-	p.id = id;
-	p.userid = userid;
-	p.given = given;
-	p.family = family;
-	p.email = email;
-	p.role = role;
-	p.active = (uint8_t)active;
-	ck_assert_int_eq(roster_add_person(r, &p), 0);
+	tu_add_person(r, (struct person){ .id = id, .userid = userid,
+	    .given = given, .family = family, .email = email, .role = role,
+	    .active = (uint8_t)active });
 }
 
 static void
 group(struct roster *r, const char *id, const char *type,
     const char *shortname, const char *parent, const char *extra)
 {
-	struct group g;
-
-	memset(&g, 0, sizeof(g));
-	g.id = id;
-	g.type = type;
-	g.shortname = shortname;
-	g.longname = extra;
-	g.parent = parent;
-	g.term = extra;
-	g.begin = *extra ? "2024-08-15" : "";
-	g.end = *extra ? "2025-06-20" : "";
-	g.orgname = *extra ? "Example & Co" : "";
-	g.orgunit = extra;
-	ck_assert_int_eq(roster_add_group(r, &g), 0);
+	tu_add_group(r, (struct group){ .id = id, .type = type,
+	    .shortname = shortname, .longname = extra, .parent = parent,
+	    .term = extra, .begin = *extra ? "2024-08-15" : "",
+	    .end = *extra ? "2025-06-20" : "",
+	    .orgname = *extra ? "Example & Co" : "", .orgunit = extra });
 }
 
 static void
 member(struct roster *r, size_t g, size_t p, int role, int active)
 {
-	struct membership m;
-
-	memset(&m, 0, sizeof(m));
-	m.group = (uint32_t)g;
-	m.person = (uint32_t)p;
-	m.role = (uint8_t)role;
-	m.active = (uint8_t)active;
-	ck_assert_int_eq(roster_add_member(r, &m), 0);
+	tu_add_member_at(r, g, p, role, active);
 }
 
 /*

@@ -451,3 +451,39 @@ tu_zip(const char *path, const char *dir, const char *const *names,
 	ck_assert_msg(zip_close(za) == 0, "zip_close %s: %s", path,
 	    zip_strerror(za));
 }
+
+/* Roster builders: see testutil.h. */
+void
+tu_add_person(struct roster *r, struct person p)
+{
+	ck_assert_int_eq(roster_add_person(r, &p), 0);
+}
+
+void
+tu_add_group(struct roster *r, struct group g)
+{
+	ck_assert_int_eq(roster_add_group(r, &g), 0);
+}
+
+void
+tu_add_member_at(struct roster *r, size_t g, size_t p, int role, int active)
+{
+	struct membership m;
+
+	memset(&m, 0, sizeof(m));
+	m.group = (uint32_t)g;
+	m.person = (uint32_t)p;
+	m.role = (uint8_t)role;
+	m.active = (uint8_t)active;
+	ck_assert_int_eq(roster_add_member(r, &m), 0);
+}
+
+void
+tu_add_member(struct roster *r, const char *group, const char *person,
+    int role, int active)
+{
+	long g = roster_find_group(r, group), p = roster_find_person(r, person);
+
+	ck_assert_msg(g >= 0 && p >= 0, "unknown %s/%s", group, person);
+	tu_add_member_at(r, (size_t)g, (size_t)p, role, active);
+}

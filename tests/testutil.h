@@ -51,6 +51,18 @@ void	 tu_report_blocked(struct run_report *, const struct config *,
 	    struct changeset *, struct verdict *);
 void	 tu_report_failed(struct run_report *, const struct config *,
 	    struct changeset *, struct verdict *);
+/*
+ * Roster builders: add a copy of p, g, or a membership (by indices, or
+ * by keys after roster_seal_entities) to r.  Fields left out of a
+ * compound literal are NULL or 0.  Fail the test on error or an
+ * unknown key.
+ */
+void	 tu_add_person(struct roster *, struct person);
+void	 tu_add_group(struct roster *, struct group);
+void	 tu_add_member_at(struct roster *, size_t group, size_t person,
+	    int role, int active);
+void	 tu_add_member(struct roster *, const char *group,
+	    const char *person, int role, int active);
 /* The last 3000 bytes of a log file, for failure messages, in a static
  * buffer; "(no log)" if it cannot be read. */
 const char *tu_log_tail(const char *path);
