@@ -99,16 +99,6 @@ build(struct roster *r)
 	seal_members(r);
 }
 
-static const char *
-path_in(const char *dir, const char *name)
-{
-	static char bufs[8][4096];
-	static int next;
-	char *p = bufs[next++ % 8];
-
-	snprintf(p, 4096, "%s/%s", dir, name);
-	return p;
-}
 
 /* A program on $PATH (or the usual places), or NULL. */
 static const char *
@@ -192,7 +182,7 @@ START_TEST(test_full_dtd_valid)
 
 	tu_mkdtemp(dir, sizeof(dir));
 	build(&r);
-	f = path_in(dir, "out.xml");
+	f = tu_path(dir, "out.xml");
 	ck_assert_msg(ims_write_full(f, &r, &opts_plain) == 0, "%s",
 	    error_last());
 	assert_dtd_valid(f);
@@ -224,7 +214,7 @@ START_TEST(test_full_records)
 
 	tu_mkdtemp(dir, sizeof(dir));
 	build(&r);
-	f = path_in(dir, "out.xml");
+	f = tu_path(dir, "out.xml");
 	ck_assert_int_eq(ims_write_full(f, &r, &opts_plain), 0);
 	s = slurp(f, NULL);
 	/* A whole person, exactly. */
@@ -342,7 +332,7 @@ START_TEST(test_escaping)
 	seal_entities(&r);
 	add_member(&r, "G&1", "a&b<c>", 3, 1);
 	seal_members(&r);
-	f = path_in(dir, "esc.xml");
+	f = tu_path(dir, "esc.xml");
 	ck_assert_int_eq(ims_write_full(f, &r, &opts_plain), 0);
 	assert_dtd_valid(f);
 	s = slurp(f, NULL);
@@ -381,7 +371,7 @@ START_TEST(test_source_escaped)
 
 	tu_mkdtemp(dir, sizeof(dir));
 	build(&r);
-	f = path_in(dir, "src.xml");
+	f = tu_path(dir, "src.xml");
 	ck_assert_int_eq(ims_write_full(f, &r, &o), 0);
 	assert_dtd_valid(f);
 	s = slurp(f, NULL);
@@ -404,7 +394,7 @@ START_TEST(test_invalid_utf8_fails)
 	roster_init(&r);
 	add_person(&r, "p1", "", "Bad\xc3(", "X", "", "", 1);
 	seal_entities(&r);
-	f = path_in(dir, "bad.xml");
+	f = tu_path(dir, "bad.xml");
 	ck_assert_int_eq(ims_write_full(f, &r, &opts_plain), -1);
 	ck_assert_ptr_nonnull(strstr(error_last(), "person 'p1'"));
 	ck_assert_ptr_nonnull(strstr(error_last(), "given"));
@@ -423,7 +413,7 @@ START_TEST(test_open_fails)
 
 	tu_mkdtemp(dir, sizeof(dir));
 	build(&r);
-	ck_assert_int_eq(ims_write_full(path_in(dir, "no/such/dir.xml"), &r,
+	ck_assert_int_eq(ims_write_full(tu_path(dir, "no/such/dir.xml"), &r,
 	    &opts_plain), -1);
 	ck_assert_ptr_nonnull(strstr(error_last(), "no/such/dir.xml"));
 	roster_free(&r);
@@ -443,7 +433,7 @@ START_TEST(test_cycle_fails)
 	add_group(&r, "B", "", "b", "", "A", "");
 	/* Not sealed (already in key order): roster_seal_entities rejects
 	 * cycles; the writer must still refuse one on its own. */
-	f = path_in(dir, "cycle.xml");
+	f = tu_path(dir, "cycle.xml");
 	ck_assert_int_eq(ims_write_full(f, &r, &opts_plain), -1);
 	ck_assert_ptr_nonnull(strstr(error_last(), "cycle"));
 	ck_assert_int_eq(tu_exists(f), 0);
@@ -462,7 +452,7 @@ START_TEST(test_role_first_attribute)
 
 	tu_mkdtemp(dir, sizeof(dir));
 	build(&r);
-	f = path_in(dir, "roles.xml");
+	f = tu_path(dir, "roles.xml");
 	ck_assert_int_eq(ims_write_full(f, &r, &opts_plain), 0);
 	s = slurp(f, NULL);
 	for (p = s; (p = strstr(p, "<role")) != NULL; p++) {
@@ -485,22 +475,22 @@ START_TEST(test_deterministic)
 
 	tu_mkdtemp(dir, sizeof(dir));
 	build(&r);
-	ck_assert_int_eq(ims_write_full(path_in(dir, "a.xml"), &r,
+	ck_assert_int_eq(ims_write_full(tu_path(dir, "a.xml"), &r,
 	    &opts_plain), 0);
-	ck_assert_int_eq(ims_write_full(path_in(dir, "b.xml"), &r,
+	ck_assert_int_eq(ims_write_full(tu_path(dir, "b.xml"), &r,
 	    &opts_plain), 0);
-	a = slurp(path_in(dir, "a.xml"), &alen);
-	b = slurp(path_in(dir, "b.xml"), &blen);
+	a = slurp(tu_path(dir, "a.xml"), &alen);
+	b = slurp(tu_path(dir, "b.xml"), &blen);
 	ck_assert_uint_eq(alen, blen);
 	ck_assert(memcmp(a, b, alen) == 0);
 	free(a);
 	free(b);
-	ck_assert_int_eq(ims_write_full(path_in(dir, "a.xml.gz"), &r,
+	ck_assert_int_eq(ims_write_full(tu_path(dir, "a.xml.gz"), &r,
 	    &opts_gzip), 0);
-	ck_assert_int_eq(ims_write_full(path_in(dir, "b.xml.gz"), &r,
+	ck_assert_int_eq(ims_write_full(tu_path(dir, "b.xml.gz"), &r,
 	    &opts_gzip), 0);
-	a = slurp(path_in(dir, "a.xml.gz"), &alen);
-	b = slurp(path_in(dir, "b.xml.gz"), &blen);
+	a = slurp(tu_path(dir, "a.xml.gz"), &alen);
+	b = slurp(tu_path(dir, "b.xml.gz"), &blen);
 	ck_assert_uint_eq(alen, blen);
 	ck_assert(memcmp(a, b, alen) == 0);
 	free(a);
@@ -520,8 +510,8 @@ START_TEST(test_gzip)
 
 	tu_mkdtemp(dir, sizeof(dir));
 	build(&r);
-	gz = path_in(dir, "out.xml.gz");
-	plain = path_in(dir, "out.xml");
+	gz = tu_path(dir, "out.xml.gz");
+	plain = tu_path(dir, "out.xml");
 	ck_assert_int_eq(ims_write_full(gz, &r, &opts_gzip), 0);
 	s = slurp(gz, &len);
 	ck_assert_uint_ge(len, 18);
@@ -576,8 +566,8 @@ START_TEST(test_round_trip)
 
 	tu_mkdtemp(dir, sizeof(dir));
 	build(&r);
-	a = path_in(dir, "a.xml");
-	b = path_in(dir, "b.xml");
+	a = tu_path(dir, "a.xml");
+	b = tu_path(dir, "b.xml");
 	ck_assert_int_eq(ims_write_full(a, &r, &opts_plain), 0);
 	roster_init(&back);
 	ck_assert_msg(ims_read(a, &back, NULL) == 0, "%s", error_last());
@@ -627,7 +617,7 @@ START_TEST(test_group_timeframe_org)
 	g.line = 2;
 	ck_assert_int_eq(roster_add_group(&r, &g), 0);
 	seal_entities(&r);
-	a = path_in(dir, "tf.xml");
+	a = tu_path(dir, "tf.xml");
 	ck_assert_int_eq(ims_write_full(a, &r, &opts_plain), 0);
 	assert_dtd_valid(a);
 	roster_init(&back);
@@ -739,7 +729,7 @@ START_TEST(test_read_encoding_mismatch)
 	struct rejects rj = { 0 };
 
 	tu_mkdtemp(dir, sizeof(dir));
-	a = path_in(dir, "latin.xml");
+	a = tu_path(dir, "latin.xml");
 	tu_write(dir, "latin.xml",
 	    "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n"
 	    "<enterprise>\n<person><sourcedid><source>s</source><id>P1"
@@ -913,7 +903,7 @@ START_TEST(test_read_rejects_file)
 	    "<role roletype=\"Instructor\"><status>1</status></role>\n"
 	    "</member></membership>\n"
 	    "</enterprise>\n");
-	rf = path_in(dir, "rejects.txt");
+	rf = tu_path(dir, "rejects.txt");
 	ck_assert_ptr_nonnull(rj.fp = fopen(rf, "w"));
 	roster_init(&r);
 	ck_assert_msg(ims_read(f, &r, &rj) == 0, "%s", error_last());
@@ -945,7 +935,7 @@ static char *
 read_rejecting(const char *dir, const char *f, struct roster *r)
 {
 	struct rejects rj = { 0 };
-	const char *rf = path_in(dir, "rejects.txt");
+	const char *rf = tu_path(dir, "rejects.txt");
 
 	ck_assert_ptr_nonnull(rj.fp = fopen(rf, "w"));
 	roster_init(r);
@@ -1179,7 +1169,7 @@ START_TEST(test_read_not_wellformed)
 	ck_assert_ptr_nonnull(strstr(error_last(), "not an IMS"));
 	roster_free(&r);
 	roster_init(&r);
-	ck_assert_int_eq(ims_read(path_in(dir, "missing.xml"), &r, NULL), -1);
+	ck_assert_int_eq(ims_read(tu_path(dir, "missing.xml"), &r, NULL), -1);
 	ck_assert_ptr_nonnull(strstr(error_last(), "missing.xml"));
 	roster_free(&r);
 	tu_rmtree(dir);
@@ -1384,7 +1374,7 @@ START_TEST(test_read_fast_path_same)
 		ck_assert_str_eq(rej[0], rej[1]);
 		free(rej[0]);
 		/* Gzip: read through zlib, not mapped; the same. */
-		f[0] = path_in(dir, "gzip.xml");
+		f[0] = tu_path(dir, "gzip.xml");
 		ck_assert_ptr_nonnull(gz = gzopen(f[0], "wb"));
 		ck_assert_int_eq(gzwrite(gz, doc[0], (unsigned)len[0]),
 		    (int)len[0]);
@@ -1533,7 +1523,7 @@ START_TEST(test_delta)
 	seal_members(&nr);
 
 	ck_assert_int_eq(diff_compute(&or, &nr, &cs), 0);
-	f = path_in(dir, "delta.xml");
+	f = tu_path(dir, "delta.xml");
 	ck_assert_msg(ims_write_delta(f, &nr, &or, &cs, &opts_plain) == 0,
 	    "%s", error_last());
 	assert_dtd_valid(f);
@@ -1591,7 +1581,7 @@ START_TEST(test_delta)
 	free(s);
 
 	/* gzip too. */
-	f = path_in(dir, "delta.xml.gz");
+	f = tu_path(dir, "delta.xml.gz");
 	ck_assert_int_eq(ims_write_delta(f, &nr, &or, &cs, &opts_gzip), 0);
 	assert_dtd_valid(f);
 
@@ -1619,7 +1609,7 @@ START_TEST(test_delta_person_delete_userid)
 	seal_entities(&nr);
 	seal_members(&nr);
 	ck_assert_int_eq(diff_compute(&or, &nr, &cs), 0);
-	f = path_in(dir, "d.xml");
+	f = tu_path(dir, "d.xml");
 	ck_assert_int_eq(ims_write_delta(f, &nr, &or, &cs, &opts_plain), 0);
 	assert_dtd_valid(f);
 	s = slurp(f, NULL);
@@ -1645,7 +1635,7 @@ START_TEST(test_delta_empty)
 	tu_mkdtemp(dir, sizeof(dir));
 	build(&r);
 	memset(&cs, 0, sizeof(cs));
-	f = path_in(dir, "empty.xml");
+	f = tu_path(dir, "empty.xml");
 	ck_assert_int_eq(ims_write_delta(f, &r, &r, &cs, &opts_plain), 0);
 	assert_dtd_valid(f);
 	roster_free(&r);
@@ -1780,7 +1770,7 @@ assert_threads_identical(const char *dir, const struct roster *r,
 {
 	static const int threads[] = { 1, 0, 2, 3, 8 };
 	struct ims_options o = opts_gzip;
-	const char *plain = path_in(dir, "plain.xml");
+	const char *plain = tu_path(dir, "plain.xml");
 	char name[32], *x, *ref = NULL, *g;
 	unsigned char *u;
 	size_t xl, refl = 0, gl, ul, i;
@@ -1792,9 +1782,9 @@ assert_threads_identical(const char *dir, const struct roster *r,
 		snprintf(name, sizeof(name), "t%d.xml.gz", threads[i]);
 		o.threads = threads[i];
 		o.target = opts_plain.target;
-		ck_assert_msg(ims_write_full(path_in(dir, name), r, &o) == 0,
+		ck_assert_msg(ims_write_full(tu_path(dir, name), r, &o) == 0,
 		    "threads %d: %s", threads[i], error_last());
-		g = slurp(path_in(dir, name), &gl);
+		g = slurp(tu_path(dir, name), &gl);
 		if (ref == NULL) {
 			ref = g;
 			refl = gl;
@@ -1805,13 +1795,13 @@ assert_threads_identical(const char *dir, const struct roster *r,
 		free(g);
 	}
 	free(ref);
-	assert_gzip_t(path_in(dir, "t1.xml.gz"));
-	u = gunzip_one_member(path_in(dir, "t1.xml.gz"), &ul);
+	assert_gzip_t(tu_path(dir, "t1.xml.gz"));
+	u = gunzip_one_member(tu_path(dir, "t1.xml.gz"), &ul);
 	ck_assert_uint_eq(ul, xl);
 	ck_assert(memcmp(u, x, xl) == 0);
 	free(u);
 	free(x);
-	return path_in(dir, "t1.xml.gz");
+	return tu_path(dir, "t1.xml.gz");
 }
 
 START_TEST(test_gzip_threads_identical)
@@ -1852,9 +1842,9 @@ START_TEST(test_gzip_chunk_boundary)
 	tu_mkdtemp(dir, sizeof(dir));
 	/* The plain size with a 1-byte pad; the pad adds bytes 1:1. */
 	build_big(&r, 800, 80, 50, 1);
-	ck_assert_int_eq(ims_write_full(path_in(dir, "m.xml"), &r,
+	ck_assert_int_eq(ims_write_full(tu_path(dir, "m.xml"), &r,
 	    &opts_plain), 0);
-	ck_assert_int_eq(stat(path_in(dir, "m.xml"), &st), 0);
+	ck_assert_int_eq(stat(tu_path(dir, "m.xml"), &st), 0);
 	base = st.st_size - 1;
 	roster_free(&r);
 	ck_assert_int_lt(base, 2 * GZ_CHUNK - 2);
@@ -1862,7 +1852,7 @@ START_TEST(test_gzip_chunk_boundary)
 		target = 2 * GZ_CHUNK + delta[i];
 		build_big(&r, 800, 80, 50, (size_t)(target - base));
 		assert_threads_identical(dir, &r, (size_t)target);
-		ck_assert_int_eq(stat(path_in(dir, "plain.xml"), &st), 0);
+		ck_assert_int_eq(stat(tu_path(dir, "plain.xml"), &st), 0);
 		ck_assert_int_eq(st.st_size, target);
 		roster_free(&r);
 	}
@@ -1888,7 +1878,7 @@ START_TEST(test_gzip_write_fails)
 
 	tu_mkdtemp(dir, sizeof(dir));
 	build_big(&r, 4000, 400, 100, 0);
-	gz = path_in(dir, "big.xml.gz");
+	gz = tu_path(dir, "big.xml.gz");
 	o.threads = 3;
 	ck_assert_int_eq(ims_write_full(gz, &r, &o), 0);
 	ck_assert_int_eq(stat(gz, &st), 0);

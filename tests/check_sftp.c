@@ -464,16 +464,7 @@ teardown(void)
 }
 
 /* dir/name into a static rotating buffer. */
-static const char *
-in(const char *dir, const char *name)
-{
-	static char bufs[8][600];
-	static int next;
-	char *p = bufs[next++ % 8];
-
-	snprintf(p, 600, "%s/%s", dir, name);
-	return p;
-}
+#define in(dir, name)	tu_path(dir, name)
 
 /* Assert that srv.remote holds name (or nothing, with NULL) and no
  * other file: nothing left behind. */

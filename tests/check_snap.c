@@ -13,16 +13,6 @@
 
 #define WHEN	1725156000	/* 2024-09-01T02:00:00Z */
 
-static const char *
-path_in(const char *dir, const char *name)
-{
-	static char bufs[8][4096];
-	static int next;
-	char *p = bufs[next++ % 8];
-
-	snprintf(p, 4096, "%s/%s", dir, name);
-	return p;
-}
 
 static void
 person(struct roster *r, const char *id, const char *userid,
@@ -169,19 +159,19 @@ START_TEST(test_same_as_ims_read)
 	big[5 * 1024 * 1024] = '\0';
 	build(&r, 20000, big);
 	free(big);
-	ck_assert_msg(ims_write_full(path_in(dir, "plain.xml"), &r, &o) == 0,
+	ck_assert_msg(ims_write_full(tu_path(dir, "plain.xml"), &r, &o) == 0,
 	    "%s", error_last());
-	assert_same_as_ims_read(path_in(dir, "plain.xml"));
+	assert_same_as_ims_read(tu_path(dir, "plain.xml"));
 	o.gzip = 1;
 	o.threads = 2;
 	o.target = NULL;
-	ck_assert_int_eq(ims_write_full(path_in(dir, "full.xml.gz"), &r,
+	ck_assert_int_eq(ims_write_full(tu_path(dir, "full.xml.gz"), &r,
 	    &o), 0);
-	assert_same_as_ims_read(path_in(dir, "full.xml.gz"));
+	assert_same_as_ims_read(tu_path(dir, "full.xml.gz"));
 	o.profile = PROFILE_MOODLE;
-	ck_assert_int_eq(ims_write_full(path_in(dir, "moodle.xml.gz"), &r,
+	ck_assert_int_eq(ims_write_full(tu_path(dir, "moodle.xml.gz"), &r,
 	    &o), 0);
-	assert_same_as_ims_read(path_in(dir, "moodle.xml.gz"));
+	assert_same_as_ims_read(tu_path(dir, "moodle.xml.gz"));
 	roster_free(&r);
 	tu_rmtree(dir);
 }
@@ -197,8 +187,8 @@ START_TEST(test_empty_roster)
 	tu_mkdtemp(dir, sizeof(dir));
 	roster_init(&r);
 	r.datetime = WHEN;
-	ck_assert_int_eq(ims_write_full(path_in(dir, "e.xml"), &r, &o), 0);
-	assert_same_as_ims_read(path_in(dir, "e.xml"));
+	ck_assert_int_eq(ims_write_full(tu_path(dir, "e.xml"), &r, &o), 0);
+	assert_same_as_ims_read(tu_path(dir, "e.xml"));
 	roster_free(&r);
 	tu_rmtree(dir);
 }
@@ -236,35 +226,35 @@ START_TEST(test_other_files_not_mine)
 
 	tu_mkdtemp(dir, sizeof(dir));
 	build(&r, 50, "");
-	ck_assert_int_eq(ims_write_full(path_in(dir, "a.xml"), &r, &o), 0);
+	ck_assert_int_eq(ims_write_full(tu_path(dir, "a.xml"), &r, &o), 0);
 	roster_free(&r);
 	/* shapes ims_write never writes, each judged by ims_read */
-	assert_not_mine(edit(dir, path_in(dir, "a.xml"), "cr.xml",
+	assert_not_mine(edit(dir, tu_path(dir, "a.xml"), "cr.xml",
 	    "<given>Ola<", "<given>O\rla<"));
-	assert_not_mine(edit(dir, path_in(dir, "a.xml"), "ref.xml",
+	assert_not_mine(edit(dir, tu_path(dir, "a.xml"), "ref.xml",
 	    "<given>Ola<", "<given>&#79;la<"));
-	assert_not_mine(edit(dir, path_in(dir, "a.xml"), "blank.xml",
+	assert_not_mine(edit(dir, tu_path(dir, "a.xml"), "blank.xml",
 	    "<given>Ola<", "<given> Ola<"));
-	assert_not_mine(edit(dir, path_in(dir, "a.xml"), "attr.xml",
+	assert_not_mine(edit(dir, tu_path(dir, "a.xml"), "attr.xml",
 	    "  <person>", "  <person recstatus=\"1\">"));
-	assert_not_mine(edit(dir, path_in(dir, "a.xml"), "unknown.xml",
+	assert_not_mine(edit(dir, tu_path(dir, "a.xml"), "unknown.xml",
 	    "<id>1001</id>\n      </sourcedid>\n      <idtype>",
 	    "<id>1009</id>\n      </sourcedid>\n      <idtype>"));
-	assert_not_mine(edit(dir, path_in(dir, "a.xml"), "tail.xml",
+	assert_not_mine(edit(dir, tu_path(dir, "a.xml"), "tail.xml",
 	    "</enterprise>\n", "</enterprise>\n<!-- -->\n"));
-	assert_not_mine(edit(dir, path_in(dir, "a.xml"), "cut.xml",
+	assert_not_mine(edit(dir, tu_path(dir, "a.xml"), "cut.xml",
 	    "</enterprise>\n", ""));
-	assert_not_mine(edit(dir, path_in(dir, "a.xml"), "dup.xml",
+	assert_not_mine(edit(dir, tu_path(dir, "a.xml"), "dup.xml",
 	    "<id>1003</id>", "<id>1002</id>"));
 	/* the dup is ims_read's error, as before */
 	roster_init(&r);
-	ck_assert_int_eq(ims_read(path_in(dir, "dup.xml"), &r, NULL), -1);
+	ck_assert_int_eq(ims_read(tu_path(dir, "dup.xml"), &r, NULL), -1);
 	roster_free(&r);
 	/* the itslearning profile and another producer's file */
 	build(&r, 5, "");
 	o.profile = PROFILE_ITSLEARNING;
 	ck_assert_int_eq(pifu_fit(&r, &rj, "p", "g", "m"), 0);
-	f = path_in(dir, "pifu.xml");
+	f = tu_path(dir, "pifu.xml");
 	ck_assert_int_eq(ims_write_full(f, &r, &o), 0);
 	assert_not_mine(f);
 	roster_free(&r);

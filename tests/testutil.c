@@ -64,12 +64,9 @@ tu_rmtree(const char *path)
 const char *
 tu_write(const char *dir, const char *name, const char *s)
 {
-	static char bufs[8][4096];
-	static int next;
-	char *p = bufs[next++ % 8];
+	const char *p = tu_path(dir, name);
 	FILE *fp;
 
-	snprintf(p, 4096, "%s/%s", dir, name);
 	fp = fopen(p, "w");
 	ck_assert_msg(fp != NULL, "cannot write %s", p);
 	ck_assert_int_eq(fputs(s, fp) >= 0, 1);
@@ -127,8 +124,9 @@ tu_run(char *const argv[], char **out, int timeout_s)
 	time_t deadline = time(NULL) + timeout_s;
 
 	ck_assert_int_eq(pipe(fd), 0);
+	/* The child must not reach ck_assert (it allocates: with a thread
+	 * holding the sanitizer's allocator lock at fork, it spins). */
 	pid = fork();
-	ck_assert_int_ne(pid, -1);
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDONLY);
 		if (null != -1)
@@ -261,12 +259,14 @@ tu_server_start(char *const argv[], const char *log, int port)
 	pid_t pid;
 
 	/* Opened here: the child of a process with threads (a test's
-	 * upload) calls only dup2, prctl and execv. */
+	 * upload) calls only dup2, prctl and execv, nothing that takes a
+	 * lock another thread may have held at fork. */
 	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ck_assert_msg(fd != -1 && null != -1, "%s: %s", log, strerror(errno));
+	/* The child must not reach ck_assert (it allocates: with a thread
+	 * holding the sanitizer's allocator lock at fork, it spins). */
 	pid = fork();
-	ck_assert_int_ne(pid, -1);
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (dup2(null, 0) == -1 || dup2(fd, 1) == -1 ||
@@ -275,6 +275,7 @@ tu_server_start(char *const argv[], const char *log, int port)
 		execv(argv[0], argv);
 		_exit(127);
 	}
+	ck_assert_int_ne(pid, -1);
 	close(fd);
 	close(null);
 	for (i = 0; i < 500 && !up; i++) {
@@ -486,4 +487,17 @@ tu_add_member(struct roster *r, const char *group, const char *person,
 
 	ck_assert_msg(g >= 0 && p >= 0, "unknown %s/%s", group, person);
 	tu_add_member_at(r, (size_t)g, (size_t)p, role, active);
+}
+
+/* dir/name in one of 8 static buffers used in turn. */
+const char *
+tu_path(const char *dir, const char *name)
+{
+	static char bufs[8][4096];
+	static int next;
+	char *p = bufs[next++ % 8];
+	int n = snprintf(p, 4096, "%s/%s", dir, name);
+
+	ck_assert_msg(n >= 0 && n < 4096, "path too long: %s/%s", dir, name);
+	return p;
 }

@@ -15,6 +15,9 @@
 void	 tu_mkdtemp(char *buf, size_t len);
 /* Remove a directory tree (best effort, no shell). */
 void	 tu_rmtree(const char *path);
+/* dir/name in a static buffer, one of 8 used in turn.  Aborts the
+ * test when it does not fit. */
+const char *tu_path(const char *dir, const char *name);
 /* Write s to dir/name (creating it), mode 0644; returns the path in a
  * static rotating buffer. */
 const char *tu_write(const char *dir, const char *name, const char *s);
