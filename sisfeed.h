@@ -282,13 +282,13 @@ long	 roster_find_group(const struct roster *, const char *key);
 /* Append a membership (indexes already resolved).  -1 on no memory. */
 int	 roster_add_member(struct roster *, const struct membership *);
 /*
- * Sort memberships by (group, person, role).  A duplicate is kept once
- * and each extra copy is rejected when lines are known.  With lines
- * NULL (the IMS and OneRoster readers: one person in one group in one
- * role over several terms or records) the copies merge into one,
- * active when any copy is, from the earliest begin to the latest end
- * (an open begin or end on any copy leaves that side open).  Returns
- * 0 or -1.
+ * Sort memberships by (group, person, role).  The copies of one
+ * person in one group in one role (rows of several terms, a role given
+ * twice) merge into one, active when any copy is, from the earliest
+ * begin to the latest end (an open begin or end on any copy leaves
+ * that side open).  With lines (the CSV reader) each extra copy is
+ * also noted in the rejects file (counted in notes, not rejects),
+ * naming the first copy's line.  Returns 0 or -1.
  */
 int	 roster_seal_members(struct roster *, struct rejects *,
 	    const char *file, const uint32_t *lines);

@@ -1063,9 +1063,10 @@ range_merge(struct membership *m, uint32_t range)
 }
 
 /*
- * Sort memberships by (group, person, role) and keep one of each;
- * extra copies are rejected when lines are known, else merged (active
- * if any copy is, the timeframe widened: range_merge).  Returns 0 or -1.
+ * Sort memberships by (group, person, role) and keep one of each:
+ * extra copies are merged into the first (active if any copy is, the
+ * timeframe widened: range_merge) and, when lines are known, each is
+ * noted in rj naming the first's line.  Returns 0 or -1.
  */
 int
 roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
@@ -1074,7 +1075,7 @@ roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
 	struct msorted ms;
 	unsigned pbits, gbits;
 	uint64_t key, last = 0;
-	uint32_t pos, *range = NULL;
+	uint32_t pos, firstpos = 0, *range = NULL;
 	size_t i, out;
 	int active, rc = -1;
 
@@ -1093,22 +1094,20 @@ roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
 	for (i = out = 0; i < r->nmembers; i++) {
 		msorted_at(&ms, i, &key, &pos, &active);
 		if (out > 0 && key == last) {
-			if (lines == NULL) {
-				r->members[out - 1].active |= (uint8_t)active;
-				if (range != NULL)
-					range_merge(&r->members[out - 1],
-					    range[pos]);
-				continue;
-			}
-			if (rejects_add(rj, file, lines[pos], "person",
-			    "duplicate membership of '%s' in '%s'",
-			    r->persons[(key >> MKEY_ROLEBITS) &
+			r->members[out - 1].active |= (uint8_t)active;
+			if (range != NULL)
+				range_merge(&r->members[out - 1], range[pos]);
+			if (lines != NULL && rejects_note(rj, file,
+			    lines[pos], "person", "repeats the membership "
+			    "of '%s' in '%s' (line %lu): read as one, active "
+			    "if any row is", r->persons[(key >> MKEY_ROLEBITS) &
 			    (((uint64_t)1 << pbits) - 1)].id,
-			    r->groups[key >> (pbits + MKEY_ROLEBITS)].id) ==
-			    -1)
+			    r->groups[key >> (pbits + MKEY_ROLEBITS)].id,
+			    (unsigned long)lines[firstpos]) == -1)
 				goto out;
 			continue;
 		}
+		firstpos = pos;
 		last = key;
 		memset(&r->members[out], 0, sizeof(r->members[out]));
 		r->members[out].group = (uint32_t)(key >> (pbits +
