@@ -309,22 +309,27 @@ digits(const char *s, size_t n)
 static int
 unit_header(struct snap *s, struct cur *c)
 {
-	struct val v;
+	struct val v, text3[3];
 	struct tm tm;
 	const char *t;
 
+	memset(text3, 0, sizeof(text3));
 	LIT(c, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<enterprise>\n"
 	    "  <properties>\n");
-	ELEM(c, "    <datasource>", "</datasource>\n", &v);
+	ELEM(c, "    <datasource>", "</datasource>\n", &text3[0]);
 	if (OPT(c, "    <target>")) {
-		text(c, &v);
+		text(c, &text3[1]);
 		LIT(c, "</target>\n");
 	}
-	ELEM(c, "    <type>", "</type>\n", &v);
+	ELEM(c, "    <type>", "</type>\n", &text3[2]);
 	ELEM(c, "    <datetime>", "</datetime>\n", &v);
 	LIT(c, "  </properties>\n");
 	if (c->st != U_OK)
 		return c->st;
+	/* not kept, but what the general reader would refuse (invalid
+	 * UTF-8, a control character) is its to judge */
+	if (finish_all(text3, 3) == -1)
+		return U_SHAPE;
 	t = v.s;
 	if (v.n != 19 || t[4] != '-' || t[7] != '-' || t[10] != 'T' ||
 	    t[13] != ':' || t[16] != ':')
