@@ -839,6 +839,37 @@ bits_for(size_t n)
 }
 
 /*
+ * A radix sort's digit counts (zeroed) and its second buffer of n
+ * elements of size bytes.  0, or -1 (error set, nothing allocated).
+ */
+static int
+radix_alloc(size_t (**count)[1 << MKEY_DIGIT], void **b, size_t n,
+    size_t size)
+{
+	if ((*count = calloc(MKEY_PASSES, sizeof(**count))) == NULL)
+		return error_sys("roster");
+	if ((*b = malloc(n * size)) == NULL) {
+		free(*count);
+		return error_sys("roster");
+	}
+	mem_hint_huge(*b, n * size);
+	return 0;
+}
+
+/* One digit's counts [0, mask] made into its buckets' start offsets. */
+static void
+radix_offsets(size_t *count, size_t mask)
+{
+	size_t i, sum = 0, c;
+
+	for (i = 0; i <= mask; i++) {
+		c = count[i];
+		count[i] = sum;
+		sum += c;
+	}
+}
+
+/*
  * Sort v[0..n) by key, stable, by LSD radix sort over the low `bits`
  * bits: linear in n, so ten times the memberships cost ten times the
  * time.  Every digit's counts come from one read of v, and a digit
@@ -850,16 +881,13 @@ radix_sort(struct mkey **vp, size_t n, unsigned bits)
 {
 	size_t (*count)[1 << MKEY_DIGIT];
 	struct mkey *a = *vp, *b, *t;
-	size_t d, i, sum, c, passes = (bits + MKEY_DIGIT - 1) / MKEY_DIGIT;
+	void *buf;
+	size_t d, i, passes = (bits + MKEY_DIGIT - 1) / MKEY_DIGIT;
 	const size_t mask = ((size_t)1 << MKEY_DIGIT) - 1;
 
-	if ((count = calloc(MKEY_PASSES, sizeof(*count))) == NULL)
-		return error_sys("roster");
-	if ((b = malloc(n * sizeof(*b))) == NULL) {
-		free(count);
-		return error_sys("roster");
-	}
-	mem_hint_huge(b, n * sizeof(*b));
+	if (radix_alloc(&count, &buf, n, sizeof(*b)) == -1)
+		return -1;
+	b = buf;
 	for (i = 0; i < n; i++)
 		for (d = 0; d < passes; d++)
 			count[d][(a[i].key >> (d * MKEY_DIGIT)) & mask]++;
@@ -868,11 +896,7 @@ radix_sort(struct mkey **vp, size_t n, unsigned bits)
 
 		if (count[d][(a[0].key >> shift) & mask] == n)
 			continue;
-		for (i = 0, sum = 0; i <= mask; i++) {
-			c = count[d][i];
-			count[d][i] = sum;
-			sum += c;
-		}
+		radix_offsets(count[d], mask);
 		for (i = 0; i < n; i++)
 			b[count[d][(a[i].key >> shift) & mask]++] = a[i];
 		t = a;
@@ -909,17 +933,14 @@ radix_sort_packed(uint64_t **vp, size_t n, unsigned lo, unsigned bits)
 {
 	size_t (*count)[1 << MKEY_DIGIT];
 	uint64_t *a = *vp, *b, *t;
-	size_t d, i, sum, c, passes = (bits + MKEY_DIGIT - 1) / MKEY_DIGIT;
+	void *buf;
+	size_t d, i, passes = (bits + MKEY_DIGIT - 1) / MKEY_DIGIT;
 	const size_t mask = ((size_t)1 << MKEY_DIGIT) - 1;
 	unsigned shift;
 
-	if ((count = calloc(MKEY_PASSES, sizeof(*count))) == NULL)
-		return error_sys("roster");
-	if ((b = malloc(n * sizeof(*b))) == NULL) {
-		free(count);
-		return error_sys("roster");
-	}
-	mem_hint_huge(b, n * sizeof(*b));
+	if (radix_alloc(&count, &buf, n, sizeof(*b)) == -1)
+		return -1;
+	b = buf;
 	for (i = 0; i < n; i++)
 		for (d = 0; d < passes; d++)
 			count[d][(a[i] >> (lo + d * MKEY_DIGIT)) & mask]++;
@@ -927,11 +948,7 @@ radix_sort_packed(uint64_t **vp, size_t n, unsigned lo, unsigned bits)
 		shift = lo + (unsigned)(d * MKEY_DIGIT);
 		if (count[d][(a[0] >> shift) & mask] == n)
 			continue;
-		for (i = 0, sum = 0; i <= mask; i++) {
-			c = count[d][i];
-			count[d][i] = sum;
-			sum += c;
-		}
+		radix_offsets(count[d], mask);
 		for (i = 0; i < n; i++)
 			b[count[d][(a[i] >> shift) & mask]++] = a[i];
 		t = a;
