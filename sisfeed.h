@@ -103,6 +103,26 @@ int	 file_copy_atomic(const char *src, const char *dst, mode_t mode,
  * CPU can.  Never fails. */
 uint32_t crc_update(uint32_t crc, const void *p, size_t n);
 
+/* lib/zchunk.c: raw deflate (fastest level) of chunks compressed
+ * independently that, written in order, make one deflate stream: every
+ * chunk but the last ends on a byte boundary (a sync flush), the last
+ * with the final block.  ISA-L's igzip when the build has it, else
+ * zlib.  One struct zchunk per thread. */
+struct zchunk;
+/* A compressor.  NULL (errno set) when out of memory. */
+struct zchunk *zchunk_new(void);
+/* Free a compressor; NULL is fine. */
+void	 zchunk_free(struct zchunk *);
+/* Compress in[0..n) as one chunk (the stream's last if last) into *out
+ * (capacity *cap, grown with realloc as needed), *outlen its length.
+ * 0, or -1 with errno set (ENOMEM; EPROTO: the engine failed). */
+int	 zchunk_compress(struct zchunk *, const void *in, size_t n,
+	    int last, unsigned char **out, size_t *cap, size_t *outlen);
+/* Room for n bytes compressed in one go.  Never fails. */
+size_t	 zchunk_bound(size_t n);
+/* "isa-l" or "zlib".  Never fails. */
+const char *zchunk_engine(void);
+
 /* Back the 2 MiB-aligned part of p[0..len) with huge pages (a hint:
  * nothing happens when the kernel cannot).  Never fails. */
 void	 mem_hint_huge(void *p, size_t len);

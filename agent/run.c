@@ -40,6 +40,8 @@ struct run {
 	char			 window_tmp[PATH_MAX];	/* cumulative */
 	struct timespec		 t_stage;
 	double			 cpu_stage;	/* process CPU at its begin */
+	long			 sys_stage;	/* and its system CPU, in us */
+	long			 flt_stage;	/* and its page faults */
 };
 
 /*
@@ -83,10 +85,14 @@ stage_begin(struct run *r)
 
 	clock_gettime(CLOCK_MONOTONIC, &r->t_stage);
 	r->cpu_stage = cpu_used(&ru);
+	r->sys_stage = ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec;
+	r->flt_stage = ru.ru_minflt + ru.ru_majflt;
 }
 
 /* The stage's wall and CPU seconds (on a loaded machine the CPU says
- * what the stage costs) and the peak RSS so far, with -v. */
+ * what the stage costs), the peak RSS so far, and of the CPU the
+ * kernel's share and the page faults (fresh memory the kernel clears),
+ * with -v. */
 static void
 stage_end(struct run *r, int s)
 {
@@ -95,8 +101,11 @@ stage_end(struct run *r, int s)
 
 	r->rep.seconds[s] += elapsed(&r->t_stage);
 	cpu = cpu_used(&ru) - r->cpu_stage;
-	log_debug("stage %s: %.3f s, cpu %.3f s, peak RSS %ld MiB",
-	    stage_name(s), r->rep.seconds[s], cpu, ru.ru_maxrss / 1024);
+	log_debug("stage %s: %.3f s, cpu %.3f s, peak RSS %ld MiB, "
+	    "system %.3f s, page faults %ld", stage_name(s),
+	    r->rep.seconds[s], cpu, ru.ru_maxrss / 1024,
+	    (double)(ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec -
+	    r->sys_stage) / 1e6, ru.ru_minflt + ru.ru_majflt - r->flt_stage);
 }
 
 /* Mark the run failed in stage s with the last error; returns -1. */

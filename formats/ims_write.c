@@ -98,12 +98,11 @@ struct slot {
 
 struct gz;
 
-/* A compressing thread and its own deflate state. */
+/* A compressing thread and its own compressor. */
 struct worker {
 	struct gz	*gz;
 	pthread_t	 tid;
-	z_stream	 z;
-	int		 zinit;
+	struct zchunk	*z;
 	int		 running;
 };
 
@@ -129,8 +128,7 @@ struct gz {
 	struct worker	*w;		/* want of them, once started */
 	int		 nw;		/* workers running; 0: inline */
 	int		 started;
-	z_stream	 z;		/* the inline compressor */
-	int		 zinit;
+	struct zchunk	*z;		/* the inline compressor */
 	uLong		 crc;		/* of the chunks written */
 	uint32_t	 isize;		/* their length mod 2^32 */
 };
@@ -198,61 +196,22 @@ gz_threads(int want)
 	return n > GZ_AUTO_THREADS ? GZ_AUTO_THREADS : (int)n;
 }
 
-/* A deflate state for raw chunks: level 1, 32 KiB window. */
-static int
-gz_zinit(z_stream *z)
-{
-	memset(z, 0, sizeof(*z));
-	return deflateInit2(z, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) ==
-	    Z_OK ? 0 : -1;
-}
-
 /*
- * Compress the chunk of slot s with z (reset first): raw deflate that
+ * Compress the chunk of slot s with z (lib/zchunk.c): raw deflate that
  * ends on a byte boundary, or with the final block if s->last, and the
  * chunk's CRC-32.  Touches only z and s, so any thread may run it.
- * Returns 0, or -1 with s->err set (an errno, or 0 for zlib).
+ * Returns 0, or -1 with s->err set (an errno, or 0 for the engine).
  */
 static int
-gz_compress(z_stream *z, struct slot *s)
+gz_compress(struct zchunk *z, struct slot *s)
 {
-	unsigned char *nb;
-	size_t used, ncap;
-	int flush = s->last ? Z_FINISH : Z_SYNC_FLUSH, rc;
-
 	s->err = 0;
-	if (deflateReset(z) != Z_OK)
-		return -1;
 	s->crc = crc_update(0, s->in, s->inlen);
-	z->next_in = (Bytef *)s->in;
-	z->avail_in = (uInt)s->inlen;
-	z->next_out = s->out;
-	z->avail_out = (uInt)s->outcap;
-	for (;;) {
-		rc = deflate(z, flush);
-		if (rc == Z_STREAM_ERROR)
-			return -1;
-		if (s->last ? rc == Z_STREAM_END :
-		    z->avail_in == 0 && z->avail_out > 0)
-			break;
-		if (z->avail_out > 0) {
-			if (rc == Z_BUF_ERROR)	/* no progress possible */
-				return -1;
-			continue;
-		}
-		/* Incompressible data: more room than compressBound. */
-		used = (size_t)(z->next_out - s->out);
-		ncap = s->outcap + s->outcap / 2;
-		if ((nb = realloc(s->out, ncap)) == NULL) {
-			s->err = ENOMEM;
-			return -1;
-		}
-		s->out = nb;
-		s->outcap = ncap;
-		z->next_out = nb + used;
-		z->avail_out = (uInt)(ncap - used);
+	if (zchunk_compress(z, s->in, s->inlen, s->last, &s->out,
+	    &s->outcap, &s->outlen) == -1) {
+		s->err = errno == EPROTO ? 0 : errno;
+		return -1;
 	}
-	s->outlen = (size_t)(z->next_out - s->out);
 	return 0;
 }
 
@@ -274,7 +233,7 @@ gz_worker(void *arg)
 		s = &g->slots[g->taken++ % g->nslots];
 		s->state = SL_BUSY;
 		must(pthread_mutex_unlock(&g->mu));
-		rc = gz_compress(&w->z, s);
+		rc = gz_compress(w->z, s);
 		must(pthread_mutex_lock(&g->mu));
 		s->state = rc == 0 ? SL_DONE : SL_FAILED;
 		must(pthread_cond_signal(&g->done));
@@ -307,9 +266,8 @@ gz_start(struct sink *s)
 	masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
 	for (i = 0; i < g->want; i++) {
 		g->w[i].gz = g;
-		if (gz_zinit(&g->w[i].z) == -1)
+		if ((g->w[i].z = zchunk_new()) == NULL)
 			break;
-		g->w[i].zinit = 1;
 		if (pthread_create(&g->w[i].tid, NULL, gz_worker,
 		    &g->w[i]) != 0)
 			break;
@@ -341,12 +299,10 @@ gz_free(struct gz *g)
 	for (k = 0; g->w != NULL && k < g->want; k++) {
 		if (g->w[k].running)
 			must(pthread_join(g->w[k].tid, NULL));
-		if (g->w[k].zinit)
-			deflateEnd(&g->w[k].z);
+		zchunk_free(g->w[k].z);
 	}
 	free(g->w);
-	if (g->zinit)
-		deflateEnd(&g->z);
+	zchunk_free(g->z);
 	for (i = 0; g->slots != NULL && i < g->nslots; i++) {
 		free(g->slots[i].in);
 		free(g->slots[i].out);
@@ -378,11 +334,10 @@ gz_new(const char *path, int threads)
 		error_sys("%s: gzip", path);
 		goto fail;
 	}
-	if (gz_zinit(&g->z) == -1) {
-		error_set("%s: gzip: deflateInit2 failed", path);
+	if ((g->z = zchunk_new()) == NULL) {
+		error_sys("%s: gzip", path);
 		goto fail;
 	}
-	g->zinit = 1;
 	if (pthread_mutex_init(&g->mu, NULL) != 0) {
 		error_set("%s: gzip: pthread_mutex_init failed", path);
 		goto fail;
@@ -477,7 +432,7 @@ gz_submit(struct sink *s, char **buf, size_t *len, size_t *cap, size_t n,
 		gz_start(s);
 	cur = &g->slots[g->submitted % g->nslots];
 	if (cur->out == NULL) {
-		cur->outcap = compressBound(CHUNK) + 64;
+		cur->outcap = zchunk_bound(CHUNK);
 		if ((cur->out = malloc(cur->outcap)) == NULL)
 			return error_sys("%s: gzip buffer", s->path);
 	}
@@ -513,7 +468,7 @@ gz_submit(struct sink *s, char **buf, size_t *len, size_t *cap, size_t n,
 		next->incap = 0;
 	}
 	if (g->nw == 0) {
-		cur->state = gz_compress(&g->z, cur) == 0 ? SL_DONE :
+		cur->state = gz_compress(g->z, cur) == 0 ? SL_DONE :
 		    SL_FAILED;
 		g->submitted++;
 	} else {

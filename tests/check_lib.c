@@ -1,7 +1,8 @@
 /*
  * check_lib.c -- the ground helpers of lib/: error messages that take
- * the last message as an argument, and file writes that replace only
- * regular files under temporary names no importer matches.
+ * the last message as an argument, file writes that replace only
+ * regular files under temporary names no importer matches, CRC-32, and
+ * the chunk compressor in both of its engines.
  */
 #include <sys/stat.h>
 
@@ -159,6 +160,108 @@ START_TEST(t_crc_matches_zlib)
 }
 END_TEST
 
+/* The zlib engine of lib/zchunk.c, built beside the one sisfeed uses
+ * (the Makefile compiles it with these names and without HAVE_ISAL). */
+struct zchunk *zlibchunk_new(void);
+void zlibchunk_free(struct zchunk *);
+int zlibchunk_compress(struct zchunk *, const void *, size_t, int,
+    unsigned char **, size_t *, size_t *);
+const char *zlibchunk_engine(void);
+
+struct zengine {
+	struct zchunk	*(*make)(void);
+	void		 (*drop)(struct zchunk *);
+	int		 (*run)(struct zchunk *, const void *, size_t, int,
+			    unsigned char **, size_t *, size_t *);
+};
+
+/*
+ * Compress in[0..n) cut every `cut` bytes with engine e (one chunk, or
+ * several with the last flagged), and inflate the chunks joined with
+ * zlib: it must give in back and end the stream exactly at the end.
+ */
+static void
+zchunk_roundtrip(const struct zengine *e, const unsigned char *in,
+    size_t n, size_t cut)
+{
+	struct zchunk *zc;
+	unsigned char *all = NULL, *out = NULL, *back;
+	size_t alllen = 0, cap = 0, olen, off, len;
+	z_stream z;
+
+	ck_assert_ptr_nonnull(zc = e->make());
+	for (off = 0; off < n || (n == 0 && off == 0); off += len) {
+		len = n - off < cut ? n - off : cut;
+		ck_assert_int_eq(e->run(zc, in + off, len, off + len == n,
+		    &out, &cap, &olen), 0);
+		ck_assert_uint_ge(cap, olen);
+		ck_assert_ptr_nonnull(all = realloc(all, alllen + olen + 1));
+		memcpy(all + alllen, out, olen);
+		alllen += olen;
+		if (n == 0)
+			break;
+	}
+	e->drop(zc);
+	free(out);
+	ck_assert_ptr_nonnull(back = malloc(n + 1));
+	memset(&z, 0, sizeof(z));
+	ck_assert_int_eq(inflateInit2(&z, -15), Z_OK);
+	z.next_in = all;
+	z.avail_in = (uInt)alllen;
+	z.next_out = back;
+	z.avail_out = (uInt)n + 1;
+	ck_assert_int_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+	ck_assert_uint_eq(z.total_out, n);
+	ck_assert_uint_eq(z.avail_in, 0);
+	ck_assert(memcmp(back, in, n) == 0);
+	inflateEnd(&z);
+	free(back);
+	free(all);
+}
+
+/* Both engines write chunks that zlib inflates as one stream: XML-like
+ * text, random bytes (stored blocks, output larger than the input),
+ * one byte, nothing; chunk sizes that do and do not divide the input. */
+START_TEST(t_zchunk_engines_inflate)
+{
+	static const struct zengine engines[] = {
+		{ zchunk_new, zchunk_free, zchunk_compress },
+		{ zlibchunk_new, zlibchunk_free, zlibchunk_compress },
+	};
+	enum { N = 3 * 1024 * 1024 + 17 };
+	const struct zengine *e = &engines[_i];
+	unsigned char *text, *noise;
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+	size_t i, k;
+
+	ck_assert_str_eq(zlibchunk_engine(), "zlib");
+	ck_assert_ptr_nonnull(text = malloc(N));
+	ck_assert_ptr_nonnull(noise = malloc(N));
+	for (i = 0, k = 0; i < N; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		noise[i] = (unsigned char)x;
+		if (k == 0)
+			k = (size_t)snprintf((char *)text + i, N - i,
+			    "<member><id>S%07u</id><role>%u</role></member>\n",
+			    (unsigned)(x % 10000000), (unsigned)(x % 8)) ;
+		if (k > 0 && i + k >= N)
+			k = 0, text[i] = '\n';
+		if (k > 0)
+			k--;
+	}
+	zchunk_roundtrip(e, text, N, 1024 * 1024);
+	zchunk_roundtrip(e, text, N, N);
+	zchunk_roundtrip(e, noise, N, 1024 * 1024);
+	zchunk_roundtrip(e, noise, 100000, 65536);
+	zchunk_roundtrip(e, text, 1, 1024);
+	zchunk_roundtrip(e, text, 0, 1024);
+	free(text);
+	free(noise);
+}
+END_TEST
+
 static Suite *
 lib_suite(void)
 {
@@ -171,6 +274,7 @@ lib_suite(void)
 	tcase_add_test(tc, t_replace_regular_only);
 	tcase_add_test(tc, t_clean_temps);
 	tcase_add_test(tc, t_crc_matches_zlib);
+	tcase_add_loop_test(tc, t_zchunk_engines_inflate, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
