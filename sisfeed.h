@@ -123,8 +123,10 @@ size_t	 zchunk_bound(size_t n);
 /* "isa-l" or "zlib".  Never fails. */
 const char *zchunk_engine(void);
 
-/* Back the 2 MiB-aligned part of p[0..len) with huge pages (a hint:
- * nothing happens when the kernel cannot).  Never fails. */
+/* Ask for huge pages under the big array p[0..len), advising every page
+ * it touches (advice on part of a mapping splits it, and realloc then
+ * copies instead of moving it); a hint: nothing happens when the kernel
+ * cannot.  Never fails. */
 void	 mem_hint_huge(void *p, size_t len);
 
 /* ------------------------------------------------------------------ */
@@ -856,6 +858,20 @@ int	 pifu_fit(struct roster *r, struct rejects *rj,
  */
 int	 rindex_write(const char *path, const struct roster *r,
 	    const unsigned char digest[32]);
+/*
+ * rindex_write in two steps, so that the payload can be written while
+ * the snapshot it will belong to is still being made.  rindex_prepare
+ * writes the sealed roster r (only read: another thread may read it
+ * too) to path.tmp with a placeholder header: a pending index, or NULL
+ * (error set, no file left).  rindex_finish gives it the snapshot's
+ * identity and renames it to path: 0 or -1 (error set, no file left).
+ * rindex_discard drops it (NULL is fine).  Both free the pending index.
+ */
+struct rindex_pending;
+struct rindex_pending *rindex_prepare(const char *path,
+	    const struct roster *r);
+int	 rindex_finish(struct rindex_pending *, const unsigned char digest[32]);
+void	 rindex_discard(struct rindex_pending *);
 /*
  * Load the index into the empty roster r if it belongs to the snapshot
  * with this identity and is intact (size, CRC-32, offsets).  Returns 0

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,27 @@
 #include <unistd.h>
 
 #include "sisfeed.h"
+
+/*
+ * Work a second thread does while the run goes on (on two cores the
+ * night is that much shorter): loading the snapshot while the export is
+ * read, writing the new snapshot's index while the file is written and
+ * delivered.  The run joins the job before it touches what the job
+ * fills in; the job's error message comes back in err (messages are
+ * per thread).
+ */
+struct job {
+	pthread_t		 tid;
+	int			 running;
+	int			 rc;		/* 0, 1 or -1, as the work's */
+	char			 err[1024];
+	double			 seconds;	/* its wall time */
+	const struct config	*cfg;
+	char			 path[PATH_MAX];
+	const struct roster	*in;
+	struct roster		*out;
+	struct rindex_pending	*pi;		/* the index written */
+};
 
 struct run {
 	const struct config	*cfg;
@@ -42,6 +64,8 @@ struct run {
 	double			 cpu_stage;	/* process CPU at its begin */
 	long			 sys_stage;	/* and its system CPU, in us */
 	long			 flt_stage;	/* and its page faults */
+	struct job		 load;		/* the snapshot, read early */
+	struct job		 index;		/* the new snapshot's index */
 };
 
 /*
@@ -194,6 +218,119 @@ screen_export(struct run *r)
 }
 
 /*
+ * Read the snapshot at path into or: from its companion index when that
+ * belongs to it, else by parsing the XML.  Returns 0 or -1.
+ */
+static int
+read_snapshot(const struct config *cfg, const char *path, struct roster *or)
+{
+	char idx[PATH_MAX];
+	unsigned char digest[32];
+	int rc;
+
+	if (snapshot_digest(cfg->state_dir, digest) == -1 ||
+	    path_fmt(idx, sizeof(idx), "%s/snapshot.idx", cfg->state_dir)
+	    == -1)
+		return -1;
+	if ((rc = rindex_read(idx, or, digest)) <= 0) {
+		if (rc == 0)
+			log_debug("snapshot read from its index %s", idx);
+		return rc;
+	}
+	log_debug("snapshot index missing or stale: parsing %s", path);
+	if ((rc = ims_read_snapshot(path, or)) <= 0)
+		return rc;
+	log_debug("%s: not in the shape sisfeed writes: the general reader",
+	    path);
+	return ims_read(path, or, NULL);
+}
+
+/*
+ * Run fn(j) on a thread of its own with every signal blocked (signals
+ * stay with the main thread).  0, or -1 when no thread could be made:
+ * the caller then does the work itself.
+ */
+static int
+job_start(struct job *j, void *(*fn)(void *))
+{
+	sigset_t all, old;
+	int masked, rc;
+
+	sigfillset(&all);
+	masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
+	rc = pthread_create(&j->tid, NULL, fn, j);
+	if (masked)
+		(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		log_debug("no second thread (%s): working in one",
+		    strerror(rc));
+		return -1;
+	}
+	j->running = 1;
+	return 0;
+}
+
+/* Wait for the job if it runs.  Returns 1 if it ran (its rc and err
+ * are set), 0 if it did not. */
+static int
+job_join(struct job *j)
+{
+	if (!j->running)
+		return 0;
+	if (pthread_join(j->tid, NULL) != 0)
+		abort();	/* only a corrupt pthread_t fails */
+	j->running = 0;
+	return 1;
+}
+
+/* The snapshot loader: read_snapshot into j->out. */
+static void *
+load_main(void *arg)
+{
+	struct job *j = arg;
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((j->rc = read_snapshot(j->cfg, j->path, j->out)) == -1)
+		snprintf(j->err, sizeof(j->err), "%s", error_last());
+	j->seconds = elapsed(&t0);
+	return NULL;
+}
+
+/* The index writer: rindex_prepare of j->in to j->path. */
+static void *
+index_main(void *arg)
+{
+	struct job *j = arg;
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((j->pi = rindex_prepare(j->path, j->in)) == NULL) {
+		j->rc = -1;
+		snprintf(j->err, sizeof(j->err), "%s", error_last());
+	}
+	j->seconds = elapsed(&t0);
+	return NULL;
+}
+
+/*
+ * Start loading the snapshot into r->or while the export is read, if
+ * there is one.  Nothing to report: when no thread starts, stage_diff
+ * reads it itself.
+ */
+static void
+load_start(struct run *r)
+{
+	struct job *j = &r->load;
+
+	if (!snapshot_path(r->cfg->state_dir, j->path, sizeof(j->path)))
+		return;
+	j->cfg = r->cfg;
+	j->out = &r->or;
+	(void)job_start(j, load_main);
+}
+
+/*
  * Stage read: tonight's export into r->nr, rejects into the run's
  * rejects file (kept only when complete), then the sanity gate on the
  * share of rejected records.
@@ -224,6 +361,7 @@ stage_read(struct run *r, int keep_rejects)
 		error_sys("tmpfile");
 		return fail(r, ST_READ);
 	}
+	load_start(r);
 	rc = read_export(cfg, &r->nr, &r->rj);
 	if (rc == 0)
 		rc = screen_export(r);
@@ -273,31 +411,21 @@ stage_read(struct run *r, int keep_rejects)
 }
 
 /*
- * Read the snapshot at path into or: from its companion index when that
- * belongs to it, else by parsing the XML.  Returns 0 or -1.
+ * Start writing the index of tonight's roster (the snapshot to be)
+ * while the file is written and delivered; write_index finishes it at
+ * the commit.  r->nr is only read from here on.  Nothing to report:
+ * when no thread starts, write_index does all of it.
  */
-static int
-read_snapshot(const struct config *cfg, const char *path, struct roster *or)
+static void
+index_start(struct run *r)
 {
-	char idx[PATH_MAX];
-	unsigned char digest[32];
-	int rc;
+	struct job *j = &r->index;
 
-	if (snapshot_digest(cfg->state_dir, digest) == -1 ||
-	    path_fmt(idx, sizeof(idx), "%s/snapshot.idx", cfg->state_dir)
-	    == -1)
-		return -1;
-	if ((rc = rindex_read(idx, or, digest)) <= 0) {
-		if (rc == 0)
-			log_debug("snapshot read from its index %s", idx);
-		return rc;
-	}
-	log_debug("snapshot index missing or stale: parsing %s", path);
-	if ((rc = ims_read_snapshot(path, or)) <= 0)
-		return rc;
-	log_debug("%s: not in the shape sisfeed writes: the general reader",
-	    path);
-	return ims_read(path, or, NULL);
+	if (path_fmt(j->path, sizeof(j->path), "%s/snapshot.idx",
+	    r->cfg->state_dir) == -1)
+		return;
+	j->in = &r->nr;
+	(void)job_start(j, index_main);
 }
 
 /*
@@ -326,13 +454,27 @@ static int
 stage_diff(struct run *r)
 {
 	char path[PATH_MAX];
+	int rc;
 
 	stage_begin(r);
 	r->have_snapshot = snapshot_path(r->cfg->state_dir, path, sizeof(path));
 	if (!r->have_snapshot && snapshot_lost(r) == -1)
 		return fail(r, ST_DIFF);
 	/* The reader's message names the snapshot's path already. */
-	if (r->have_snapshot && read_snapshot(r->cfg, path, &r->or) == -1) {
+	if (job_join(&r->load)) {
+		log_debug("snapshot loaded beside the read in %.3f s",
+		    r->load.seconds);
+		if (r->load.rc == -1)
+			error_set("%s", r->load.err);
+		else if (!r->have_snapshot) {
+			/* gone meanwhile: cannot happen under the lock */
+			roster_free(&r->or);
+			roster_init(&r->or);
+		}
+		rc = r->load.rc;
+	} else
+		rc = r->have_snapshot ? read_snapshot(r->cfg, path, &r->or) : 0;
+	if (r->have_snapshot && rc == -1) {
 		error_prefix("the snapshot cannot be read ('sisfeed restore' "
 		    "puts back the newest good one from history/): ");
 		return fail(r, ST_DIFF);
@@ -899,6 +1041,7 @@ stage_write(struct run *r)
 	    cfg->state_dir, r->rep.run_id) == -1)
 		return fail(r, ST_WRITE);
 	ims_options_of(cfg, &o, 0);
+	index_start(r);
 	if (ims_write_full(r->full_tmp, &r->nr, &o) == -1)
 		return fail(r, ST_WRITE);
 	if (cfg->output.cumulative) {
@@ -964,13 +1107,31 @@ write_index(struct run *r)
 {
 	char idx[PATH_MAX];
 	unsigned char digest[32];
-
+	struct rindex_pending *pi = NULL;
 	struct timespec t0;
+	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (snapshot_digest(r->cfg->state_dir, digest) == -1 ||
-	    path_fmt(idx, sizeof(idx), "%s/snapshot.idx", r->cfg->state_dir)
-	    == -1 || rindex_write(idx, &r->nr, digest) == -1)
+	if (job_join(&r->index)) {
+		if ((pi = r->index.pi) == NULL) {
+			log_warn("snapshot index: %s", r->index.err);
+			return;
+		}
+		r->index.pi = NULL;
+		log_debug("snapshot index payload written beside the write "
+		    "in %.3f s", r->index.seconds);
+	}
+	if (snapshot_digest(r->cfg->state_dir, digest) == -1) {
+		rindex_discard(pi);
+		log_warn("snapshot index: %s", error_last());
+		return;
+	}
+	if (pi != NULL)
+		rc = rindex_finish(pi, digest);
+	else if ((rc = path_fmt(idx, sizeof(idx), "%s/snapshot.idx",
+	    r->cfg->state_dir)) == 0)
+		rc = rindex_write(idx, &r->nr, digest);
+	if (rc == -1)
 		log_warn("snapshot index: %s", error_last());
 	log_debug("snapshot index written in %.3f s", elapsed(&t0));
 }
@@ -1176,6 +1337,10 @@ remove_outgoing(struct run *r)
 static void
 run_free(struct run *r)
 {
+	/* the jobs first: they use the rosters */
+	(void)job_join(&r->load);
+	(void)job_join(&r->index);
+	rindex_discard(r->index.pi);
 	if (r->rj.fp != NULL)
 		fclose(r->rj.fp);
 	if (r->rejects_tmp[0] != '\0')

@@ -92,7 +92,7 @@ struct slot {
 	size_t		 outcap, outlen;
 	uLong		 crc;		/* crc32 of in[0..inlen) */
 	int		 last;		/* ends the deflate stream */
-	int		 err;		/* SL_FAILED: errno, 0 for zlib */
+	int		 err;		/* SL_FAILED: errno, 0: the engine */
 	enum slot_state	 state;
 };
 
@@ -279,6 +279,8 @@ gz_start(struct sink *s)
 	if (g->nw < g->want)
 		log_warn("%s: gzip: started %d of %d compressing threads",
 		    s->path, g->nw, g->want);
+	log_debug("%s: gzip by %s on %d threads", s->path, zchunk_engine(),
+	    g->nw > 0 ? g->nw : 1);
 }
 
 /* Stop and join the workers, free everything.  NULL is fine. */

@@ -53,39 +53,71 @@ struct rgroup {
 	uint32_t	pad;
 };
 
-/* The blob under construction: every distinct pointer stored once. */
-struct blob {
+/*
+ * The payload on its way to the file through a 1 MiB buffer, checksummed
+ * as it goes; the strings are written as they are met (no copy of them
+ * all in memory), each string's offset being the bytes written since
+ * the blob began.
+ */
+#define WBUF_SIZE	(1024 * 1024)
+struct wbuf {
+	int		 fd;
+	const char	*path;
 	char		*v;
-	size_t		 len, cap;
-	int		 overflow;
+	size_t		 len;
+	uint64_t	 blob;		/* strings written so far */
+	uint32_t	 crc;
+	int		 overflow;	/* a string past 4 GiB */
 };
 
-static uint32_t
-blob_add(struct blob *b, const char *s)
+/* Write out the buffer.  0 or -1. */
+static int
+wbuf_flush(struct wbuf *w)
 {
-	size_t n = strlen(s) + 1, off = b->len;
+	w->crc = crc_update(w->crc, w->v, w->len);
+	if (fd_write(w->fd, w->v, w->len) == -1)
+		return error_sys("%s", w->path);
+	w->len = 0;
+	return 0;
+}
+
+/* Write n bytes of p.  0 or -1. */
+static int
+wbuf_put(struct wbuf *w, const void *p, size_t n)
+{
+	if (w->len + n > WBUF_SIZE) {
+		if (wbuf_flush(w) == -1)
+			return -1;
+		if (n > WBUF_SIZE) {
+			w->crc = crc_update(w->crc, p, n);
+			if (fd_write(w->fd, p, n) == -1)
+				return error_sys("%s", w->path);
+			return 0;
+		}
+	}
+	memcpy(w->v + w->len, p, n);
+	w->len += n;
+	return 0;
+}
+
+/* Add s to the blob: its offset (0, the blob's first byte, for "").
+ * Out of room sets overflow; a write error sets *err. */
+static uint32_t
+wbuf_str(struct wbuf *w, const char *s, int *err)
+{
+	size_t n;
+	uint64_t off = w->blob;
 
 	if (s[0] == '\0')
 		return 0;
-	if (b->len + n > UINT32_MAX) {
-		b->overflow = 1;
+	n = strlen(s) + 1;
+	if (off + n > UINT32_MAX) {
+		w->overflow = 1;
 		return 0;
 	}
-	if (b->len + n > b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 1 << 20;
-		char *nv;
-
-		while (ncap < b->len + n)
-			ncap *= 2;
-		if ((nv = realloc(b->v, ncap)) == NULL) {
-			b->overflow = 1;
-			return 0;
-		}
-		b->v = nv;
-		b->cap = ncap;
-	}
-	memcpy(b->v + b->len, s, n);
-	b->len += n;
+	if (wbuf_put(w, s, n) == -1)
+		*err = 1;
+	w->blob += n;
 	return (uint32_t)off;
 }
 
@@ -101,133 +133,204 @@ write_all(int fd, const void *p, size_t n, uint32_t *crc, const char *path)
 	return 0;
 }
 
+/*
+ * Write r's strings as the blob through w, and the person and group
+ * records that point into it into *pp and *gp (allocated here).  0 or
+ * -1.
+ */
 static int
-build(const struct roster *r, struct blob *b, struct rperson **pp,
+build(const struct roster *r, struct wbuf *w, struct rperson **pp,
     struct rgroup **gp)
 {
 	struct rperson *p;
 	struct rgroup *g;
 	size_t i;
+	int err = 0;
 
-	memset(b, 0, sizeof(*b));
-	if ((b->v = malloc(1 << 20)) == NULL)
-		return error_sys("rindex");
-	b->cap = 1 << 20;
-	b->v[0] = '\0';	/* offset 0 is every empty string */
-	b->len = 1;
 	p = calloc(r->npersons ? r->npersons : 1, sizeof(*p));
 	g = calloc(r->ngroups ? r->ngroups : 1, sizeof(*g));
-	if (p == NULL || g == NULL) {
-		free(p);
-		free(g);
+	*pp = p;
+	*gp = g;
+	if (p == NULL || g == NULL)
 		return error_sys("rindex");
-	}
-	for (i = 0; i < r->npersons; i++) {
+	if (wbuf_put(w, "", 1) == -1)	/* offset 0 is every empty string */
+		return -1;
+	w->blob = 1;
+	for (i = 0; i < r->npersons && !err; i++) {
 		const struct person *s = &r->persons[i];
 
-		p[i].s[0] = blob_add(b, s->id);
-		p[i].s[1] = blob_add(b, s->userid);
-		p[i].s[2] = blob_add(b, s->given);
-		p[i].s[3] = blob_add(b, s->family);
-		p[i].s[4] = blob_add(b, s->email);
-		p[i].s[5] = blob_add(b, s->role);
-		p[i].s[6] = blob_add(b, s->nin);
+		p[i].s[0] = wbuf_str(w, s->id, &err);
+		p[i].s[1] = wbuf_str(w, s->userid, &err);
+		p[i].s[2] = wbuf_str(w, s->given, &err);
+		p[i].s[3] = wbuf_str(w, s->family, &err);
+		p[i].s[4] = wbuf_str(w, s->email, &err);
+		p[i].s[5] = wbuf_str(w, s->role, &err);
+		p[i].s[6] = wbuf_str(w, s->nin, &err);
 		p[i].line = s->line;
 		p[i].active = s->active;
 	}
-	for (i = 0; i < r->ngroups; i++) {
+	for (i = 0; i < r->ngroups && !err; i++) {
 		const struct group *s = &r->groups[i];
 
-		g[i].s[0] = blob_add(b, s->id);
-		g[i].s[1] = blob_add(b, s->type);
-		g[i].s[2] = blob_add(b, s->shortname);
-		g[i].s[3] = blob_add(b, s->longname);
-		g[i].s[4] = blob_add(b, s->parent);
-		g[i].s[5] = blob_add(b, s->term);
-		g[i].s[6] = blob_add(b, s->begin);
-		g[i].s[7] = blob_add(b, s->end);
-		g[i].s[8] = blob_add(b, s->orgname);
-		g[i].s[9] = blob_add(b, s->orgunit);
+		g[i].s[0] = wbuf_str(w, s->id, &err);
+		g[i].s[1] = wbuf_str(w, s->type, &err);
+		g[i].s[2] = wbuf_str(w, s->shortname, &err);
+		g[i].s[3] = wbuf_str(w, s->longname, &err);
+		g[i].s[4] = wbuf_str(w, s->parent, &err);
+		g[i].s[5] = wbuf_str(w, s->term, &err);
+		g[i].s[6] = wbuf_str(w, s->begin, &err);
+		g[i].s[7] = wbuf_str(w, s->end, &err);
+		g[i].s[8] = wbuf_str(w, s->orgname, &err);
+		g[i].s[9] = wbuf_str(w, s->orgunit, &err);
 		g[i].line = s->line;
 	}
-	*pp = p;
-	*gp = g;
-	if (b->overflow)
+	if (err)
+		return -1;
+	if (w->overflow)
 		return error_set("rindex: strings exceed 4 GiB");
 	return 0;
 }
 
+/* An index whose payload is written and whose header waits for the
+ * identity of the snapshot it will belong to. */
+struct rindex_pending {
+	char			 path[PATH_MAX];
+	char			 tmp[PATH_MAX];
+	int			 fd;
+	struct rindex_header	 h;
+};
+
+/*
+ * Write the payload of the sealed roster r's index to path's temporary
+ * name (path.tmp, mode 0600), with a placeholder header.  r is only
+ * read, so another thread may write the roster out meanwhile.  Returns
+ * the pending index for rindex_finish or rindex_discard, or NULL with
+ * the error set and no file left behind.
+ */
+struct rindex_pending *
+rindex_prepare(const char *path, const struct roster *r)
+{
+	struct rindex_pending *pi;
+	struct wbuf w;
+	struct rperson *p = NULL;
+	struct rgroup *g = NULL;
+	int ok = 0;
+
+	memset(&w, 0, sizeof(w));
+	if ((pi = calloc(1, sizeof(*pi))) == NULL) {
+		error_sys("rindex");
+		return NULL;
+	}
+	pi->fd = -1;
+	if (path_fmt(pi->path, sizeof(pi->path), "%s", path) == -1 ||
+	    path_fmt(pi->tmp, sizeof(pi->tmp), "%s.tmp", path) == -1)
+		goto out;
+	if ((w.v = malloc(WBUF_SIZE)) == NULL) {
+		error_sys("rindex");
+		goto out;
+	}
+	if ((pi->fd = open(pi->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1) {
+		error_sys("%s", pi->tmp);
+		goto out;
+	}
+	w.fd = pi->fd;
+	w.path = pi->tmp;
+	w.crc = (uint32_t)crc32(0, Z_NULL, 0);
+	memcpy(pi->h.magic, RINDEX_MAGIC, sizeof(pi->h.magic));
+	pi->h.datetime = (int64_t)r->datetime;
+	pi->h.npersons = r->npersons;
+	pi->h.ngroups = r->ngroups;
+	pi->h.nmembers = r->nmembers;
+	pi->h.recsize = sizeof(struct membership);
+	/* header first as a placeholder, then the payload; the CRC and the
+	 * snapshot's identity go into the header at the end */
+	if (write_all(pi->fd, &pi->h, sizeof(pi->h), NULL, pi->tmp) == -1 ||
+	    build(r, &w, &p, &g) == -1)
+		goto out;
+	pi->h.strbytes = w.blob;
+	if (wbuf_put(&w, p, r->npersons * sizeof(*p)) == -1 ||
+	    wbuf_put(&w, g, r->ngroups * sizeof(*g)) == -1 ||
+	    wbuf_put(&w, r->members, r->nmembers * sizeof(*r->members))
+	    == -1 || wbuf_flush(&w) == -1)
+		goto out;
+	pi->h.crc = w.crc;
+	ok = 1;
+out:
+	free(w.v);
+	free(p);
+	free(g);
+	if (!ok) {
+		rindex_discard(pi);
+		return NULL;
+	}
+	return pi;
+}
+
+/*
+ * Give the pending index pi the identity of its snapshot (digest, see
+ * snapshot_digest) and put it in place under its path (rename; not
+ * fsync'd: the index is a cache, and a crash that leaves it short or
+ * torn fails the size and CRC checks of rindex_read, so the next run
+ * parses the snapshot instead).  Frees pi.  0, or -1 with the error set
+ * and no file left behind.
+ */
+int
+rindex_finish(struct rindex_pending *pi, const unsigned char digest[32])
+{
+	int rc = -1;
+
+	memcpy(pi->h.snapshot, digest, sizeof(pi->h.snapshot));
+	if (pwrite(pi->fd, &pi->h, sizeof(pi->h), 0) !=
+	    (ssize_t)sizeof(pi->h)) {
+		error_sys("%s", pi->tmp);
+		goto out;
+	}
+	if (close(pi->fd) == -1) {
+		pi->fd = -1;
+		error_sys("%s", pi->tmp);
+		goto out;
+	}
+	pi->fd = -1;
+	if (rename(pi->tmp, pi->path) == -1) {
+		error_sys("%s", pi->path);
+		goto out;
+	}
+	pi->tmp[0] = '\0';
+	rc = 0;
+out:
+	rindex_discard(pi);
+	return rc;
+}
+
+/* Drop a pending index: its temporary file removed, pi freed.  NULL is
+ * fine. */
+void
+rindex_discard(struct rindex_pending *pi)
+{
+	if (pi == NULL)
+		return;
+	if (pi->fd != -1)
+		close(pi->fd);
+	if (pi->tmp[0] != '\0')
+		unlink(pi->tmp);
+	free(pi);
+}
+
 /*
  * Write the roster r (sealed) as the index of the snapshot whose
- * identity is digest, atomically (temporary name, rename; not fsync'd:
- * see below), mode 0600.  Returns 0, or -1 (error set; no file left behind).
+ * identity is digest: rindex_prepare, then rindex_finish.  Returns 0,
+ * or -1 (error set; no file left behind).
  */
 int
 rindex_write(const char *path, const struct roster *r,
     const unsigned char digest[32])
 {
-	struct rindex_header h;
-	struct blob b;
-	struct rperson *p = NULL;
-	struct rgroup *g = NULL;
-	char tmp[PATH_MAX];
-	uint32_t crc = (uint32_t)crc32(0, Z_NULL, 0);
-	int fd = -1, rc = -1;
+	struct rindex_pending *pi;
 
-	if (path_fmt(tmp, sizeof(tmp), "%s.tmp", path) == -1)
+	if ((pi = rindex_prepare(path, r)) == NULL)
 		return -1;
-	if (build(r, &b, &p, &g) == -1)
-		goto out;
-	memset(&h, 0, sizeof(h));
-	memcpy(h.magic, RINDEX_MAGIC, sizeof(h.magic));
-	memcpy(h.snapshot, digest, sizeof(h.snapshot));
-	h.datetime = (int64_t)r->datetime;
-	h.npersons = r->npersons;
-	h.ngroups = r->ngroups;
-	h.nmembers = r->nmembers;
-	h.strbytes = b.len;
-	h.recsize = sizeof(struct membership);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600))
-	    == -1) {
-		error_sys("%s", tmp);
-		goto out;
-	}
-	/* header first as a placeholder, then the payload, then the CRC */
-	if (write_all(fd, &h, sizeof(h), NULL, tmp) == -1 ||
-	    write_all(fd, b.v, b.len, &crc, tmp) == -1 ||
-	    write_all(fd, p, r->npersons * sizeof(*p), &crc, tmp) == -1 ||
-	    write_all(fd, g, r->ngroups * sizeof(*g), &crc, tmp) == -1 ||
-	    write_all(fd, r->members, r->nmembers * sizeof(*r->members),
-	    &crc, tmp) == -1)
-		goto out;
-	h.crc = crc;
-	/* No fsync: the index is a cache.  A crash may leave it short or
-	 * torn, which the size and CRC checks of rindex_read catch, and
-	 * the next run parses the snapshot instead. */
-	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
-		error_sys("%s", tmp);
-		goto out;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		error_sys("%s", tmp);
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1) {
-		error_sys("%s", path);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd != -1)
-		close(fd);
-	if (rc == -1)
-		unlink(tmp);
-	free(b.v);
-	free(p);
-	free(g);
-	return rc;
+	return rindex_finish(pi, digest);
 }
 
 static int

@@ -925,22 +925,30 @@ struct msorted {
 
 /*
  * Sort the words v[0..n) stably by bits lo..lo+bits (LSD radix: the
- * lower bits keep the order they had).  *vp may be swapped for the
- * other buffer.  0 or -1.
+ * lower bits keep the order they had).  The second buffer is scratch
+ * (n words, left undefined) when given, else allocated; *vp may be
+ * swapped for an allocated one, never for scratch.  0 or -1.
  */
 static int
-radix_sort_packed(uint64_t **vp, size_t n, unsigned lo, unsigned bits)
+radix_sort_packed(uint64_t **vp, size_t n, unsigned lo, unsigned bits,
+    uint64_t *scratch)
 {
 	size_t (*count)[1 << MKEY_DIGIT];
 	uint64_t *a = *vp, *b, *t;
-	void *buf;
+	void *buf = NULL;
 	size_t d, i, passes = (bits + MKEY_DIGIT - 1) / MKEY_DIGIT;
 	const size_t mask = ((size_t)1 << MKEY_DIGIT) - 1;
 	unsigned shift;
 
-	if (radix_alloc(&count, &buf, n, sizeof(*b)) == -1)
-		return -1;
-	b = buf;
+	if (scratch != NULL) {
+		if ((count = calloc(MKEY_PASSES, sizeof(*count))) == NULL)
+			return error_sys("roster");
+		b = scratch;
+	} else {
+		if (radix_alloc(&count, &buf, n, sizeof(*b)) == -1)
+			return -1;
+		b = buf;
+	}
 	for (i = 0; i < n; i++)
 		for (d = 0; d < passes; d++)
 			count[d][(a[i] >> (lo + d * MKEY_DIGIT)) & mask]++;
@@ -955,7 +963,11 @@ radix_sort_packed(uint64_t **vp, size_t n, unsigned lo, unsigned bits)
 		a = b;
 		b = t;
 	}
-	free(b);
+	if (a == scratch) {
+		memcpy(b, a, n * sizeof(*a));
+		a = b;
+	} else if (b != scratch)
+		free(b);
 	free(count);
 	*vp = a;
 	return 0;
@@ -969,9 +981,18 @@ member_key(const struct membership *m, unsigned pbits)
 	    (uint64_t)m->person << MKEY_ROLEBITS | (m->role & 0xf);
 }
 
-/* Sort r's memberships into s (keybits and posbits set).  0 or -1. */
+/*
+ * Sort r's memberships into s (keybits and posbits set).  The packed
+ * layout sorts with r->members as its second buffer (the sorted copy
+ * holds all the sort needs, so the caller rewrites r->members from it;
+ * 80 MB of fresh memory fewer at ten million), so r->members is
+ * undefined after it.  0 or -1.
+ */
+_Static_assert(sizeof(struct membership) >= sizeof(uint64_t),
+    "a membership holds a sort word");
+
 static int
-msorted_sort(struct msorted *s, const struct roster *r)
+msorted_sort(struct msorted *s, struct roster *r)
 {
 	unsigned pbits = s->pbits;
 	size_t i, n = r->nmembers;
@@ -989,7 +1010,7 @@ msorted_sort(struct msorted *s, const struct roster *r)
 			    != 0) << (i % 64);
 		}
 		return radix_sort_packed(&s->packed, n, s->posbits,
-		    s->keybits);
+		    s->keybits, (uint64_t *)(void *)r->members);
 	}
 	if ((s->wide = malloc(n * sizeof(*s->wide))) == NULL)
 		return error_sys("roster");
