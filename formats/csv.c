@@ -1399,8 +1399,8 @@ static void
 mstate_free(struct mstate *ms)
 {
 	free(ms->lines);
-	free(ms->pk.slot);
-	free(ms->gk.slot);
+	keyindex_free(&ms->pk);
+	keyindex_free(&ms->gk);
 }
 
 static int
@@ -1450,6 +1450,9 @@ read_members(const struct config *cfg, struct roster *r,
 	}
 	if (rc == -1 || member_drain(&ms) == -1)
 		goto fail;
+	/* the key tables are done: not held through the sort's peak */
+	keyindex_free(&ms.pk);
+	keyindex_free(&ms.gk);
 	if (roster_seal_members(r, rj, t.file, ms.lines) == -1)
 		goto fail;
 	mstate_free(&ms);
