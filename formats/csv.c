@@ -22,7 +22,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -66,6 +69,12 @@ struct csv_reader {
 	size_t		 whyfield;	/* and its field, 0-based */
 	struct stat	 st;
 	unsigned char	 cls[256];
+	/* Reading part of a file (csv_split): buf[0]'s offset in the file,
+	 * and where to stop: csv_next ends (returns 0) at the first record
+	 * that starts at or past stop_at, leaving stopped at its offset. */
+	off_t		 abs;
+	off_t		 stop_at;	/* 0: read to the end */
+	off_t		 stopped;	/* -1: not stopped */
 };
 
 /*
@@ -77,6 +86,7 @@ csv_fill(struct csv_reader *cr)
 {
 	ssize_t n;
 
+	cr->abs += (off_t)cr->len;
 	cr->pos = cr->len = 0;
 	for (;;) {
 		if (cr->in != NULL) {
@@ -193,6 +203,7 @@ csv_new(const char *name, char delimiter, size_t bufsz)
 	cr->cls['\r'] = C_CR;
 	cr->cls['\0'] = C_NUL;
 	cr->line = 1;
+	cr->stopped = -1;
 	return cr;
 }
 
@@ -334,6 +345,12 @@ csv_next(struct csv_reader *cr, char ***fieldsp, size_t **lensp)
 					else if (*p == '\n')
 						p++;
 					continue;
+				}
+				if (cr->stop_at != 0 && cr->abs +
+				    (p - cr->buf) >= cr->stop_at) {
+					cr->pos = (size_t)(p - cr->buf);
+					cr->stopped = cr->abs + (p - cr->buf);
+					return 0;
 				}
 				cr->recline = cr->line;
 				st = S_START;
@@ -591,6 +608,8 @@ struct table {
 	size_t			 nhdr;
 	long			 col[MAXCOLS];	/* header index, -1 unmapped */
 	size_t			 records;
+	int			 later;	/* a later part of the file: no
+					 * header of its own */
 	char			**f;	/* the current record */
 	size_t			*l;
 	struct rejects		*rj;
@@ -875,7 +894,7 @@ table_next(struct table *t)
 	int n;
 
 	if ((n = csv_next(t->cr, &t->f, &t->l)) == 0) {
-		if (t->records == 0)
+		if (t->records == 0 && !t->later)
 			return error_set("%s: no data records (header only)",
 			    t->file);
 		return 0;
@@ -1254,25 +1273,36 @@ member_role(const struct config *cfg, const struct table *t,
 	return memo_put(mo, v, table_len(t, MF_ROLE), role_lookup(cfg, v));
 }
 
+/* Room for line n in ms->lines.  0 or -1. */
+static int
+lines_reserve(struct mstate *ms, size_t n)
+{
+	size_t ncap;
+	uint32_t *nl;
+
+	if (n < ms->linecap)
+		return 0;
+	ncap = ms->linecap ? ms->linecap * 2 : 4096;
+	while (ncap <= n)
+		ncap *= 2;
+	if ((nl = reallocarray(ms->lines, ncap, sizeof(*nl))) == NULL)
+		return error_sys("memberships");
+	/* not cleared: every entry is set before it is read */
+	mem_hint_huge(nl, ncap * sizeof(*nl));
+	ms->lines = nl;
+	ms->linecap = ncap;
+	return 0;
+}
+
 /* Add a resolved membership and keep its line.  0 or -1. */
 static int
 member_add(struct mstate *ms, const struct mpend *e, long gi, long pi)
 {
 	struct membership m;
-	size_t n = ms->r->nmembers, ncap;
-	uint32_t *nl;
+	size_t n = ms->r->nmembers;
 
-	if (n >= ms->linecap) {
-		ncap = ms->linecap ? ms->linecap * 2 : 4096;
-		while (ncap <= n)
-			ncap *= 2;
-		if ((nl = reallocarray(ms->lines, ncap, sizeof(*nl))) == NULL)
-			return error_sys("memberships");
-		/* not cleared: every entry is set before it is read */
-		mem_hint_huge(nl, ncap * sizeof(*nl));
-		ms->lines = nl;
-		ms->linecap = ncap;
-	}
+	if (lines_reserve(ms, n) == -1)
+		return -1;
 	memset(&m, 0, sizeof(m));
 	m.group = (uint32_t)gi;
 	m.person = (uint32_t)pi;
@@ -1403,14 +1433,343 @@ mstate_free(struct mstate *ms)
 	keyindex_free(&ms->gk);
 }
 
+/*
+ * The records of a memberships table t into ms, up to the end of the
+ * file or of t's part of it.  0 or -1.
+ */
+static int
+members_loop(const struct config *cfg, struct table *t, struct mstate *ms)
+{
+	struct memo smemo = MEMO_INIT, rmemo = MEMO_INIT;
+	int rc, role, active;
+
+	while ((rc = table_next(t)) > 0) {
+		if (rc == 2)
+			continue;
+		rc = 0;
+		role = active = 0;
+		if (table_len(t, MF_GROUP) == 0)
+			rc = table_reject(t, MF_GROUP, "empty key");
+		else if (table_len(t, MF_PERSON) == 0)
+			rc = table_reject(t, MF_PERSON, "empty key");
+		else if ((role = member_role(cfg, t, &rmemo)) == 0)
+			rc = table_reject(t, MF_ROLE,
+			    table_len(t, MF_ROLE) == 0 ?
+			    "missing value" : "unknown role");
+		else if ((active = table_status(t, MF_STATUS, &smemo)) == -1)
+			rc = table_bad_status(t, MF_STATUS);
+		if (rc == 0)
+			rc = member_queue(ms, role, active);
+		if (rc == -1)
+			return -1;
+	}
+	if (rc == -1 || member_drain(ms) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * A big memberships file is read in two parts on two cores: the first
+ * part by the calling thread, the second, from a cut at a line start
+ * in the middle, by a thread of its own, each into its own memberships
+ * and rejects, looking keys up in the same (read-only) key tables.  The
+ * cut is only known to be between two records once the first part's
+ * reader reaches it: if a record (a quoted line break) straddles it,
+ * the second part is thrown away and the first reader reads on to the
+ * end, as if the file had never been cut.  Otherwise the second part's
+ * memberships follow the first's, its line numbers (counted from the
+ * cut) moved by the first part's lines, and its rejects follow the
+ * first's: the result is the one reading the file in one go gives.
+ */
+#define SPLIT_MIN	(64 * 1024 * 1024)	/* bytes of records */
+#define SPLIT_SEARCH	(1024 * 1024)		/* for a line start */
+
+struct mpart {
+	pthread_t		 tid;
+	const struct config	*cfg;
+	struct table		 t;	/* its header is the first part's */
+	struct mstate		 ms;
+	struct roster		 r;	/* only its memberships */
+	struct rejects		 rj;	/* into mem, lines from the cut */
+	char			*mem;
+	size_t			 memlen;
+	off_t			 cut;
+	int			 rc;
+	char			 err[1024];
+};
+
+/* The least size of records worth a second part: SISFEED_CSV_SPLIT
+ * (bytes; the tests set it low to read small files in two parts), else
+ * SPLIT_MIN. */
+static off_t
+split_min(void)
+{
+	const char *v = getenv("SISFEED_CSV_SPLIT");
+	char *end;
+	long long n;
+
+	if (v == NULL || *v == '\0')
+		return SPLIT_MIN;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1)
+		return SPLIT_MIN;
+	return (off_t)n;
+}
+
+/*
+ * Where to cut the file of reader cr (records from `from` on): the
+ * start of the first line with something on it after the middle, or -1
+ * when there is none near it.
+ */
+static off_t
+split_point(const struct csv_reader *cr, off_t from)
+{
+	unsigned char buf[64 * 1024];
+	off_t size = cr->st.st_size, at, end;
+	ssize_t n, i;
+
+	at = from + (size - from) / 2;
+	end = at + SPLIT_SEARCH < size ? at + SPLIT_SEARCH : size;
+	while (at < end) {
+		if ((n = pread(cr->fd, buf, sizeof(buf), at)) <= 0)
+			return -1;
+		for (i = 0; i + 1 < n; i++)
+			if (buf[i] == '\n' && buf[i + 1] != '\n' &&
+			    buf[i + 1] != '\r')
+				return at + i + 1;
+		at += n > 1 ? n - 1 : n;
+	}
+	return -1;
+}
+
+/* The second part's thread: its records into its own state. */
+static void *
+mpart_main(void *arg)
+{
+	struct mpart *p = arg;
+
+	if ((p->rc = members_loop(p->cfg, &p->t, &p->ms)) == -1)
+		snprintf(p->err, sizeof(p->err), "%s", error_last());
+	return NULL;
+}
+
+/* Free what the second part holds (not what it shares). */
+static void
+mpart_free(struct mpart *p)
+{
+	if (p == NULL)
+		return;
+	csv_close(p->t.cr);
+	memset(&p->ms.pk, 0, sizeof(p->ms.pk));	/* the first part's */
+	memset(&p->ms.gk, 0, sizeof(p->ms.gk));
+	free(p->ms.lines);
+	roster_free(&p->r);
+	if (p->rj.fp != NULL)
+		fclose(p->rj.fp);
+	free(p->mem);
+	free(p);
+}
+
+/*
+ * Start reading the second part of t's file on a thread of its own when
+ * the file is big, plain (not converted, not from a zip) and there are
+ * two cores; t's reader then stops at the cut.  The part, or NULL to
+ * read the file in one go (nothing to report: that is always right).
+ */
+static struct mpart *
+mpart_start(const struct config *cfg, struct table *t,
+    const struct mstate *ms)
+{
+	struct csv_reader *cr = t->cr;
+	struct mpart *p;
+	sigset_t all, old;
+	off_t from, cut;
+	int masked, rc;
+
+	if (cr->in != NULL || cr->fd == -1 || !S_ISREG(cr->st.st_mode) ||
+	    sysconf(_SC_NPROCESSORS_ONLN) < 2 || cr->skiplf)
+		return NULL;
+	from = cr->abs + (off_t)cr->pos;
+	if (cr->st.st_size - from < split_min() ||
+	    (cut = split_point(cr, from)) == -1)
+		return NULL;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->cfg = cfg;
+	p->cut = cut;
+	p->t = *t;
+	p->t.later = 1;
+	p->t.records = 0;
+	p->t.rj = &p->rj;
+	p->t.flush = member_drain;
+	p->t.flusharg = &p->ms;
+	if ((p->t.cr = csv_open(t->file, cfg->source.delimiter)) == NULL ||
+	    lseek(p->t.cr->fd, cut, SEEK_SET) != cut ||
+	    (p->rj.fp = open_memstream(&p->mem, &p->memlen)) == NULL) {
+		mpart_free(p);
+		return NULL;
+	}
+	p->t.cr->abs = cut;
+	p->t.cr->started = 1;	/* no byte order mark mid-file */
+	p->t.cr->nhdr = cr->nhdr;
+	roster_init(&p->r);
+	p->ms.r = &p->r;
+	p->ms.t = &p->t;
+	p->ms.pk = ms->pk;
+	p->ms.gk = ms->gk;
+	p->ms.lastg = p->ms.lastp = -1;
+	sigfillset(&all);
+	masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
+	rc = pthread_create(&p->tid, NULL, mpart_main, p);
+	if (masked)
+		(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		mpart_free(p);
+		return NULL;
+	}
+	cr->stop_at = cut;
+	return p;
+}
+
+/*
+ * Where the rest of message s[0..len) starts after its "FILE:LINE"
+ * (as rejects_add and the reader write them), *line set; NULL if it
+ * has not that shape.
+ */
+static const char *
+reline_rest(const char *s, size_t len, const char *file,
+    unsigned long *line)
+{
+	size_t flen = strlen(file);
+	char *end;
+
+	if (len <= flen + 1 || strncmp(s, file, flen) != 0 ||
+	    s[flen] != ':' || s[flen + 1] < '0' || s[flen + 1] > '9')
+		return NULL;
+	*line = strtoul(s + flen + 1, &end, 10);
+	return end;
+}
+
+/* The message s (LINE counted from the cut) with LINE moved by lines,
+ * into out (cut to fit). */
+static void
+reline(char *out, size_t outsz, const char *s, const char *file,
+    unsigned long lines)
+{
+	const char *rest;
+	unsigned long line;
+
+	if ((rest = reline_rest(s, strlen(s), file, &line)) != NULL)
+		snprintf(out, outsz, "%s:%lu%s", file, line + lines, rest);
+	else
+		snprintf(out, outsz, "%s", s);
+}
+
+/*
+ * The second part's rejects after the first part's in rj, each line
+ * number moved by `lines`, and its counts added.  0 or -1.
+ */
+static int
+mpart_rejects(struct mpart *p, struct rejects *rj, const char *file,
+    unsigned long lines)
+{
+	const char *s, *nl, *end, *rest;
+	unsigned long line;
+	int n;
+
+	if (fflush(p->rj.fp) == EOF)
+		return error_sys("rejects");
+	rj->records += p->rj.records;
+	rj->notes += p->rj.notes;
+	rj->dependents += p->rj.dependents;
+	if (p->rj.count > 0 && rj->count == 0)
+		reline(rj->first, sizeof(rj->first), p->rj.first, file, lines);
+	rj->count += p->rj.count;
+	if (rj->fp == NULL || p->mem == NULL)
+		return 0;
+	end = p->mem + p->memlen;
+	for (s = p->mem; s < end; s = nl + 1) {
+		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
+			nl = end;
+		if ((rest = reline_rest(s, (size_t)(nl - s), file, &line))
+		    != NULL)
+			n = fprintf(rj->fp, "%s:%lu%.*s\n", file, line + lines,
+			    (int)(nl - rest), rest);
+		else
+			n = fprintf(rj->fp, "%.*s\n", (int)(nl - s), s);
+		if (n < 0)
+			return error_sys("rejects");
+	}
+	return 0;
+}
+
+/*
+ * Wait for the second part p and join it to the first (ms, t): its
+ * memberships and their lines after the first's, its rejects after
+ * the first's.  If the first part did not end right at the cut, the
+ * second is dropped and the first reader reads on to the end.  Frees
+ * p.  0 or -1.
+ */
+static int
+mpart_join(const struct config *cfg, struct mpart *p, struct table *t,
+    struct mstate *ms, int rc)
+{
+	char msg[sizeof(p->err)];
+	unsigned long lines;
+	size_t i, n;
+
+	if (pthread_join(p->tid, NULL) != 0)
+		abort();	/* only a corrupt pthread_t fails */
+	if (rc == -1)
+		goto fail;
+	if (t->cr->stopped != p->cut) {
+		/* a record straddles the cut: read on in one go */
+		t->cr->stop_at = 0;
+		mpart_free(p);
+		if (t->cr->stopped == -1)
+			return 0;
+		t->cr->stopped = -1;
+		log_debug("%s: a record spans the middle: read in one part",
+		    t->file);
+		return members_loop(cfg, t, ms);
+	}
+	/* the key tables are done: not held through the copy */
+	keyindex_free(&ms->pk);
+	keyindex_free(&ms->gk);
+	lines = t->cr->line - 1;
+	if (p->rc == -1) {
+		/* its rejects up to the failure, as one read would leave */
+		reline(msg, sizeof(msg), p->err, t->file, lines);
+		(void)mpart_rejects(p, t->rj, t->file, lines);
+		error_set("%s", msg);
+		goto fail;
+	}
+	n = ms->r->nmembers;
+	if (lines_reserve(ms, n + p->r.nmembers) == -1)
+		goto fail;
+	for (i = 0; i < p->r.nmembers; i++) {
+		if (roster_add_member(ms->r, &p->r.members[i]) == -1)
+			goto fail;
+		ms->lines[n + i] = p->ms.lines[i] + (uint32_t)lines;
+	}
+	if (mpart_rejects(p, t->rj, t->file, lines) == -1)
+		goto fail;
+	mpart_free(p);
+	return 0;
+fail:
+	mpart_free(p);
+	return -1;
+}
+
 static int
 read_members(const struct config *cfg, struct roster *r,
     struct rejects *rj, time_t *newest)
 {
 	struct table t;
 	struct mstate ms;
-	struct memo smemo = MEMO_INIT, rmemo = MEMO_INIT;
-	int rc, role, active;
+	struct mpart *part;
+	int rc;
 
 	memset(&ms, 0, sizeof(ms));
 	ms.r = r;
@@ -1428,27 +1787,11 @@ read_members(const struct config *cfg, struct roster *r,
 	    keyindex_build(&ms.gk, r->ngroups ? &r->groups[0].id : NULL,
 	    sizeof(struct group), r->ngroups) == -1)
 		goto fail;
-	while ((rc = table_next(&t)) > 0) {
-		if (rc == 2)
-			continue;
-		rc = 0;
-		role = active = 0;
-		if (table_len(&t, MF_GROUP) == 0)
-			rc = table_reject(&t, MF_GROUP, "empty key");
-		else if (table_len(&t, MF_PERSON) == 0)
-			rc = table_reject(&t, MF_PERSON, "empty key");
-		else if ((role = member_role(cfg, &t, &rmemo)) == 0)
-			rc = table_reject(&t, MF_ROLE,
-			    table_len(&t, MF_ROLE) == 0 ?
-			    "missing value" : "unknown role");
-		else if ((active = table_status(&t, MF_STATUS, &smemo)) == -1)
-			rc = table_bad_status(&t, MF_STATUS);
-		if (rc == 0)
-			rc = member_queue(&ms, role, active);
-		if (rc == -1)
-			goto fail;
-	}
-	if (rc == -1 || member_drain(&ms) == -1)
+	part = mpart_start(cfg, &t, &ms);
+	rc = members_loop(cfg, &t, &ms);
+	if (part != NULL)
+		rc = mpart_join(cfg, part, &t, &ms, rc);
+	if (rc == -1)
 		goto fail;
 	/* the key tables are done: not held through the sort's peak */
 	keyindex_free(&ms.pk);

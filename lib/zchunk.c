@@ -3,9 +3,11 @@
  * deflate stream, for the parallel gzip writer (formats/ims_write.c).
  *
  * Each chunk is compressed on its own (no history from the chunk
- * before), at the fastest level; every chunk but the last ends with a
- * sync flush (an empty stored block, so it ends on a byte boundary and
- * the next chunk's blocks can follow), the last with the final block.
+ * before, and nothing left of the engine's work on it: the same chunk
+ * is the same bytes whichever thread did what before), at the fastest
+ * level; every chunk but the last ends with a sync flush (an empty
+ * stored block, so it ends on a byte boundary and the next chunk's
+ * blocks can follow), the last with the final block.
  * Written one after the other between a gzip header and trailer they
  * are one ordinary gzip member, the bytes depending only on the input
  * and its cuts.
@@ -62,11 +64,6 @@ zchunk_new(void)
 		free(zc);
 		return NULL;
 	}
-	isal_deflate_init(&zc->z);
-	zc->z.level = 1;
-	zc->z.level_buf = zc->level_buf;
-	zc->z.level_buf_size = ZCHUNK_LEVEL_BUF;
-	zc->z.flush = SYNC_FLUSH;
 	return zc;
 }
 
@@ -80,38 +77,38 @@ zchunk_free(struct zchunk *zc)
 	free(zc);
 }
 
-/* One pass of the engine over what is left of the chunk: 1 when the
- * chunk is all out, 0 when the output is full, -1 on failure. */
+/*
+ * One chunk by ISA-L's stateless call: the stream is set up afresh for
+ * every chunk (nothing of the chunk before can change the bytes), the
+ * whole chunk in one call, ending in a full flush (a sync flush that
+ * also forgets the history), the last one in the final block.  1 when
+ * done, 0 when the output needs more room, -1 on failure.
+ */
 static int
-zchunk_step(struct zchunk *zc, const unsigned char **in, size_t *inlen,
-    unsigned char **out, size_t *outlen, int last)
+zchunk_engine_run(struct zchunk *zc, const unsigned char *in, size_t n,
+    int last, unsigned char *out, size_t cap, size_t *outlen)
 {
 	struct isal_zstream *z = &zc->z;
-	uint32_t take = *inlen > UINT32_MAX ? UINT32_MAX : (uint32_t)*inlen;
-	uint32_t room = *outlen > UINT32_MAX ? UINT32_MAX : (uint32_t)*outlen;
+	int rc;
 
-	z->next_in = (uint8_t *)(uintptr_t)*in;
-	z->avail_in = take;
-	z->next_out = *out;
-	z->avail_out = room;
-	z->end_of_stream = last && take == *inlen;
-	if (isal_deflate(z) != COMP_OK)
+	if (n > UINT32_MAX || cap > UINT32_MAX)
 		return -1;
-	*in += take - z->avail_in;
-	*inlen -= take - z->avail_in;
-	*out += room - z->avail_out;
-	*outlen -= room - z->avail_out;
-	if (*inlen > 0 || z->avail_out == 0)
+	isal_deflate_stateless_init(z);
+	z->level = 1;
+	z->level_buf = zc->level_buf;
+	z->level_buf_size = ZCHUNK_LEVEL_BUF;
+	z->flush = last ? NO_FLUSH : FULL_FLUSH;
+	z->end_of_stream = last;
+	z->next_in = (uint8_t *)(uintptr_t)in;
+	z->avail_in = (uint32_t)n;
+	z->next_out = out;
+	z->avail_out = (uint32_t)cap;
+	if ((rc = isal_deflate_stateless(z)) == STATELESS_OVERFLOW)
 		return 0;
-	if (last)
-		return z->internal_state.state == ZSTATE_END ? 1 : 0;
+	if (rc != COMP_OK || z->avail_in != 0)
+		return -1;
+	*outlen = cap - z->avail_out;
 	return 1;
-}
-
-static void
-zchunk_reset(struct zchunk *zc)
-{
-	isal_deflate_reset(&zc->z);
 }
 
 #else	/* zlib */
@@ -150,38 +147,31 @@ zchunk_free(struct zchunk *zc)
 	free(zc);
 }
 
-/* One pass of the engine over what is left of the chunk: 1 when the
- * chunk is all out, 0 when the output is full, -1 on failure. */
+/*
+ * One chunk by zlib: reset, then deflate with a sync flush (the last:
+ * finish) in one call over the whole chunk.  1 when done, 0 when the
+ * output needs more room, -1 on failure.
+ */
 static int
-zchunk_step(struct zchunk *zc, const unsigned char **in, size_t *inlen,
-    unsigned char **out, size_t *outlen, int last)
+zchunk_engine_run(struct zchunk *zc, const unsigned char *in, size_t n,
+    int last, unsigned char *out, size_t cap, size_t *outlen)
 {
 	z_stream *z = &zc->z;
-	uInt take = *inlen > UINT32_MAX ? UINT32_MAX : (uInt)*inlen;
-	uInt room = *outlen > UINT32_MAX ? UINT32_MAX : (uInt)*outlen;
-	int rc, fin = last && take == *inlen;
+	int rc;
 
-	z->next_in = (Bytef *)(uintptr_t)*in;
-	z->avail_in = take;
-	z->next_out = *out;
-	z->avail_out = room;
-	rc = deflate(z, fin ? Z_FINISH : take == *inlen ? Z_SYNC_FLUSH :
-	    Z_NO_FLUSH);
+	if (n > UINT32_MAX || cap > UINT32_MAX || deflateReset(z) != Z_OK)
+		return -1;
+	z->next_in = (Bytef *)(uintptr_t)in;
+	z->avail_in = (uInt)n;
+	z->next_out = out;
+	z->avail_out = (uInt)cap;
+	rc = deflate(z, last ? Z_FINISH : Z_SYNC_FLUSH);
 	if (rc == Z_STREAM_ERROR)
 		return -1;
-	*in += take - z->avail_in;
-	*inlen -= take - z->avail_in;
-	*out += room - z->avail_out;
-	*outlen -= room - z->avail_out;
-	if (fin)
-		return rc == Z_STREAM_END ? 1 : 0;
-	return *inlen == 0 && z->avail_out > 0 ? 1 : 0;
-}
-
-static void
-zchunk_reset(struct zchunk *zc)
-{
-	deflateReset(&zc->z);
+	if (last ? rc != Z_STREAM_END : z->avail_in != 0 || z->avail_out == 0)
+		return 0;
+	*outlen = cap - z->avail_out;
+	return 1;
 }
 
 #endif
@@ -206,12 +196,10 @@ int
 zchunk_compress(struct zchunk *zc, const void *in, size_t n, int last,
     unsigned char **out, size_t *cap, size_t *outlen)
 {
-	const unsigned char *ip = in, *ip0;
-	unsigned char *op, *op0, *nb;
-	size_t left = n, room, used, ncap;
-	int rc;
+	unsigned char *nb;
+	size_t ncap;
+	int rc, tries;
 
-	zchunk_reset(zc);
 	if (*cap < zchunk_bound(n)) {
 		ncap = zchunk_bound(n);
 		if ((nb = realloc(*out, ncap)) == NULL)
@@ -219,29 +207,19 @@ zchunk_compress(struct zchunk *zc, const void *in, size_t n, int last,
 		*out = nb;
 		*cap = ncap;
 	}
-	op = *out;
-	room = *cap;
-	for (;;) {
-		ip0 = ip;
-		op0 = op;
-		rc = zchunk_step(zc, &ip, &left, &op, &room, last);
+	/* The bound always holds the chunk; more room is a safety net. */
+	for (tries = 0; tries < 4; tries++) {
+		rc = zchunk_engine_run(zc, in, n, last, *out, *cap, outlen);
 		if (rc == 1)
+			return 0;
+		if (rc == -1)
 			break;
-		if (rc == -1 || (room > 0 && ip == ip0 && op == op0)) {
-			errno = EPROTO;	/* failed, or no progress */
-			return -1;
-		}
-		if (room > 0)
-			continue;
-		used = (size_t)(op - *out);
-		ncap = *cap + *cap / 2;
+		ncap = *cap * 2;
 		if ((nb = realloc(*out, ncap)) == NULL)
 			return -1;
 		*out = nb;
 		*cap = ncap;
-		op = nb + used;
-		room = ncap - used;
 	}
-	*outlen = (size_t)(op - *out);
-	return 0;
+	errno = EPROTO;
+	return -1;
 }

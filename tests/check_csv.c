@@ -1406,6 +1406,150 @@ START_TEST(roster_many)
 }
 END_TEST
 
+/* One read of the files as they are, by the rules of the environment
+ * (SISFEED_CSV_SPLIT), into what a comparison needs. */
+struct readout {
+	int		 rc;
+	char		 err[1024];
+	char		*rejects;
+	size_t		 count, notes, records;
+	char		 first[256];
+	struct membership *m;
+	size_t		 nm;
+};
+
+static void
+read_out(struct readout *o)
+{
+	const char *text;
+	size_t before;
+
+	ck_assert_int_eq(fflush(rejfp), 0);
+	before = rejlen;
+	memset(&rj, 0, sizeof(rj));
+	rj.fp = rejfp;
+	memset(o, 0, sizeof(*o));
+	o->rc = load(NULL, NULL, NULL);
+	snprintf(o->err, sizeof(o->err), "%s", o->rc == -1 ?
+	    error_last() : "");
+	text = rejects();	/* flushed: rejlen is the length */
+	ck_assert_uint_ge(rejlen, before);
+	ck_assert_ptr_nonnull(o->rejects = strndup(text + before,
+	    rejlen - before));
+	o->count = rj.count;
+	o->notes = rj.notes;
+	o->records = rj.records;
+	memcpy(o->first, rj.first, sizeof(o->first));
+	o->nm = r.nmembers;
+	ck_assert_ptr_nonnull(o->m = calloc(o->nm + 1, sizeof(*o->m)));
+	memcpy(o->m, r.members, o->nm * sizeof(*o->m));
+}
+
+/* Where strings a and b first differ. */
+static size_t
+first_diff(const char *a, const char *b)
+{
+	size_t i;
+
+	for (i = 0; a[i] != '\0' && a[i] == b[i]; i++)
+		;
+	return i;
+}
+
+/* The memberships file read in two parts gives what one part gives. */
+static void
+expect_split_same(void)
+{
+	struct readout one, two;
+
+	ck_assert_int_eq(unsetenv("SISFEED_CSV_SPLIT"), 0);
+	read_out(&one);
+	ck_assert_int_eq(setenv("SISFEED_CSV_SPLIT", "1", 1), 0);
+	read_out(&two);
+	ck_assert_int_eq(unsetenv("SISFEED_CSV_SPLIT"), 0);
+	ck_assert_int_eq(two.rc, one.rc);
+	ck_assert_str_eq(two.err, one.err);
+	ck_assert_msg(strcmp(two.rejects, one.rejects) == 0,
+	    "rejects differ at byte %zu: '%.120s' against '%.120s'",
+	    first_diff(two.rejects, one.rejects),
+	    two.rejects + first_diff(two.rejects, one.rejects),
+	    one.rejects + first_diff(two.rejects, one.rejects));
+	ck_assert_uint_eq(two.count, one.count);
+	ck_assert_uint_eq(two.notes, one.notes);
+	ck_assert_uint_eq(two.records, one.records);
+	ck_assert_str_eq(two.first, one.first);
+	if (one.rc == 0) {	/* a failed read's roster is only freed */
+		ck_assert_uint_eq(two.nm, one.nm);
+		ck_assert(memcmp(two.m, one.m, one.nm * sizeof(*one.m)) == 0);
+	}
+	free(one.rejects);
+	free(two.rejects);
+	free(one.m);
+	free(two.m);
+}
+
+/* Write memberships.csv: n rows with rejects, repeats, quoted keys,
+ * CRLF and blank lines spread through it, and, if straddle, one record
+ * whose quoted value runs over many lines across the middle. */
+static void
+write_members(long n, int straddle, int cut_short)
+{
+	FILE *fp;
+	long i, k;
+
+	ck_assert_ptr_nonnull(fp = fopen("memberships.csv", "w"));
+	fputs(MHDR, fp);
+	for (i = 0; i < n; i++) {
+		if (straddle && i == n / 2 - 5) {
+			fputs("g1,p1,1,\"1", fp);
+			for (k = 0; k < 400; k++)
+				fputs("\nyes", fp);
+			fputs("\"\n", fp);
+		}
+		if (i % 97 == 0)
+			fprintf(fp, "g%ld,nobody%ld,1,1\n", i % 40, i);
+		else if (i % 89 == 0)
+			fputs("g2,p2,1,1\n", fp);
+		else if (i % 101 == 0)
+			fprintf(fp, "\"g%ld\",p%ld,1,1\r\n", i % 40, i % 500);
+		else if (i % 113 == 0)
+			fputs("\n", fp);
+		else
+			fprintf(fp, "g%ld,p%ld,%ld,%s\n", i % 40,
+			    (i * 7919) % 500, 1 + i % 2, i % 7 ? "1" : "0");
+	}
+	if (cut_short)
+		fputs("g1,p3,1", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+START_TEST(roster_split_matches_one_part)
+{
+	FILE *fp;
+	long i;
+
+	ck_assert_ptr_nonnull(fp = fopen("persons.csv", "w"));
+	fputs(PHDR, fp);
+	for (i = 0; i < 500; i++)
+		fprintf(fp, "p%ld,u%ld,G,F,,1,Student\n", i, i);
+	ck_assert_int_eq(fclose(fp), 0);
+	ck_assert_ptr_nonnull(fp = fopen("groups.csv", "w"));
+	fputs(GHDR, fp);
+	for (i = 0; i < 40; i++)
+		fprintf(fp, "g%ld,class,Group %ld,,,\n", i, i);
+	ck_assert_int_eq(fclose(fp), 0);
+
+	write_members(20000, 0, 0);	/* cut between two records */
+	expect_split_same();
+	write_members(20000, 1, 0);	/* a record over the cut */
+	expect_split_same();
+	write_members(20000, 0, 1);	/* the second part cut short */
+	expect_split_same();
+	write_members(3, 0, 0);		/* too small to find a cut */
+	expect_split_same();
+}
+END_TEST
+
 static Suite *
 csv_suite(void)
 {
@@ -1466,6 +1610,7 @@ csv_suite(void)
 	tcase_add_test(tc, roster_datetime_mtime);
 	tcase_add_test(tc, roster_datetime_sde);
 	tcase_add_test(tc, roster_many);
+	tcase_add_test(tc, roster_split_matches_one_part);
 	suite_add_tcase(s, tc);
 	return s;
 }
