@@ -6,7 +6,7 @@
  * a BOM, LF line ends, one element per line indented by two spaces,
  * <enterprise> without a namespace or DOCTYPE, and the DTD's order
  * properties, person*, group* (parents before children), membership*.
- * The same roster always gives the same bytes: nothing depends on the
+ * The same roster always gives the same XML: nothing depends on the
  * wall clock, the locale or the environment.
  *
  * Two layers: "render" appends records to a large byte buffer (struct
@@ -14,8 +14,9 @@
  * them into the file, plain or gzip.  Only out_flush() crosses from one
  * to the other.  gzip is one member of 1 MiB chunks compressed in
  * parallel (level 1) by ims_options.threads threads while this thread
- * renders the next ones, then written in order; the bytes do not depend
- * on the thread count (see CHUNK below).
+ * renders the next ones, then written in order; the cuts and the text do
+ * not depend on the thread count (see CHUNK below), and the bytes should
+ * not either (README, Performance: a rare exception measured).
  *
  * Decisions (see also the report of the change that added this file):
  *
@@ -72,8 +73,10 @@
  * (Z_SYNC_FLUSH; the last one Z_FINISH), and the outputs are written in
  * order between one gzip header and one trailer (CRC-32 of the chunks'
  * CRCs combined, ISIZE).  The cuts depend only on the byte stream, so
- * the file is the same bytes whatever the number of threads and
- * however they are scheduled.
+ * every chunk holds the same text whatever the number of threads and
+ * however they are scheduled, and each is compressed on its own
+ * (lib/zchunk.c); the file should be the same bytes too (README,
+ * Performance: a rare exception measured, the content the same).
  */
 #define CHUNK		(1024 * 1024)	/* XML bytes per deflate chunk */
 #define OUT_FLUSH	CHUNK		/* render this much, then sink it */
