@@ -11,6 +11,7 @@
 #ifndef SISFEED_H
 #define SISFEED_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -102,6 +103,11 @@ int	 file_copy_atomic(const char *src, const char *dst, mode_t mode,
  * same as zlib's crc32(), folded by carry-less multiplication where the
  * CPU can.  Never fails. */
 uint32_t crc_update(uint32_t crc, const void *p, size_t n);
+
+/* lib/thread.c: start fn(arg) on a new thread (*tid) with every signal
+ * blocked in it, so signals stay with the main thread.  0, or
+ * pthread_create's error number. */
+int	 thread_start(pthread_t *tid, void *(*fn)(void *), void *arg);
 
 /* lib/zchunk.c: raw deflate (fastest level) of chunks compressed
  * independently that, written in order, make one deflate stream: every

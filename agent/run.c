@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,22 +245,15 @@ read_snapshot(const struct config *cfg, const char *path, struct roster *or)
 }
 
 /*
- * Run fn(j) on a thread of its own with every signal blocked (signals
- * stay with the main thread).  0, or -1 when no thread could be made:
- * the caller then does the work itself.
+ * Run fn(j) on a thread of its own (thread_start).  0, or -1 when no
+ * thread could be made: the caller then does the work itself.
  */
 static int
 job_start(struct job *j, void *(*fn)(void *))
 {
-	sigset_t all, old;
-	int masked, rc;
+	int rc;
 
-	sigfillset(&all);
-	masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
-	rc = pthread_create(&j->tid, NULL, fn, j);
-	if (masked)
-		(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
+	if ((rc = thread_start(&j->tid, fn, j)) != 0) {
 		log_debug("no second thread (%s): working in one",
 		    strerror(rc));
 		return -1;

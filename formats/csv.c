@@ -23,7 +23,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1583,9 +1582,7 @@ mpart_start(const struct config *cfg, struct table *t,
 {
 	struct csv_reader *cr = t->cr;
 	struct mpart *p;
-	sigset_t all, old;
 	off_t from, cut;
-	int masked, rc;
 
 	if (cr->in != NULL || cr->fd == -1 || !S_ISREG(cr->st.st_mode) ||
 	    sysconf(_SC_NPROCESSORS_ONLN) < 2 || cr->skiplf)
@@ -1619,12 +1616,7 @@ mpart_start(const struct config *cfg, struct table *t,
 	p->ms.pk = ms->pk;
 	p->ms.gk = ms->gk;
 	p->ms.lastg = p->ms.lastp = -1;
-	sigfillset(&all);
-	masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
-	rc = pthread_create(&p->tid, NULL, mpart_main, p);
-	if (masked)
-		(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
+	if (thread_start(&p->tid, mpart_main, p) != 0) {
 		mpart_free(p);
 		return NULL;
 	}

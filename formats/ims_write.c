@@ -53,7 +53,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -254,8 +253,7 @@ static void
 gz_start(struct sink *s)
 {
 	struct gz *g = s->gz;
-	sigset_t all, old;
-	int i, masked;
+	int i;
 
 	g->started = 1;
 	if (g->want < 2)
@@ -265,20 +263,15 @@ gz_start(struct sink *s)
 		    "inline", s->path);
 		return;
 	}
-	sigfillset(&all);
-	masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
 	for (i = 0; i < g->want; i++) {
 		g->w[i].gz = g;
 		if ((g->w[i].z = zchunk_new()) == NULL)
 			break;
-		if (pthread_create(&g->w[i].tid, NULL, gz_worker,
-		    &g->w[i]) != 0)
+		if (thread_start(&g->w[i].tid, gz_worker, &g->w[i]) != 0)
 			break;
 		g->w[i].running = 1;
 		g->nw++;
 	}
-	if (masked)
-		must(pthread_sigmask(SIG_SETMASK, &old, NULL));
 	if (g->nw < g->want)
 		log_warn("%s: gzip: started %d of %d compressing threads",
 		    s->path, g->nw, g->want);
