@@ -15,8 +15,8 @@
  * to the other.  gzip is one member of 1 MiB chunks compressed in
  * parallel (level 1) by ims_options.threads threads while this thread
  * renders the next ones, then written in order; the cuts and the text do
- * not depend on the thread count (see CHUNK below), and the bytes should
- * not either (README, Performance: a rare exception measured).
+ * not depend on the thread count (see CHUNK below), nor do the bytes but
+ * for ISA-L's own rare variation (README, Performance).
  *
  * Decisions (see also the report of the change that added this file):
  *
@@ -74,8 +74,9 @@
  * CRCs combined, ISIZE).  The cuts depend only on the byte stream, so
  * every chunk holds the same text whatever the number of threads and
  * however they are scheduled, and each is compressed on its own
- * (lib/zchunk.c); the file should be the same bytes too (README,
- * Performance: a rare exception measured, the content the same).
+ * (lib/zchunk.c); so the file is the same bytes too, but for ISA-L's
+ * own rare variation from one process to the next (README,
+ * Performance; the content is the same).
  */
 #define CHUNK		(1024 * 1024)	/* XML bytes per deflate chunk */
 #define OUT_FLUSH	CHUNK		/* render this much, then sink it */

@@ -10,7 +10,10 @@
  * blocks can follow), the last with the final block.
  * Written one after the other between a gzip header and trailer they
  * are one ordinary gzip member, the bytes depending only on the input
- * and its cuts.
+ * and its cuts -- with zlib.  ISA-L 2.30 compresses a chunk now and then
+ * a byte differently from one process to the next (about one run in 15
+ * at a night's size, gone with address space randomisation off), the
+ * text inside the same: its output follows where memory lies.
  *
  * Two engines, chosen when sisfeed is built:
  *   - ISA-L's igzip (libisal), level 1, when pkg-config finds it.  On
