@@ -48,36 +48,20 @@ struct zchunk {
 #ifdef HAVE_ISAL
 #define ZCHUNK_LEVEL_BUF	ISAL_DEF_LVL1_DEFAULT
 
-/* The engine's name, for -v and the tests.  Never fails. */
-const char *
-zchunk_engine(void)
+#define ZCHUNK_ENGINE		"isa-l"
+
+/* Set up zc's engine.  0, or -1 with errno set. */
+static int
+zchunk_engine_init(struct zchunk *zc)
 {
-	return "isa-l";
+	return (zc->level_buf = malloc(ZCHUNK_LEVEL_BUF)) == NULL ? -1 : 0;
 }
 
-/* A compressor for one thread.  NULL (errno set) when out of memory. */
-struct zchunk *
-zchunk_new(void)
+/* Release what zchunk_engine_init took. */
+static void
+zchunk_engine_end(struct zchunk *zc)
 {
-	struct zchunk *zc;
-
-	if ((zc = calloc(1, sizeof(*zc))) == NULL)
-		return NULL;
-	if ((zc->level_buf = malloc(ZCHUNK_LEVEL_BUF)) == NULL) {
-		free(zc);
-		return NULL;
-	}
-	return zc;
-}
-
-/* Free a compressor.  NULL is fine. */
-void
-zchunk_free(struct zchunk *zc)
-{
-	if (zc == NULL)
-		return;
 	free(zc->level_buf);
-	free(zc);
 }
 
 /*
@@ -116,38 +100,25 @@ zchunk_engine_run(struct zchunk *zc, const unsigned char *in, size_t n,
 
 #else	/* zlib */
 
-/* The engine's name, for -v and the tests.  Never fails. */
-const char *
-zchunk_engine(void)
-{
-	return "zlib";
-}
+#define ZCHUNK_ENGINE		"zlib"
 
-/* A compressor for one thread.  NULL (errno set) when out of memory. */
-struct zchunk *
-zchunk_new(void)
+/* Set up zc's engine.  0, or -1 with errno set. */
+static int
+zchunk_engine_init(struct zchunk *zc)
 {
-	struct zchunk *zc;
-
-	if ((zc = calloc(1, sizeof(*zc))) == NULL)
-		return NULL;
 	if (deflateInit2(&zc->z, 1, Z_DEFLATED, -15, 8,
 	    Z_DEFAULT_STRATEGY) != Z_OK) {
-		free(zc);
 		errno = ENOMEM;
-		return NULL;
+		return -1;
 	}
-	return zc;
+	return 0;
 }
 
-/* Free a compressor.  NULL is fine. */
-void
-zchunk_free(struct zchunk *zc)
+/* Release what zchunk_engine_init took. */
+static void
+zchunk_engine_end(struct zchunk *zc)
 {
-	if (zc == NULL)
-		return;
 	deflateEnd(&zc->z);
-	free(zc);
 }
 
 /*
@@ -178,6 +149,38 @@ zchunk_engine_run(struct zchunk *zc, const unsigned char *in, size_t n,
 }
 
 #endif
+
+/* The engine's name, for -v and the tests.  Never fails. */
+const char *
+zchunk_engine(void)
+{
+	return ZCHUNK_ENGINE;
+}
+
+/* A compressor for one thread.  NULL (errno set) when out of memory. */
+struct zchunk *
+zchunk_new(void)
+{
+	struct zchunk *zc;
+
+	if ((zc = calloc(1, sizeof(*zc))) == NULL)
+		return NULL;
+	if (zchunk_engine_init(zc) == -1) {
+		free(zc);
+		return NULL;
+	}
+	return zc;
+}
+
+/* Free a compressor.  NULL is fine. */
+void
+zchunk_free(struct zchunk *zc)
+{
+	if (zc == NULL)
+		return;
+	zchunk_engine_end(zc);
+	free(zc);
+}
 
 /* Room for the compressed form of n bytes in one go: stored blocks at
  * worst, 5 bytes per 16 KiB (zlib's bound, which ISA-L's stored blocks
