@@ -237,6 +237,11 @@ struct roster {
 	struct membership	*members;
 	size_t			 nmembers, capmembers;
 	time_t			 datetime;	/* <properties><datetime> */
+	/* A roster loaded from a snapshot index (rindex_read) keeps its
+	 * strings and members in the index file's mapping, not in the
+	 * arena and a malloc'd array: NULL otherwise. */
+	void			*map;
+	size_t			 maplen;
 };
 
 /* Where rejected records go: "file:line: field: reason", one a line. */

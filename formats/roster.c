@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 
 #include "sisfeed.h"
 
@@ -226,7 +227,10 @@ roster_free(struct roster *r)
 	arena_free(&r->strings);
 	free(r->persons);
 	free(r->groups);
-	free(r->members);
+	if (r->map != NULL)
+		(void)munmap(r->map, r->maplen);	/* holds the members */
+	else
+		free(r->members);
 	roster_init(r);
 }
 

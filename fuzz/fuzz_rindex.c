@@ -2,9 +2,10 @@
  * fuzz_rindex.c -- the snapshot index loader, past its CRC.  The input's
  * first four bytes give the record counts (persons, groups, memberships
  * mod 64); the rest is the payload (strings, then records).  The harness
- * writes the header an intact index of that payload would have (the
- * layout of formats/rindex.c), so the loader's bounds checks are what
- * is fuzzed, not the CRC.
+ * pads the strings with NULs to a multiple of 8 bytes and writes the
+ * header an intact index of that payload would have (the layout of
+ * formats/rindex.c), so the loader's bounds checks are what is fuzzed,
+ * not the CRC.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@ load_input(const uint8_t *data, size_t len)
 {
 	struct rindex_header h;
 	struct roster r;
-	size_t recs;
+	size_t recs, pad;
 	uint8_t *file;
 	int rc;
 
@@ -59,15 +60,18 @@ load_input(const uint8_t *data, size_t len)
 	    h.nmembers * sizeof(struct membership);
 	if (len < recs)
 		return 2;
-	h.strbytes = len - recs;
-	h.crc = (uint32_t)crc32(crc32(0, Z_NULL, 0), data, (uInt)len);
-	if ((file = malloc(sizeof(h) + len)) == NULL)
+	pad = (8 - (len - recs) % 8) % 8;
+	h.strbytes = len - recs + pad;
+	if ((file = calloc(1, sizeof(h) + len + pad)) == NULL)
 		abort();
+	memcpy(file + sizeof(h), data, len - recs);
+	memcpy(file + sizeof(h) + h.strbytes, data + len - recs, recs);
+	h.crc = (uint32_t)crc32(crc32(0, Z_NULL, 0), file + sizeof(h),
+	    (uInt)(len + pad));
 	memcpy(file, &h, sizeof(h));
-	memcpy(file + sizeof(h), data, len);
 	roster_init(&r);
-	rc = rindex_read(fuzz_put(0, "snapshot.idx", file, sizeof(h) + len),
-	    &r, digest);
+	rc = rindex_read(fuzz_put(0, "snapshot.idx", file,
+	    sizeof(h) + len + pad), &r, digest);
 	roster_free(&r);
 	free(file);
 	return rc;

@@ -147,6 +147,7 @@ START_TEST(index_refuses_itself)
 	char dir[256], idx[512];
 	struct roster a, b;
 	unsigned char digest[32], other[32];
+	uint64_t strbytes;
 	size_t len;
 	char *buf;
 
@@ -169,14 +170,24 @@ START_TEST(index_refuses_itself)
 	ck_assert_int_eq(rindex_read(idx, &b, digest), 1);
 	ck_assert_uint_eq(b.npersons, 0);
 
-	/* an index of format 4 (12-byte members, no timeframes) is not
-	 * misread: the snapshot is parsed instead */
+	/* an index of format 5 (string blob not padded, records maybe
+	 * unaligned) is not misread: the snapshot is parsed instead */
 	ck_assert_int_eq(rindex_write(idx, &a, digest), 0);
 	free(buf);
 	buf = tu_read(idx, &len);
 	ck_assert_ptr_nonnull(buf);
-	ck_assert(memcmp(buf, "SISFIDX5", 8) == 0);
-	buf[7] = '4';
+	ck_assert(memcmp(buf, "SISFIDX6", 8) == 0);
+	memcpy(&strbytes, buf + 72, sizeof(strbytes));	/* the layout */
+	ck_assert_uint_eq(strbytes % 8, 0);		/* padded */
+	buf[7] = '5';
+	put_file(idx, buf, len);
+	ck_assert_int_eq(rindex_read(idx, &b, digest), 1);
+	ck_assert_uint_eq(b.nmembers, 0);
+
+	/* nor one whose blob size leaves the records unaligned */
+	buf[7] = '6';
+	strbytes -= 4;
+	memcpy(buf + 72, &strbytes, sizeof(strbytes));
 	put_file(idx, buf, len);
 	ck_assert_int_eq(rindex_read(idx, &b, digest), 1);
 	ck_assert_uint_eq(b.nmembers, 0);
