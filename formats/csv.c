@@ -1190,12 +1190,7 @@ keyindex_build(struct keyindex *ki, const void *base, size_t stride,
 void
 keyindex_prefetch(const struct keyindex *ki, uint64_t hv)
 {
-#if defined(__GNUC__)
-	__builtin_prefetch(&ki->slot[(size_t)hv & ki->mask]);
-#else
-	(void)ki;
-	(void)hv;
-#endif
+	mem_prefetch(&ki->slot[(size_t)hv & ki->mask]);
 }
 
 /*

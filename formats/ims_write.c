@@ -1381,10 +1381,27 @@ group_order(const char *path, const struct roster *r, uint32_t **order,
 
 /* A person's id as a <member> carries it: escaped once, not once for
  * every membership. */
+/*
+ * The members of a full file are rendered from a table of the persons'
+ * escaped ids, 8 bytes an entry over one blob of the ids, and fixed
+ * frames: a member is the opening frame, the id and the closing frame
+ * for its role and status.  Members name persons in random order, so
+ * the entry and the id a few members ahead are prefetched: without
+ * that (GCC 12 had dropped the __builtin_prefetch calls), the render
+ * waited on memory for most of its time (issue 13).
+ */
+#define MPF_ENTRY	16	/* prefetch the id's entry this many ahead */
+#define MPF_ID		8	/* and the id itself this many */
+
+/* A person's escaped id: in the id table's blob at off, len bytes. */
 struct eid {
-	const char	*s;
-	size_t		 len;
-	char		*own;		/* escaped copy, or NULL */
+	uint32_t	off, len;
+};
+
+struct idtab {
+	struct eid	*v;		/* v[person] */
+	char		*blob;		/* the ids, one after the other */
+	size_t		 len, cap;
 };
 
 /* 1 if s needs no escaping and no checking: printable ASCII but & < >. */
@@ -1401,50 +1418,96 @@ plain_ascii(const char *s, size_t *len)
 	return 1;
 }
 
-/* The escaped ids of all persons of r; NULL with o->failed on error. */
-static struct eid *
-escaped_ids(struct out *o, const struct roster *r)
+/* Append n bytes of s to t's blob as entry e.  0, or -1 when memory
+ * runs out or the blob passes 4 GiB. */
+static int
+idtab_add(struct idtab *t, const char *s, size_t n, struct eid *e)
 {
-	struct eid *v;
-	struct out tmp;
-	size_t i;
+	size_t cap;
+	char *nb;
 
-	if ((v = calloc(r->npersons ? r->npersons : 1, sizeof(*v))) == NULL) {
-		o->failed = 1;
-		error_sys("%s: person ids", o->sink.path);
-		return NULL;
+	if (t->len + n > t->cap) {
+		cap = t->cap ? t->cap : 1024 * 1024;
+		while (cap < t->len + n)
+			cap *= 2;
+		if ((nb = realloc(t->blob, cap)) == NULL)
+			return -1;
+		t->blob = nb;
+		t->cap = cap;
 	}
-	for (i = 0; i < r->npersons && !o->failed; i++) {
+	if (t->len + n > UINT32_MAX) {
+		errno = EFBIG;
+		return -1;
+	}
+	memcpy(t->blob + t->len, s, n);
+	e->off = (uint32_t)t->len;
+	e->len = (uint32_t)n;
+	t->len += n;
+	return 0;
+}
+
+static void
+idtab_free(struct idtab *t)
+{
+	free(t->v);
+	free(t->blob);
+	memset(t, 0, sizeof(*t));
+}
+
+/* The escaped ids of all persons of r into t.  0, or -1 with o->failed
+ * set and t freed. */
+static int
+idtab_make(struct out *o, const struct roster *r, struct idtab *t)
+{
+	struct out tmp;
+	size_t i, len;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.sink.path = o->sink.path;
+	tmp.sink.fd = -1;
+	tmp.kind = "person";
+	if ((t->v = calloc(r->npersons ? r->npersons : 1,
+	    sizeof(*t->v))) == NULL)
+		goto fail;
+	for (i = 0; i < r->npersons; i++) {
 		const char *id = r->persons[i].id;
 
-		if (plain_ascii(id, &v[i].len)) {
-			v[i].s = id;
+		if (plain_ascii(id, &len)) {
+			if (idtab_add(t, id, len, &t->v[i]) == -1)
+				goto fail;
 			continue;
 		}
-		memset(&tmp, 0, sizeof(tmp));
-		tmp.sink.path = o->sink.path;
-		tmp.sink.fd = -1;
-		tmp.kind = "person";
 		tmp.key = id;
-		tmp.cap = strlen(id) * 6 + 64;	/* never flushed */
-		if ((tmp.buf = malloc(tmp.cap)) == NULL) {
-			o->failed = 1;
-			error_sys("%s: person ids", o->sink.path);
-			break;
+		tmp.len = 0;
+		len = strlen(id) * 6 + 64;	/* never flushed */
+		if (tmp.cap < len) {
+			free(tmp.buf);
+			tmp.cap = 0;
+			if ((tmp.buf = malloc(len)) == NULL)
+				goto fail;
+			tmp.cap = len;
 		}
 		put_escaped(&tmp, "id", id, 0);
-		if (tmp.failed)
+		if (tmp.failed) {
+			free(tmp.buf);
 			o->failed = 1;
-		v[i].s = v[i].own = tmp.buf;
-		v[i].len = tmp.len;
+			idtab_free(t);
+			return -1;
+		}
+		if (idtab_add(t, tmp.buf, tmp.len, &t->v[i]) == -1)
+			goto fail;
 	}
-	if (o->failed) {
-		for (i = 0; i < r->npersons; i++)
-			free(v[i].own);
-		free(v);
-		return NULL;
-	}
-	return v;
+	free(tmp.buf);
+	return 0;
+fail:
+	rc = errno;
+	free(tmp.buf);
+	idtab_free(t);
+	o->failed = 1;
+	errno = rc;
+	return error_sys("%s: person ids", o->sink.path);
 }
 
 /*
@@ -1503,63 +1566,53 @@ fail:
 	return error_sys("%s: member frames", o->sink.path);
 }
 
+/* A member of role 1..8 without a timeframe: the frames around the
+ * escaped id (idlen bytes). */
 static void
 put_member_framed(struct out *o, const struct member_frames *f,
-    const struct eid *id, const struct membership *m)
+    const char *id, size_t idlen, const struct membership *m)
 {
-	size_t cl;
+	size_t cl = f->closelen[m->role][m->active != 0];
 	char *d;
 
-	if (m->role < 1 || m->role > 8) {
-		put_member(o, id->s, m->role, m->active, REC_NONE, NULL);
-		return;
-	}
-	cl = f->closelen[m->role][m->active != 0];
-	if (out_reserve(o, f->openlen + id->len + cl) == -1)
+	if (out_reserve(o, f->openlen + idlen + cl) == -1)
 		return;
 	d = o->buf + o->len;
 	memcpy(d, f->open, f->openlen);
-	memcpy(d + f->openlen, id->s, id->len);
-	memcpy(d + f->openlen + id->len, f->close[m->role][m->active != 0],
-	    cl);
-	o->len += f->openlen + id->len + cl;
+	memcpy(d + f->openlen, id, idlen);
+	memcpy(d + f->openlen + idlen, f->close[m->role][m->active != 0], cl);
+	o->len += f->openlen + idlen + cl;
 }
 
 /*
  * Members name persons in random order (a class's students are spread
- * over the whole roster): start loading the escaped id a few members
- * ahead, and the entry naming it further ahead, so that rendering does
- * not wait for memory twice per member.
+ * over the whole roster): start loading the id's entry a few members
+ * ahead, and the id it names further ahead, so that rendering does not
+ * wait for memory twice per member.
  */
 static void
-member_prefetch(const struct roster *r, const struct eid *ids, size_t i)
+member_prefetch(const struct roster *r, const struct idtab *t, size_t i)
 {
-#if defined(__GNUC__)
-	if (i + 16 < r->nmembers)
-		__builtin_prefetch(&ids[r->members[i + 16].person]);
-	if (i + 8 < r->nmembers)
-		__builtin_prefetch(ids[r->members[i + 8].person].s);
-#else
-	(void)r;
-	(void)ids;
-	(void)i;
-#endif
+	if (i + MPF_ENTRY < r->nmembers)
+		mem_prefetch(&t->v[r->members[i + MPF_ENTRY].person]);
+	if (i + MPF_ID < r->nmembers)
+		mem_prefetch(t->blob + t->v[r->members[i + MPF_ID].person].off);
 }
 
 static void
 put_members_full(struct out *o, const struct roster *r)
 {
 	struct member_frames f;
-	struct eid *ids;
+	struct idtab ids;
 	size_t i = 0;
 	uint32_t g;
 
 	if (r->nmembers == 0)
 		return;
-	if ((ids = escaped_ids(o, r)) == NULL)
+	if (idtab_make(o, r, &ids) == -1)
 		return;
 	if (frames_make(o, &f) == -1) {
-		free(ids);
+		idtab_free(&ids);
 		return;
 	}
 	while (i < r->nmembers && !o->failed) {
@@ -1567,21 +1620,23 @@ put_members_full(struct out *o, const struct roster *r)
 		put_membership_open(o, r->groups[g].id);
 		for (; i < r->nmembers && r->members[i].group == g; i++) {
 			const struct membership *m = &r->members[i];
+			const struct eid *e = &ids.v[m->person];
 
-			member_prefetch(r, ids, i);
-			/* a timeframe: not in the frames, written in full */
-			if (m->begin != 0 || m->end != 0)
+			member_prefetch(r, &ids, i);
+			/* a timeframe: not in the frames, written in full
+			 * (as is a role out of range, for its error) */
+			if (m->begin != 0 || m->end != 0 || m->role < 1 ||
+			    m->role > 8)
 				put_member(o, r->persons[m->person].id,
 				    m->role, m->active, REC_NONE, m);
 			else
-				put_member_framed(o, &f, &ids[m->person], m);
+				put_member_framed(o, &f, ids.blob + e->off,
+				    e->len, m);
 		}
 		put_membership_close(o);
 	}
 	frames_free(&f);
-	for (i = 0; i < r->npersons; i++)
-		free(ids[i].own);
-	free(ids);
+	idtab_free(&ids);
 }
 
 /*

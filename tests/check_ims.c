@@ -329,14 +329,24 @@ START_TEST(test_escaping)
 	    "F\x7f\xef\xbf\xbe" "x", "e'@x", "Guest", 1);
 	add_group(&r, "G&1", "t<y>pe", "S\x0bhort & \"long\"", "L\r\nx", "",
 	    "");
+	add_person(&r, "p2", "u2", "G", "F", "", "", 1);
 	seal_entities(&r);
 	add_member(&r, "G&1", "a&b<c>", 3, 1);
+	add_member(&r, "G&1", "p2", 1, 0);
 	seal_members(&r);
 	f = tu_path(dir, "esc.xml");
 	ck_assert_int_eq(ims_write_full(f, &r, &opts_plain), 0);
 	assert_dtd_valid(f);
 	s = slurp(f, NULL);
 	ck_assert_ptr_nonnull(strstr(s, "<id>a&amp;b&lt;c&gt;</id>"));
+	/* members name persons by their escaped ids too (from the id
+	 * table, escaped and plain ones side by side) */
+	ck_assert_ptr_nonnull(strstr(s, "<id>a&amp;b&lt;c&gt;</id>\n"
+	    "      </sourcedid>\n      <idtype>1</idtype>\n"
+	    "      <role roletype=\"03\">\n        <status>1</status>"));
+	ck_assert_ptr_nonnull(strstr(s, "<id>p2</id>\n"
+	    "      </sourcedid>\n      <idtype>1</idtype>\n"
+	    "      <role roletype=\"01\">\n        <status>0</status>"));
 	/* C0 controls dropped, TAB kept. */
 	ck_assert_ptr_nonnull(strstr(s, "<userid>user\t1</userid>"));
 	/* " and ' are literal in text; U+FFFE dropped, DEL kept. */
