@@ -13,10 +13,10 @@
  * out) with hand-written escaping; "sink" takes full buffers and puts
  * them into the file, plain or gzip.  Only out_flush() crosses from one
  * to the other.  gzip is one member of 1 MiB chunks compressed in
- * parallel (level 1) by ims_options.threads threads while this thread
- * renders the next ones, then written in order; the cuts and the text do
- * not depend on the thread count (see CHUNK below), nor do the bytes but
- * for ISA-L's own rare variation (README, Performance).
+ * parallel (the fastest level) by ims_options.threads threads while this
+ * thread renders the next ones, then written in order; the cuts, the
+ * text and the bytes do not depend on the thread count (see CHUNK
+ * below).
  *
  * Decisions (see also the report of the change that added this file):
  *
@@ -68,15 +68,14 @@
 /*
  * gzip output is one gzip member made of independently compressed
  * chunks (as pigz does): the XML byte stream is cut every CHUNK bytes,
- * each chunk is raw deflate (level 1) ending on a byte boundary
+ * each chunk is raw deflate (fastest level) ending on a byte boundary
  * (Z_SYNC_FLUSH; the last one Z_FINISH), and the outputs are written in
  * order between one gzip header and one trailer (CRC-32 of the chunks'
  * CRCs combined, ISIZE).  The cuts depend only on the byte stream, so
  * every chunk holds the same text whatever the number of threads and
  * however they are scheduled, and each is compressed on its own
- * (lib/zchunk.c); so the file is the same bytes too, but for ISA-L's
- * own rare variation from one process to the next (README,
- * Performance; the content is the same).
+ * (lib/zchunk.c, whose engines give the same bytes for the same chunk
+ * in any process); so the file is the same bytes too.
  */
 #define CHUNK		(1024 * 1024)	/* XML bytes per deflate chunk */
 #define OUT_FLUSH	CHUNK		/* render this much, then sink it */

@@ -10,22 +10,30 @@
  * blocks can follow), the last with the final block.
  * Written one after the other between a gzip header and trailer they
  * are one ordinary gzip member, the bytes depending only on the input
- * and its cuts -- with zlib.  ISA-L 2.30 compresses a chunk now and then
- * a byte differently from one process to the next (about one run in 15
- * at a night's size, gone with address space randomisation off), the
- * text inside the same: its output follows where memory lies.
+ * and its cuts.
  *
  * Two engines, chosen when sisfeed is built:
- *   - ISA-L's igzip (libisal), level 1, when pkg-config finds it.  On
- *     a night's 2.7 GB of XML it compresses about 5 times as fast as
- *     zlib's level 1 and to a smaller file (101 MB against 115 MB);
- *     measured in the note of issue 13.  The output is plain deflate:
- *     zlib, gzip, Python, Java, PHP and .NET read it.
+ *   - ISA-L's igzip (libisal) when pkg-config finds it: level 0 (its
+ *     single-hash match finder) with Huffman codes made for each chunk
+ *     from the histogram of its first ZCHUNK_SAMPLE bytes
+ *     (isal_update_histogram, isal_create_hufftables: every symbol gets
+ *     a code, so the rest of the chunk is always encodable).  Not level
+ *     1: ISA-L 2.30's levels 1 and 2 (the "ICF" match finder) now and
+ *     then choose a match differently from one process to the next, the
+ *     text the same -- 3 of 300 runs over the same 260 chunks differed,
+ *     and the bench's check that one thread and two give the same file
+ *     failed for 3 of its 8 files (issue 13).  Level 0 with these codes
+ *     gave the same bytes in every run tried (see issue 13's note).  On
+ *     a night's 2.7 GB of XML, one core: 0.94-0.98 s to 99.5 MB, where
+ *     level 1 took 0.91-0.96 s to 99.2 MB and zlib's level 1 12.7 s to
+ *     114 MB.  The output is plain deflate: zlib, gzip, Python, Java,
+ *     PHP and .NET read it.
  *   - zlib, level 1, everywhere else.
  * tests/check_lib.c runs both (the zlib one compiled from this file
  * without HAVE_ISAL) and inflates what they write with zlib.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,38 +46,40 @@
 
 struct zchunk {
 #ifdef HAVE_ISAL
-	struct isal_zstream	 z;
-	uint8_t			*level_buf;
+	struct isal_zstream		 z;
+	struct isal_huff_histogram	 hist;
+	struct isal_hufftables		 codes;
 #else
 	z_stream		 z;
 #endif
 };
 
 #ifdef HAVE_ISAL
-#define ZCHUNK_LEVEL_BUF	ISAL_DEF_LVL1_DEFAULT
-
 #define ZCHUNK_ENGINE		"isa-l"
+#define ZCHUNK_SAMPLE		(256 * 1024)	/* bytes the codes are made from */
 
-/* Set up zc's engine.  0, or -1 with errno set. */
+/* Set up zc's engine (all of it is in zc).  0. */
 static int
 zchunk_engine_init(struct zchunk *zc)
 {
-	return (zc->level_buf = malloc(ZCHUNK_LEVEL_BUF)) == NULL ? -1 : 0;
+	(void)zc;
+	return 0;
 }
 
-/* Release what zchunk_engine_init took. */
+/* Release what zchunk_engine_init took: nothing. */
 static void
 zchunk_engine_end(struct zchunk *zc)
 {
-	free(zc->level_buf);
+	(void)zc;
 }
 
 /*
- * One chunk by ISA-L's stateless call: the stream is set up afresh for
- * every chunk (nothing of the chunk before can change the bytes), the
- * whole chunk in one call, ending in a full flush (a sync flush that
- * also forgets the history), the last one in the final block.  1 when
- * done, 0 when the output needs more room, -1 on failure.
+ * One chunk by ISA-L's stateless call at level 0 with codes made from
+ * the chunk itself (see the top of the file): the stream is set up
+ * afresh for every chunk, the whole chunk in one call, ending in a full
+ * flush (a sync flush that also forgets the history), the last one in
+ * the final block.  1 when done, 0 when the output needs more room, -1
+ * on failure.
  */
 static int
 zchunk_engine_run(struct zchunk *zc, const unsigned char *in, size_t n,
@@ -78,12 +88,18 @@ zchunk_engine_run(struct zchunk *zc, const unsigned char *in, size_t n,
 	struct isal_zstream *z = &zc->z;
 	int rc;
 
-	if (n > UINT32_MAX || cap > UINT32_MAX)
+	if (n > INT_MAX || cap > UINT32_MAX)
+		return -1;
+	memset(&zc->hist, 0, sizeof(zc->hist));
+	isal_update_histogram((uint8_t *)(uintptr_t)in,
+	    (int)(n < ZCHUNK_SAMPLE ? n : ZCHUNK_SAMPLE), &zc->hist);
+	if (isal_create_hufftables(&zc->codes, &zc->hist) != 0)
 		return -1;
 	isal_deflate_stateless_init(z);
-	z->level = 1;
-	z->level_buf = zc->level_buf;
-	z->level_buf_size = ZCHUNK_LEVEL_BUF;
+	if (isal_deflate_set_hufftables(z, &zc->codes,
+	    IGZIP_HUFFTABLE_CUSTOM) != COMP_OK)
+		return -1;
+	z->level = 0;
 	z->flush = last ? NO_FLUSH : FULL_FLUSH;
 	z->end_of_stream = last;
 	z->next_in = (uint8_t *)(uintptr_t)in;
