@@ -12,6 +12,8 @@
 
 #include "sisfeed.h"
 
+#define DIFF_AHEAD	16	/* records a prefetch runs ahead */
+
 /*
  * 1 if two persons differ in any field the output carries.
  */
@@ -171,6 +173,10 @@ diff_persons(const struct roster *or, const struct roster *nr,
 	while (i < or->npersons || j < nr->npersons) {
 		const struct person *a = i < or->npersons ?
 		    &or->persons[i] : NULL;
+
+		/* tonight's strings lie in the export's order, not the key's */
+		if (j + DIFF_AHEAD < nr->npersons)
+			mem_prefetch(nr->persons[j + DIFF_AHEAD].id);
 		const struct person *b = j < nr->npersons ?
 		    &nr->persons[j] : NULL;
 		int c = a == NULL ? 1 : b == NULL ? -1 : strcmp(a->id, b->id);
@@ -271,6 +277,10 @@ diff_members(const struct roster *or, const struct roster *nr,
 	while (i < or->nmembers || j < nr->nmembers) {
 		const struct membership *a = i < or->nmembers ?
 		    &or->members[i] : NULL;
+
+		/* the old members' persons are in random order */
+		if (i + DIFF_AHEAD < or->nmembers)
+			mem_prefetch(&prank[or->members[i + DIFF_AHEAD].person]);
 		const struct membership *b = j < nr->nmembers ?
 		    &nr->members[j] : NULL;
 		int c = a == NULL ? 1 : b == NULL ? -1 :
