@@ -1391,6 +1391,7 @@ group_order(const char *path, const struct roster *r, uint32_t **order,
  */
 #define MPF_ENTRY	16	/* prefetch the id's entry this many ahead */
 #define MPF_ID		8	/* and the id itself this many */
+#define MPF_PERSON	8	/* a person's strings this many ahead */
 
 /* A person's escaped id: in the id table's blob at off, len bytes. */
 struct eid {
@@ -1659,11 +1660,17 @@ ims_write_full(const char *path, const struct roster *r,
 		return -1;
 	}
 	put_header(&o, r, opt, opt->delta ? "delta" : "full");
-	for (i = 0; i < r->npersons && !o.failed; i++)
+	for (i = 0; i < r->npersons && !o.failed; i++) {
+		/* a person's strings lie together, in the export's order */
+		if (i + MPF_PERSON < r->npersons) {
+			mem_prefetch(r->persons[i + MPF_PERSON].id);
+			mem_prefetch(r->persons[i + MPF_PERSON].email);
+		}
 		if (opt->profile == PROFILE_ITSLEARNING)
 			put_person_pifu(&o, &r->persons[i]);
 		else
 			put_person(&o, &r->persons[i], REC_NONE);
+	}
 	for (i = 0; i < r->ngroups && !o.failed; i++)
 		if (opt->profile == PROFILE_ITSLEARNING)
 			put_group_pifu(&o, &r->groups[order[i]]);
