@@ -1138,6 +1138,29 @@ keyindex_hash(const char *s, size_t len)
 	return h ^ (h >> 32);
 }
 
+#define KI_AHEAD	8	/* keys hashed ahead of the insert */
+#define KI_KEY(ki, i)	(*(const char *const *)(const void *) \
+			    ((const char *)(ki)->base + (i) * (ki)->stride))
+
+/* A key's hash and length, computed ahead of its insert. */
+struct ki_hashed {
+	uint64_t	hv;
+	size_t		len;
+};
+
+/* Hash key i of ki and start loading its slot. */
+static struct ki_hashed
+ki_ahead(const struct keyindex *ki, size_t i)
+{
+	struct ki_hashed r;
+	const char *k = KI_KEY(ki, i);
+
+	r.len = strlen(k);
+	r.hv = keyindex_hash(k, r.len);
+	mem_prefetch(&ki->slot[(size_t)r.hv & ki->mask]);
+	return r;
+}
+
 /*
  * Index n keys: the key of element i is the string pointer at
  * base + i * stride (the id member of a person or group array).
@@ -1147,6 +1170,7 @@ int
 keyindex_build(struct keyindex *ki, const void *base, size_t stride,
     size_t n)
 {
+	struct ki_hashed ring[KI_AHEAD], r;
 	size_t cap = 16, i, h, len, bytes;
 	uint64_t hv;
 	const char *k;
@@ -1170,11 +1194,22 @@ keyindex_build(struct keyindex *ki, const void *base, size_t stride,
 	ki->mask = cap - 1;
 	ki->base = base;
 	ki->stride = stride;
+	/*
+	 * The keys lie in the export's order and the slots anywhere: key
+	 * i + 2 * KI_AHEAD is prefetched, key i + KI_AHEAD hashed and its
+	 * slot prefetched, key i inserted (from the ring of hashes).
+	 */
+	for (i = 0; i < n && i < KI_AHEAD; i++)
+		ring[i] = ki_ahead(ki, i);
 	for (i = 0; i < n; i++) {
-		k = *(const char *const *)(const void *)
-		    ((const char *)base + i * stride);
-		len = strlen(k);
-		hv = keyindex_hash(k, len);
+		if (i + 2 * KI_AHEAD < n)
+			mem_prefetch(KI_KEY(ki, i + 2 * KI_AHEAD));
+		r = ring[i % KI_AHEAD];
+		if (i + KI_AHEAD < n)
+			ring[i % KI_AHEAD] = ki_ahead(ki, i + KI_AHEAD);
+		k = KI_KEY(ki, i);
+		len = r.len;
+		hv = r.hv;
 		h = (size_t)hv & ki->mask;
 		while (ki->slot[h].pos != 0)
 			h = (h + 1) & ki->mask;
