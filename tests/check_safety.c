@@ -615,6 +615,235 @@ START_TEST(diff_random)
 }
 END_TEST
 
+/* How memberships spread over the groups of night_roster. */
+enum spread { SPREAD_EVEN, SPREAD_FIRST, SPREAD_LAST, SPREAD_ONE,
+    SPREAD_NONE };
+
+/* The same scrambled number for (a, b, c) every time. */
+static unsigned
+mix3(unsigned a, unsigned b, unsigned c)
+{
+	unsigned x = a * 2654435761u ^ b * 40503u ^ c * 2246822519u;
+
+	x ^= x >> 15;
+	x *= 2246822519u;
+	x ^= x >> 13;
+	return x;
+}
+
+/* Is universe group u (0..ng+1) in night's roster; its key in id. */
+static int
+night_group(size_t u, size_t ng, int night, enum spread s, char *id,
+    size_t len)
+{
+	if (u == 0 || u == ng + 1) {	/* gone: sorts first, sorts last */
+		snprintf(id, len, "%s", u == 0 ? "a-gone" : "z-gone");
+		return night == 0 && s != SPREAD_ONE;
+	}
+	snprintf(id, len, "g%02zu", u - 1);
+	if (s == SPREAD_ONE)
+		return u == 1;
+	if (u - 1 == 2)			/* gone */
+		return night == 0;
+	if (u - 1 == ng - 2)		/* new */
+		return night == 1;
+	return 1;
+}
+
+/* Is membership (group u, person i, role) in night's roster. */
+static int
+night_member(size_t u, size_t ng, size_t i, int role, int night,
+    enum spread s)
+{
+	unsigned x = mix3((unsigned)u, (unsigned)i, (unsigned)role);
+
+	if (mix3((unsigned)u, (unsigned)i, (unsigned)(role + 100 * night)) %
+	    16 == 0)
+		return 0;		/* inserted or deleted */
+	switch (s) {
+	case SPREAD_EVEN:
+		return x % 3 == 0;
+	case SPREAD_FIRST:
+		return u == 1 ? x % 4 != 0 : x % 40 == 0;
+	case SPREAD_LAST:
+		return u == ng ? x % 4 != 0 : x % 40 == 0;
+	case SPREAD_ONE:
+		return x % 4 != 0;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Night `night` (0 the snapshot, 1 tonight) of a roster of np persons
+ * and ng groups that changes between the nights: persons gone, new,
+ * renamed, deactivated; groups gone (the first, the last, one between)
+ * and new; memberships inserted, deleted, deactivated, reactivated and
+ * given another timeframe, spread over the groups as s says.
+ */
+static void
+night_roster(struct roster *r, int night, size_t np, size_t ng,
+    enum spread s)
+{
+	struct rejects rj = { 0 };
+	char pid[32], gid[32];
+	size_t i, u;
+	int role;
+
+	roster_init(r);
+	for (i = 0; i < np; i++) {
+		if ((night == 0 && i % 17 == 3) || (night == 1 && i % 19 == 5))
+			continue;
+		snprintf(pid, sizeof(pid), "p%04zu", i);
+		add_person(r, pid, night == 1 && i % 23 == 0 ? "New" : "G",
+		    i % 29 == 0 ? night : 1);
+	}
+	for (u = 0; u < ng + 2; u++)
+		if (night_group(u, ng, night, s, gid, sizeof(gid)))
+			add_group(r, gid, "");
+	ck_assert_int_eq(roster_seal_entities(r, &rj, "p", "g"), 0);
+	for (u = 0; u < ng + 2 && s != SPREAD_NONE; u++) {
+		if (!night_group(u, ng, night, s, gid, sizeof(gid)))
+			continue;
+		for (i = 0; i < np; i++) {
+			snprintf(pid, sizeof(pid), "p%04zu", i);
+			if (roster_find_person(r, pid) < 0)
+				continue;
+			for (role = 1; role <= 2; role++) {
+				unsigned x = mix3((unsigned)u, (unsigned)i,
+				    (unsigned)role + 7);
+
+				if (!night_member(u, ng, i, role, night, s))
+					continue;
+				add_member(r, gid, pid, role);
+				r->members[r->nmembers - 1].active =
+				    (uint8_t)(x % 11 == 0 ? night :
+				    x % 11 == 1 ? !night : 1);
+				if (x % 13 == 0)
+					r->members[r->nmembers - 1].begin =
+					    (uint16_t)(20000 + night);
+			}
+		}
+	}
+	ck_assert_int_eq(roster_seal_members(r, &rj, "m", NULL), 0);
+	ck_assert_uint_eq(rj.count, 0);
+}
+
+/* Change sets x and y alike in every change, count and the digest. */
+static void
+expect_same_changes(const struct changeset *x, const struct changeset *y)
+{
+	size_t k;
+	int t;
+
+	for (t = 0; t < NTYPES; t++) {
+		ck_assert_uint_eq(x->n[t], y->n[t]);
+		for (k = 0; k < x->n[t]; k++) {
+			ck_assert_uint_eq(x->c[t][k].old, y->c[t][k].old);
+			ck_assert_uint_eq(x->c[t][k].new, y->c[t][k].new);
+			ck_assert_uint_eq(x->c[t][k].op, y->c[t][k].op);
+			ck_assert_uint_eq(x->c[t][k].flip, y->c[t][k].flip);
+		}
+		ck_assert_mem_eq(x->count[t], y->count[t], sizeof(x->count[t]));
+		ck_assert_mem_eq(x->flips[t], y->flips[t], sizeof(x->flips[t]));
+		ck_assert_uint_eq(x->base[t], y->base[t]);
+	}
+	ck_assert_uint_eq(x->deactivated, y->deactivated);
+	ck_assert_uint_eq(x->reactivated, y->reactivated);
+	ck_assert_mem_eq(x->digest, y->digest, sizeof(x->digest));
+}
+
+/* The diff of a and b with the membership merge in one part into one,
+ * and in two (SISFEED_DIFF_SPLIT at 1) alike. */
+static void
+expect_split_same(const struct roster *a, const struct roster *b,
+    struct changeset *one)
+{
+	struct changeset two;
+
+	ck_assert_int_eq(setenv("SISFEED_DIFF_SPLIT", "999999999999", 1), 0);
+	ck_assert_int_eq(diff_compute(a, b, one), 0);
+	ck_assert_int_eq(setenv("SISFEED_DIFF_SPLIT", "1", 1), 0);
+	ck_assert_int_eq(diff_compute(a, b, &two), 0);
+	ck_assert_int_eq(unsetenv("SISFEED_DIFF_SPLIT"), 0);
+	expect_same_changes(one, &two);
+	changeset_free(&two);
+}
+
+/* The hex of a change set's digest, in a static buffer. */
+static const char *
+digest_hex(const struct changeset *cs)
+{
+	static char hex[65];
+
+	sha256_hex(cs->digest, sizeof(cs->digest), hex);
+	return hex;
+}
+
+/* The membership merge in two parts on two threads gives the change
+ * set of one part, digest and all, with the parts cut anywhere. */
+START_TEST(diff_split_same)
+{
+	struct roster a, b;
+	struct changeset cs;
+	size_t ng;
+	int op;
+
+	for (ng = 5; ng <= 14; ng++) {
+		night_roster(&a, 0, 240, ng, SPREAD_EVEN);
+		night_roster(&b, 1, 240, ng, SPREAD_EVEN);
+		expect_split_same(&a, &b, &cs);
+		for (op = 0; op < NOPS; op++) {
+			ck_assert_uint_gt(cs.count[TYPE_PERSON][op], 0);
+			ck_assert_uint_gt(cs.count[TYPE_MEMBER][op], 0);
+		}
+		ck_assert_uint_gt(cs.count[TYPE_GROUP][OP_INSERT], 0);
+		ck_assert_uint_eq(cs.count[TYPE_GROUP][OP_DELETE], 3);
+		ck_assert_uint_gt(cs.flips[TYPE_MEMBER][FLIP_DEACTIVATE], 0);
+		ck_assert_uint_gt(cs.flips[TYPE_MEMBER][FLIP_REACTIVATE], 0);
+		ck_assert_uint_gt(cs.deactivated + cs.reactivated, 0);
+		if (ng == 10)	/* as the merge on one thread always hashed */
+			ck_assert_str_eq(digest_hex(&cs),
+			    "d8cba3d0ab1a499bfa86847876848a40"
+			    "28f67e3ee22c6c278c167b21691c66fb");
+		changeset_free(&cs);
+		roster_free(&a);
+		roster_free(&b);
+	}
+}
+END_TEST
+
+/* The cut in the first group, the last, none (all in one group), and
+ * either roster without memberships. */
+START_TEST(diff_split_edges)
+{
+	static const enum spread night0[] = { SPREAD_FIRST, SPREAD_LAST,
+	    SPREAD_ONE, SPREAD_NONE, SPREAD_EVEN, SPREAD_NONE };
+	static const enum spread night1[] = { SPREAD_FIRST, SPREAD_LAST,
+	    SPREAD_ONE, SPREAD_EVEN, SPREAD_NONE, SPREAD_NONE };
+	struct roster a, b;
+	struct changeset cs;
+	size_t k, ins, del;
+
+	for (k = 0; k < sizeof(night0) / sizeof(night0[0]); k++) {
+		night_roster(&a, 0, 240, 8, night0[k]);
+		night_roster(&b, 1, 240, 8, night1[k]);
+		expect_split_same(&a, &b, &cs);
+		ins = cs.count[TYPE_MEMBER][OP_INSERT];
+		del = cs.count[TYPE_MEMBER][OP_DELETE];
+		if (a.nmembers == 0)
+			ck_assert_uint_eq(ins, b.nmembers);
+		if (b.nmembers == 0)
+			ck_assert_uint_eq(del, a.nmembers);
+		if (a.nmembers > 0 && b.nmembers > 0)
+			ck_assert_uint_gt(ins * del, 0);
+		changeset_free(&cs);
+		roster_free(&a);
+		roster_free(&b);
+	}
+}
+END_TEST
+
 static int
 str_cmp(const void *a, const void *b)
 {
@@ -712,6 +941,8 @@ main(void)
 	tcase_add_test(tc, diff_merge_join);
 	tcase_add_test(tc, diff_same_is_empty_and_digest_stable);
 	tcase_add_test(tc, diff_random);
+	tcase_add_test(tc, diff_split_same);
+	tcase_add_test(tc, diff_split_edges);
 	tcase_add_test(tc, key_sort_random);
 	tcase_add_test(tc, percent_boundary);
 	tcase_add_test(tc, cap_boundary);
