@@ -8,13 +8,17 @@
  * carries, so an approval names exactly one set of changes.
  *
  * What runs where: persons and groups on the calling thread, hashed as
- * they merge.  The membership merge, most of the work at scale, is cut
- * in two at a group boundary when there are two cores and memberships
- * enough (SPLIT_MIN, SISFEED_DIFF_SPLIT): the second part on a thread
- * of its own, the first on the calling thread, which then hashes the
- * first part's changes while the second runs, joins it and hashes its
- * changes after.  The parts' changes one after the other are the one
- * merge's, so the change set and its digest are the same either way.
+ * they merge.  Memberships, most of the work at scale, merge first and
+ * are hashed after, from the bytes the digest always took of each
+ * change, gathered a chunk at a time with the persons' keys prefetched
+ * (gathering them, cache misses, cost more than SHA-256).  With two
+ * cores and memberships enough (SPLIT_MIN, SISFEED_DIFF_SPLIT) the
+ * merge is cut in two between two groups: a thread of its own merges
+ * the second part and gathers its first BYTES_AHEAD bytes, while the
+ * calling thread merges and hashes the first part; it then joins the
+ * thread and hashes the second part after.  The parts' changes one
+ * after the other are the one merge's, so the change set and its
+ * digest are the same either way.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -26,6 +30,8 @@
 
 #define DIFF_AHEAD	16	/* records a prefetch runs ahead */
 #define SPLIT_MIN	(256 * 1024)	/* memberships worth a second thread */
+#define BYTES_CHUNK	(256 * 1024)	/* digest bytes gathered, then hashed */
+#define BYTES_AHEAD	(8 * 1024 * 1024) /* ... at most by the second part */
 
 /*
  * 1 if two persons differ in any field the output carries.
@@ -297,15 +303,16 @@ member_rankcmp(const struct membership *a, const uint64_t *grank,
 }
 
 /* One part of the membership merge: or's members [i, iend) against
- * nr's [j, jend), into a change list, its counts and the bytes the
- * digest takes of it, all its own. */
+ * nr's [j, jend), into a change list and counts of its own; bytes, the
+ * digest's of its changes gathered (up to `hashed`), not yet hashed. */
 struct mpart {
 	const struct roster	*or, *nr;
 	const uint64_t		*grank, *prank;
 	size_t			 i, iend, j, jend;
 	struct changeset	 cs;	/* the counts only */
 	struct clist		 l;
-	struct sbuf		 bytes;	/* the digest's of l */
+	struct sbuf		 bytes;	/* gathered, not yet hashed */
+	size_t			 hashed;
 	pthread_t		 tid;
 	int			 rc;
 	char			 err[256];
@@ -357,20 +364,23 @@ diff_members(struct mpart *p)
 }
 
 /*
- * The bytes the digest takes of part p's changes, in order, into
- * p->bytes: the records are cache misses (persons in random order), so
- * a change's person record is fetched DIFF_AHEAD changes before and its
- * key half as many.  0, or -1 (error set) when memory runs out.
+ * The bytes the digest takes of part p's changes from p->hashed on, in
+ * order, into p->bytes (emptied first) until it holds `most` or the
+ * changes end; p->hashed moves past them.  The records are cache misses
+ * (persons in random order), so a change's person record is fetched
+ * DIFF_AHEAD changes before and its key half as many.  0, or -1 (error
+ * set) when memory runs out.
  */
 static int
-members_bytes(struct mpart *p)
+members_bytes(struct mpart *p, size_t most)
 {
 	const struct change *v = p->l.v;
 	const struct roster *r;
 	const struct membership *m;
 	size_t k, n = p->l.n;
 
-	for (k = 0; k < n; k++) {
+	p->bytes.len = 0;
+	for (k = p->hashed; k < n && p->bytes.len < most; k++) {
 		if (k + DIFF_AHEAD < n) {
 			m = change_member(p->or, p->nr, &v[k + DIFF_AHEAD], &r);
 			mem_prefetch(&r->persons[m->person]);
@@ -382,16 +392,34 @@ members_bytes(struct mpart *p)
 		}
 		member_bytes(&p->bytes, p->or, p->nr, &v[k]);
 	}
+	p->hashed = k;
 	return sbuf_done(&p->bytes, "diff") == NULL ? -1 : 0;
 }
 
+/* Hash into h the bytes part p holds, then those of its changes from
+ * p->hashed on, BYTES_CHUNK at a time.  0, or -1 (error set). */
+static int
+members_hash(struct mpart *p, struct sha256 *h)
+{
+	for (;;) {
+		if (p->bytes.len > 0)
+			sha256_update(h, p->bytes.p, p->bytes.len);
+		p->bytes.len = 0;
+		if (p->hashed == p->l.n)
+			return 0;
+		if (members_bytes(p, BYTES_CHUNK) == -1)
+			return -1;
+	}
+}
+
+/* The second part's thread: merge, then gather BYTES_AHEAD. */
 static void *
 mpart_main(void *arg)
 {
 	struct mpart *p = arg;
 
 	if ((p->rc = diff_members(p)) == 0)
-		p->rc = members_bytes(p);
+		p->rc = members_bytes(p, BYTES_AHEAD);
 	if (p->rc == -1)
 		snprintf(p->err, sizeof(p->err), "%s", error_last());
 	return NULL;
@@ -559,10 +587,8 @@ mpart_join(struct mpart *p, struct mpart *q, struct sha256 *h, int rc)
 		abort();	/* only a corrupt pthread_t fails */
 	if (rc == 0 && q->rc == -1)
 		rc = error_set("%s", q->err);
-	if (rc == 0) {
-		sha256_update(h, q->bytes.p, q->bytes.len);
+	if (rc == 0 && (rc = members_hash(q, h)) == 0)
 		rc = clist_append(&p->l, &q->l);
-	}
 	mpart_counts(&p->cs, q);
 	mpart_free(q);
 	return rc;
@@ -572,7 +598,7 @@ mpart_join(struct mpart *p, struct mpart *q, struct sha256 *h, int rc)
  * The membership merge, in two parts on two threads when it is worth
  * it (mpart_start), else in one: its changes into l in key order, their
  * counts into cs, hashed into h in that order (the first part's while
- * the second runs).  0, or -1 (error set, l left empty) when memory
+ * the second merges).  0, or -1 (error set, l left empty) when memory
  * runs out.
  */
 static int
@@ -591,9 +617,8 @@ diff_members_all(const struct roster *or, const struct roster *nr,
 	p[0].iend = or->nmembers;
 	p[0].jend = nr->nmembers;
 	two = mpart_start(p);
-	if ((rc = diff_members(&p[0])) == 0 &&
-	    (rc = members_bytes(&p[0])) == 0)
-		sha256_update(h, p[0].bytes.p, p[0].bytes.len);
+	if ((rc = diff_members(&p[0])) == 0)
+		rc = members_hash(&p[0], h);
 	if (two)
 		rc = mpart_join(&p[0], &p[1], h, rc);
 	if (rc == 0) {

@@ -844,6 +844,68 @@ START_TEST(diff_split_edges)
 }
 END_TEST
 
+/*
+ * Night `night` of a roster whose membership changes carry more digest
+ * bytes than the diff gathers at once (256 KiB) or ahead on its second
+ * thread (8 MiB): 200 persons and 140 groups with long keys, tonight
+ * nearly every pair in two roles, last night a few, some flipped.
+ */
+static void
+long_roster(struct roster *r, int night)
+{
+	struct rejects rj = { 0 };
+	char id[320];
+	size_t i, g;
+	int role;
+
+	roster_init(r);
+	for (i = 0; i < 200; i++) {
+		snprintf(id, sizeof(id), "%0250zu", i);
+		add_person(r, id, "G", 1);
+	}
+	for (g = 0; g < 140; g++) {
+		snprintf(id, sizeof(id), "g%0200zu", g);
+		add_group(r, id, "");
+	}
+	ck_assert_int_eq(roster_seal_entities(r, &rj, "p", "g"), 0);
+	for (g = 0; g < 140; g++)
+		for (i = 0; i < 200; i++)
+			for (role = 1; role <= 2; role++) {
+				unsigned x = mix3((unsigned)g, (unsigned)i,
+				    (unsigned)role);
+
+				if (night == 1 ? x % 8 == 0 : x % 8 != 1)
+					continue;
+				tu_add_member_at(r, g, i, role, night == 1 ?
+				    x % 5 != 0 : x % 3 != 0);
+			}
+	ck_assert_int_eq(roster_seal_members(r, &rj, "m", NULL), 0);
+}
+
+/* Changes whose digest bytes are gathered and hashed in many pieces:
+ * the digest as the one pass always hashed it, split or not. */
+START_TEST(diff_split_long)
+{
+	struct roster a, b;
+	struct changeset cs;
+
+	long_roster(&a, 0);
+	long_roster(&b, 1);
+	expect_split_same(&a, &b, &cs);
+	/* about 457 bytes a change: over 8 MiB in each part */
+	ck_assert_uint_gt(cs.n[TYPE_MEMBER], 40000);
+	ck_assert_uint_eq(cs.count[TYPE_MEMBER][OP_INSERT],
+	    b.nmembers - a.nmembers);
+	ck_assert_uint_gt(cs.flips[TYPE_MEMBER][FLIP_DEACTIVATE], 0);
+	ck_assert_uint_gt(cs.flips[TYPE_MEMBER][FLIP_REACTIVATE], 0);
+	ck_assert_str_eq(digest_hex(&cs),
+	    "024b8336f7149e63143270e28730e3ba7bae2b830bc9129ca76327f620e5d452");
+	changeset_free(&cs);
+	roster_free(&a);
+	roster_free(&b);
+}
+END_TEST
+
 static int
 str_cmp(const void *a, const void *b)
 {
@@ -943,6 +1005,7 @@ main(void)
 	tcase_add_test(tc, diff_random);
 	tcase_add_test(tc, diff_split_same);
 	tcase_add_test(tc, diff_split_edges);
+	tcase_add_test(tc, diff_split_long);
 	tcase_add_test(tc, key_sort_random);
 	tcase_add_test(tc, percent_boundary);
 	tcase_add_test(tc, cap_boundary);
