@@ -11,12 +11,14 @@
  *
  * Two layers: "render" appends records to a large byte buffer (struct
  * out) with hand-written escaping; "sink" takes full buffers and puts
- * them into the file, plain or gzip.  Only out_flush() crosses from one
- * to the other.  gzip is one member of 1 MiB chunks compressed in
- * parallel (the fastest level) by ims_options.threads threads while this
- * thread renders the next ones, then written in order; the cuts, the
- * text and the bytes do not depend on the thread count (see CHUNK
- * below).
+ * them into the file, plain or gzip.  Only out_flush() and, for the
+ * members of a gzip file, gz_submit_fill() cross from one to the other.
+ * gzip is one member of chunks of about 1 MiB compressed in parallel
+ * (the fastest level) by ims_options.threads threads while this thread
+ * renders the next ones, then written in order; the members (most of a
+ * file) are rendered by the thread that compresses their chunk.  The
+ * cuts, the text and the bytes do not depend on the thread count (see
+ * CHUNK below).
  *
  * Decisions (see also the report of the change that added this file):
  *
@@ -67,11 +69,15 @@
 
 /*
  * gzip output is one gzip member made of independently compressed
- * chunks (as pigz does): the XML byte stream is cut every CHUNK bytes,
- * each chunk is raw deflate (fastest level) ending on a byte boundary
+ * chunks (as pigz does): the XML byte stream is cut every CHUNK bytes
+ * up to the members, where it is cut once more, and then after every
+ * MRUN_MEMBERS members (put_members_chunks; a chunk of members is
+ * rendered by the thread that compresses it, so that both cores render
+ * the bulk of the file).  Each chunk is raw deflate (fastest level)
+ * ending on a byte boundary
  * (Z_SYNC_FLUSH; the last one Z_FINISH), and the outputs are written in
  * order between one gzip header and one trailer (CRC-32 of the chunks'
- * CRCs combined, ISIZE).  The cuts depend only on the byte stream, so
+ * CRCs combined, ISIZE).  The cuts depend only on the roster, so
  * every chunk holds the same text whatever the number of threads and
  * however they are scheduled, and each is compressed on its own
  * (lib/zchunk.c, whose engines give the same bytes for the same chunk
@@ -86,6 +92,15 @@
 
 enum slot_state { SL_FREE, SL_QUEUED, SL_BUSY, SL_DONE, SL_FAILED };
 
+/*
+ * Renders the XML of a chunk into *buf (growing it; *len bytes, *cap),
+ * from items lo..hi of what arg describes; called by whichever thread
+ * compresses the chunk.  0, or -1 with the error set (thread-local: the
+ * writer takes the message from the slot).
+ */
+typedef int (*chunk_fill)(const void *arg, size_t lo, size_t hi,
+    char **buf, size_t *len, size_t *cap);
+
 /* One chunk: its XML in, its raw deflate out. */
 struct slot {
 	char		*in;		/* XML (kept for reuse once written) */
@@ -96,6 +111,10 @@ struct slot {
 	int		 last;		/* ends the deflate stream */
 	int		 err;		/* SL_FAILED: errno, 0: the engine */
 	enum slot_state	 state;
+	chunk_fill	 fill;		/* non-NULL: render in first */
+	const void	*fillarg;
+	size_t		 lo, hi;
+	char		 msg[512];	/* SL_FAILED by fill: its error */
 };
 
 struct gz;
@@ -148,6 +167,7 @@ struct out {
 	size_t		 len, cap;
 	struct sink	 sink;
 	int		 failed;
+	int		 grow;		/* grow buf, never sink it (a fill) */
 	const char	*kind;		/* "person", "group", "membership" */
 	const char	*key;
 	/* "<sourcedid>\n  <source>S</source>\n  <id>" per indent level,
@@ -201,13 +221,24 @@ gz_threads(int want)
 /*
  * Compress the chunk of slot s with z (lib/zchunk.c): raw deflate that
  * ends on a byte boundary, or with the final block if s->last, and the
- * chunk's CRC-32.  Touches only z and s, so any thread may run it.
- * Returns 0, or -1 with s->err set (an errno, or 0 for the engine).
+ * chunk's CRC-32; rendered first when it has a fill.  Touches only z,
+ * s and what the fill reads, so any thread may run it.  Returns 0, or
+ * -1 with s->msg (the fill's error) or s->err (an errno, or 0 for the
+ * engine) set.
  */
 static int
 gz_compress(struct zchunk *z, struct slot *s)
 {
 	s->err = 0;
+	s->msg[0] = '\0';
+	if (s->fill != NULL) {
+		s->inlen = 0;
+		if (s->fill(s->fillarg, s->lo, s->hi, &s->in, &s->inlen,
+		    &s->incap) == -1) {
+			snprintf(s->msg, sizeof(s->msg), "%s", error_last());
+			return -1;
+		}
+	}
 	s->crc = crc_update(0, s->in, s->inlen);
 	if (zchunk_compress(z, s->in, s->inlen, s->last, &s->out,
 	    &s->outcap, &s->outlen) == -1) {
@@ -382,6 +413,8 @@ gz_write_one(struct sink *s, int block)
 	} else
 		st = c->state;
 	if (st == SL_FAILED) {
+		if (c->msg[0] != '\0')
+			return error_set("%s", c->msg);
 		if (c->err != 0) {
 			errno = c->err;
 			return error_sys("%s: gzip", s->path);
@@ -409,6 +442,28 @@ gz_write_done(struct sink *s, int block)
 	while ((rc = gz_write_one(s, block)) == 1)
 		;
 	return rc;
+}
+
+/* Queue slot cur's chunk (made ready by the caller) to the workers, or
+ * compress it here when there are none; then write what is done.  0 or
+ * -1. */
+static int
+gz_queue(struct sink *s, struct slot *cur)
+{
+	struct gz *g = s->gz;
+
+	if (g->nw == 0) {
+		cur->state = gz_compress(g->z, cur) == 0 ? SL_DONE :
+		    SL_FAILED;
+		g->submitted++;
+	} else {
+		must(pthread_mutex_lock(&g->mu));
+		cur->state = SL_QUEUED;
+		g->submitted++;
+		must(pthread_cond_signal(&g->work));
+		must(pthread_mutex_unlock(&g->mu));
+	}
+	return gz_write_done(s, 0);
 }
 
 /*
@@ -455,6 +510,7 @@ gz_submit(struct sink *s, char **buf, size_t *len, size_t *cap, size_t n,
 	cur->incap = *cap;
 	cur->inlen = n;
 	cur->last = last;
+	cur->fill = NULL;
 	if (last) {
 		*buf = NULL;
 		*cap = *len = 0;
@@ -465,18 +521,63 @@ gz_submit(struct sink *s, char **buf, size_t *len, size_t *cap, size_t n,
 		next->in = NULL;
 		next->incap = 0;
 	}
-	if (g->nw == 0) {
-		cur->state = gz_compress(g->z, cur) == 0 ? SL_DONE :
-		    SL_FAILED;
-		g->submitted++;
-	} else {
-		must(pthread_mutex_lock(&g->mu));
-		cur->state = SL_QUEUED;
-		g->submitted++;
-		must(pthread_cond_signal(&g->work));
-		must(pthread_mutex_unlock(&g->mu));
+	return gz_queue(s, cur);
+}
+
+/*
+ * Make chunk number `submitted` the one fill renders from items lo..hi
+ * of arg, on the thread that compresses it, and queue it (never the
+ * last).  The render buffer (with nothing in it) stays the render
+ * side's, for the chunk after.  0 or -1.
+ */
+static int
+gz_submit_fill(struct sink *s, chunk_fill fill, const void *arg,
+    size_t lo, size_t hi)
+{
+	struct gz *g = s->gz;
+	struct slot *cur;
+
+	if (!g->started)
+		gz_start(s);
+	/* The render side's buffer moves to the next slot: that slot's
+	 * last chunk must have been written (as in gz_submit). */
+	while (g->submitted + 1 - g->written >= g->nslots)
+		if (gz_write_one(s, 1) == -1)
+			return -1;
+	cur = &g->slots[g->submitted % g->nslots];
+	if (cur->out == NULL) {
+		cur->outcap = zchunk_bound(CHUNK);
+		if ((cur->out = malloc(cur->outcap)) == NULL)
+			return error_sys("%s: gzip buffer", s->path);
 	}
-	return gz_write_done(s, 0);
+	cur->inlen = 0;
+	cur->last = 0;
+	cur->fill = fill;
+	cur->fillarg = arg;
+	cur->lo = lo;
+	cur->hi = hi;
+	return gz_queue(s, cur);
+}
+
+/*
+ * Wait until no thread is at work on a chunk in flight (each is done or
+ * failed), so that what their fills read may go.  g may be NULL.
+ */
+static void
+gz_settle(struct gz *g)
+{
+	struct slot *c;
+	uint64_t k;
+
+	if (g == NULL || g->nw == 0)
+		return;
+	must(pthread_mutex_lock(&g->mu));
+	for (k = g->written; k < g->submitted; k++) {
+		c = &g->slots[k % g->nslots];
+		while (c->state == SL_QUEUED || c->state == SL_BUSY)
+			must(pthread_cond_wait(&g->done, &g->mu));
+	}
+	must(pthread_mutex_unlock(&g->mu));
 }
 
 /* Queue every whole chunk of the render buffer; if final, the rest as
@@ -614,22 +715,33 @@ out_flush(struct out *o)
 static int
 out_reserve(struct out *o, size_t n)
 {
+	size_t ncap;
 	char *nb;
 
 	if (o->failed)
 		return -1;
 	if (o->cap - o->len >= n)
 		return 0;
-	if (out_flush(o) == -1)
-		return -1;
-	if (o->cap - o->len >= n)
-		return 0;
-	if ((nb = realloc(o->buf, o->len + n)) == NULL) {
+	ncap = o->len + n;
+	if (o->grow) {
+		/* a chunk's fill: doubled, from a buffer's worth */
+		if (ncap < OUT_FLUSH + OUT_SLACK)
+			ncap = OUT_FLUSH + OUT_SLACK;
+		if (ncap < 2 * o->cap)
+			ncap = 2 * o->cap;
+	} else {
+		if (out_flush(o) == -1)
+			return -1;
+		if (o->cap - o->len >= n)
+			return 0;
+		ncap = o->len + n;
+	}
+	if ((nb = realloc(o->buf, ncap)) == NULL) {
 		o->failed = 1;
 		return error_sys("%s: output buffer", o->sink.path);
 	}
 	o->buf = nb;
-	o->cap = o->len + n;
+	o->cap = ncap;
 	return 0;
 }
 
@@ -637,7 +749,7 @@ out_reserve(struct out *o, size_t n)
 static void
 out_record_done(struct out *o)
 {
-	if (!o->failed && o->len >= OUT_FLUSH)
+	if (!o->failed && !o->grow && o->len >= OUT_FLUSH)
 		out_flush(o);
 }
 
@@ -1392,6 +1504,7 @@ group_order(const char *path, const struct roster *r, uint32_t **order,
 #define MPF_ENTRY	16	/* prefetch the id's entry this many ahead */
 #define MPF_ID		8	/* and the id itself this many */
 #define MPF_PERSON	8	/* a person's strings this many ahead */
+#define MRUN_MEMBERS	4096	/* members a gzip chunk: about 1 MiB */
 
 /* A person's escaped id: in the id table's blob at off, len bytes. */
 struct eid {
@@ -1599,13 +1712,108 @@ member_prefetch(const struct roster *r, const struct idtab *t, size_t i)
 		mem_prefetch(t->blob + t->v[r->members[i + MPF_ID].person].off);
 }
 
+/* What the members of a full file are rendered from, on any thread:
+ * all of it read only while they are. */
+struct members_job {
+	struct out			 tmpl;	/* frames, path; no buffer */
+	const struct roster		*r;
+	const struct idtab		*ids;
+	const struct member_frames	*f;
+};
+
+/*
+ * Members lo..hi of the roster into o, each group's <membership> opened
+ * before its first member and closed after its last, as the whole file
+ * has them: so runs rendered apart and put one after the other are the
+ * bytes the whole run rendered at once gives.
+ */
+static void
+put_members_run(struct out *o, const struct members_job *j, size_t lo,
+    size_t hi)
+{
+	const struct roster *r = j->r;
+	size_t i;
+
+	for (i = lo; i < hi && !o->failed; i++) {
+		const struct membership *m = &r->members[i];
+		const struct eid *e = &j->ids->v[m->person];
+
+		if (i == 0 || r->members[i - 1].group != m->group)
+			put_membership_open(o, r->groups[m->group].id);
+		else if (i == lo) {
+			/* a group begun in the run before: for messages */
+			o->kind = "membership";
+			o->key = r->groups[m->group].id;
+		}
+		member_prefetch(r, j->ids, i);
+		/* a timeframe: not in the frames, written in full
+		 * (as is a role out of range, for its error) */
+		if (m->begin != 0 || m->end != 0 || m->role < 1 ||
+		    m->role > 8)
+			put_member(o, r->persons[m->person].id, m->role,
+			    m->active, REC_NONE, m);
+		else
+			put_member_framed(o, j->f, j->ids->blob + e->off,
+			    e->len, m);
+		if (i + 1 == r->nmembers || r->members[i + 1].group != m->group)
+			put_membership_close(o);
+	}
+}
+
+/* A chunk's fill (chunk_fill): members lo..hi of job arg rendered into
+ * *buf.  0, or -1 with the error set. */
+static int
+members_fill(const void *arg, size_t lo, size_t hi, char **buf,
+    size_t *len, size_t *cap)
+{
+	const struct members_job *j = arg;
+	struct out o = j->tmpl;
+
+	o.buf = *buf;
+	o.len = *len;
+	o.cap = *cap;
+	o.grow = 1;
+	put_members_run(&o, j, lo, hi);
+	*buf = o.buf;
+	*len = o.len;
+	*cap = o.cap;
+	return o.failed ? -1 : 0;
+}
+
+/*
+ * The members of a gzip file: what is rendered before them is made a
+ * chunk of its own, then every MRUN_MEMBERS members are one chunk, each
+ * rendered by the thread that compresses it, so both cores render (the
+ * members are most of a file).  The cuts depend only on the roster, not
+ * on the threads: the file is the same bytes whatever their number.
+ */
+static void
+put_members_chunks(struct out *o, const struct members_job *j)
+{
+	size_t lo, hi, n = j->r->nmembers;
+
+	if (out_flush(o) == -1)
+		return;
+	if (o->len > 0 &&
+	    gz_submit(&o->sink, &o->buf, &o->len, &o->cap, o->len, 0) == -1) {
+		o->failed = 1;
+		return;
+	}
+	for (lo = 0; lo < n; lo = hi) {
+		hi = n - lo > MRUN_MEMBERS ? lo + MRUN_MEMBERS : n;
+		if (gz_submit_fill(&o->sink, members_fill, j, lo, hi) == -1) {
+			o->failed = 1;
+			return;
+		}
+	}
+}
+
 static void
 put_members_full(struct out *o, const struct roster *r)
 {
 	struct member_frames f;
+	struct members_job j;
 	struct idtab ids;
-	size_t i = 0;
-	uint32_t g;
 
 	if (r->nmembers == 0)
 		return;
@@ -1615,26 +1823,18 @@ put_members_full(struct out *o, const struct roster *r)
 		idtab_free(&ids);
 		return;
 	}
-	while (i < r->nmembers && !o->failed) {
-		g = r->members[i].group;
-		put_membership_open(o, r->groups[g].id);
-		for (; i < r->nmembers && r->members[i].group == g; i++) {
-			const struct membership *m = &r->members[i];
-			const struct eid *e = &ids.v[m->person];
-
-			member_prefetch(r, &ids, i);
-			/* a timeframe: not in the frames, written in full
-			 * (as is a role out of range, for its error) */
-			if (m->begin != 0 || m->end != 0 || m->role < 1 ||
-			    m->role > 8)
-				put_member(o, r->persons[m->person].id,
-				    m->role, m->active, REC_NONE, m);
-			else
-				put_member_framed(o, &f, ids.blob + e->off,
-				    e->len, m);
-		}
-		put_membership_close(o);
-	}
+	j.tmpl = *o;
+	j.tmpl.buf = NULL;
+	j.tmpl.len = j.tmpl.cap = 0;
+	j.r = r;
+	j.ids = &ids;
+	j.f = &f;
+	if (o->sink.gz != NULL)
+		put_members_chunks(o, &j);
+	else
+		put_members_run(o, &j, 0, r->nmembers);
+	/* the fills read j, ids and f: none at work when they go */
+	gz_settle(o->sink.gz);
 	frames_free(&f);
 	idtab_free(&ids);
 }

@@ -1870,6 +1870,83 @@ START_TEST(test_gzip_chunk_boundary)
 }
 END_TEST
 
+#define MRUN	4096	/* the writer's members a gzip chunk */
+
+/*
+ * The members of a gzip file are cut into runs of MRUN, each rendered
+ * by the thread that compresses it: a group spanning three runs, runs
+ * ending right at a group's end, members with timeframes (written in
+ * full, not from the frames) at the cuts, and a member count that is a
+ * whole number of runs: the XML is the plain file's, and the bytes are
+ * the same for any thread count.
+ */
+START_TEST(test_gzip_member_runs)
+{
+	static const size_t cuts[] = { MRUN - 1, MRUN, MRUN + 1,
+		2 * MRUN - 1, 2 * MRUN };
+	char dir[256];
+	struct roster r, back;
+	const char *gz;
+	size_t i;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	/* one class of 2 runs + 4 members, the second a whole run (the
+	 * 4096 members from 2 * MRUN + 4 on), then one of 4 */
+	build_big(&r, 10000, 1, 2 * MRUN + 4, 0);
+	ck_assert_uint_eq(r.nmembers, 2 * MRUN + 4);
+	for (i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		r.members[cuts[i]].begin = (uint16_t)(20000 + i);
+		r.members[cuts[i]].end = (uint16_t)(20100 + i);
+	}
+	gz = assert_threads_identical(dir, &r, 2 * GZ_CHUNK);
+	roster_init(&back);
+	ck_assert_msg(ims_read(gz, &back, NULL) == 0, "%s", error_last());
+	ck_assert_uint_eq(back.nmembers, r.nmembers);
+	ck_assert(memcmp(back.members, r.members,
+	    r.nmembers * sizeof(*r.members)) == 0);
+	roster_free(&back);
+	assert_dtd_valid(gz);
+	roster_free(&r);
+	/* 3 runs exactly, in groups that end at the cuts */
+	build_big(&r, 10000, 3 * MRUN / 64, 64, 0);
+	ck_assert_uint_eq(r.nmembers, 3 * MRUN);
+	assert_threads_identical(dir, &r, 2 * GZ_CHUNK);
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
+/*
+ * A member that cannot be written (a role out of range) in a run that a
+ * compressing thread renders fails the write with the member's error,
+ * names the file and removes it, as one thread does.
+ */
+START_TEST(test_gzip_member_run_fails)
+{
+	static const int threads[] = { 1, 2, 3 };
+	char dir[256];
+	struct ims_options o = opts_gzip;
+	struct roster r;
+	const char *gz;
+	size_t i;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build_big(&r, 4000, 400, 100, 0);
+	r.members[2 * MRUN + 7].role = 9;
+	gz = tu_path(dir, "bad.xml.gz");
+	for (i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
+		o.threads = threads[i];
+		ck_assert_int_eq(ims_write_full(gz, &r, &o), -1);
+		ck_assert_msg(strstr(error_last(), gz) != NULL &&
+		    strstr(error_last(), "roletype 9 out of range") != NULL,
+		    "threads %d: %s", threads[i], error_last());
+		ck_assert_int_eq(access(gz, F_OK), -1);
+	}
+	roster_free(&r);
+	tu_rmtree(dir);
+}
+END_TEST
+
 /*
  * A write that fails half way (the file size limit: EFBIG) fails the
  * call, names the file, removes it and joins the threads.  In a child,
@@ -1966,6 +2043,8 @@ ims_suite(void)
 	suite_add_tcase(s, d);
 	tcase_add_test(z, test_gzip_threads_identical);
 	tcase_add_test(z, test_gzip_chunk_boundary);
+	tcase_add_test(z, test_gzip_member_runs);
+	tcase_add_test(z, test_gzip_member_run_fails);
 	tcase_add_test(z, test_gzip_write_fails);
 	suite_add_tcase(s, z);
 	return s;
