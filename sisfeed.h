@@ -167,6 +167,8 @@ char	*arena_strndup(struct arena *, const char *s, size_t len);
 void	*arena_alloc(struct arena *, size_t len);
 /* Free every block; the arena is empty and reusable afterwards. */
 void	 arena_free(struct arena *);
+/* Move every block of src into dst (src is left empty).  Never fails. */
+void	 arena_join(struct arena *dst, struct arena *src);
 
 /* ------------------------------------------------------------------ */
 /* filters/sha256.c: SHA-256 (approval ids, snapshot identity).        */
@@ -311,6 +313,14 @@ void	 roster_init(struct roster *);
 void	 roster_free(struct roster *);
 /* Copy *p (strings into the arena) and append it.  -1 on no memory. */
 int	 roster_add_person(struct roster *, const struct person *);
+/* Move src's persons, with their strings, after dst's, their lines
+ * moved by `lines` (src keeps no persons or strings).  0, or -1 (error
+ * set, both unchanged) when memory runs out. */
+int	 roster_append_persons(struct roster *dst, struct roster *src,
+	    uint32_t lines);
+/* Move src's memberships after dst's (src keeps none).  0, or -1
+ * (error set, both unchanged) when memory runs out. */
+int	 roster_append_members(struct roster *dst, struct roster *src);
 /* Copy *g and append it.  -1 on no memory. */
 int	 roster_add_group(struct roster *, const struct group *);
 /*

@@ -1010,55 +1010,78 @@ table_mtime(const struct table *t, time_t *newest)
 		*newest = t->cr->st.st_mtime;
 }
 
+/*
+ * The records of a persons table t into r, up to the end of the file
+ * or of t's part of it.  0 or -1.
+ */
+static int
+persons_loop(struct table *t, struct roster *r)
+{
+	struct person p;
+	struct memo smemo = MEMO_INIT;
+	const char *irole = NULL;
+	int rc, active;
+
+	while ((rc = table_next(t)) > 0) {
+		if (rc == 2)
+			continue;
+		rc = 0;
+		active = 1;
+		if (table_len(t, PF_ID) == 0)
+			rc = table_reject(t, PF_ID, "empty key");
+		else if (table_len(t, PF_GIVEN) == 0)
+			rc = table_reject(t, PF_GIVEN, "missing value");
+		else if (table_len(t, PF_FAMILY) == 0)
+			rc = table_reject(t, PF_FAMILY, "missing value");
+		else if ((active = table_status(t, PF_STATUS, &smemo)) == -1)
+			rc = table_bad_status(t, PF_STATUS);
+		else if (table_len(t, PF_ROLE) > 0 && (irole =
+		    institution_role_parse(table_val(t, PF_ROLE))) == NULL)
+			rc = table_reject(t, PF_ROLE,
+			    "unknown institution role");
+		if (rc == -1)
+			return -1;
+		if (rc == 2)
+			continue;
+		memset(&p, 0, sizeof(p));
+		p.id = table_val(t, PF_ID);
+		p.userid = table_val(t, PF_USERID);
+		p.given = table_val(t, PF_GIVEN);
+		p.family = table_val(t, PF_FAMILY);
+		p.email = table_val(t, PF_EMAIL);
+		p.role = table_len(t, PF_ROLE) > 0 ? irole : "";
+		p.nin = table_val(t, PF_NIN);
+		p.line = (uint32_t)csv_line(t->cr);
+		p.active = (uint8_t)active;
+		if (roster_add_person(r, &p) == -1)
+			return -1;
+	}
+	return rc == -1 ? -1 : 0;
+}
+
+static struct part	*part_start(const struct config *, struct table *,
+			    const struct mstate *);
+static int		 part_join(const struct config *, struct part *,
+			    struct table *, struct roster *, struct mstate *,
+			    int);
+
 static int
 read_persons(const struct config *cfg, struct roster *r,
     struct rejects *rj, time_t *newest)
 {
 	struct table t;
-	struct person p;
-	struct memo smemo = MEMO_INIT;
-	const char *irole = NULL;
-	int rc, active;
+	struct part *part;
+	int rc;
 
 	if (table_open(&t, cfg->source.persons, "persons",
 	    cfg, cfg->source.pcol, pnames, NPF,
 	    1u << PF_ID | 1u << PF_GIVEN | 1u << PF_FAMILY, rj) == -1)
 		goto fail;
 	table_mtime(&t, newest);
-	while ((rc = table_next(&t)) > 0) {
-		if (rc == 2)
-			continue;
-		rc = 0;
-		active = 1;
-		if (table_len(&t, PF_ID) == 0)
-			rc = table_reject(&t, PF_ID, "empty key");
-		else if (table_len(&t, PF_GIVEN) == 0)
-			rc = table_reject(&t, PF_GIVEN, "missing value");
-		else if (table_len(&t, PF_FAMILY) == 0)
-			rc = table_reject(&t, PF_FAMILY, "missing value");
-		else if ((active = table_status(&t, PF_STATUS, &smemo)) == -1)
-			rc = table_bad_status(&t, PF_STATUS);
-		else if (table_len(&t, PF_ROLE) > 0 && (irole =
-		    institution_role_parse(table_val(&t, PF_ROLE))) == NULL)
-			rc = table_reject(&t, PF_ROLE,
-			    "unknown institution role");
-		if (rc == -1)
-			goto fail;
-		if (rc == 2)
-			continue;
-		memset(&p, 0, sizeof(p));
-		p.id = table_val(&t, PF_ID);
-		p.userid = table_val(&t, PF_USERID);
-		p.given = table_val(&t, PF_GIVEN);
-		p.family = table_val(&t, PF_FAMILY);
-		p.email = table_val(&t, PF_EMAIL);
-		p.role = table_len(&t, PF_ROLE) > 0 ? irole : "";
-		p.nin = table_val(&t, PF_NIN);
-		p.line = (uint32_t)csv_line(t.cr);
-		p.active = (uint8_t)active;
-		if (roster_add_person(r, &p) == -1)
-			goto fail;
-	}
+	part = part_start(cfg, &t, NULL);
+	rc = persons_loop(&t, r);
+	if (part != NULL)
+		rc = part_join(cfg, part, &t, r, NULL, rc);
 	if (rc == -1)
 		goto fail;
 	table_close(&t);
@@ -1498,27 +1521,29 @@ members_loop(const struct config *cfg, struct table *t, struct mstate *ms)
 }
 
 /*
- * A big memberships file is read in two parts on two cores: the first
- * part by the calling thread, the second, from a cut at a line start
- * in the middle, by a thread of its own, each into its own memberships
- * and rejects, looking keys up in the same (read-only) key tables.  The
- * cut is only known to be between two records once the first part's
- * reader reaches it: if a record (a quoted line break) straddles it,
- * the second part is thrown away and the first reader reads on to the
- * end, as if the file had never been cut.  Otherwise the second part's
- * memberships follow the first's, its line numbers (counted from the
- * cut) moved by the first part's lines, and its rejects follow the
- * first's: the result is the one reading the file in one go gives.
+ * A big persons or memberships file is read in two parts on two cores:
+ * the first part by the calling thread, the second, from a cut at a
+ * line start in the middle, by a thread of its own, each into its own
+ * persons or memberships and rejects (memberships looking keys up in
+ * the same, read-only, key tables).  The cut is only known to be
+ * between two records once the first part's reader reaches it: if a
+ * record (a quoted line break) straddles it, the second part is thrown
+ * away and the first reader reads on to the end, as if the file had
+ * never been cut.  Otherwise the second part's records follow the
+ * first's, its line numbers (counted from the cut) moved by the first
+ * part's lines, and its rejects follow the first's: the result is the
+ * one reading the file in one go gives.
  */
 #define SPLIT_MIN	(64 * 1024 * 1024)	/* bytes of records */
 #define SPLIT_SEARCH	(1024 * 1024)		/* for a line start */
 
-struct mpart {
+struct part {
 	pthread_t		 tid;
 	const struct config	*cfg;
 	struct table		 t;	/* its header is the first part's */
-	struct mstate		 ms;
-	struct roster		 r;	/* only its memberships */
+	int			 members;	/* 0: persons */
+	struct mstate		 ms;	/* members */
+	struct roster		 r;	/* only its persons or memberships */
 	struct rejects		 rj;	/* into mem, lines from the cut */
 	char			*mem;
 	size_t			 memlen;
@@ -1574,18 +1599,20 @@ split_point(const struct csv_reader *cr, off_t from)
 
 /* The second part's thread: its records into its own state. */
 static void *
-mpart_main(void *arg)
+part_main(void *arg)
 {
-	struct mpart *p = arg;
+	struct part *p = arg;
 
-	if ((p->rc = members_loop(p->cfg, &p->t, &p->ms)) == -1)
+	p->rc = p->members ? members_loop(p->cfg, &p->t, &p->ms) :
+	    persons_loop(&p->t, &p->r);
+	if (p->rc == -1)
 		snprintf(p->err, sizeof(p->err), "%s", error_last());
 	return NULL;
 }
 
 /* Free what the second part holds (not what it shares). */
 static void
-mpart_free(struct mpart *p)
+part_free(struct part *p)
 {
 	if (p == NULL)
 		return;
@@ -1601,17 +1628,18 @@ mpart_free(struct mpart *p)
 }
 
 /*
- * Start reading the second part of t's file on a thread of its own when
+ * Start reading the second part of t's file (memberships with the key
+ * tables of ms, or persons when ms is NULL) on a thread of its own when
  * the file is big, plain (not converted, not from a zip) and there are
  * two cores; t's reader then stops at the cut.  The part, or NULL to
  * read the file in one go (nothing to report: that is always right).
  */
-static struct mpart *
-mpart_start(const struct config *cfg, struct table *t,
+static struct part *
+part_start(const struct config *cfg, struct table *t,
     const struct mstate *ms)
 {
 	struct csv_reader *cr = t->cr;
-	struct mpart *p;
+	struct part *p;
 	off_t from, cut;
 
 	if (cr->in != NULL || cr->fd == -1 || !S_ISREG(cr->st.st_mode) ||
@@ -1629,25 +1657,30 @@ mpart_start(const struct config *cfg, struct table *t,
 	p->t.later = 1;
 	p->t.records = 0;
 	p->t.rj = &p->rj;
-	p->t.flush = member_drain;
-	p->t.flusharg = &p->ms;
+	p->t.flush = NULL;
+	p->t.flusharg = NULL;
+	roster_init(&p->r);
 	if ((p->t.cr = csv_open(t->file, cfg->source.delimiter)) == NULL ||
 	    lseek(p->t.cr->fd, cut, SEEK_SET) != cut ||
 	    (p->rj.fp = open_memstream(&p->mem, &p->memlen)) == NULL) {
-		mpart_free(p);
+		part_free(p);
 		return NULL;
 	}
 	p->t.cr->abs = cut;
 	p->t.cr->started = 1;	/* no byte order mark mid-file */
 	p->t.cr->nhdr = cr->nhdr;
-	roster_init(&p->r);
-	p->ms.r = &p->r;
-	p->ms.t = &p->t;
-	p->ms.pk = ms->pk;
-	p->ms.gk = ms->gk;
-	p->ms.lastg = p->ms.lastp = -1;
-	if (thread_start(&p->tid, mpart_main, p) != 0) {
-		mpart_free(p);
+	if (ms != NULL) {
+		p->members = 1;
+		p->t.flush = member_drain;
+		p->t.flusharg = &p->ms;
+		p->ms.r = &p->r;
+		p->ms.t = &p->t;
+		p->ms.pk = ms->pk;
+		p->ms.gk = ms->gk;
+		p->ms.lastg = p->ms.lastp = -1;
+	}
+	if (thread_start(&p->tid, part_main, p) != 0) {
+		part_free(p);
 		return NULL;
 	}
 	cr->stop_at = cut;
@@ -1693,7 +1726,7 @@ reline(char *out, size_t outsz, const char *s, const char *file,
  * number moved by `lines`, and its counts added.  0 or -1.
  */
 static int
-mpart_rejects(struct mpart *p, struct rejects *rj, const char *file,
+part_rejects(struct part *p, struct rejects *rj, const char *file,
     unsigned long lines)
 {
 	const char *s, *nl, *end, *rest;
@@ -1726,20 +1759,35 @@ mpart_rejects(struct mpart *p, struct rejects *rj, const char *file,
 	return 0;
 }
 
+/* The second part's memberships and their lines (moved by `lines`)
+ * after the first's in ms.  0 or -1. */
+static int
+part_join_members(struct part *p, struct mstate *ms, unsigned long lines)
+{
+	size_t i, n = ms->r->nmembers;
+
+	if (lines_reserve(ms, n + p->r.nmembers) == -1 ||
+	    roster_append_members(ms->r, &p->r) == -1)
+		return -1;
+	for (i = 0; i < ms->r->nmembers - n; i++)
+		ms->lines[n + i] = p->ms.lines[i] + (uint32_t)lines;
+	return 0;
+}
+
 /*
- * Wait for the second part p and join it to the first (ms, t): its
- * memberships and their lines after the first's, its rejects after
- * the first's.  If the first part did not end right at the cut, the
- * second is dropped and the first reader reads on to the end.  Frees
- * p.  0 or -1.
+ * Wait for the second part p and join it to the first (t; ms for
+ * memberships, NULL for persons, which go to r): its records and their
+ * lines after the first's, its rejects after the first's.  If the first
+ * part did not end right at the cut, the second is dropped and the
+ * first reader reads on to the end.  rc is the first part's.  Frees p.
+ * 0 or -1.
  */
 static int
-mpart_join(const struct config *cfg, struct mpart *p, struct table *t,
-    struct mstate *ms, int rc)
+part_join(const struct config *cfg, struct part *p, struct table *t,
+    struct roster *r, struct mstate *ms, int rc)
 {
 	char msg[sizeof(p->err)];
 	unsigned long lines;
-	size_t i, n;
 
 	if (pthread_join(p->tid, NULL) != 0)
 		abort();	/* only a corrupt pthread_t fails */
@@ -1748,39 +1796,41 @@ mpart_join(const struct config *cfg, struct mpart *p, struct table *t,
 	if (t->cr->stopped != p->cut) {
 		/* a record straddles the cut: read on in one go */
 		t->cr->stop_at = 0;
-		mpart_free(p);
+		part_free(p);
 		if (t->cr->stopped == -1)
 			return 0;
 		t->cr->stopped = -1;
 		log_debug("%s: a record spans the middle: read in one part",
 		    t->file);
-		return members_loop(cfg, t, ms);
+		return ms != NULL ? members_loop(cfg, t, ms) :
+		    persons_loop(t, r);
 	}
-	/* the key tables are done: not held through the copy */
-	keyindex_free(&ms->pk);
-	keyindex_free(&ms->gk);
+	if (ms != NULL) {
+		/* the key tables are done: not held through the copy */
+		keyindex_free(&ms->pk);
+		keyindex_free(&ms->gk);
+	}
 	lines = t->cr->line - 1;
 	if (p->rc == -1) {
 		/* its rejects up to the failure, as one read would leave */
 		reline(msg, sizeof(msg), p->err, t->file, lines);
-		(void)mpart_rejects(p, t->rj, t->file, lines);
+		(void)part_rejects(p, t->rj, t->file, lines);
 		error_set("%s", msg);
 		goto fail;
 	}
-	n = ms->r->nmembers;
-	if (lines_reserve(ms, n + p->r.nmembers) == -1)
+	if (lines > UINT32_MAX) {
+		error_set("%s: more than %lu lines", t->file,
+		    (unsigned long)UINT32_MAX);
 		goto fail;
-	for (i = 0; i < p->r.nmembers; i++) {
-		if (roster_add_member(ms->r, &p->r.members[i]) == -1)
-			goto fail;
-		ms->lines[n + i] = p->ms.lines[i] + (uint32_t)lines;
 	}
-	if (mpart_rejects(p, t->rj, t->file, lines) == -1)
+	if ((ms != NULL ? part_join_members(p, ms, lines) :
+	    roster_append_persons(r, &p->r, (uint32_t)lines)) == -1 ||
+	    part_rejects(p, t->rj, t->file, lines) == -1)
 		goto fail;
-	mpart_free(p);
+	part_free(p);
 	return 0;
 fail:
-	mpart_free(p);
+	part_free(p);
 	return -1;
 }
 
@@ -1790,7 +1840,7 @@ read_members(const struct config *cfg, struct roster *r,
 {
 	struct table t;
 	struct mstate ms;
-	struct mpart *part;
+	struct part *part;
 	int rc;
 
 	memset(&ms, 0, sizeof(ms));
@@ -1809,10 +1859,10 @@ read_members(const struct config *cfg, struct roster *r,
 	    keyindex_build(&ms.gk, r->ngroups ? &r->groups[0].id : NULL,
 	    sizeof(struct group), r->ngroups) == -1)
 		goto fail;
-	part = mpart_start(cfg, &t, &ms);
+	part = part_start(cfg, &t, &ms);
 	rc = members_loop(cfg, &t, &ms);
 	if (part != NULL)
-		rc = mpart_join(cfg, part, &t, &ms, rc);
+		rc = part_join(cfg, part, &t, r, &ms, rc);
 	if (rc == -1)
 		goto fail;
 	/* the key tables are done: not held through the sort's peak */

@@ -92,6 +92,30 @@ arena_free(struct arena *a)
 	a->bytes = 0;
 }
 
+/*
+ * Move every block of src into dst, behind dst's newest block (which
+ * stays the one strings are added to); src is left empty.
+ */
+void
+arena_join(struct arena *dst, struct arena *src)
+{
+	struct arena_block *tail;
+
+	if (src->head == NULL)
+		return;
+	if (dst->head == NULL) {
+		dst->head = src->head;
+	} else {
+		for (tail = src->head; tail->next != NULL; tail = tail->next)
+			;
+		tail->next = dst->head->next;
+		dst->head->next = src->head;
+	}
+	dst->bytes += src->bytes;
+	src->head = NULL;
+	src->bytes = 0;
+}
+
 /* Write "file:line: field: PREFIXreason\n" to the rejects file. */
 static int
 rejects_vput(struct rejects *rj, const char *file, unsigned long line,
@@ -349,6 +373,71 @@ roster_add_person(struct roster *r, const struct person *p)
 	    (d->nin = dupstr(r, p->nin)) == NULL)
 		return -1;
 	r->npersons++;
+	return 0;
+}
+
+/*
+ * Move src's persons and their strings after dst's (a part of the
+ * persons file read on another thread), each line moved by `lines`.
+ * Returns 0, or -1 (error set, nothing moved) when memory runs out.
+ */
+int
+roster_append_persons(struct roster *dst, struct roster *src,
+    uint32_t lines)
+{
+	size_t i, n = dst->npersons, ncap = dst->cappersons;
+	struct person *nv;
+
+	if (src->npersons == 0)
+		return 0;
+	if (ncap < n + src->npersons) {
+		ncap = n + src->npersons;
+		if ((nv = realloc(dst->persons, ncap * sizeof(*nv))) == NULL)
+			return error_sys("roster");
+		mem_hint_huge(nv, ncap * sizeof(*nv));
+		dst->persons = nv;
+		dst->cappersons = ncap;
+	}
+	memcpy(dst->persons + n, src->persons,
+	    src->npersons * sizeof(*src->persons));
+	for (i = 0; i < src->npersons; i++)
+		dst->persons[n + i].line += lines;
+	dst->npersons += src->npersons;
+	arena_join(&dst->strings, &src->strings);
+	free(src->persons);
+	src->persons = NULL;
+	src->npersons = src->cappersons = 0;
+	return 0;
+}
+
+/*
+ * Move src's memberships after dst's (a part of the memberships file
+ * read on another thread).  Returns 0, or -1 (error set, nothing
+ * moved) when memory runs out.
+ */
+int
+roster_append_members(struct roster *dst, struct roster *src)
+{
+	size_t n = dst->nmembers, ncap = dst->capmembers;
+	struct membership *nv;
+
+	if (src->nmembers == 0)
+		return 0;
+	if (ncap < n + src->nmembers) {
+		ncap = n + src->nmembers;
+		if ((nv = realloc(dst->members, ncap * sizeof(*nv))) == NULL)
+			return error_sys("roster");
+		mem_hint_huge(nv, ncap * sizeof(*nv));
+		dst->members = nv;
+		dst->capmembers = ncap;
+	}
+	/* roster_add_member zeroed their padding: the index writes it */
+	memcpy(dst->members + n, src->members,
+	    src->nmembers * sizeof(*src->members));
+	dst->nmembers += src->nmembers;
+	free(src->members);
+	src->members = NULL;
+	src->nmembers = src->capmembers = 0;
 	return 0;
 }
 

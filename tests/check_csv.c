@@ -1416,7 +1416,28 @@ struct readout {
 	char		 first[256];
 	struct membership *m;
 	size_t		 nm;
+	char		*persons;	/* every field of every person */
 };
+
+/* Every field of r's persons, a line each, into a malloc'd string. */
+static char *
+persons_text(void)
+{
+	char *buf = NULL;
+	size_t len = 0, i;
+	FILE *fp;
+
+	ck_assert_ptr_nonnull(fp = open_memstream(&buf, &len));
+	for (i = 0; i < r.npersons; i++) {
+		const struct person *p = &r.persons[i];
+
+		fprintf(fp, "%s|%s|%s|%s|%s|%s|%s|%u|%u\n", p->id, p->userid,
+		    p->given, p->family, p->email, p->role, p->nin,
+		    (unsigned)p->line, (unsigned)p->active);
+	}
+	ck_assert_int_eq(fclose(fp), 0);
+	return buf;
+}
 
 static void
 read_out(struct readout *o)
@@ -1442,7 +1463,9 @@ read_out(struct readout *o)
 	memcpy(o->first, rj.first, sizeof(o->first));
 	o->nm = r.nmembers;
 	ck_assert_ptr_nonnull(o->m = calloc(o->nm + 1, sizeof(*o->m)));
-	memcpy(o->m, r.members, o->nm * sizeof(*o->m));
+	if (o->nm > 0)
+		memcpy(o->m, r.members, o->nm * sizeof(*o->m));
+	o->persons = persons_text();
 }
 
 /* Where strings a and b first differ. */
@@ -1456,7 +1479,8 @@ first_diff(const char *a, const char *b)
 	return i;
 }
 
-/* The memberships file read in two parts gives what one part gives. */
+/* The persons and memberships files read in two parts each give what
+ * one part gives. */
 static void
 expect_split_same(void)
 {
@@ -1481,7 +1505,14 @@ expect_split_same(void)
 	if (one.rc == 0) {	/* a failed read's roster is only freed */
 		ck_assert_uint_eq(two.nm, one.nm);
 		ck_assert(memcmp(two.m, one.m, one.nm * sizeof(*one.m)) == 0);
+		ck_assert_msg(strcmp(two.persons, one.persons) == 0,
+		    "persons differ at byte %zu: '%.120s' against '%.120s'",
+		    first_diff(two.persons, one.persons),
+		    two.persons + first_diff(two.persons, one.persons),
+		    one.persons + first_diff(two.persons, one.persons));
 	}
+	free(one.persons);
+	free(two.persons);
 	free(one.rejects);
 	free(two.rejects);
 	free(one.m);
@@ -1522,6 +1553,70 @@ write_members(long n, int straddle, int cut_short)
 		fputs("g1,p3,1", fp);
 	ck_assert_int_eq(fclose(fp), 0);
 }
+
+/* Write persons.csv: p0..p(n-1) with rejects, duplicate keys (one copy
+ * in each half), quoted names, CRLF and blank lines spread through it;
+ * if straddle, one record whose quoted name runs over many lines across
+ * the middle; if cut_short, a last record with too few fields. */
+static void
+write_persons(long n, int straddle, int cut_short)
+{
+	FILE *fp;
+	long i, k;
+
+	ck_assert_ptr_nonnull(fp = fopen("persons.csv", "w"));
+	fputs(PHDR, fp);
+	for (i = 0; i < n; i++) {
+		if (straddle && i == n / 2 - 3) {
+			fputs("px,ux,\"Long", fp);
+			for (k = 0; k < 400; k++)
+				fputs("\nname", fp);
+			fputs("\",F,,1,Student\n", fp);
+		}
+		if (i % 97 == 0)
+			fprintf(fp, "p%ld,u%ld,,F,,1,Student\n", i, i);
+		else if (i % 89 == 0)
+			fprintf(fp, "p%ld,u%ld,G,F,,maybe,Student\n", i, i);
+		else if (i % 83 == 0)
+			fprintf(fp, "p%ld,u%ld,G,F,,1,Wizard\n", i, i);
+		else if (i % 101 == 0)
+			fprintf(fp, "\"p%ld\",u%ld,\"G, \"\"Q\"\"\",F,,0,"
+			    "Faculty\r\n", i, i);
+		else if (i % 113 == 0)
+			fprintf(fp, "\np%ld,u%ld,G,F,,1,\n", i, i);
+		else
+			fprintf(fp, "p%ld,u%ld,G%ld,F%ld,p%ld@example.org,%s,"
+			    "Student\n", i, i, i % 7, i % 11, i,
+			    i % 5 ? "1" : "0");
+		if (i == 10 || i == n - 10)	/* duplicates across */
+			fprintf(fp, "dup,u%ld,G,F,,1,Student\n", i);
+	}
+	if (cut_short)
+		fputs("p999999,u", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+START_TEST(roster_split_persons)
+{
+	FILE *fp;
+	long i;
+
+	ck_assert_ptr_nonnull(fp = fopen("groups.csv", "w"));
+	fputs(GHDR, fp);
+	for (i = 0; i < 40; i++)
+		fprintf(fp, "g%ld,class,Group %ld,,,\n", i, i);
+	ck_assert_int_eq(fclose(fp), 0);
+	write_members(2000, 0, 0);
+	write_persons(3000, 0, 0);	/* cut between two records */
+	expect_split_same();
+	write_persons(3000, 1, 0);	/* a record over the cut */
+	expect_split_same();
+	write_persons(3000, 0, 1);	/* the second part cut short */
+	expect_split_same();
+	write_persons(2, 0, 0);		/* too small to find a cut */
+	expect_split_same();
+}
+END_TEST
 
 START_TEST(roster_split_matches_one_part)
 {
@@ -1611,6 +1706,7 @@ csv_suite(void)
 	tcase_add_test(tc, roster_datetime_sde);
 	tcase_add_test(tc, roster_many);
 	tcase_add_test(tc, roster_split_matches_one_part);
+	tcase_add_test(tc, roster_split_persons);
 	suite_add_tcase(s, tc);
 	return s;
 }
