@@ -12,13 +12,13 @@
  * Two layers: "render" appends records to a large byte buffer (struct
  * out) with hand-written escaping; "sink" takes full buffers and puts
  * them into the file, plain or gzip.  Only out_flush() and, for the
- * members of a gzip file, gz_submit_fill() cross from one to the other.
- * gzip is one member of chunks of about 1 MiB compressed in parallel
- * (the fastest level) by ims_options.threads threads while this thread
- * renders the next ones, then written in order; the members (most of a
- * file) are rendered by the thread that compresses their chunk.  The
- * cuts, the text and the bytes do not depend on the thread count (see
- * CHUNK below).
+ * persons and members of a gzip file, gz_submit_fill() cross from one
+ * to the other.  gzip is one member of chunks of about 1 MiB compressed
+ * in parallel (the fastest level) by ims_options.threads threads while
+ * this thread renders the next ones, then written in order; persons and
+ * members (nearly all of a file) are rendered by the thread that
+ * compresses their chunk.  The cuts, the text and the bytes do not
+ * depend on the thread count (see CHUNK below).
  *
  * Decisions (see also the report of the change that added this file):
  *
@@ -69,12 +69,12 @@
 
 /*
  * gzip output is one gzip member made of independently compressed
- * chunks (as pigz does): the XML byte stream is cut every CHUNK bytes
- * up to the members, where it is cut once more, and then after every
- * MRUN_MEMBERS members (put_members_chunks; a chunk of members is
- * rendered by the thread that compresses it, so that both cores render
- * the bulk of the file).  Each chunk is raw deflate (fastest level)
- * ending on a byte boundary
+ * chunks (as pigz does): the XML byte stream is cut after the header,
+ * after every PRUN_PERSONS persons, every CHUNK bytes of the groups,
+ * after the last group and after every MRUN_MEMBERS members (put_runs:
+ * a chunk of persons or members is rendered by the thread that
+ * compresses it, so that every core renders).  Each chunk is raw
+ * deflate (fastest level) ending on a byte boundary
  * (Z_SYNC_FLUSH; the last one Z_FINISH), and the outputs are written in
  * order between one gzip header and one trailer (CRC-32 of the chunks'
  * CRCs combined, ISIZE).  The cuts depend only on the roster, so
@@ -1505,6 +1505,7 @@ group_order(const char *path, const struct roster *r, uint32_t **order,
 #define MPF_ID		8	/* and the id itself this many */
 #define MPF_PERSON	8	/* a person's strings this many ahead */
 #define MRUN_MEMBERS	4096	/* members a gzip chunk: about 1 MiB */
+#define PRUN_PERSONS	2048	/* persons a gzip chunk: about 1 MiB */
 
 /* A person's escaped id: in the id table's blob at off, len bytes. */
 struct eid {
@@ -1781,16 +1782,18 @@ members_fill(const void *arg, size_t lo, size_t hi, char **buf,
 }
 
 /*
- * The members of a gzip file: what is rendered before them is made a
- * chunk of its own, then every MRUN_MEMBERS members are one chunk, each
- * rendered by the thread that compresses it, so both cores render (the
- * members are most of a file).  The cuts depend only on the roster, not
- * on the threads: the file is the same bytes whatever their number.
+ * Items 0..n of a job (persons, members) into a gzip file in runs of
+ * `per`, each run a chunk rendered by fill on the thread that
+ * compresses it, so that both cores render.  What o holds so far is
+ * made a chunk of its own first.  The cuts depend only on the roster,
+ * not on the threads: the file is the same bytes whatever their number.
+ * The job must stay until the chunks are done (gz_settle, out_close).
  */
 static void
-put_members_chunks(struct out *o, const struct members_job *j)
+put_runs(struct out *o, chunk_fill fill, const void *job, size_t n,
+    size_t per)
 {
-	size_t lo, hi, n = j->r->nmembers;
+	size_t lo, hi;
 
 	if (out_flush(o) == -1)
 		return;
@@ -1799,12 +1802,10 @@ put_members_chunks(struct out *o, const struct members_job *j)
 		o->failed = 1;
 		return;
 	}
-	for (lo = 0; lo < n; lo = hi) {
-		hi = n - lo > MRUN_MEMBERS ? lo + MRUN_MEMBERS : n;
-		if (gz_submit_fill(&o->sink, members_fill, j, lo, hi) == -1) {
+	for (lo = 0; lo < n && !o->failed; lo = hi) {
+		hi = n - lo > per ? lo + per : n;
+		if (gz_submit_fill(&o->sink, fill, job, lo, hi) == -1)
 			o->failed = 1;
-			return;
-		}
 	}
 }
 
@@ -1830,13 +1831,61 @@ put_members_full(struct out *o, const struct roster *r)
 	j.ids = &ids;
 	j.f = &f;
 	if (o->sink.gz != NULL)
-		put_members_chunks(o, &j);
+		put_runs(o, members_fill, &j, r->nmembers, MRUN_MEMBERS);
 	else
 		put_members_run(o, &j, 0, r->nmembers);
 	/* the fills read j, ids and f: none at work when they go */
 	gz_settle(o->sink.gz);
 	frames_free(&f);
 	idtab_free(&ids);
+}
+
+/* What the persons of a full file are rendered from, on any thread. */
+struct persons_job {
+	struct out		 tmpl;	/* frames, path; no buffer */
+	const struct roster	*r;
+	int			 pifu;	/* PROFILE_ITSLEARNING */
+};
+
+/* Persons lo..hi of the job's roster into o. */
+static void
+put_persons_run(struct out *o, const struct persons_job *j, size_t lo,
+    size_t hi)
+{
+	const struct roster *r = j->r;
+	size_t i;
+
+	for (i = lo; i < hi && !o->failed; i++) {
+		/* a person's strings lie together, in the export's order */
+		if (i + MPF_PERSON < r->npersons) {
+			mem_prefetch(r->persons[i + MPF_PERSON].id);
+			mem_prefetch(r->persons[i + MPF_PERSON].email);
+		}
+		if (j->pifu)
+			put_person_pifu(o, &r->persons[i]);
+		else
+			put_person(o, &r->persons[i], REC_NONE);
+	}
+}
+
+/* A chunk's fill (chunk_fill): persons lo..hi of job arg rendered into
+ * *buf.  0, or -1 with the error set. */
+static int
+persons_fill(const void *arg, size_t lo, size_t hi, char **buf,
+    size_t *len, size_t *cap)
+{
+	const struct persons_job *j = arg;
+	struct out o = j->tmpl;
+
+	o.buf = *buf;
+	o.len = *len;
+	o.cap = *cap;
+	o.grow = 1;
+	put_persons_run(&o, j, lo, hi);
+	*buf = o.buf;
+	*len = o.len;
+	*cap = o.cap;
+	return o.failed ? -1 : 0;
 }
 
 /*
@@ -1848,6 +1897,7 @@ int
 ims_write_full(const char *path, const struct roster *r,
     const struct ims_options *opt)
 {
+	struct persons_job pj;
 	struct out o;
 	uint32_t *order = NULL, *depth = NULL;
 	size_t i;
@@ -1860,17 +1910,16 @@ ims_write_full(const char *path, const struct roster *r,
 		return -1;
 	}
 	put_header(&o, r, opt, opt->delta ? "delta" : "full");
-	for (i = 0; i < r->npersons && !o.failed; i++) {
-		/* a person's strings lie together, in the export's order */
-		if (i + MPF_PERSON < r->npersons) {
-			mem_prefetch(r->persons[i + MPF_PERSON].id);
-			mem_prefetch(r->persons[i + MPF_PERSON].email);
-		}
-		if (opt->profile == PROFILE_ITSLEARNING)
-			put_person_pifu(&o, &r->persons[i]);
-		else
-			put_person(&o, &r->persons[i], REC_NONE);
-	}
+	/* pj stays until out_close: the persons' chunks read it */
+	pj.tmpl = o;
+	pj.tmpl.buf = NULL;
+	pj.tmpl.len = pj.tmpl.cap = 0;
+	pj.r = r;
+	pj.pifu = opt->profile == PROFILE_ITSLEARNING;
+	if (o.sink.gz != NULL)
+		put_runs(&o, persons_fill, &pj, r->npersons, PRUN_PERSONS);
+	else
+		put_persons_run(&o, &pj, 0, r->npersons);
 	for (i = 0; i < r->ngroups && !o.failed; i++)
 		if (opt->profile == PROFILE_ITSLEARNING)
 			put_group_pifu(&o, &r->groups[order[i]]);

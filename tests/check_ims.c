@@ -1916,32 +1916,49 @@ START_TEST(test_gzip_member_runs)
 }
 END_TEST
 
-/*
- * A member that cannot be written (a role out of range) in a run that a
- * compressing thread renders fails the write with the member's error,
- * names the file and removes it, as one thread does.
- */
-START_TEST(test_gzip_member_run_fails)
+/* ims_write_full of r to gz fails with a message holding want, for
+ * every thread count, and leaves no file. */
+static void
+expect_gzip_fails(const struct roster *r, const char *gz, const char *want)
 {
 	static const int threads[] = { 1, 2, 3 };
-	char dir[256];
 	struct ims_options o = opts_gzip;
-	struct roster r;
-	const char *gz;
 	size_t i;
 
-	tu_mkdtemp(dir, sizeof(dir));
-	build_big(&r, 4000, 400, 100, 0);
-	r.members[2 * MRUN + 7].role = 9;
-	gz = tu_path(dir, "bad.xml.gz");
 	for (i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
 		o.threads = threads[i];
-		ck_assert_int_eq(ims_write_full(gz, &r, &o), -1);
+		ck_assert_int_eq(ims_write_full(gz, r, &o), -1);
 		ck_assert_msg(strstr(error_last(), gz) != NULL &&
-		    strstr(error_last(), "roletype 9 out of range") != NULL,
+		    strstr(error_last(), want) != NULL,
 		    "threads %d: %s", threads[i], error_last());
 		ck_assert_int_eq(access(gz, F_OK), -1);
 	}
+}
+
+/*
+ * A record that cannot be written (a member's role out of range, a
+ * person's invalid UTF-8) in a run that a compressing thread renders
+ * fails the write with the record's error, names the file and removes
+ * it, as one thread does.
+ */
+START_TEST(test_gzip_run_fails)
+{
+	char dir[256], want[64];
+	struct roster r;
+	const char *gz;
+	uint8_t role;
+
+	tu_mkdtemp(dir, sizeof(dir));
+	build_big(&r, 8000, 400, 100, 0);
+	gz = tu_path(dir, "bad.xml.gz");
+	role = r.members[2 * MRUN + 7].role;
+	r.members[2 * MRUN + 7].role = 9;
+	expect_gzip_fails(&r, gz, "roletype 9 out of range");
+	r.members[2 * MRUN + 7].role = role;
+	r.persons[5000].given = "Bad\xc3(";
+	snprintf(want, sizeof(want), "person '%s': given: invalid UTF-8",
+	    r.persons[5000].id);
+	expect_gzip_fails(&r, gz, want);
 	roster_free(&r);
 	tu_rmtree(dir);
 }
@@ -2044,7 +2061,7 @@ ims_suite(void)
 	tcase_add_test(z, test_gzip_threads_identical);
 	tcase_add_test(z, test_gzip_chunk_boundary);
 	tcase_add_test(z, test_gzip_member_runs);
-	tcase_add_test(z, test_gzip_member_run_fails);
+	tcase_add_test(z, test_gzip_run_fails);
 	tcase_add_test(z, test_gzip_write_fails);
 	suite_add_tcase(s, z);
 	return s;
