@@ -80,6 +80,7 @@ _Static_assert(alignof(struct rperson) <= 4 && alignof(struct rgroup) <= 4 &&
  * the blob began.
  */
 #define WBUF_SIZE	(1024 * 1024)
+#define PERSON_AHEAD	8	/* persons whose strings are prefetched */
 struct wbuf {
 	int		 fd;
 	const char	*path;
@@ -179,6 +180,12 @@ build(const struct roster *r, struct wbuf *w, struct rperson **pp,
 	for (i = 0; i < r->npersons && !err; i++) {
 		const struct person *s = &r->persons[i];
 
+		/* a person's strings lie together, in the export's order,
+		 * not the key's: fetched a few persons ahead */
+		if (i + PERSON_AHEAD < r->npersons) {
+			mem_prefetch(r->persons[i + PERSON_AHEAD].id);
+			mem_prefetch(r->persons[i + PERSON_AHEAD].email);
+		}
 		p[i].s[0] = wbuf_str(w, s->id, &err);
 		p[i].s[1] = wbuf_str(w, s->userid, &err);
 		p[i].s[2] = wbuf_str(w, s->given, &err);
