@@ -1713,10 +1713,52 @@ member_prefetch(const struct roster *r, const struct idtab *t, size_t i)
 		mem_prefetch(t->blob + t->v[r->members[i + MPF_ID].person].off);
 }
 
-/* What the members of a full file are rendered from, on any thread:
- * all of it read only while they are. */
+/*
+ * Records rendered in runs by the threads that compress them (put_runs):
+ * the first member of a persons_job or members_job, whose put renders
+ * records lo..hi of the job into o.  All of it is read only while the
+ * runs are rendered.
+ */
+struct run_job {
+	struct out	 tmpl;		/* frames, path; no buffer */
+	void		(*put)(struct out *o, const void *job, size_t lo,
+			    size_t hi);
+};
+
+/* Set j up to render with put, in o's frames. */
+static void
+run_job_init(struct run_job *j, const struct out *o,
+    void (*put)(struct out *, const void *, size_t, size_t))
+{
+	j->tmpl = *o;
+	j->tmpl.buf = NULL;
+	j->tmpl.len = j->tmpl.cap = 0;
+	j->put = put;
+}
+
+/* A chunk's fill (chunk_fill): records lo..hi of run job arg rendered
+ * into *buf.  0, or -1 with the error set. */
+static int
+run_fill(const void *arg, size_t lo, size_t hi, char **buf, size_t *len,
+    size_t *cap)
+{
+	const struct run_job *j = arg;
+	struct out o = j->tmpl;
+
+	o.buf = *buf;
+	o.len = *len;
+	o.cap = *cap;
+	o.grow = 1;
+	j->put(&o, arg, lo, hi);
+	*buf = o.buf;
+	*len = o.len;
+	*cap = o.cap;
+	return o.failed ? -1 : 0;
+}
+
+/* What the members of a full file are rendered from, on any thread. */
 struct members_job {
-	struct out			 tmpl;	/* frames, path; no buffer */
+	struct run_job			 run;	/* first: put_runs's view */
 	const struct roster		*r;
 	const struct idtab		*ids;
 	const struct member_frames	*f;
@@ -1729,9 +1771,9 @@ struct members_job {
  * bytes the whole run rendered at once gives.
  */
 static void
-put_members_run(struct out *o, const struct members_job *j, size_t lo,
-    size_t hi)
+put_members_run(struct out *o, const void *job, size_t lo, size_t hi)
 {
+	const struct members_job *j = job;
 	const struct roster *r = j->r;
 	size_t i;
 
@@ -1761,40 +1803,24 @@ put_members_run(struct out *o, const struct members_job *j, size_t lo,
 	}
 }
 
-/* A chunk's fill (chunk_fill): members lo..hi of job arg rendered into
- * *buf.  0, or -1 with the error set. */
-static int
-members_fill(const void *arg, size_t lo, size_t hi, char **buf,
-    size_t *len, size_t *cap)
-{
-	const struct members_job *j = arg;
-	struct out o = j->tmpl;
-
-	o.buf = *buf;
-	o.len = *len;
-	o.cap = *cap;
-	o.grow = 1;
-	put_members_run(&o, j, lo, hi);
-	*buf = o.buf;
-	*len = o.len;
-	*cap = o.cap;
-	return o.failed ? -1 : 0;
-}
-
 /*
- * Items 0..n of a job (persons, members) into a gzip file in runs of
- * `per`, each run a chunk rendered by fill on the thread that
- * compresses it, so that both cores render.  What o holds so far is
- * made a chunk of its own first.  The cuts depend only on the roster,
- * not on the threads: the file is the same bytes whatever their number.
- * The job must stay until the chunks are done (gz_settle, out_close).
+ * Records 0..n of a job (persons, members) into o: plain, rendered here
+ * in one go; gzip, in runs of `per`, each run a chunk rendered by the
+ * thread that compresses it, so that both cores render.  What o holds
+ * so far is then made a chunk of its own first.  The cuts depend only
+ * on the roster, not on the threads: the file is the same bytes
+ * whatever their number.  The job must stay until the chunks are done
+ * (gz_settle, out_close).
  */
 static void
-put_runs(struct out *o, chunk_fill fill, const void *job, size_t n,
-    size_t per)
+put_runs(struct out *o, const struct run_job *job, size_t n, size_t per)
 {
 	size_t lo, hi;
 
+	if (o->sink.gz == NULL) {
+		job->put(o, job, 0, n);
+		return;
+	}
 	if (out_flush(o) == -1)
 		return;
 	if (o->len > 0 &&
@@ -1804,7 +1830,7 @@ put_runs(struct out *o, chunk_fill fill, const void *job, size_t n,
 	}
 	for (lo = 0; lo < n && !o->failed; lo = hi) {
 		hi = n - lo > per ? lo + per : n;
-		if (gz_submit_fill(&o->sink, fill, job, lo, hi) == -1)
+		if (gz_submit_fill(&o->sink, run_fill, job, lo, hi) == -1)
 			o->failed = 1;
 	}
 }
@@ -1824,16 +1850,11 @@ put_members_full(struct out *o, const struct roster *r)
 		idtab_free(&ids);
 		return;
 	}
-	j.tmpl = *o;
-	j.tmpl.buf = NULL;
-	j.tmpl.len = j.tmpl.cap = 0;
+	run_job_init(&j.run, o, put_members_run);
 	j.r = r;
 	j.ids = &ids;
 	j.f = &f;
-	if (o->sink.gz != NULL)
-		put_runs(o, members_fill, &j, r->nmembers, MRUN_MEMBERS);
-	else
-		put_members_run(o, &j, 0, r->nmembers);
+	put_runs(o, &j.run, r->nmembers, MRUN_MEMBERS);
 	/* the fills read j, ids and f: none at work when they go */
 	gz_settle(o->sink.gz);
 	frames_free(&f);
@@ -1842,16 +1863,16 @@ put_members_full(struct out *o, const struct roster *r)
 
 /* What the persons of a full file are rendered from, on any thread. */
 struct persons_job {
-	struct out		 tmpl;	/* frames, path; no buffer */
+	struct run_job		 run;	/* first: put_runs's view */
 	const struct roster	*r;
 	int			 pifu;	/* PROFILE_ITSLEARNING */
 };
 
 /* Persons lo..hi of the job's roster into o. */
 static void
-put_persons_run(struct out *o, const struct persons_job *j, size_t lo,
-    size_t hi)
+put_persons_run(struct out *o, const void *job, size_t lo, size_t hi)
 {
+	const struct persons_job *j = job;
 	const struct roster *r = j->r;
 	size_t i;
 
@@ -1866,26 +1887,6 @@ put_persons_run(struct out *o, const struct persons_job *j, size_t lo,
 		else
 			put_person(o, &r->persons[i], REC_NONE);
 	}
-}
-
-/* A chunk's fill (chunk_fill): persons lo..hi of job arg rendered into
- * *buf.  0, or -1 with the error set. */
-static int
-persons_fill(const void *arg, size_t lo, size_t hi, char **buf,
-    size_t *len, size_t *cap)
-{
-	const struct persons_job *j = arg;
-	struct out o = j->tmpl;
-
-	o.buf = *buf;
-	o.len = *len;
-	o.cap = *cap;
-	o.grow = 1;
-	put_persons_run(&o, j, lo, hi);
-	*buf = o.buf;
-	*len = o.len;
-	*cap = o.cap;
-	return o.failed ? -1 : 0;
 }
 
 /*
@@ -1911,15 +1912,10 @@ ims_write_full(const char *path, const struct roster *r,
 	}
 	put_header(&o, r, opt, opt->delta ? "delta" : "full");
 	/* pj stays until out_close: the persons' chunks read it */
-	pj.tmpl = o;
-	pj.tmpl.buf = NULL;
-	pj.tmpl.len = pj.tmpl.cap = 0;
+	run_job_init(&pj.run, &o, put_persons_run);
 	pj.r = r;
 	pj.pifu = opt->profile == PROFILE_ITSLEARNING;
-	if (o.sink.gz != NULL)
-		put_runs(&o, persons_fill, &pj, r->npersons, PRUN_PERSONS);
-	else
-		put_persons_run(&o, &pj, 0, r->npersons);
+	put_runs(&o, &pj.run, r->npersons, PRUN_PERSONS);
 	for (i = 0; i < r->ngroups && !o.failed; i++)
 		if (opt->profile == PROFILE_ITSLEARNING)
 			put_group_pifu(&o, &r->groups[order[i]]);

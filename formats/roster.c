@@ -276,6 +276,23 @@ grow(void **v, size_t *cap, size_t n, size_t sz)
 	return 0;
 }
 
+/* Make room in *v (capacity *cap elements of size sz) for n elements
+ * in all, exactly.  0 or -1 (error set, *v unchanged). */
+static int
+reserve(void **v, size_t *cap, size_t n, size_t sz)
+{
+	void *nv;
+
+	if (n <= *cap)
+		return 0;
+	if ((nv = realloc(*v, n * sz)) == NULL)
+		return error_sys("roster");
+	mem_hint_huge(nv, n * sz);
+	*v = nv;
+	*cap = n;
+	return 0;
+}
+
 /* 1 if s holds a byte the XML output cannot carry as it is. */
 static int
 needs_cleaning(const char *s, size_t len)
@@ -385,19 +402,13 @@ int
 roster_append_persons(struct roster *dst, struct roster *src,
     uint32_t lines)
 {
-	size_t i, n = dst->npersons, ncap = dst->cappersons;
-	struct person *nv;
+	size_t i, n = dst->npersons;
 
 	if (src->npersons == 0)
 		return 0;
-	if (ncap < n + src->npersons) {
-		ncap = n + src->npersons;
-		if ((nv = realloc(dst->persons, ncap * sizeof(*nv))) == NULL)
-			return error_sys("roster");
-		mem_hint_huge(nv, ncap * sizeof(*nv));
-		dst->persons = nv;
-		dst->cappersons = ncap;
-	}
+	if (reserve((void **)&dst->persons, &dst->cappersons,
+	    n + src->npersons, sizeof(*dst->persons)) == -1)
+		return -1;
 	memcpy(dst->persons + n, src->persons,
 	    src->npersons * sizeof(*src->persons));
 	for (i = 0; i < src->npersons; i++)
@@ -418,19 +429,13 @@ roster_append_persons(struct roster *dst, struct roster *src,
 int
 roster_append_members(struct roster *dst, struct roster *src)
 {
-	size_t n = dst->nmembers, ncap = dst->capmembers;
-	struct membership *nv;
+	size_t n = dst->nmembers;
 
 	if (src->nmembers == 0)
 		return 0;
-	if (ncap < n + src->nmembers) {
-		ncap = n + src->nmembers;
-		if ((nv = realloc(dst->members, ncap * sizeof(*nv))) == NULL)
-			return error_sys("roster");
-		mem_hint_huge(nv, ncap * sizeof(*nv));
-		dst->members = nv;
-		dst->capmembers = ncap;
-	}
+	if (reserve((void **)&dst->members, &dst->capmembers,
+	    n + src->nmembers, sizeof(*dst->members)) == -1)
+		return -1;
 	/* roster_add_member zeroed their padding: the index writes it */
 	memcpy(dst->members + n, src->members,
 	    src->nmembers * sizeof(*src->members));

@@ -1814,25 +1814,35 @@ assert_threads_identical(const char *dir, const struct roster *r,
 	return tu_path(dir, "t1.xml.gz");
 }
 
+/* The file gz reads back as r's persons, groups and memberships, and
+ * is valid against the DTD. */
+static void
+assert_reads_back(const char *gz, const struct roster *r)
+{
+	struct roster back;
+
+	roster_init(&back);
+	ck_assert_msg(ims_read(gz, &back, NULL) == 0, "%s", error_last());
+	ck_assert_uint_eq(back.npersons, r->npersons);
+	ck_assert_uint_eq(back.ngroups, r->ngroups);
+	ck_assert_uint_eq(back.nmembers, r->nmembers);
+	ck_assert(memcmp(back.members, r->members,
+	    r->nmembers * sizeof(*r->members)) == 0);
+	roster_free(&back);
+	assert_dtd_valid(gz);
+}
+
 START_TEST(test_gzip_threads_identical)
 {
 	char dir[256];
 	const char *gz;
-	struct roster r, back;
+	struct roster r;
 
 	tu_mkdtemp(dir, sizeof(dir));
 	build_big(&r, 4000, 400, 100, 0);
 	ck_assert_uint_eq(r.nmembers, 40000);
 	gz = assert_threads_identical(dir, &r, 8 * GZ_CHUNK + 1);
-	roster_init(&back);
-	ck_assert_msg(ims_read(gz, &back, NULL) == 0, "%s", error_last());
-	ck_assert_uint_eq(back.npersons, r.npersons);
-	ck_assert_uint_eq(back.ngroups, r.ngroups);
-	ck_assert_uint_eq(back.nmembers, r.nmembers);
-	ck_assert(memcmp(back.members, r.members,
-	    r.nmembers * sizeof(*r.members)) == 0);
-	roster_free(&back);
-	assert_dtd_valid(gz);
+	assert_reads_back(gz, &r);
 	roster_free(&r);
 	tu_rmtree(dir);
 }
@@ -1885,7 +1895,7 @@ START_TEST(test_gzip_member_runs)
 	static const size_t cuts[] = { MRUN - 1, MRUN, MRUN + 1,
 		2 * MRUN - 1, 2 * MRUN };
 	char dir[256];
-	struct roster r, back;
+	struct roster r;
 	const char *gz;
 	size_t i;
 
@@ -1899,13 +1909,7 @@ START_TEST(test_gzip_member_runs)
 		r.members[cuts[i]].end = (uint16_t)(20100 + i);
 	}
 	gz = assert_threads_identical(dir, &r, 2 * GZ_CHUNK);
-	roster_init(&back);
-	ck_assert_msg(ims_read(gz, &back, NULL) == 0, "%s", error_last());
-	ck_assert_uint_eq(back.nmembers, r.nmembers);
-	ck_assert(memcmp(back.members, r.members,
-	    r.nmembers * sizeof(*r.members)) == 0);
-	roster_free(&back);
-	assert_dtd_valid(gz);
+	assert_reads_back(gz, &r);
 	roster_free(&r);
 	/* 3 runs exactly, in groups that end at the cuts */
 	build_big(&r, 10000, 3 * MRUN / 64, 64, 0);
