@@ -3,6 +3,7 @@
  * full writes, fsync, and atomic replacement (temporary name beside the
  * target, fsync, rename, fsync of the directory).
  */
+#define _GNU_SOURCE	/* copy_file_range */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -199,6 +200,40 @@ file_write_atomic(const char *path, const void *buf, size_t len)
 }
 
 /*
+ * Copy the `want` bytes of in to out in the kernel (copy_file_range: no
+ * pass through this process's memory, and no copy at all where the file
+ * system shares extents, as XFS and Btrfs do), adding the bytes to
+ * *total.  0 when all are copied; 1 when the kernel cannot do it here
+ * (another file system, an old kernel, a filter) or stops short before
+ * anything was copied: the caller then reads and writes; -1 (errno
+ * set) on an error.
+ */
+static int
+copy_in_kernel(int in, int out, off_t want, off_t *total)
+{
+	ssize_t n;
+
+	while (*total < want) {
+		n = copy_file_range(in, NULL, out, NULL, 64 << 20, 0);
+		if (n > 0) {
+			*total += n;
+			fault_point("copy");
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (*total == 0 && (n == 0 || errno == ENOSYS ||
+		    errno == EXDEV || errno == EINVAL ||
+		    errno == EOPNOTSUPP || errno == EPERM))
+			return 1;
+		if (n == 0)
+			errno = EIO;	/* the file shrank under us */
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Copy src to dst atomically (temporary name beside dst, given mode,
  * fsync, rename); *size gets the bytes copied if non-NULL.  Returns 0,
  * or -1 (error set; dst untouched, no temporary file left).
@@ -209,17 +244,33 @@ file_copy_atomic(const char *src, const char *dst, mode_t mode,
 {
 	char tmp[PATH_MAX];
 	static char buf[1 << 20];
-	int in, out;
+	struct stat st;
+	int in, out, rc;
 	off_t total = 0;
 	ssize_t n;
 
 	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
 		return error_sys("%s", src);
+	if (fstat(in, &st) == -1) {
+		error_sys("%s", src);
+		close(in);
+		return -1;
+	}
 	if ((out = open_temp(dst, tmp, sizeof(tmp), mode)) < 0) {
 		close(in);
 		return -1;
 	}
-	while ((n = read(in, buf, sizeof(buf))) != 0) {
+	/* a size the file states (not /proc's 0) is copied in the kernel */
+	rc = S_ISREG(st.st_mode) && st.st_size > 0 ?
+	    copy_in_kernel(in, out, st.st_size, &total) : 1;
+	if (rc == -1) {
+		error_sys("%s: copy to %s", src, tmp);
+		close(in);
+		close(out);
+		unlink(tmp);
+		return -1;
+	}
+	while (rc == 1 && (n = read(in, buf, sizeof(buf))) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 || fd_write(out, buf, (size_t)n) == -1) {

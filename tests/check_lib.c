@@ -103,6 +103,72 @@ START_TEST(t_replace_regular_only)
 }
 END_TEST
 
+/* file_copy_atomic of src to dst gives src's bytes, with the mode and
+ * size asked for. */
+static void
+expect_copy(const char *src, const char *dst)
+{
+	char *a, *b;
+	size_t al, bl;
+	off_t size = -1;
+	struct stat st;
+
+	ck_assert_msg(file_copy_atomic(src, dst, 0640, &size) == 0, "%s",
+	    error_last());
+	a = tu_read(src, &al);
+	b = tu_read(dst, &bl);
+	ck_assert_uint_eq(bl, al);
+	ck_assert(memcmp(a, b, al) == 0);
+	ck_assert_int_eq(size, (off_t)al);
+	ck_assert_int_eq(stat(dst, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	free(a);
+	free(b);
+}
+
+/* A copy is the source's bytes whichever way it goes: in the kernel
+ * (the same file system), by read and write (from another one, where
+ * the kernel refuses, or a file that states no size, as /proc's do),
+ * and empty. */
+START_TEST(t_copy_exact)
+{
+	char shm[] = "/dev/shm/sisfeed-copy.XXXXXX";
+	unsigned char *big;
+	size_t i, n = 3 * 1024 * 1024 + 7;
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+	char *got;
+	size_t gl;
+	int fd;
+
+	ck_assert_ptr_nonnull(big = malloc(n));
+	for (i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		big[i] = (unsigned char)x;
+	}
+	ck_assert_int_eq(file_write_atomic(in("big"), big, n), 0);
+	expect_copy(in("big"), in("big.copy"));
+	ck_assert_int_eq(file_write_atomic(in("empty"), "", 0), 0);
+	expect_copy(in("empty"), in("empty.copy"));
+	/* another file system, when the machine has one at hand */
+	if ((fd = mkstemp(shm)) != -1) {
+		ck_assert_int_eq(fd_write(fd, big, n), 0);
+		ck_assert_int_eq(close(fd), 0);
+		expect_copy(shm, in("shm.copy"));
+		ck_assert_int_eq(unlink(shm), 0);
+	}
+	/* a size of 0 that holds bytes */
+	ck_assert_int_eq(file_copy_atomic("/proc/self/status", in("status"),
+	    0600, NULL), 0);
+	got = tu_read(in("status"), &gl);
+	ck_assert_uint_gt(gl, 5);
+	ck_assert_int_eq(strncmp(got, "Name:", 5), 0);
+	free(got);
+	free(big);
+}
+END_TEST
+
 /* Temporary names start with a dot and end in .part; file_clean_temps
  * removes exactly those. */
 START_TEST(t_clean_temps)
@@ -286,6 +352,7 @@ lib_suite(void)
 	tcase_add_test(tc, t_replace_regular_only);
 	tcase_add_test(tc, t_clean_temps);
 	tcase_add_test(tc, t_crc_matches_zlib);
+	tcase_add_test(tc, t_copy_exact);
 	tcase_add_loop_test(tc, t_zchunk_engines_inflate, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
