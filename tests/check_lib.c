@@ -103,6 +103,23 @@ START_TEST(t_replace_regular_only)
 }
 END_TEST
 
+/* n bytes of xorshift64 from seed x (the same every run), malloc'd. */
+static unsigned char *
+random_bytes(size_t n, uint64_t x)
+{
+	unsigned char *b;
+	size_t i;
+
+	ck_assert_ptr_nonnull(b = malloc(n ? n : 1));
+	for (i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		b[i] = (unsigned char)x;
+	}
+	return b;
+}
+
 /* file_copy_atomic of src to dst gives src's bytes, with the mode and
  * size asked for. */
 static void
@@ -134,19 +151,12 @@ START_TEST(t_copy_exact)
 {
 	char shm[] = "/dev/shm/sisfeed-copy.XXXXXX";
 	unsigned char *big;
-	size_t i, n = 3 * 1024 * 1024 + 7;
-	uint64_t x = 0x2545f4914f6cdd1dULL;
+	size_t n = 3 * 1024 * 1024 + 7;
 	char *got;
 	size_t gl;
 	int fd;
 
-	ck_assert_ptr_nonnull(big = malloc(n));
-	for (i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		big[i] = (unsigned char)x;
-	}
+	big = random_bytes(n, 0x2545f4914f6cdd1dULL);
 	ck_assert_int_eq(file_write_atomic(in("big"), big, n), 0);
 	expect_copy(in("big"), in("big.copy"));
 	ck_assert_int_eq(file_write_atomic(in("empty"), "", 0), 0);
@@ -200,17 +210,10 @@ crc_check(uint32_t (*crc)(uint32_t, const void *, size_t))
 {
 	enum { N = 70000 };
 	unsigned char *b;
-	uint64_t x = 0x9e3779b97f4a7c15ULL;
-	size_t i, off, len, cut;
+	size_t off, len, cut;
 	uint32_t z, c;
 
-	ck_assert_ptr_nonnull(b = malloc(N));
-	for (i = 0; i < N; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		b[i] = (unsigned char)x;
-	}
+	b = random_bytes(N, 0x9e3779b97f4a7c15ULL);
 	ck_assert_uint_eq(crc(0, "123456789", 9), 0xcbf43926u);
 	for (len = 0; len <= 600; len++)
 		for (off = 0; off < 3; off++) {
