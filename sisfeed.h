@@ -109,6 +109,12 @@ uint32_t crc_update(uint32_t crc, const void *p, size_t n);
  * pthread_create's error number. */
 int	 thread_start(pthread_t *tid, void *(*fn)(void *), void *arg);
 
+/* lib/thread.c: fn(arg, lo, hi) over [0, n), cut in two halves run on
+ * two threads when n >= min and two CPUs are online, else in one call
+ * here.  Never fails. */
+void	 thread_split(size_t n, size_t min,
+	    void (*fn)(void *, size_t, size_t), void *arg);
+
 /* lib/zchunk.c: raw deflate (fastest level) of chunks compressed
  * independently that, written in order, make one deflate stream: every
  * chunk but the last ends on a byte boundary (a sync flush), the last

@@ -639,9 +639,53 @@ radix_keyslots(struct keyslot *a, struct keyslot *b, size_t n,
 	*out = a;
 }
 
+#define SEAL_SPLIT	(64 * 1024)	/* records worth two threads */
+#define GATHER_AHEAD	16		/* records a gather prefetches */
+
+/* What the halves of a sort's loops share. */
+struct sortjob {
+	const struct tiectx	*t;
+	struct keyslot		*a;	/* digits: filled */
+	const struct keyslot	*v;	/* gather: the order */
+	char			*sorted;
+};
+
+/* The digits of records [lo, hi). */
+static void
+sort_digits(void *arg, size_t lo, size_t hi)
+{
+	const struct sortjob *j = arg;
+	size_t i;
+
+	for (i = lo; i < hi; i++) {
+		j->a[i].digit = digit_of_key(key_at(j->t, (uint32_t)i),
+		    j->t->skip);
+		j->a[i].idx = (uint32_t)i;
+	}
+}
+
+/* Sorted records [lo, hi) copied from where they lie (anywhere: the
+ * next ones are prefetched). */
+static void
+sort_gather(void *arg, size_t lo, size_t hi)
+{
+	const struct sortjob *j = arg;
+	const struct tiectx *t = j->t;
+	size_t i;
+
+	for (i = lo; i < hi; i++) {
+		if (i + GATHER_AHEAD < hi)
+			mem_prefetch(t->base +
+			    (size_t)j->v[i + GATHER_AHEAD].idx * t->size);
+		memcpy(j->sorted + i * t->size,
+		    t->base + (size_t)j->v[i].idx * t->size, t->size);
+	}
+}
+
 /*
  * Sort n records of size sz at *basep by their key (a const char * at
- * koff), ties by line (a uint32_t at loff).  The array is replaced by
+ * koff), ties by line (a uint32_t at loff).  The digits and the copy
+ * in order run on two threads when there are records enough.  The array is replaced by
  * a sorted copy.  Returns 0 or -1 (error set; *basep unchanged).
  */
 static int
@@ -649,6 +693,7 @@ sort_by_key(void **basep, size_t n, size_t sz, size_t koff, size_t loff)
 {
 	struct keyslot *a, *b, *v;
 	struct tiectx t;
+	struct sortjob job;
 	char *sorted;
 	size_t i, j, *count;
 
@@ -681,10 +726,9 @@ sort_by_key(void **basep, size_t n, size_t sz, size_t koff, size_t loff)
 	mem_hint_huge(a, n * sizeof(*a));
 	mem_hint_huge(b, n * sizeof(*b));
 	mem_hint_huge(sorted, n * sz);
-	for (i = 0; i < n; i++) {
-		a[i].digit = digit_of_key(key_at(&t, (uint32_t)i), t.skip);
-		a[i].idx = (uint32_t)i;
-	}
+	job.t = &t;
+	job.a = a;
+	thread_split(n, SEAL_SPLIT, sort_digits, &job);
 	radix_keyslots(a, b, n, count, &v);
 	free(count);
 	t.skip += 8;
@@ -694,13 +738,54 @@ sort_by_key(void **basep, size_t n, size_t sz, size_t koff, size_t loff)
 		if (j - i > 1)
 			sort_ties(&t, v + i, j - i, v == a ? b : a);
 	}
-	for (i = 0; i < n; i++)
-		memcpy(sorted + i * sz, t.base + (size_t)v[i].idx * sz, sz);
+	job.v = v;
+	job.sorted = sorted;
+	thread_split(n, SEAL_SPLIT, sort_gather, &job);
 	free(a);
 	free(b);
 	free(*basep);
 	*basep = sorted;
 	return 0;
+}
+
+/* The search for a sorted array's first key twice, in two halves. */
+struct dupscan {
+	const char	*v;
+	size_t		 n, sz, koff;
+	size_t		 first[2];	/* of each half; n if none */
+};
+
+#define DUP_KEY(d, i)	(*(const char *const *)(const void *) \
+			    ((d)->v + (i) * (d)->sz + (d)->koff))
+
+/* The first i in [lo, hi) whose key is the next one's, into first[]
+ * (the keys lie anywhere: the ones ahead are prefetched). */
+static void
+dup_scan(void *arg, size_t lo, size_t hi)
+{
+	struct dupscan *d = arg;
+	size_t i, *first = &d->first[lo == 0 ? 0 : 1];
+
+	*first = d->n;
+	for (i = lo; i < hi && i + 1 < d->n; i++) {
+		if (i + 1 + GATHER_AHEAD < d->n)
+			mem_prefetch(DUP_KEY(d, i + 1 + GATHER_AHEAD));
+		if (strcmp(DUP_KEY(d, i), DUP_KEY(d, i + 1)) == 0) {
+			*first = i;
+			return;
+		}
+	}
+}
+
+/* The first i of the sorted array whose key is the next one's, or n:
+ * the records before it are unique and stay where they are. */
+static size_t
+first_duplicate(const void *base, size_t n, size_t sz, size_t koff)
+{
+	struct dupscan d = { base, n, sz, koff, { n, n } };
+
+	thread_split(n, SEAL_SPLIT, dup_scan, &d);
+	return d.first[0] < n ? d.first[0] : d.first[1];
 }
 
 /*
@@ -713,8 +798,9 @@ drop_duplicates(void *base, size_t n, size_t sz, size_t koff, size_t loff,
     struct rejects *rj, const char *file, const char *what)
 {
 	char *v = base;
-	size_t i = 0, out = 0, j, k;
+	size_t i, out, j, k;
 
+	i = out = first_duplicate(base, n, sz, koff);
 	while (i < n) {
 		const char *key = *(const char **)(v + i * sz + koff);
 
@@ -1022,10 +1108,164 @@ struct msorted {
 };
 
 /*
+ * The split sort of radix_sort_packed: one pass on the top MSD_BITS of
+ * the key scatters the words into buckets (a few thousand words each
+ * at ten million), then each bucket is sorted on the rest of its key
+ * by LSD passes where it lies in the cache: one pass over the whole
+ * array where LSD passes make four.  The count and the scatter cut the
+ * words at n/2 and the buckets are shared out by where they start, so
+ * each half runs on a thread of its own (thread_split) and the result
+ * is the same however the halves ran.  Stable, like the LSD sort.
+ */
+#define MSD_BITS	11
+#define BUCKET_BITS	8	/* bits of a pass inside a bucket */
+#define BUCKET_SMALL	24	/* words an insertion sort takes */
+
+struct msdjob {
+	uint64_t	*a, *b;		/* the words; scratch */
+	size_t		 n, cut;	/* cut: n/2, the halves' border */
+	unsigned	 lo, shift;	/* key bits lo..shift below the top
+					 * digit, bits shift.. */
+	size_t		 count[2][1 << MSD_BITS];  /* of each half */
+	size_t		 start[(1 << MSD_BITS) + 1];
+};
+
+static size_t
+msd_digit(const struct msdjob *j, uint64_t w)
+{
+	return (size_t)(w >> j->shift) & ((1u << MSD_BITS) - 1);
+}
+
+/* Count the top digits of words [lo, hi), each half in its own. */
+static void
+msd_count(void *arg, size_t lo, size_t hi)
+{
+	struct msdjob *j = arg;
+	size_t h, i, from, to;
+
+	for (h = 0; h < 2; h++) {
+		from = h == 0 ? lo : lo > j->cut ? lo : j->cut;
+		to = h == 0 ? (hi < j->cut ? hi : j->cut) : hi;
+		for (i = from; i < to; i++)
+			j->count[h][msd_digit(j, j->a[i])]++;
+	}
+}
+
+/* Scatter words [lo, hi) of a into their buckets in b; count[] holds
+ * each half's next place in every bucket. */
+static void
+msd_scatter(void *arg, size_t lo, size_t hi)
+{
+	struct msdjob *j = arg;
+	size_t h, i, from, to, *next;
+
+	for (h = 0; h < 2; h++) {
+		from = h == 0 ? lo : lo > j->cut ? lo : j->cut;
+		to = h == 0 ? (hi < j->cut ? hi : j->cut) : hi;
+		next = j->count[h];
+		for (i = from; i < to; i++)
+			j->b[next[msd_digit(j, j->a[i])]++] = j->a[i];
+	}
+}
+
+/* Sort the m words of one bucket, at src, on bits lo..hi into dst
+ * (src is then scratch).  Equal keys keep their order. */
+static void
+bucket_sort(uint64_t *src, uint64_t *dst, size_t m, unsigned lo,
+    unsigned hi)
+{
+	size_t count[1 << BUCKET_BITS], i, k, sum, c;
+	uint64_t *from = src, *to = dst, *t, x;
+	unsigned sh, w;
+
+	if (m <= BUCKET_SMALL) {
+		/* the words below lo are the positions: whole words in
+		 * order are the keys in order, equal ones by position */
+		for (i = 0; i < m; i++) {
+			x = src[i];
+			for (k = i; k > 0 && dst[k - 1] > x; k--)
+				dst[k] = dst[k - 1];
+			dst[k] = x;
+		}
+		return;
+	}
+	for (sh = lo; sh < hi; sh += BUCKET_BITS) {
+		w = hi - sh < BUCKET_BITS ? hi - sh : BUCKET_BITS;
+		memset(count, 0, ((size_t)1 << w) * sizeof(count[0]));
+		for (i = 0; i < m; i++)
+			count[(from[i] >> sh) & ((1u << w) - 1)]++;
+		if (count[(from[0] >> sh) & ((1u << w) - 1)] == m)
+			continue;
+		for (i = 0, sum = 0; i < ((size_t)1 << w); i++) {
+			c = count[i];
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < m; i++)
+			to[count[(from[i] >> sh) & ((1u << w) - 1)]++] =
+			    from[i];
+		t = from;
+		from = to;
+		to = t;
+	}
+	if (from != dst)
+		memcpy(dst, from, m * sizeof(*dst));
+}
+
+/* Sort the buckets that start in [lo, hi): from b back into a. */
+static void
+msd_buckets(void *arg, size_t lo, size_t hi)
+{
+	struct msdjob *j = arg;
+	size_t d, s, m;
+
+	for (d = 0; d < ((size_t)1 << MSD_BITS); d++) {
+		s = j->start[d];
+		m = j->start[d + 1] - s;
+		if (m == 0 || s < lo || s >= hi)
+			continue;
+		bucket_sort(j->b + s, j->a + s, m, j->lo, j->shift);
+	}
+}
+
+/* Sort a[0..n) on bits lo..lo+bits (bits > MSD_BITS) with b as
+ * scratch, the result in a.  0 or -1 (error set). */
+static int
+radix_sort_split(uint64_t *a, uint64_t *b, size_t n, unsigned lo,
+    unsigned bits)
+{
+	struct msdjob *j;
+	size_t d, c0, c1;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return error_sys("roster");
+	j->a = a;
+	j->b = b;
+	j->n = n;
+	j->cut = n / 2;
+	j->lo = lo;
+	j->shift = lo + bits - MSD_BITS;
+	thread_split(n, SEAL_SPLIT, msd_count, j);
+	for (d = 0; d < ((size_t)1 << MSD_BITS); d++) {
+		c0 = j->count[0][d];
+		c1 = j->count[1][d];
+		j->count[0][d] = j->start[d];
+		j->count[1][d] = j->start[d] + c0;
+		j->start[d + 1] = j->start[d] + c0 + c1;
+	}
+	thread_split(n, SEAL_SPLIT, msd_scatter, j);
+	thread_split(n, SEAL_SPLIT, msd_buckets, j);
+	free(j);
+	return 0;
+}
+
+/*
  * Sort the words v[0..n) stably by bits lo..lo+bits (LSD radix: the
  * lower bits keep the order they had).  The second buffer is scratch
  * (n words, left undefined) when given, else allocated; *vp may be
- * swapped for an allocated one, never for scratch.  0 or -1.
+ * swapped for an allocated one, never for scratch.  With scratch, a key
+ * wider than one digit and words enough, radix_sort_split sorts
+ * instead, on two threads.  0 or -1.
  */
 static int
 radix_sort_packed(uint64_t **vp, size_t n, unsigned lo, unsigned bits,
@@ -1038,6 +1278,8 @@ radix_sort_packed(uint64_t **vp, size_t n, unsigned lo, unsigned bits,
 	const size_t mask = ((size_t)1 << MKEY_DIGIT) - 1;
 	unsigned shift;
 
+	if (scratch != NULL && bits > MSD_BITS && n >= SEAL_SPLIT)
+		return radix_sort_split(a, scratch, n, lo, bits);
 	if (scratch != NULL) {
 		if ((count = calloc(MKEY_PASSES, sizeof(*count))) == NULL)
 			return error_sys("roster");

@@ -1406,6 +1406,202 @@ START_TEST(roster_many)
 }
 END_TEST
 
+/* A pseudo-random number for the big sorts' data. */
+static uint64_t
+big_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Sealing as many records as take two threads (the persons' digits,
+ * copy and duplicate search; the memberships' split sort) gives what a
+ * plain sort gives: persons in key order, each record whole, every
+ * duplicated key dropped; memberships in (group, person, role) order,
+ * one of each, active if any copy is.
+ */
+START_TEST(roster_seal_big)
+{
+	enum { NP = 150000, NG = 1000, NM = 300000, DUP = 10007 };
+	char **keys, **want, buf[32];
+	uint64_t x = 88172645463325252ULL, *mk, *sk;
+	struct person p;
+	struct group g;
+	struct membership m;
+	size_t i, k, nwant, ndup = 0;
+
+	ck_assert_ptr_nonnull(keys = calloc(NP, sizeof(*keys)));
+	ck_assert_ptr_nonnull(want = calloc(NP, sizeof(*want)));
+	memset(&p, 0, sizeof(p));
+	p.userid = p.family = p.email = p.role = p.nin = "";
+	p.active = 1;
+	for (i = 0; i < NP; i++) {
+		/* every DUP-th person repeats an earlier key */
+		if (i % DUP == DUP - 1) {
+			keys[i] = keys[i / 2];
+			ndup++;
+		} else {
+			snprintf(buf, sizeof(buf), "s-%08llu",
+			    (unsigned long long)(big_next(&x) % 100000000));
+			ck_assert_ptr_nonnull(keys[i] = strdup(buf));
+		}
+		p.id = p.given = keys[i];
+		p.line = (uint32_t)i + 2;
+		ck_assert_int_eq(roster_add_person(&r, &p), 0);
+	}
+	/* the expected persons: keys seen once */
+	memcpy(want, keys, NP * sizeof(*want));
+	qsort(want, NP, sizeof(*want), cmp_str);
+	for (i = nwant = 0; i < NP; i = k) {
+		for (k = i + 1; k < NP && strcmp(want[i], want[k]) == 0; k++)
+			;
+		if (k - i == 1)
+			want[nwant++] = want[i];
+	}
+	ck_assert_uint_lt(nwant, NP - ndup);	/* random keys repeat too */
+	ck_assert_int_eq(roster_seal_entities(&r, &rj, "p.csv", "g.csv"), 0);
+	ck_assert_uint_eq(r.npersons, nwant);
+	ck_assert_uint_eq(rj.count, NP - nwant);
+	for (i = 0; i < nwant; i++) {
+		ck_assert_str_eq(r.persons[i].id, want[i]);
+		ck_assert_str_eq(r.persons[i].given, want[i]);
+		ck_assert_str_eq(keys[r.persons[i].line - 2], want[i]);
+	}
+
+	memset(&g, 0, sizeof(g));
+	g.type = g.longname = g.parent = g.term = "";
+	g.shortname = "G";
+	for (i = 0; i < NG; i++) {
+		snprintf(buf, sizeof(buf), "g%04zu", i);
+		g.id = buf;
+		g.line = (uint32_t)i + 2;
+		ck_assert_int_eq(roster_add_group(&r, &g), 0);
+	}
+	ck_assert_int_eq(roster_seal_entities(&r, &rj, "p.csv", "g.csv"), 0);
+	ck_assert_uint_eq(r.ngroups, NG);
+	ck_assert_uint_eq(r.npersons, nwant);
+
+	/* memberships: random, a share of them twice */
+	ck_assert_ptr_nonnull(mk = calloc(NM, sizeof(*mk)));
+	ck_assert_ptr_nonnull(sk = calloc(NM, sizeof(*sk)));
+	memset(&m, 0, sizeof(m));
+	for (i = 0; i < NM; i++) {
+		if (i % 5 == 4) {
+			m = r.members[big_next(&x) % r.nmembers];
+		} else {
+			m.group = (uint32_t)(big_next(&x) % NG);
+			m.person = (uint32_t)(big_next(&x) % nwant);
+			m.role = (uint8_t)(1 + big_next(&x) % 8);
+		}
+		m.active = (uint8_t)(big_next(&x) % 3 == 0);
+		/* the key, and whether this copy is active in bit 63 */
+		sk[i] = (uint64_t)m.group << 40 | (uint64_t)m.person << 8 |
+		    m.role;
+		mk[i] = sk[i] | (uint64_t)m.active << 63;
+		ck_assert_int_eq(roster_add_member(&r, &m), 0);
+	}
+	/* the expected: the keys sorted, one of each */
+	qsort(sk, NM, sizeof(*sk), cmp_u64);
+	ck_assert_int_eq(roster_seal_members(&r, &rj, "m.csv", NULL), 0);
+	for (i = nwant = 0; i < NM; i = k) {
+		for (k = i + 1; k < NM && sk[k] == sk[i]; k++)
+			;
+		nwant++;
+	}
+	ck_assert_uint_eq(r.nmembers, nwant);
+	for (i = k = 0; i < NM; i++) {
+		uint64_t key = sk[i];
+		const struct membership *o;
+
+		if (i > 0 && key == sk[i - 1])
+			continue;
+		o = &r.members[k++];
+		ck_assert_uint_eq(o->group, key >> 40);
+		ck_assert_uint_eq(o->person, (key >> 8) & 0xffffffff);
+		ck_assert_uint_eq(o->role, key & 0xff);
+	}
+	/* each kept membership active exactly when some copy was */
+	for (i = 0; i < NM; i++)
+		if (mk[i] >> 63) {
+			uint64_t key = mk[i] & ~(1ULL << 63);
+			size_t lo = 0, hi = r.nmembers;
+
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+				const struct membership *o = &r.members[mid];
+				uint64_t ok = (uint64_t)o->group << 40 |
+				    (uint64_t)o->person << 8 | o->role;
+
+				if (ok < key)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			ck_assert_uint_lt(lo, r.nmembers);
+			ck_assert_uint_eq(r.members[lo].active, 1);
+		}
+	for (i = k = 0; i < r.nmembers; i++)
+		k += r.members[i].active;
+	ck_assert_uint_gt(k, 0);
+	ck_assert_uint_lt(k, r.nmembers);
+	for (i = 0; i < NP; i++)
+		if (i % DUP != DUP - 1)
+			free(keys[i]);
+	free(keys);
+	free(want);
+	free(mk);
+	free(sk);
+}
+END_TEST
+
+/* Big enough for two threads, with the one key twice in the second
+ * half of the sorted persons: both copies go, the rest stay. */
+START_TEST(roster_seal_late_duplicate)
+{
+	enum { NP = 100000 };
+	struct roster big;
+	struct person p;
+	char buf[32];
+	size_t i;
+
+	roster_init(&big);
+	memset(&p, 0, sizeof(p));
+	p.userid = p.given = p.family = p.email = p.role = p.nin = "";
+	for (i = 0; i <= NP; i++) {
+		snprintf(buf, sizeof(buf), "k%06zu", i == NP ? NP - 10 :
+		    NP - 1 - i);
+		p.id = buf;
+		p.line = (uint32_t)i + 2;
+		ck_assert_int_eq(roster_add_person(&big, &p), 0);
+	}
+	ck_assert_int_eq(roster_seal_entities(&big, &rj, "p.csv", "g.csv"),
+	    0);
+	ck_assert_uint_eq(rj.count, 2);
+	ck_assert_uint_eq(big.npersons, NP - 1);
+	ck_assert_int_lt(roster_find_person(&big, "k099990"), 0);
+	ck_assert_str_eq(big.persons[NP - 2].id, "k099999");
+	ck_assert_uint_eq(big.persons[NP - 2].line, 2);
+	roster_free(&big);
+}
+END_TEST
+
 /* One read of the files as they are, by the rules of the environment
  * (SISFEED_CSV_SPLIT), into what a comparison needs. */
 struct readout {
@@ -1705,6 +1901,8 @@ csv_suite(void)
 	tcase_add_test(tc, roster_datetime_mtime);
 	tcase_add_test(tc, roster_datetime_sde);
 	tcase_add_test(tc, roster_many);
+	tcase_add_test(tc, roster_seal_big);
+	tcase_add_test(tc, roster_seal_late_duplicate);
 	tcase_add_test(tc, roster_split_matches_one_part);
 	tcase_add_test(tc, roster_split_persons);
 	suite_add_tcase(s, tc);

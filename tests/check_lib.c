@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,66 @@ expect_copy(const char *src, const char *dst)
 	free(a);
 	free(b);
 }
+
+/* What a thread_split test's halves record. */
+struct split_seen {
+	unsigned char	*hit;		/* times each element was run */
+	pthread_t	 who[2];	/* the thread of each call */
+	size_t		 lo[2], calls;
+	pthread_mutex_t	 lock;
+};
+
+static void
+split_mark(void *arg, size_t lo, size_t hi)
+{
+	struct split_seen *s = arg;
+	size_t i;
+
+	for (i = lo; i < hi; i++)
+		s->hit[i]++;
+	ck_assert_int_eq(pthread_mutex_lock(&s->lock), 0);
+	if (s->calls < 2) {
+		s->who[s->calls] = pthread_self();
+		s->lo[s->calls] = lo;
+	}
+	s->calls++;
+	ck_assert_int_eq(pthread_mutex_unlock(&s->lock), 0);
+}
+
+/* Every element is run once, however the loop is cut: in one call
+ * below min (or for 0 and 1 elements), else in two halves on two
+ * threads, the first half on the caller's. */
+START_TEST(t_thread_split)
+{
+	static const size_t ns[] = { 0, 1, 2, 3, 99, 100, 1001 };
+	struct split_seen s;
+	size_t k, i, c, n;
+	int two = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+
+	for (k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
+		n = ns[k];
+		memset(&s, 0, sizeof(s));
+		ck_assert_int_eq(pthread_mutex_init(&s.lock, NULL), 0);
+		ck_assert_ptr_nonnull(s.hit = calloc(n + 1, 1));
+		thread_split(n, 100, split_mark, &s);
+		for (i = 0; i < n; i++)
+			ck_assert_uint_eq(s.hit[i], 1);
+		ck_assert_uint_eq(s.hit[n], 0);
+		if (n < 100 || !two) {
+			ck_assert_uint_eq(s.calls, 1);
+			ck_assert(pthread_equal(s.who[0], pthread_self()));
+		} else {
+			ck_assert_uint_eq(s.calls, 2);
+			ck_assert_uint_eq(s.lo[0] + s.lo[1], n / 2);
+			for (c = 0; c < 2; c++)
+				ck_assert_int_eq(pthread_equal(s.who[c],
+				    pthread_self()) != 0, s.lo[c] == 0);
+		}
+		free(s.hit);
+		ck_assert_int_eq(pthread_mutex_destroy(&s.lock), 0);
+	}
+}
+END_TEST
 
 /* A copy is the source's bytes whichever way it goes: in the kernel
  * (the same file system), by read and write (from another one, where
@@ -356,6 +417,7 @@ lib_suite(void)
 	tcase_add_test(tc, t_clean_temps);
 	tcase_add_test(tc, t_crc_matches_zlib);
 	tcase_add_test(tc, t_copy_exact);
+	tcase_add_test(tc, t_thread_split);
 	tcase_add_loop_test(tc, t_zchunk_engines_inflate, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
