@@ -344,6 +344,32 @@ int	 roster_seal_entities(struct roster *, struct rejects *,
 /* Index of the person/group with this key, or -1.  Needs sealed arrays. */
 long	 roster_find_person(const struct roster *, const char *key);
 long	 roster_find_group(const struct roster *, const char *key);
+/*
+ * formats/roster.c: the source lines of records by position, kept as
+ * runs (a position and its line, the positions after it on the lines
+ * after it): a file of one record a line costs one run, not four bytes
+ * a record.
+ */
+struct linerun {
+	uint32_t	 pos, line;
+};
+struct linemap {
+	struct linerun	*v;
+	size_t		 n, cap;
+	uint32_t	 next;		/* the position linemap_add takes next */
+};
+/* Record position lines->next (then next moves on) as on line.
+ * 0, or -1 (error set) on no memory. */
+int	 linemap_add(struct linemap *lines, uint32_t line);
+/* Append map b, its positions moved by a's count and its lines by
+ * `by`.  0, or -1 (error set) on no memory. */
+int	 linemap_append(struct linemap *a, const struct linemap *b,
+	    uint32_t by);
+/* The line of position pos (< lines->next).  Never fails. */
+uint32_t linemap_line(const struct linemap *lines, uint32_t pos);
+/* Free what the map holds; it is empty afterwards.  Never fails. */
+void	 linemap_free(struct linemap *lines);
+
 /* Append a membership (indexes already resolved).  -1 on no memory. */
 int	 roster_add_member(struct roster *, const struct membership *);
 /*
@@ -356,7 +382,7 @@ int	 roster_add_member(struct roster *, const struct membership *);
  * naming the first copy's line.  Returns 0 or -1.
  */
 int	 roster_seal_members(struct roster *, struct rejects *,
-	    const char *file, const uint32_t *lines);
+	    const char *file, const struct linemap *lines);
 
 /* A date YYYY-MM-DD in s[0..len) as a membership's day number, days
  * since 1970-01-01: 1..65535 (1970-01-02 to 2149-06-06), or 0 when s

@@ -655,8 +655,7 @@ struct mstate {
 	struct roster		*r;
 	struct table		*t;
 	struct keyindex		 pk, gk;
-	uint32_t		*lines;	/* parallel to r->members */
-	size_t			 linecap;
+	struct linemap		 lines;	/* of r->members */
 	struct mpend		 q[MPIPE];
 	size_t			 qhead, qlen;
 	struct mpend		*qlast;	/* the entry queued last, or NULL */
@@ -1325,36 +1324,12 @@ member_role(const struct config *cfg, const struct table *t,
 	return memo_put(mo, v, table_len(t, MF_ROLE), role_lookup(cfg, v));
 }
 
-/* Room for line n in ms->lines.  0 or -1. */
-static int
-lines_reserve(struct mstate *ms, size_t n)
-{
-	size_t ncap;
-	uint32_t *nl;
-
-	if (n < ms->linecap)
-		return 0;
-	ncap = ms->linecap ? ms->linecap * 2 : 4096;
-	while (ncap <= n)
-		ncap *= 2;
-	if ((nl = reallocarray(ms->lines, ncap, sizeof(*nl))) == NULL)
-		return error_sys("memberships");
-	/* not cleared: every entry is set before it is read */
-	mem_hint_huge(nl, ncap * sizeof(*nl));
-	ms->lines = nl;
-	ms->linecap = ncap;
-	return 0;
-}
-
 /* Add a resolved membership and keep its line.  0 or -1. */
 static int
 member_add(struct mstate *ms, const struct mpend *e, long gi, long pi)
 {
 	struct membership m;
-	size_t n = ms->r->nmembers;
 
-	if (lines_reserve(ms, n) == -1)
-		return -1;
 	memset(&m, 0, sizeof(m));
 	m.group = (uint32_t)gi;
 	m.person = (uint32_t)pi;
@@ -1362,8 +1337,7 @@ member_add(struct mstate *ms, const struct mpend *e, long gi, long pi)
 	m.active = e->active;
 	if (roster_add_member(ms->r, &m) == -1)
 		return -1;
-	ms->lines[n] = e->line;
-	return 0;
+	return linemap_add(&ms->lines, e->line);
 }
 
 /*
@@ -1480,7 +1454,7 @@ member_queue(struct mstate *ms, int role, int active)
 static void
 mstate_free(struct mstate *ms)
 {
-	free(ms->lines);
+	linemap_free(&ms->lines);
 	keyindex_free(&ms->pk);
 	keyindex_free(&ms->gk);
 }
@@ -1619,7 +1593,7 @@ part_free(struct part *p)
 	csv_close(p->t.cr);
 	memset(&p->ms.pk, 0, sizeof(p->ms.pk));	/* the first part's */
 	memset(&p->ms.gk, 0, sizeof(p->ms.gk));
-	free(p->ms.lines);
+	linemap_free(&p->ms.lines);
 	roster_free(&p->r);
 	if (p->rj.fp != NULL)
 		fclose(p->rj.fp);
@@ -1764,14 +1738,9 @@ part_rejects(struct part *p, struct rejects *rj, const char *file,
 static int
 part_join_members(struct part *p, struct mstate *ms, unsigned long lines)
 {
-	size_t i, n = ms->r->nmembers;
-
-	if (lines_reserve(ms, n + p->r.nmembers) == -1 ||
-	    roster_append_members(ms->r, &p->r) == -1)
+	if (roster_append_members(ms->r, &p->r) == -1)
 		return -1;
-	for (i = 0; i < ms->r->nmembers - n; i++)
-		ms->lines[n + i] = p->ms.lines[i] + (uint32_t)lines;
-	return 0;
+	return linemap_append(&ms->lines, &p->ms.lines, (uint32_t)lines);
 }
 
 /*
@@ -1868,7 +1837,7 @@ read_members(const struct config *cfg, struct roster *r,
 	/* the key tables are done: not held through the sort's peak */
 	keyindex_free(&ms.pk);
 	keyindex_free(&ms.gk);
-	if (roster_seal_members(r, rj, t.file, ms.lines) == -1)
+	if (roster_seal_members(r, rj, t.file, &ms.lines) == -1)
 		goto fail;
 	mstate_free(&ms);
 	table_close(&t);

@@ -997,6 +997,81 @@ roster_find_group(const struct roster *r, const char *key)
 	return find(r->groups, r->ngroups, sizeof(struct group), key);
 }
 
+/* One more run.  0 or -1. */
+static int
+linemap_run(struct linemap *lines, uint32_t pos, uint32_t line)
+{
+	const struct linerun *last = lines->n > 0 ?
+	    &lines->v[lines->n - 1] : NULL;
+
+	if (last != NULL && last->line + (pos - last->pos) == line)
+		return 0;
+	if (grow((void **)&lines->v, &lines->cap, lines->n,
+	    sizeof(*lines->v)) == -1)
+		return -1;
+	lines->v[lines->n].pos = pos;
+	lines->v[lines->n].line = line;
+	lines->n++;
+	return 0;
+}
+
+/*
+ * Record the next position as on line: a new run only where the line
+ * is not the one after the last position's.  0 or -1 (error set).
+ */
+int
+linemap_add(struct linemap *lines, uint32_t line)
+{
+	if (linemap_run(lines, lines->next, line) == -1)
+		return -1;
+	lines->next++;
+	return 0;
+}
+
+/*
+ * Append b's positions after a's, each line moved by `by` (b counted
+ * its lines from a cut in the file).  0 or -1 (error set).
+ */
+int
+linemap_append(struct linemap *a, const struct linemap *b, uint32_t by)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		if (linemap_run(a, a->next + b->v[i].pos,
+		    b->v[i].line + by) == -1)
+			return -1;
+	a->next += b->next;
+	return 0;
+}
+
+/* The line of position pos: the last run at or before it, found by
+ * bisection (0 in an empty map).  Never fails. */
+uint32_t
+linemap_line(const struct linemap *lines, uint32_t pos)
+{
+	size_t lo = 0, hi = lines->n, mid;
+
+	if (hi == 0)
+		return 0;
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		if (lines->v[mid].pos <= pos)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lines->v[lo].line + (pos - lines->v[lo].pos);
+}
+
+/* Free the runs.  Never fails. */
+void
+linemap_free(struct linemap *lines)
+{
+	free(lines->v);
+	memset(lines, 0, sizeof(*lines));
+}
+
 /*
  * A membership as one sort key, (group, person, role) packed into 64
  * bits, with its original position (for reject line numbers) and its
@@ -1448,7 +1523,7 @@ range_merge(struct membership *m, uint32_t range)
  */
 int
 roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
-    const uint32_t *lines)
+    const struct linemap *lines)
 {
 	struct msorted ms;
 	unsigned pbits, gbits;
@@ -1476,12 +1551,14 @@ roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
 			if (range != NULL)
 				range_merge(&r->members[out - 1], range[pos]);
 			if (lines != NULL && rejects_note(rj, file,
-			    lines[pos], "person", "repeats the membership "
-			    "of '%s' in '%s' (line %lu): read as one, active "
-			    "if any row is", r->persons[(key >> MKEY_ROLEBITS) &
+			    linemap_line(lines, pos), "person", "repeats the "
+			    "membership of '%s' in '%s' (line %lu): read as "
+			    "one, active if any row is",
+			    r->persons[(key >> MKEY_ROLEBITS) &
 			    (((uint64_t)1 << pbits) - 1)].id,
 			    r->groups[key >> (pbits + MKEY_ROLEBITS)].id,
-			    (unsigned long)lines[firstpos]) == -1)
+			    (unsigned long)linemap_line(lines, firstpos)) ==
+			    -1)
 				goto out;
 			continue;
 		}

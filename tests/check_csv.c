@@ -1602,6 +1602,33 @@ START_TEST(roster_seal_late_duplicate)
 }
 END_TEST
 
+/* Lines by position: one run for lines in a row, a new one where a
+ * line is skipped (a rejected record, a record over several lines),
+ * and a second part's lines moved after the first's. */
+START_TEST(roster_linemap)
+{
+	static const uint32_t first[] = { 2, 3, 4, 10, 11, 20 };
+	static const uint32_t second[] = { 2, 3, 7 };
+	static const uint32_t want[] = { 2, 3, 4, 10, 11, 20, 102, 103, 107 };
+	struct linemap a = { 0 }, b = { 0 };
+	size_t i;
+
+	for (i = 0; i < sizeof(first) / sizeof(first[0]); i++)
+		ck_assert_int_eq(linemap_add(&a, first[i]), 0);
+	for (i = 0; i < sizeof(second) / sizeof(second[0]); i++)
+		ck_assert_int_eq(linemap_add(&b, second[i]), 0);
+	ck_assert_uint_eq(a.n, 3);
+	ck_assert_int_eq(linemap_append(&a, &b, 100), 0);
+	ck_assert_uint_eq(a.next, 9);
+	ck_assert_uint_eq(a.n, 5);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ck_assert_uint_eq(linemap_line(&a, (uint32_t)i), want[i]);
+	linemap_free(&a);
+	linemap_free(&b);
+	ck_assert_uint_eq(linemap_line(&a, 0), 0);
+}
+END_TEST
+
 /* One read of the files as they are, by the rules of the environment
  * (SISFEED_CSV_SPLIT), into what a comparison needs. */
 struct readout {
@@ -1901,6 +1928,7 @@ csv_suite(void)
 	tcase_add_test(tc, roster_datetime_mtime);
 	tcase_add_test(tc, roster_datetime_sde);
 	tcase_add_test(tc, roster_many);
+	tcase_add_test(tc, roster_linemap);
 	tcase_add_test(tc, roster_seal_big);
 	tcase_add_test(tc, roster_seal_late_duplicate);
 	tcase_add_test(tc, roster_split_matches_one_part);

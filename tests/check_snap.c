@@ -269,7 +269,8 @@ END_TEST
  */
 START_TEST(test_seal_members_layouts)
 {
-	static const uint32_t lines[] = { 10, 11, 12, 13, 14, 15, 16, 17 };
+	static struct linerun run = { 0, 10 };	/* lines 10, 11, ... */
+	static const struct linemap lines = { &run, 1, 1, 5 };
 	struct rejects rj = { 0 };
 	struct roster r;
 	size_t i, big, n;
@@ -296,7 +297,7 @@ START_TEST(test_seal_members_layouts)
 				r.npersons = r.ngroups = big;
 			memset(&rj, 0, sizeof(rj));
 			ck_assert_int_eq(roster_seal_members(&r, &rj, "m",
-			    strict ? lines : NULL), 0);
+			    strict ? &lines : NULL), 0);
 			r.npersons = r.ngroups = n;
 			ck_assert_uint_eq(r.nmembers, 4);
 			/* with lines, the repeat is a note, not a reject */
