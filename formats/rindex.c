@@ -301,11 +301,11 @@ out:
 
 /*
  * Give the pending index pi the identity of its snapshot (digest, see
- * snapshot_digest) and put it in place under its path (rename; not
- * fsync'd: the index is a cache, and a crash that leaves it short or
- * torn fails the size and CRC checks of rindex_read, so the next run
- * parses the snapshot instead).  Frees pi.  0, or -1 with the error set
- * and no file left behind.
+ * snapshot_digest) and put it in place under its path (the old index
+ * removed, then rename; not fsync'd: the index is a cache, and a crash
+ * that leaves it short, torn or missing fails the size and CRC checks
+ * of rindex_read, so the next run parses the snapshot instead).  Frees
+ * pi.  0, or -1 with the error set and no temporary file left behind.
  */
 int
 rindex_finish(struct rindex_pending *pi, const unsigned char digest[32])
@@ -324,6 +324,16 @@ rindex_finish(struct rindex_pending *pi, const unsigned char digest[32])
 		goto out;
 	}
 	pi->fd = -1;
+	/* The old index goes first: ext4 (auto_da_alloc) starts writing
+	 * out a file renamed over another at once, and the next fsync of
+	 * anything on that file system (the run log's) then waited for
+	 * the whole index, 0.12 s at 1M persons / 10M memberships, for a
+	 * file that needs no durability.  A crash in between leaves no
+	 * index: the next run parses the snapshot. */
+	if (unlink(pi->path) == -1 && errno != ENOENT) {
+		error_sys("%s", pi->path);
+		goto out;
+	}
 	if (rename(pi->tmp, pi->path) == -1) {
 		error_sys("%s", pi->path);
 		goto out;
