@@ -266,6 +266,12 @@ struct roster {
 	 * arena and a malloc'd array: NULL otherwise. */
 	void			*map;
 	size_t			 maplen;
+	/* The array a part of the memberships was read into, kept by
+	 * roster_append_members for roster_seal_members' sort buffer:
+	 * its pages are the process's already, where a fresh array's
+	 * each cost a fault and the kernel clearing it.  NULL if none. */
+	void			*spare;
+	size_t			 sparelen;
 };
 
 /* Where rejected records go: "file:line: field: reason", one a line. */
@@ -324,8 +330,9 @@ int	 roster_add_person(struct roster *, const struct person *);
  * set, both unchanged) when memory runs out. */
 int	 roster_append_persons(struct roster *dst, struct roster *src,
 	    uint32_t lines);
-/* Move src's memberships after dst's (src keeps none).  0, or -1
- * (error set, both unchanged) when memory runs out. */
+/* Move src's memberships after dst's (src keeps none; its array is
+ * dst's spare if dst has none).  0, or -1 (error set, both unchanged)
+ * when memory runs out. */
 int	 roster_append_members(struct roster *dst, struct roster *src);
 /* Copy *g and append it.  -1 on no memory. */
 int	 roster_add_group(struct roster *, const struct group *);

@@ -255,6 +255,7 @@ roster_free(struct roster *r)
 		(void)munmap(r->map, r->maplen);	/* holds the members */
 	else
 		free(r->members);
+	free(r->spare);
 	roster_init(r);
 }
 
@@ -423,8 +424,9 @@ roster_append_persons(struct roster *dst, struct roster *src,
 
 /*
  * Move src's memberships after dst's (a part of the memberships file
- * read on another thread).  Returns 0, or -1 (error set, nothing
- * moved) when memory runs out.
+ * read on another thread); src's array becomes dst's spare when dst
+ * has none.  Returns 0, or -1 (error set, nothing moved) when memory
+ * runs out.
  */
 int
 roster_append_members(struct roster *dst, struct roster *src)
@@ -440,7 +442,11 @@ roster_append_members(struct roster *dst, struct roster *src)
 	memcpy(dst->members + n, src->members,
 	    src->nmembers * sizeof(*src->members));
 	dst->nmembers += src->nmembers;
-	free(src->members);
+	if (dst->spare == NULL) {
+		dst->spare = src->members;
+		dst->sparelen = src->capmembers * sizeof(*src->members);
+	} else
+		free(src->members);
 	src->members = NULL;
 	src->nmembers = src->capmembers = 0;
 	return 0;
@@ -1413,7 +1419,13 @@ msorted_sort(struct msorted *s, struct roster *r)
 	size_t i, n = r->nmembers;
 
 	if (s->keybits + s->posbits <= 64) {
-		if ((s->packed = malloc(n * sizeof(*s->packed))) == NULL ||
+		if (r->sparelen >= n * sizeof(*s->packed)) {
+			s->packed = r->spare;	/* freed as ms.packed */
+			r->spare = NULL;
+			r->sparelen = 0;
+		}
+		if ((s->packed == NULL && (s->packed = malloc(n *
+		    sizeof(*s->packed))) == NULL) ||
 		    (s->state = calloc(n / 64 + 1, sizeof(*s->state))) ==
 		    NULL)
 			return error_sys("roster");
@@ -1580,6 +1592,9 @@ roster_seal_members(struct roster *r, struct rejects *rj, const char *file,
 	r->nmembers = out;
 	rc = 0;
 out:
+	free(r->spare);		/* not held through the stages after */
+	r->spare = NULL;
+	r->sparelen = 0;
 	free(ms.wide);
 	free(ms.packed);
 	free(ms.state);
