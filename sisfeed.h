@@ -363,7 +363,7 @@ struct linerun {
 struct linemap {
 	struct linerun	*v;
 	size_t		 n, cap;
-	uint32_t	 next;		/* the position linemap_add takes next */
+	uint32_t	 next;		/* the position added next */
 };
 /* Record position lines->next (then next moves on) as on line.
  * 0, or -1 (error set) on no memory. */

@@ -690,9 +690,9 @@ sort_gather(void *arg, size_t lo, size_t hi)
 
 /*
  * Sort n records of size sz at *basep by their key (a const char * at
- * koff), ties by line (a uint32_t at loff).  The digits and the copy
- * in order run on two threads when there are records enough.  The array is replaced by
- * a sorted copy.  Returns 0 or -1 (error set; *basep unchanged).
+ * koff), ties by line (a uint32_t at loff).  The array is replaced by
+ * a sorted copy; the digits and the copy run on two threads when there
+ * are records enough.  Returns 0 or -1 (error set; *basep unchanged).
  */
 static int
 sort_by_key(void **basep, size_t n, size_t sz, size_t koff, size_t loff)
